@@ -1,0 +1,92 @@
+/**
+ * Agents run inside each client and server host and speak NDJSON on stdout: one JSON object per line.
+ * The runner writes "start\n" on an agent's stdin to release the load; closing stdin tells any agent to stop.
+ */
+import type { CloseMode } from '../types.js';
+
+export interface ReadyEvent {
+  type: 'ready';
+  role: 'tcp-client' | 'tcp-server';
+  pid: number;
+}
+
+export interface ProgressEvent {
+  type: 'progress';
+  attempts: number;
+  succeeded: number;
+  failed: number;
+  /** Attempts slower than 900 ms so far (the 1 s retransmit signature and beyond). */
+  stalls: number;
+}
+
+export interface TcpClientResultEvent {
+  type: 'result';
+  attempts: number;
+  succeeded: number;
+  failed: number;
+  failures: Record<string, number>;
+  /** Connect latencies of successful attempts, microseconds, hdr compressed base64. */
+  histogram: string;
+  /** Time to failure of failed attempts, microseconds, hdr compressed base64. */
+  failureHistogram: string;
+  elapsedMs: number;
+  aborted: boolean;
+}
+
+export interface TcpServerStatsEvent {
+  type: 'stats';
+  accepted: number;
+  workers: number;
+}
+
+export interface ErrorEvent {
+  type: 'error';
+  message: string;
+}
+
+export type AgentEvent = ReadyEvent | ProgressEvent | TcpClientResultEvent | TcpServerStatsEvent | ErrorEvent;
+
+export interface TcpClientConfig {
+  host: string;
+  port: number;
+  workers: number;
+  /** Attempts in flight per worker. */
+  concurrency: number;
+  /** Attempts this client makes in all (split over its workers). */
+  connections: number;
+  /** Stop starting new attempts after this long. */
+  durationMs: number;
+  connectTimeoutMs: number;
+  close: CloseMode;
+  progressIntervalMs: number;
+}
+
+export interface TcpServerConfig {
+  port: number;
+  workers: number;
+  backlog: number;
+}
+
+export function emit(event: AgentEvent): void {
+  process.stdout.write(JSON.stringify(event) + '\n');
+}
+
+/** Parse one NDJSON line from an agent; anything that is not an event is reported as an error event. */
+export function parseEvent(line: string): AgentEvent {
+  try {
+    const v: unknown = JSON.parse(line);
+    if (typeof v === 'object' && v !== null && 'type' in v && typeof (v as { type: unknown }).type === 'string') {
+      return v as AgentEvent;
+    }
+  } catch {
+    // fall through
+  }
+  return { type: 'error', message: `agent printed a non-event line: ${line.slice(0, 200)}` };
+}
+
+/** Read the agent's config: the first CLI argument, as JSON. */
+export function configFromArgv<T>(): T {
+  const raw = process.argv[2];
+  if (!raw) throw new Error('agent: missing JSON config argument');
+  return JSON.parse(raw) as T;
+}

@@ -1,0 +1,123 @@
+/**
+ * TCP client agent: a connect storm from worker_threads (so every CPU sends at once).
+ * Each worker keeps `concurrency` connects in flight and records each attempt's connect latency.
+ * Workers' histograms travel encoded and are merged here; the merged result is one NDJSON line.
+ */
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { configFromArgv, emit, type TcpClientConfig } from './protocol.js';
+import { createHistogram, decodeHistogram, encodeHistogram } from '../histogram.js';
+import type { WorkerMessage, WorkerStart } from './tcpConnectWorker.js';
+
+const cfg = configFromArgv<TcpClientConfig>();
+const workerPath = fileURLToPath(new URL('./tcpConnectWorker.js', import.meta.url));
+
+interface WorkerState {
+  worker: Worker;
+  attempts: number;
+  succeeded: number;
+  failed: number;
+  stalls: number;
+  done: boolean;
+}
+
+const states: WorkerState[] = [];
+const total = createHistogram();
+const failureTotal = createHistogram();
+const failures: Record<string, number> = {};
+let started = 0;
+let aborted = false;
+let finished = false;
+
+function sums(): { attempts: number; succeeded: number; failed: number; stalls: number } {
+  return states.reduce(
+    (a, s) => ({ attempts: a.attempts + s.attempts, succeeded: a.succeeded + s.succeeded, failed: a.failed + s.failed, stalls: a.stalls + s.stalls }),
+    { attempts: 0, succeeded: 0, failed: 0, stalls: 0 },
+  );
+}
+
+function maybeFinish(): void {
+  if (finished || !states.every((s) => s.done)) return;
+  finished = true;
+  clearInterval(progressTimer);
+  const s = sums();
+  emit({
+    type: 'result',
+    attempts: s.attempts,
+    succeeded: s.succeeded,
+    failed: s.failed,
+    failures,
+    histogram: encodeHistogram(total),
+    failureHistogram: encodeHistogram(failureTotal),
+    elapsedMs: started ? Date.now() - started : 0,
+    aborted,
+  });
+  process.exit(0);
+}
+
+const perWorker = (i: number): number =>
+  Math.floor(cfg.connections / cfg.workers) + (i < cfg.connections % cfg.workers ? 1 : 0);
+
+for (let i = 0; i < cfg.workers; i++) {
+  const start: WorkerStart = {
+    host: cfg.host,
+    port: cfg.port,
+    concurrency: cfg.concurrency,
+    quota: perWorker(i),
+    durationMs: cfg.durationMs,
+    connectTimeoutMs: cfg.connectTimeoutMs,
+    close: cfg.close,
+    progressIntervalMs: cfg.progressIntervalMs,
+  };
+  const worker = new Worker(workerPath, { workerData: start });
+  const st: WorkerState = { worker, attempts: 0, succeeded: 0, failed: 0, stalls: 0, done: false };
+  states.push(st);
+  worker.on('message', (m: WorkerMessage) => {
+    st.attempts = m.attempts;
+    st.succeeded = m.succeeded;
+    st.failed = m.failed;
+    st.stalls = m.stalls;
+    if (m.kind === 'done') {
+      const h = decodeHistogram(m.histogram);
+      total.add(h);
+      const f = decodeHistogram(m.failureHistogram);
+      failureTotal.add(f);
+      for (const [k, v] of Object.entries(m.failures)) failures[k] = (failures[k] ?? 0) + v;
+      st.done = true;
+      maybeFinish();
+    }
+  });
+  worker.on('error', (err) => {
+    emit({ type: 'error', message: `client worker: ${err.message}` });
+    st.done = true;
+    maybeFinish();
+  });
+}
+
+const progressTimer = setInterval(() => {
+  if (started) emit({ type: 'progress', ...sums() });
+}, cfg.progressIntervalMs);
+
+emit({ type: 'ready', role: 'tcp-client', pid: process.pid });
+
+let buffered = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (d: string) => {
+  buffered += d;
+  if (!started && buffered.includes('start')) {
+    started = Date.now();
+    for (const s of states) s.worker.postMessage({ kind: 'start' });
+  }
+});
+const abort = (): void => {
+  if (aborted || finished) return;
+  aborted = true;
+  for (const s of states) s.worker.postMessage({ kind: 'stop' });
+  if (!started) {
+    for (const s of states) s.done = true;
+    maybeFinish();
+  }
+};
+process.stdin.on('end', abort);
+process.on('SIGTERM', abort);
+process.on('SIGINT', () => undefined); // the runner decides

@@ -1,0 +1,106 @@
+import { encodeHistogram, mergeEncoded, percentileMs } from '../histogram.js';
+import { countSignatures, bandsToRecord, lostSynsBeforeTimeout } from './signatures.js';
+import { attribute, decideVerdict, detectableRatePer100k, raceDrops, serverDrops } from './verdict.js';
+import type { MasqueradeMode, ModeCounters, ModeResult } from '../types.js';
+
+/** What one client agent reported for one mode (the agent's result event, less its type tag). */
+export interface ClientOutcome {
+  attempts: number;
+  succeeded: number;
+  failed: number;
+  failures: Record<string, number>;
+  histogram: string;
+}
+
+export interface ModeInput {
+  mode: MasqueradeMode;
+  rule: string;
+  clients: readonly ClientOutcome[];
+  counters: ModeCounters;
+  durationMs: number;
+  connectTimeoutMs: number;
+  detectRatePer100k: number;
+}
+
+/** Failure codes that mean a lost SYN (the connect timed out), or the run being stopped. */
+const TIMEOUT_CODE = 'ETIMEDOUT';
+const ABORT_CODE = 'ABORTED';
+
+/** Pure: merge the clients' outcomes with the counter deltas into one mode's result and verdict. */
+export function analyzeMode(input: ModeInput): ModeResult {
+  const h = mergeEncoded(input.clients.map((c) => c.histogram));
+  try {
+    const attempts = input.clients.reduce((s, c) => s + c.attempts, 0);
+    const succeeded = input.clients.reduce((s, c) => s + c.succeeded, 0);
+    const failed = input.clients.reduce((s, c) => s + c.failed, 0);
+    const failures: Record<string, number> = {};
+    for (const c of input.clients) for (const [k, v] of Object.entries(c.failures)) failures[k] = (failures[k] ?? 0) + v;
+
+    const sig = countSignatures(h, input.connectTimeoutMs);
+    const timeouts = failures[TIMEOUT_CODE] ?? 0;
+    const attribution = attribute({
+      bands: sig.bands,
+      timeouts,
+      lostSynsPerTimeout: lostSynsBeforeTimeout(input.connectTimeoutMs),
+      conntrack: input.counters.conntrack,
+      server: input.counters.server,
+    });
+    const harnessFailures = Object.entries(failures)
+      .filter(([k]) => k !== TIMEOUT_CODE && k !== ABORT_CODE)
+      .reduce((s, [, v]) => s + v, 0);
+    const race = raceDrops(input.counters.conntrack);
+    const { verdict, reason } = decideVerdict({
+      attempts,
+      attribution,
+      serverDrops: serverDrops(input.counters.server),
+      harnessFailures,
+      conntrackRaceDrops: race,
+      detectRatePer100k: input.detectRatePer100k,
+    });
+
+    const notes: string[] = [];
+    const synRetrans = input.counters.clients['TcpExtTCPSynRetrans'];
+    if (synRetrans !== undefined && synRetrans !== attribution.lostSyns) {
+      notes.push(
+        `clients' TcpExtTCPSynRetrans is ${synRetrans} while the latency signatures account for ${attribution.lostSyns} lost SYNs` +
+          (synRetrans > attribution.lostSyns ? ' (some retransmits completed outside the bands or in failed attempts)' : ''),
+      );
+    }
+    if (race > attribution.conntrackRace) {
+      notes.push(`insert_failed rose by ${race}, more than the ${attribution.lostSyns} lost SYNs seen: the excess is other traffic of this host or a race on a packet that was retransmitted unnoticed`);
+    }
+    const drop = input.counters.conntrack['drop'] ?? 0;
+    if (drop > race) notes.push(`conntrack drop (+${drop}) exceeds insert_failed (+${race}): the table may have been full (early_drop +${input.counters.conntrack['early_drop'] ?? 0})`);
+    if (sig.slowOutsideBands > 0) notes.push(`${sig.slowOutsideBands} attempts took >= 200 ms but match no retransmit band (scheduling or load, not a lost SYN)`);
+    if ((failures[ABORT_CODE] ?? 0) > 0) notes.push(`${failures[ABORT_CODE]} attempts were cut short when the run was stopped`);
+
+    return {
+      mode: input.mode,
+      rule: input.rule,
+      attempts,
+      succeeded,
+      failed,
+      failures,
+      durationMs: Math.round(input.durationMs),
+      connectsPerSecond: input.durationMs > 0 ? Math.round((attempts / input.durationMs) * 1000) : 0,
+      latencyMs: {
+        p50: percentileMs(h, 50),
+        p90: percentileMs(h, 90),
+        p99: percentileMs(h, 99),
+        p999: percentileMs(h, 99.9),
+        max: h.totalCount === 0 ? 0 : Math.round(h.maxValue) / 1000,
+      },
+      signatures: bandsToRecord(sig.bands),
+      slowOutsideBands: sig.slowOutsideBands,
+      counters: input.counters,
+      attribution,
+      verdict,
+      reason,
+      detectableRatePer100k: Math.round(detectableRatePer100k(attempts) * 100) / 100,
+      notes,
+      histogram: encodeHistogram(h),
+    };
+  } finally {
+    h.destroy();
+  }
+}

@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { UserError, errorMessage } from './errors.js';
+import { TCP_SYN_DEFAULTS, validateTcpSynArgs, type TcpSynArgs } from './commands/tcpSynOptions.js';
+import { runTcpSynNetns } from './scenarios/tcpSyn.js';
+import { requireNetnsPrerequisites, requireRoot } from './preflight.js';
+import { renderTerminal } from './report/terminal.js';
+import { defaultResultDir, writeResult } from './report/resultFiles.js';
+import { ProgressPrinter } from './progress.js';
+import { cleanup, describeCleanup } from './commands/cleanup.js';
+import { doctorChecks, renderChecks } from './commands/doctor.js';
+import { collectEnvironment } from './environment.js';
+import { dockerAnswers } from './dockerProbe.js';
+import type { ResultFile } from './types.js';
+
+function tcpSynOptions(y: Argv): Argv<TcpSynArgs & { backend: string; json: boolean; out: string | undefined }> {
+  const d = TCP_SYN_DEFAULTS;
+  return y
+    .option('backend', { type: 'string', choices: ['auto', 'netns', 'docker'], default: 'auto', describe: 'where the hosts run: network namespaces, Docker containers, or auto (docker when a daemon answers, else netns)' })
+    .option('modes', { type: 'string', default: d.modes, describe: 'MASQUERADE configurations to compare, comma-separated: none (no flag), random (--random), random-fully (--random-fully)' })
+    .option('clients', { type: 'number', default: d.clients, describe: 'client hosts behind the NAT (1-64)' })
+    .option('workers', { type: 'number', default: d.workers, describe: 'worker threads per client (1-32)' })
+    .option('concurrency', { type: 'number', default: d.concurrency, describe: 'connects in flight per worker (1-4096)' })
+    .option('connections', { type: 'number', default: d.connections, describe: 'connect attempts per mode, over all clients' })
+    .option('duration', { type: 'number', default: d.duration, describe: 'seconds per mode at most; a mode stops at --connections or --duration, whichever comes first' })
+    .option('port-range', { type: 'string', default: d['port-range'], describe: "the clients' ip_local_port_range LO-HI; narrow ranges make clients pick the same source ports (the race needs that)" })
+    .option('close', { type: 'string', choices: ['rst', 'fin'], default: d.close, describe: 'how clients close: rst (no TIME_WAIT, ports reused at once) or fin (orderly close, TIME_WAIT)' })
+    .option('connect-timeout', { type: 'number', default: d['connect-timeout'], describe: 'ms before an attempt is given up and counted as ETIMEDOUT (8000 shows the 1 s, 3 s and 7 s signatures)' })
+    .option('server-workers', { type: 'number', default: d['server-workers'], describe: 'server processes accepting on the shared listener' })
+    .option('port', { type: 'number', default: d.port, describe: 'TCP port of the server agent' })
+    .option('detect-rate', { type: 'number', default: d['detect-rate'], describe: 'race rate per 100 000 attempts that a not-reproduced verdict must rule out (95 %); fewer attempts make a mode inconclusive' })
+    .option('json', { type: 'boolean', default: false, describe: 'print result.json alone on stdout (the table and progress still go to stderr)' })
+    .option('out', { type: 'string', describe: 'result directory (default: results/<time>-tcp-syn-<run id>)' }) as unknown as Argv<
+    TcpSynArgs & { backend: string; json: boolean; out: string | undefined }
+  >;
+}
+
+async function chooseBackend(requested: string, progress: ProgressPrinter): Promise<'netns'> {
+  if (requested === 'docker') {
+    throw new UserError('--backend docker is not available in this version yet: use --backend netns (or auto)');
+  }
+  if (requested === 'auto' && (await dockerAnswers())) {
+    progress.phase('a Docker daemon answers, but the docker backend is not built yet: using the netns backend');
+  }
+  return 'netns';
+}
+
+async function tcpSynCommand(argv: TcpSynArgs & { backend: string; json: boolean; out: string | undefined }): Promise<number> {
+  const opts = validateTcpSynArgs(argv);
+  const progress = new ProgressPrinter(process.stderr);
+  await requireNetnsPrerequisites();
+  await chooseBackend(argv.backend, progress);
+
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    interrupts++;
+    if (interrupts === 1) {
+      progress.phase(`${sig}: stopping the load, tearing down, writing a partial result (again to exit at once)`);
+      controller.abort();
+    } else {
+      progress.phase(`${sig} again: best-effort cleanup, then exit`);
+      void cleanup().finally(() => process.exit(130));
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const command = ['repro', ...process.argv.slice(2)].join(' ');
+  let result: ResultFile;
+  try {
+    result = await runTcpSynNetns(opts, command, {
+      onPhase: (t) => progress.phase(t),
+      onProgress: (p) => progress.progress(p),
+      onModeDone: () => progress.endLine(),
+      signal: controller.signal,
+    });
+  } finally {
+    progress.endLine();
+  }
+  const dir = argv.out ?? defaultResultDir(result);
+  const file = await writeResult(dir, result);
+  process.stderr.write('\n' + renderTerminal(result, file) + '\n');
+  if (argv.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  return result.interrupted ? 130 : 0;
+}
+
+async function main(): Promise<void> {
+  let exitCode = 0;
+  const parser = yargs(hideBin(process.argv))
+    .scriptName('repro')
+    .usage('$0 <command> [options]\n\nReproduce, measure and explain the conntrack/NAT races behind unexplained connection timeouts.')
+    .command(
+      'tcp-syn',
+      'the TCP SYN drop of the SNAT port-allocation race, compared across MASQUERADE modes',
+      (y) => tcpSynOptions(y),
+      async (argv) => {
+        exitCode = await tcpSynCommand(argv);
+      },
+    )
+    .command('doctor', 'check root, iproute2, iptables and its backend, conntrack and Docker; print the fix for each', {}, async () => {
+      const checks = await doctorChecks();
+      process.stdout.write(renderChecks(checks) + '\n');
+      exitCode = checks.every((c) => c.ok || c.name.endsWith('(optional)')) ? 0 : 2;
+    })
+    .command('env', 'print the environment block of a result (kernel, iptables, conntrack sysctls, CPUs, versions) as JSON', {}, async () => {
+      process.stdout.write(JSON.stringify(await collectEnvironment('netns'), null, 2) + '\n');
+    })
+    .command('cleanup', "remove whatever a killed run left (namespaces, links, rules, conntrack entries), found by the harness's own names and tags only", {}, async () => {
+      await requireRoot();
+      const r = await cleanup();
+      process.stderr.write(describeCleanup(r) + '\n');
+    })
+    .demandCommand(1, 'name a command: tcp-syn, doctor, env or cleanup (see --help)')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('help', 'h')
+    .version()
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((msg, err) => {
+      throw err ?? new UserError(msg);
+    });
+  try {
+    await parser.parseAsync();
+  } catch (err) {
+    process.stderr.write(`repro: ${errorMessage(err)}\n`);
+    process.exitCode = err instanceof UserError ? err.exitCode : 1;
+    return;
+  }
+  process.exitCode = exitCode;
+}
+
+void main();

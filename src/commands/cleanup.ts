@@ -1,0 +1,65 @@
+import { rm } from 'node:fs/promises';
+import { deleteNetnsAndLinks, listLinks, listNetns, waitLinksGone } from '../net/netnsTopology.js';
+import { LINK_PATTERN, NETNS_PATTERN } from '../net/names.js';
+import { dropTablesCreatedByRun, ownedByAnyRun, ownedByRun, removeRules } from '../nat/iptables.js';
+import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';
+import { readAllRunStates } from '../runner/runState.js';
+
+export interface CleanupReport {
+  netns: string[];
+  links: string[];
+  iptables: number;
+  conntrackEntries: number;
+  stateFiles: string[];
+}
+
+/**
+ * Remove what runs left behind, found by the harness's own names and tags only:
+ * namespaces repro-<id>-*, links rp<id>-*, chains REPRO-*-<id> and the jumps tagged repro:<id>,
+ * conntrack entries from the subnets recorded in /run/repro state files. `runId` limits it to one run.
+ */
+export async function cleanup(runId?: string): Promise<CleanupReport> {
+  const matchesRun = (m: RegExpExecArray | null): boolean => m !== null && (runId === undefined || m[1] === runId);
+  const netns = (await listNetns()).filter((n) => matchesRun(NETNS_PATTERN.exec(n)));
+  const links = (await listLinks()).filter((l) => matchesRun(LINK_PATTERN.exec(l)));
+  const removed = await deleteNetnsAndLinks(netns, links);
+  await waitLinksGone(links);
+  const iptables = await removeRules(runId === undefined ? ownedByAnyRun : ownedByRun(runId));
+  let conntrackEntries = 0;
+  const stateFiles: string[] = [];
+  for (const { path, state } of await readAllRunStates()) {
+    if (runId !== undefined && state.runId !== runId) continue;
+    if (runId === undefined && isAlive(state.pid) && state.pid !== process.pid) continue; // a live run owns it
+    for (const s of state.subnets) conntrackEntries += await deleteEntriesFromSubnet(s).catch(() => 0);
+    await dropTablesCreatedByRun(state.tables ?? []);
+    await rm(path, { force: true });
+    stateFiles.push(path);
+  }
+  return {
+    netns: removed.filter((n) => netns.includes(n)),
+    links: removed.filter((l) => links.includes(l)),
+    iptables,
+    conntrackEntries,
+    stateFiles,
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function describeCleanup(r: CleanupReport): string {
+  const parts = [
+    `${r.netns.length} namespaces`,
+    `${r.links.length} links`,
+    `${r.iptables} iptables rules/chains`,
+    `${r.conntrackEntries} conntrack entries`,
+    `${r.stateFiles.length} state files`,
+  ];
+  return `removed ${parts.join(', ')}`;
+}

@@ -1,0 +1,86 @@
+import { access, readFile } from 'node:fs/promises';
+import { run, CommandNotFoundError } from '../exec.js';
+import { parseIptablesVersion } from '../nat/iptables.js';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix: string;
+}
+
+async function tryRun(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
+  try {
+    const r = await run(cmd, args, { check: false, timeoutMs: 5000 });
+    return { ok: r.code === 0, out: (r.stdout + r.stderr).trim() };
+  } catch (err) {
+    return { ok: false, out: err instanceof CommandNotFoundError ? 'not found' : String(err) };
+  }
+}
+
+/** Every prerequisite, with the fix for each one that fails. */
+export async function doctorChecks(): Promise<Check[]> {
+  const checks: Check[] = [];
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  checks.push({ name: 'root', ok: root, detail: root ? 'running as root' : `uid ${process.getuid?.() ?? '?'}`, fix: 'run repro as root (sudo)' });
+
+  const ip = await tryRun('ip', ['-V']);
+  checks.push({ name: 'iproute2', ok: ip.ok, detail: ip.out.split('\n')[0] ?? '', fix: 'apt-get install iproute2' });
+
+  const ipt = await tryRun('iptables', ['--version']);
+  let iptDetail = ipt.out;
+  let iptOk = ipt.ok;
+  if (ipt.ok) {
+    try {
+      const info = parseIptablesVersion(ipt.out);
+      iptDetail = `${info.version} (${info.backend})`;
+      if (info.backend !== 'nf_tables') {
+        iptDetail += ': legacy backend; results are valid but DESIGN targets nf_tables';
+      }
+    } catch {
+      iptOk = false;
+    }
+  }
+  checks.push({ name: 'iptables', ok: iptOk, detail: iptDetail, fix: 'apt-get install iptables' });
+
+  const restore = await tryRun('iptables-restore', ['--version']);
+  checks.push({ name: 'iptables-restore', ok: restore.ok, detail: restore.out.split('\n')[0] ?? '', fix: 'apt-get install iptables' });
+
+  const ct = await tryRun('conntrack', ['--version']);
+  checks.push({ name: 'conntrack', ok: ct.ok, detail: ct.out.split('\n')[0] ?? '', fix: 'apt-get install conntrack' });
+
+  let statOk = false;
+  let statDetail = '';
+  try {
+    const header = (await readFile('/proc/net/stat/nf_conntrack', 'utf8')).split('\n')[0] ?? '';
+    statOk = header.includes('insert_failed');
+    statDetail = statOk ? `columns: ${header.trim().split(/\s+/).join(' ')}` : `no insert_failed column in "${header.trim()}"`;
+  } catch {
+    statDetail = 'not present (nf_conntrack not loaded yet; a run loads it through its NAT rule)';
+    statOk = true;
+  }
+  checks.push({ name: 'conntrack stats', ok: statOk, detail: statDetail, fix: 'modprobe nf_conntrack' });
+
+  let netnsOk = true;
+  try {
+    await access('/proc/sys/net/ipv4/ip_local_port_range');
+  } catch {
+    netnsOk = false;
+  }
+  checks.push({ name: 'network namespaces', ok: netnsOk, detail: netnsOk ? 'available' : '/proc/sys/net missing', fix: 'run on a Linux host with CONFIG_NET_NS' });
+
+  const docker = await tryRun('docker', ['version', '--format', '{{.Server.Version}}']);
+  checks.push({
+    name: 'docker (optional)',
+    ok: docker.ok,
+    detail: docker.ok ? `daemon ${docker.out}` : 'no daemon answers: the netns backend will be used',
+    fix: 'apt-get install docker.io && dockerd & (only for --backend docker)',
+  });
+  return checks;
+}
+
+export function renderChecks(checks: readonly Check[]): string {
+  return checks
+    .map((c) => `${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(20)} ${c.detail}${c.ok ? '' : `\n      fix: ${c.fix}`}`)
+    .join('\n');
+}

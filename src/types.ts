@@ -1,0 +1,127 @@
+/** The result contract: `repro/result@1`. JSON is the source of truth; every rendering reads this. */
+
+export const RESULT_SCHEMA = 'repro/result@1';
+
+export type MasqueradeMode = 'none' | 'random' | 'random-fully';
+export const MASQUERADE_MODES: readonly MasqueradeMode[] = ['none', 'random', 'random-fully'];
+
+export type Verdict = 'reproduced' | 'not-reproduced' | 'inconclusive' | 'invalid';
+
+export type CloseMode = 'rst' | 'fin';
+
+export interface LatencyMs {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+/** One retransmit signature band: attempts whose connect latency lies in [loMs, hiMs]. */
+export interface SignatureBand {
+  name: string;
+  lostSyns: number;
+  loMs: number;
+  hiMs: number;
+  count: number;
+}
+
+export interface Attribution {
+  /** Unit of the three numbers below: lost SYNs (a 3 s stall is two lost SYNs). */
+  unit: 'lost-syn';
+  lostSyns: number;
+  conntrackRace: number;
+  serverOverload: number;
+  unexplained: number;
+}
+
+export interface ModeCounters {
+  /** Deltas of /proc/net/stat/nf_conntrack in the namespace that does the NAT, summed over CPUs, by column name. */
+  conntrack: Record<string, number>;
+  /** nstat-style deltas summed over the client namespaces (e.g. TcpExtTCPSynRetrans). */
+  clients: Record<string, number>;
+  /** nstat-style deltas of the server namespace (e.g. TcpExtListenOverflows). */
+  server: Record<string, number>;
+}
+
+export interface ModeResult {
+  mode: MasqueradeMode;
+  /** The MASQUERADE rule as written for this mode. */
+  rule: string;
+  attempts: number;
+  succeeded: number;
+  failed: number;
+  /** Failed attempts by error code (ETIMEDOUT is the harness's own connect timeout). */
+  failures: Record<string, number>;
+  durationMs: number;
+  connectsPerSecond: number;
+  latencyMs: LatencyMs;
+  /** Band name -> number of attempts, e.g. { "1s": 3, "3s": 0, ... }. */
+  signatures: Record<string, number>;
+  /** Attempts slower than the slow threshold that fall in no band. */
+  slowOutsideBands: number;
+  counters: ModeCounters;
+  attribution: Attribution;
+  verdict: Verdict;
+  /** Why the verdict is what it is, in one or two sentences. */
+  reason: string;
+  /** Lost SYNs per 100 000 attempts that a run of this size could rule out (95 %, zero observed). */
+  detectableRatePer100k: number;
+  notes: string[];
+  /** Merged connect-latency histogram (microseconds), hdr-histogram compressed base64, successful attempts only. */
+  histogram: string;
+}
+
+export interface EnvironmentInfo {
+  kernel: string;
+  kernelVersion: string;
+  os: string;
+  arch: string;
+  cpus: number;
+  iptables: { version: string; backend: string };
+  conntrackSysctls: Record<string, string>;
+  conntrackColumns: string[];
+  node: string;
+  harness: { name: string; version: string; commit: string | null };
+  backend: 'netns' | 'docker';
+  docker: { version: string } | null;
+}
+
+export interface TcpSynConfig {
+  backend: 'netns' | 'docker';
+  modes: MasqueradeMode[];
+  clients: number;
+  workers: number;
+  concurrency: number;
+  connections: number;
+  durationSec: number;
+  portRange: [number, number];
+  close: CloseMode;
+  connectTimeoutMs: number;
+  serverWorkers: number;
+  serverPort: number;
+  detectRatePer100k: number;
+  clientSubnet: string;
+  serverSubnet: string;
+}
+
+export interface SignatureTolerance {
+  description: string;
+  slowThresholdMs: number;
+}
+
+export interface ResultFile {
+  schema: typeof RESULT_SCHEMA;
+  scenario: 'tcp-syn';
+  runId: string;
+  startedAt: string;
+  finishedAt: string;
+  command: string;
+  interrupted: boolean;
+  environment: EnvironmentInfo;
+  config: TcpSynConfig;
+  signatureBands: SignatureTolerance;
+  modes: ModeResult[];
+  verdict: Verdict;
+  summary: string;
+}
