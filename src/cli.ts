@@ -125,7 +125,7 @@ async function main(): Promise<void> {
   try {
     await parser.parseAsync();
   } catch (err) {
-    process.stderr.write(`repro: ${errorMessage(err)}\n`);
+    process.stderr.write(`repro: ${errorMessage(err).replace(/\s*\n\s*/g, ' ')}\n`);
     process.exitCode = err instanceof UserError ? err.exitCode : 1;
     return;
   }

@@ -63,6 +63,8 @@ export interface TcpClientConfig {
 
 export interface TcpServerConfig {
   port: number;
+  /** How the clients close; decides how the server closes its side. */
+  close: CloseMode;
   workers: number;
   backlog: number;
 }

@@ -22,9 +22,10 @@ export function formatIpv4(n: number): string {
 }
 
 export function parsePrefix(text: string): Prefix {
-  const [addr, len] = text.split('/');
-  const length = len === undefined ? 32 : Number(len);
-  if (!Number.isInteger(length) || length < 0 || length > 32) throw new Error(`not an IPv4 prefix: ${text}`);
+  const [addr, len, extra] = text.split('/');
+  // Number('') is 0 and Number('0x8') is 8: only plain decimal lengths are prefixes.
+  const length = len === undefined ? 32 : /^\d{1,2}$/.test(len) ? Number(len) : NaN;
+  if (extra !== undefined || !Number.isInteger(length) || length < 0 || length > 32) throw new Error(`not an IPv4 prefix: ${text}`);
   const ip = parseIpv4(addr ?? '');
   return { network: ip - (ip % 2 ** (32 - length)), length };
 }

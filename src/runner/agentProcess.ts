@@ -14,9 +14,12 @@ export class AgentProcess {
   private stderr = '';
   readonly exited: Promise<number>;
 
-  constructor(readonly label: string, netns: string, agent: string, config: object) {
+  /** `nice` > 0 lowers the agent's CPU priority, < 0 raises it (the server must never starve behind the load). */
+  constructor(readonly label: string, netns: string, agent: string, config: object, nice = 0) {
     const script = fileURLToPath(new URL(`../agents/${agent}.js`, import.meta.url));
-    this.child = spawn('ip', ['netns', 'exec', netns, process.execPath, script, JSON.stringify(config)], {
+    const command = [process.execPath, script, JSON.stringify(config)];
+    const niced = nice === 0 ? command : ['nice', '-n', String(nice), ...command];
+    this.child = spawn('ip', ['netns', 'exec', netns, ...niced], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child.stdin.on('error', () => undefined);

@@ -38,6 +38,8 @@ export interface RunHooks {
   signal?: AbortSignal;
 }
 
+const SERVER_NICE = -10;
+
 /** Counters that are always reported, zero or not. */
 const CLIENT_KEYS = ['TcpExtTCPSynRetrans', 'TcpActiveOpens', 'TcpAttemptFails'];
 const SERVER_KEYS = ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpPassiveOpens'];
@@ -101,8 +103,10 @@ export async function runTcpSynNetns(opts: TcpSynOptions, command: string, hooks
     await installRules(snat);
     const environment = await collectEnvironment('netns');
 
-    const serverCfg: TcpServerConfig = { port: opts.serverPort, workers: opts.serverWorkers, backlog: 65535 };
-    server = new AgentProcess('server agent', topo.server.netns, 'tcpServer', serverCfg);
+    const serverCfg: TcpServerConfig = { port: opts.serverPort, close: opts.close, workers: opts.serverWorkers, backlog: 65535 };
+    // The server runs at a higher CPU priority than the clients' connect storm: on a 2-core host the
+    // clients' threads would otherwise starve its accept loop and overflow its queue (ListenOverflows).
+    server = new AgentProcess('server agent', topo.server.netns, 'tcpServer', serverCfg, SERVER_NICE);
     await server.waitFor('ready', 15_000);
 
     for (const [index, mode] of opts.modes.entries()) {

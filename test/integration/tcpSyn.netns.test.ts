@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { capabilityGate } from './capabilities.js';
+import { hostSnapshot } from './hostSnapshot.js';
+import { runCli } from './cli.js';
+import type { ResultFile, Verdict } from '../../src/types.js';
+
+const gate = capabilityGate();
+const VERDICTS: Verdict[] = ['reproduced', 'not-reproduced', 'inconclusive', 'invalid'];
+
+function tmpOut(): string {
+  return mkdtempSync(path.join(tmpdir(), 'repro-test-'));
+}
+
+describe.skipIf(gate.skip)(`repro tcp-syn on the netns backend (real kernel)${gate.skip ? ` — skipped: ${gate.reason}` : ''}`, () => {
+  it('runs all three modes, the JSON adds up, and the host is left as found', async () => {
+    const before = hostSnapshot();
+    const out = tmpOut();
+    const r = await runCli(['tcp-syn', '--backend', 'netns', '--connections', '3000', '--duration', '20', '--json', '--out', out]);
+    expect(r.stderr).toContain('verdict:');
+    expect(r.code).toBe(0);
+
+    const result = JSON.parse(r.stdout) as ResultFile;
+    const onDisk = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8')) as ResultFile;
+    expect(onDisk).toEqual(result);
+
+    expect(result.schema).toBe('repro/result@1');
+    expect(result.scenario).toBe('tcp-syn');
+    expect(result.interrupted).toBe(false);
+    expect(result.environment.kernel.length).toBeGreaterThan(0);
+    expect(result.environment.iptables.version).toMatch(/^\d+\.\d+/);
+    expect(result.environment.cpus).toBeGreaterThan(0);
+    expect(result.environment.backend).toBe('netns');
+    expect(result.environment.conntrackColumns).toContain('insert_failed');
+    expect(result.config.modes).toEqual(['none', 'random', 'random-fully']);
+    expect(result.modes.map((m) => m.mode)).toEqual(['none', 'random', 'random-fully']);
+
+    for (const m of result.modes) {
+      expect(m.attempts).toBe(3000);
+      expect(m.succeeded + m.failed).toBe(m.attempts);
+      const stalls = Object.values(m.signatures).reduce((s, n) => s + n, 0);
+      expect(stalls).toBeLessThanOrEqual(m.attempts);
+      expect(Object.keys(m.signatures)).toEqual(['1s', '3s', '7s']);
+      expect(m.counters.conntrack).toHaveProperty('insert_failed');
+      expect(m.counters.conntrack).toHaveProperty('drop');
+      expect(m.counters.clients).toHaveProperty('TcpExtTCPSynRetrans');
+      expect(m.counters.server).toHaveProperty('TcpExtListenOverflows');
+      expect(m.counters.server).toHaveProperty('TcpExtListenDrops');
+      // Every successful connect passed through the server's listener.
+      expect(m.counters.server['TcpPassiveOpens']).toBeGreaterThanOrEqual(m.succeeded);
+      expect(m.counters.clients['TcpActiveOpens']).toBeGreaterThanOrEqual(m.attempts - (m.failures['EADDRNOTAVAIL'] ?? 0));
+      const a = m.attribution;
+      expect(a.conntrackRace + a.serverOverload + a.unexplained).toBe(a.lostSyns);
+      expect(a.conntrackRace).toBeLessThanOrEqual(m.counters.conntrack['insert_failed'] ?? 0);
+      expect(VERDICTS).toContain(m.verdict);
+      expect(m.latencyMs.p50).toBeGreaterThan(0);
+      expect(m.latencyMs.p50).toBeLessThanOrEqual(m.latencyMs.p99);
+      expect(m.latencyMs.p99).toBeLessThanOrEqual(m.latencyMs.max);
+      expect(m.rule).toContain('-j MASQUERADE');
+    }
+    expect(result.modes[0]?.rule).not.toContain('--random');
+    expect(result.modes[1]?.rule).toMatch(/--random$/);
+    expect(result.modes[2]?.rule).toContain('--random-fully');
+    expect(VERDICTS).toContain(result.verdict);
+
+    expect(hostSnapshot()).toEqual(before);
+    rmSync(out, { recursive: true, force: true });
+  }, 120_000);
+
+  it('refuses bad input with one line and exit code 2, leaving nothing behind', async () => {
+    const before = hostSnapshot();
+    const cases: [string[], RegExp][] = [
+      [['tcp-syn', '--bogus-flag'], /unknown argument/i],
+      [['tcp-syn', '--port-range', '5000-4000'], /--port-range/],
+      [['tcp-syn', '--port-range', 'lots'], /--port-range/],
+      [['tcp-syn', '--modes', 'none,fastest'], /unknown mode "fastest"/],
+      [['tcp-syn', '--clients', '0'], /--clients/],
+      [['tcp-syn', '--connections', '2.5'], /--connections/],
+      [['tcp-syn', '--close', 'slam'], /close/],
+      [['frobnicate'], /unknown argument|command/i],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = await runCli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(hostSnapshot()).toEqual(before);
+  }, 60_000);
+
+  it('on SIGINT during the load tears everything down and writes a partial result marked interrupted', async () => {
+    const before = hostSnapshot();
+    const out = tmpOut();
+    let sent = false;
+    const r = await runCli(['tcp-syn', '--backend', 'netns', '--connections', '500000', '--duration', '60', '--out', out], (text, child) => {
+      if (!sent && /\b\d[\d,]* attempts\b/.test(text)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    expect(sent).toBe(true);
+    expect(r.code).toBe(130);
+    const result = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8')) as ResultFile;
+    expect(result.interrupted).toBe(true);
+    expect(result.modes.length).toBeLessThanOrEqual(1);
+    for (const m of result.modes) expect(m.succeeded + m.failed).toBe(m.attempts);
+    expect(hostSnapshot()).toEqual(before);
+    rmSync(out, { recursive: true, force: true });
+  }, 120_000);
+
+  it('after SIGKILL, repro cleanup removes every leftover and nothing else', async () => {
+    const before = hostSnapshot();
+    let killed = false;
+    await runCli(['tcp-syn', '--backend', 'netns', '--connections', '500000', '--duration', '60'], (text, child) => {
+      if (!killed && /\b\d[\d,]* attempts\b/.test(text)) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    });
+    expect(killed).toBe(true);
+    // The run's namespaces and rules are still there: cleanup has something to do.
+    expect(hostSnapshot()).not.toEqual(before);
+    const c = await runCli(['cleanup']);
+    expect(c.code).toBe(0);
+    expect(c.stderr).toMatch(/removed [1-9]\d* namespaces/);
+    expect(hostSnapshot()).toEqual(before);
+  }, 120_000);
+
+  it('doctor reports every prerequisite as present', async () => {
+    const r = await runCli(['doctor']);
+    expect(r.code).toBe(0);
+    for (const name of ['root', 'iproute2', 'iptables', 'conntrack']) expect(r.stdout).toMatch(new RegExp(`^ok\\s+${name}\\b`, 'm'));
+  }, 30_000);
+
+  it('env prints the environment block alone', async () => {
+    const r = await runCli(['env']);
+    expect(r.code).toBe(0);
+    const env = JSON.parse(r.stdout) as ResultFile['environment'];
+    expect(env.cpus).toBeGreaterThan(0);
+    expect(env.harness.name).toBe('repro');
+    expect(existsSync('/proc/net/stat/nf_conntrack') ? env.conntrackColumns.length : 1).toBeGreaterThan(0);
+  }, 30_000);
+});

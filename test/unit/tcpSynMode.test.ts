@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import { analyzeMode, type ClientOutcome, type ModeInput } from '../../src/analysis/tcpSynMode.js';
+import { countBetween, createHistogram, decodeHistogram, encodeHistogram, recordMicros } from '../../src/histogram.js';
+import type { ModeCounters } from '../../src/types.js';
+
+/** Encoded histogram of [valueUs, times] pairs. */
+function encoded(pairs: readonly [number, number][]): string {
+  const h = createHistogram();
+  for (const [v, n] of pairs) for (let i = 0; i < n; i++) recordMicros(h, v);
+  return encodeHistogram(h);
+}
+
+// Client A: 998 successes (995 fast, two 1 s stalls, one 3 s stall), one timeout, one refused.
+const CLIENT_A: ClientOutcome = {
+  attempts: 1000,
+  succeeded: 998,
+  failed: 2,
+  failures: { ETIMEDOUT: 1, ECONNREFUSED: 1 },
+  histogram: encoded([[800, 995], [1_001_000, 2], [3_004_000, 1]]),
+};
+// Client B: 1000 successes (999 fast, one slow outside every band).
+const CLIENT_B: ClientOutcome = {
+  attempts: 1000,
+  succeeded: 1000,
+  failed: 0,
+  failures: {},
+  histogram: encoded([[900, 999], [450_000, 1]]),
+};
+
+function counters(over: Partial<ModeCounters> = {}): ModeCounters {
+  return {
+    conntrack: { insert_failed: 5, drop: 5, early_drop: 0 },
+    clients: { TcpExtTCPSynRetrans: 9 },
+    server: { TcpExtListenOverflows: 0, TcpExtListenDrops: 0 },
+    ...over,
+  };
+}
+
+function modeInput(over: Partial<ModeInput> = {}): ModeInput {
+  return {
+    mode: 'none',
+    rule: 'REPRO-NAT-a1b2c3 -s 10.213.0.0/24 ! -o rpa1b2c3-br -j MASQUERADE',
+    clients: [CLIENT_A, CLIENT_B],
+    counters: counters(),
+    durationMs: 10_000.4,
+    connectTimeoutMs: 8000,
+    detectRatePer100k: 5,
+    ...over,
+  };
+}
+
+describe('analyzeMode', () => {
+  it('sums the clients: attempts = succeeded + failed, failures merged by code', () => {
+    const r = analyzeMode(modeInput());
+    expect(r.mode).toBe('none');
+    expect(r.attempts).toBe(2000);
+    expect(r.succeeded).toBe(1998);
+    expect(r.failed).toBe(2);
+    expect(r.attempts).toBe(r.succeeded + r.failed);
+    expect(r.failures).toEqual({ ETIMEDOUT: 1, ECONNREFUSED: 1 });
+    expect(r.durationMs).toBe(10_000);
+    expect(r.connectsPerSecond).toBe(200);
+  });
+
+  it('merges failure codes that several clients report', () => {
+    const c: ClientOutcome = { attempts: 10, succeeded: 7, failed: 3, failures: { ETIMEDOUT: 2, ECONNREFUSED: 1 }, histogram: encoded([[800, 7]]) };
+    const r = analyzeMode(modeInput({ clients: [CLIENT_A, c, c] }));
+    expect(r.failures).toEqual({ ETIMEDOUT: 5, ECONNREFUSED: 3 });
+    expect(r.attempts).toBe(1020);
+    expect(r.failed).toBe(8);
+  });
+
+  it('counts the retransmit signatures of the merged histogram', () => {
+    const r = analyzeMode(modeInput());
+    expect(r.signatures).toEqual({ '1s': 2, '3s': 1, '7s': 0 });
+    expect(r.slowOutsideBands).toBe(1);
+  });
+
+  it('reads latency percentiles from the merged histogram', () => {
+    const r = analyzeMode(modeInput());
+    // 1998 values: 995 x 0.8 ms, 999 x 0.9 ms, then 450 ms, 2 x 1001 ms, 3004 ms.
+    expect(r.latencyMs.p50).toBe(0.9);
+    expect(r.latencyMs.p90).toBe(0.9);
+    expect(r.latencyMs.p99).toBe(0.9);
+    // 99.9 % of 1998 = 1996.002 -> the 1997th value, a 1001 ms stall, stored in [1000.960, 1001.471] ms.
+    expect(r.latencyMs.p999).toBe(1001.471);
+    // 3004 ms is stored in [3002.368, 3004.415] ms.
+    expect(r.latencyMs.max).toBe(3004.415);
+  });
+
+  it('stores the merged histogram', () => {
+    const h = decodeHistogram(analyzeMode(modeInput()).histogram);
+    expect(h.totalCount).toBe(1998);
+    expect(countBetween(h, 900_000, 1_100_000)).toBe(2);
+  });
+
+  it('attributes lost SYNs: bands + timeouts, race first', () => {
+    const r = analyzeMode(modeInput());
+    // 2 x 1 s stalls (1 SYN each) + 1 x 3 s stall (2) + 1 timeout at 8 s (4 SYNs) = 8 lost SYNs.
+    expect(r.attribution).toEqual({ unit: 'lost-syn', lostSyns: 8, conntrackRace: 5, serverOverload: 0, unexplained: 3 });
+    expect(r.verdict).toBe('reproduced');
+    expect(r.reason).toBe('5 of 8 lost SYNs are matched by conntrack insert_failed (+5); 3 more lost SYNs are explained by no counter');
+  });
+
+  it('notes the SynRetrans mismatch and the slow attempts outside the bands', () => {
+    const r = analyzeMode(modeInput());
+    expect(r.notes).toHaveLength(2);
+    expect(r.notes[0]).toContain("TcpExtTCPSynRetrans is 9 while the latency signatures account for 8 lost SYNs");
+    expect(r.notes[1]).toContain('1 attempts took >= 200 ms but match no retransmit band');
+  });
+
+  it('never attributes a stall to the race when insert_failed is 0', () => {
+    const r = analyzeMode(modeInput({ counters: counters({ conntrack: { insert_failed: 0, drop: 6, early_drop: 6 } }) }));
+    expect(r.attribution.conntrackRace).toBe(0);
+    expect(r.attribution.unexplained).toBe(8);
+    expect(r.verdict).not.toBe('reproduced');
+    expect(r.verdict).toBe('inconclusive');
+    expect(r.reason).toContain('8 lost SYNs seen, none matched by insert_failed');
+    expect(r.notes.some((n) => n.includes('conntrack drop (+6) exceeds insert_failed (+0)') && n.includes('early_drop +6'))).toBe(true);
+  });
+
+  it('credits stalls to the server and calls the run invalid when the listener dropped SYNs', () => {
+    const r = analyzeMode(
+      modeInput({ counters: counters({ conntrack: { insert_failed: 0, drop: 0 }, server: { TcpExtListenOverflows: 6, TcpExtListenDrops: 6 } }) }),
+    );
+    expect(r.attribution).toEqual({ unit: 'lost-syn', lostSyns: 8, conntrackRace: 0, serverOverload: 6, unexplained: 2 });
+    expect(r.verdict).toBe('invalid');
+  });
+
+  it('is invalid when harness failures exceed 0.1 % of attempts', () => {
+    const refused: ClientOutcome = { ...CLIENT_B, succeeded: 997, failed: 3, failures: { ECONNREFUSED: 3 } };
+    // 4 refused of 2000 attempts > 2.
+    const r = analyzeMode(modeInput({ clients: [CLIENT_A, refused] }));
+    expect(r.verdict).toBe('invalid');
+    expect(r.reason).toContain('4 attempts failed');
+  });
+
+  it('does not count aborted attempts as harness failures, and notes them', () => {
+    const aborted: ClientOutcome = { ...CLIENT_B, succeeded: 990, failed: 10, failures: { ABORTED: 10 } };
+    const r = analyzeMode(modeInput({ clients: [CLIENT_A, aborted] }));
+    expect(r.verdict).toBe('reproduced');
+    expect(r.notes).toContain('10 attempts were cut short when the run was stopped');
+  });
+
+  it('notes insert_failed in excess of the lost SYNs seen', () => {
+    const r = analyzeMode(modeInput({ counters: counters({ conntrack: { insert_failed: 12, drop: 12 } }) }));
+    expect(r.attribution.conntrackRace).toBe(8);
+    expect(r.notes.some((n) => n.startsWith('insert_failed rose by 12, more than the 8 lost SYNs seen'))).toBe(true);
+  });
+
+  it('is not-reproduced for a clean run large enough to rule out the rate', () => {
+    const clean: ClientOutcome = { attempts: 30_000, succeeded: 30_000, failed: 0, failures: {}, histogram: encoded([[700, 30_000]]) };
+    const r = analyzeMode(
+      modeInput({
+        mode: 'random-fully',
+        clients: [clean, clean],
+        counters: { conntrack: { insert_failed: 0, drop: 0 }, clients: { TcpExtTCPSynRetrans: 0 }, server: {} },
+      }),
+    );
+    expect(r.verdict).toBe('not-reproduced');
+    expect(r.attribution.lostSyns).toBe(0);
+    expect(r.signatures).toEqual({ '1s': 0, '3s': 0, '7s': 0 });
+    expect(r.notes).toEqual([]);
+    // -ln(0.05) / 60000 * 100000 = 4.99289 -> 4.99
+    expect(r.detectableRatePer100k).toBe(4.99);
+    expect(r.latencyMs.p50).toBe(0.7);
+  });
+
+  it('is invalid with no clients at all', () => {
+    const r = analyzeMode(modeInput({ clients: [] }));
+    expect(r.attempts).toBe(0);
+    expect(r.verdict).toBe('invalid');
+    expect(r.latencyMs).toEqual({ p50: 0, p90: 0, p99: 0, p999: 0, max: 0 });
+    expect(r.connectsPerSecond).toBe(0);
+  });
+});

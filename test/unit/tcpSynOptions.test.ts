@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { parseModes, parsePortRange, TCP_SYN_DEFAULTS, validateTcpSynArgs, type TcpSynArgs } from '../../src/commands/tcpSynOptions.js';
+import { UserError } from '../../src/errors.js';
+
+function args(over: Partial<Record<keyof TcpSynArgs, unknown>> = {}): TcpSynArgs {
+  return { ...TCP_SYN_DEFAULTS, ...over } as TcpSynArgs;
+}
+
+/** Validation must throw a UserError whose message names the flag. */
+function expectUserError(over: Partial<Record<keyof TcpSynArgs, unknown>>, flag: string): UserError {
+  let caught: unknown;
+  try {
+    validateTcpSynArgs(args(over));
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught, `expected ${JSON.stringify(over)} to be refused`).toBeInstanceOf(UserError);
+  const e = caught as UserError;
+  expect(e.exitCode).toBe(2);
+  expect(e.message).toContain(flag);
+  return e;
+}
+
+describe('validateTcpSynArgs', () => {
+  it('accepts the defaults', () => {
+    expect(validateTcpSynArgs(args())).toEqual({
+      modes: ['none', 'random', 'random-fully'],
+      clients: 4,
+      workers: 2,
+      concurrency: 16,
+      connections: 60_000,
+      durationSec: 30,
+      portRange: [40000, 40199],
+      close: 'rst',
+      connectTimeoutMs: 8000,
+      serverWorkers: 2,
+      serverPort: 8080,
+      detectRatePer100k: 5,
+    });
+  });
+
+  it('accepts other valid values', () => {
+    const o = validateTcpSynArgs(
+      args({ modes: ' random-fully , none ', close: 'fin', 'port-range': '50000 - 50099', workers: 4, concurrency: 25, 'detect-rate': 0.5, clients: 64 }),
+    );
+    expect(o.modes).toEqual(['random-fully', 'none']);
+    expect(o.close).toBe('fin');
+    expect(o.portRange).toEqual([50000, 50099]);
+    expect(o.detectRatePer100k).toBe(0.5);
+    expect(o.clients).toBe(64);
+  });
+
+  it('refuses an unknown mode', () => {
+    expect(expectUserError({ modes: 'none,fully' }, '--modes').message).toContain('unknown mode "fully"');
+  });
+
+  it('refuses a duplicate mode', () => {
+    expect(expectUserError({ modes: 'random,none,random' }, '--modes').message).toContain('"random" is listed twice');
+  });
+
+  it('refuses an empty mode list', () => {
+    expectUserError({ modes: ' , ' }, '--modes');
+  });
+
+  it('refuses a malformed port range', () => {
+    for (const bad of ['40000', '40000:40199', 'a-b', '40000-', '-40199', '40000-40199-40300', '123456-123457']) {
+      expectUserError({ 'port-range': bad }, '--port-range');
+    }
+  });
+
+  it('refuses LO >= HI and ports outside 1024..65535', () => {
+    for (const bad of ['40199-40000', '40000-40000', '80-2000', '1023-2000', '60000-65536']) {
+      expectUserError({ 'port-range': bad }, '--port-range');
+    }
+    expect(validateTcpSynArgs(args({ 'port-range': '1024-65535' })).portRange).toEqual([1024, 65535]);
+  });
+
+  it('refuses numbers out of range', () => {
+    const cases: [keyof TcpSynArgs, number][] = [
+      ['clients', 0],
+      ['clients', 65],
+      ['workers', 0],
+      ['workers', 33],
+      ['concurrency', 0],
+      ['concurrency', 4097],
+      ['connections', 0],
+      ['duration', 0],
+      ['duration', 86_401],
+      ['connect-timeout', 99],
+      ['connect-timeout', 300_001],
+      ['server-workers', 0],
+      ['server-workers', 65],
+      ['port', 0],
+      ['port', 65536],
+    ];
+    for (const [flag, v] of cases) {
+      expect(expectUserError({ [flag]: v }, `--${flag} `).message).toContain(`got ${v}`);
+    }
+  });
+
+  it('refuses non-integers and non-numbers', () => {
+    expectUserError({ clients: 2.5 }, '--clients');
+    expectUserError({ workers: Number.NaN }, '--workers');
+    expectUserError({ concurrency: Infinity }, '--concurrency');
+    expectUserError({ duration: '30' }, '--duration');
+    expectUserError({ 'connect-timeout': 1500.5 }, '--connect-timeout');
+  });
+
+  it('refuses more connects in flight than the port range has ports', () => {
+    // 200 ports in 40000-40199; 2 workers x 101 = 202.
+    const e = expectUserError({ concurrency: 101 }, '--workers');
+    expect(e.message).toContain('--concurrency');
+    expect(e.message).toContain('202');
+    expect(e.message).toContain('200 ports');
+    // 2 x 100 = 200 fits exactly.
+    expect(validateTcpSynArgs(args({ concurrency: 100 })).concurrency).toBe(100);
+  });
+
+  it('refuses a close mode other than rst or fin', () => {
+    expect(expectUserError({ close: 'reset' }, '--close').message).toContain('"reset"');
+    expectUserError({ close: 'RST' }, '--close');
+  });
+
+  it('refuses a detect rate at or below 0, or not a number', () => {
+    for (const bad of [0, -1, Number.NaN, 100_001, '5']) expectUserError({ 'detect-rate': bad }, '--detect-rate');
+  });
+});
+
+describe('parseModes / parsePortRange', () => {
+  it('parse directly', () => {
+    expect(parseModes('none')).toEqual(['none']);
+    expect(parsePortRange('40000-40003')).toEqual([40000, 40003]);
+    expect(() => parsePortRange('40003-40000')).toThrow(UserError);
+  });
+});

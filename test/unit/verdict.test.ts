@@ -1,0 +1,200 @@
+import { describe, expect, it } from 'vitest';
+import {
+  attemptsToRuleOut,
+  attribute,
+  decideVerdict,
+  detectableRatePer100k,
+  overallVerdict,
+  raceDrops,
+  serverDrops,
+  type VerdictInput,
+} from '../../src/analysis/verdict.js';
+import type { Attribution, SignatureBand } from '../../src/types.js';
+
+const BANDS: SignatureBand[] = [
+  { name: '1s', lostSyns: 1, loMs: 980, hiMs: 1350, count: 5 },
+  { name: '3s', lostSyns: 2, loMs: 2980, hiMs: 3450, count: 2 },
+  { name: '7s', lostSyns: 3, loMs: 6980, hiMs: 7650, count: 1 },
+];
+// 5*1 + 2*2 + 1*3 = 12 lost SYNs in the bands, + 1 timeout * 4 = 16.
+
+describe('attribute', () => {
+  it('credits the race first, then the server, and leaves the rest unexplained', () => {
+    expect(
+      attribute({
+        bands: BANDS,
+        timeouts: 1,
+        lostSynsPerTimeout: 4,
+        conntrack: { insert_failed: 10, drop: 10 },
+        server: { TcpExtListenOverflows: 3, TcpExtListenDrops: 4 },
+      }),
+    ).toEqual({ unit: 'lost-syn', lostSyns: 16, conntrackRace: 10, serverOverload: 4, unexplained: 2 });
+  });
+
+  it('never credits more than the lost SYNs seen', () => {
+    expect(
+      attribute({ bands: BANDS, timeouts: 0, lostSynsPerTimeout: 4, conntrack: { insert_failed: 50 }, server: { TcpExtListenDrops: 9 } }),
+    ).toEqual({ unit: 'lost-syn', lostSyns: 12, conntrackRace: 12, serverOverload: 0, unexplained: 0 });
+    expect(
+      attribute({ bands: BANDS, timeouts: 0, lostSynsPerTimeout: 4, conntrack: { insert_failed: 2 }, server: { TcpExtListenDrops: 100 } }),
+    ).toEqual({ unit: 'lost-syn', lostSyns: 12, conntrackRace: 2, serverOverload: 10, unexplained: 0 });
+  });
+
+  it('falls back to drop when insert_failed is missing', () => {
+    const a = attribute({ bands: BANDS, timeouts: 0, lostSynsPerTimeout: 4, conntrack: { drop: 3 }, server: {} });
+    expect(a).toEqual({ unit: 'lost-syn', lostSyns: 12, conntrackRace: 3, serverOverload: 0, unexplained: 9 });
+  });
+
+  it('does not fall back to drop when insert_failed is present and 0', () => {
+    const a = attribute({ bands: BANDS, timeouts: 0, lostSynsPerTimeout: 4, conntrack: { insert_failed: 0, drop: 7 }, server: {} });
+    expect(a.conntrackRace).toBe(0);
+    expect(a.unexplained).toBe(12);
+  });
+
+  it('is all zero without stalls', () => {
+    const bands = BANDS.map((b) => ({ ...b, count: 0 }));
+    expect(attribute({ bands, timeouts: 0, lostSynsPerTimeout: 4, conntrack: { insert_failed: 4 }, server: {} })).toEqual({
+      unit: 'lost-syn',
+      lostSyns: 0,
+      conntrackRace: 0,
+      serverOverload: 0,
+      unexplained: 0,
+    });
+  });
+});
+
+describe('raceDrops / serverDrops', () => {
+  it('reads insert_failed, else drop, else 0', () => {
+    expect(raceDrops({ insert_failed: 4, drop: 9 })).toBe(4);
+    expect(raceDrops({ drop: 9 })).toBe(9);
+    expect(raceDrops({})).toBe(0);
+  });
+
+  it('takes the larger of ListenOverflows and ListenDrops', () => {
+    expect(serverDrops({ TcpExtListenOverflows: 5, TcpExtListenDrops: 3 })).toBe(5);
+    expect(serverDrops({ TcpExtListenOverflows: 5, TcpExtListenDrops: 8 })).toBe(8);
+    expect(serverDrops({})).toBe(0);
+  });
+});
+
+describe('attemptsToRuleOut / detectableRatePer100k', () => {
+  it('follows the rule of three (-ln 0.05 = 2.9957)', () => {
+    // 2.995732 * 100000 / 5 = 59914.6
+    expect(attemptsToRuleOut(5)).toBe(59915);
+    expect(attemptsToRuleOut(1)).toBe(299574);
+    expect(attemptsToRuleOut(100)).toBe(2996);
+  });
+
+  it('gives the rate a run of n attempts rules out', () => {
+    expect(detectableRatePer100k(100_000)).toBeCloseTo(2.9957, 4);
+    expect(detectableRatePer100k(300_000)).toBeCloseTo(0.99858, 4);
+    expect(detectableRatePer100k(0)).toBe(Infinity);
+    expect(detectableRatePer100k(-1)).toBe(Infinity);
+  });
+
+  it('is consistent: the needed attempts rule out at least the rate asked for', () => {
+    for (const r of [0.5, 1, 5, 37, 1000]) {
+      const n = attemptsToRuleOut(r);
+      expect(detectableRatePer100k(n)).toBeLessThanOrEqual(r);
+      expect(detectableRatePer100k(n - 1)).toBeGreaterThan(r);
+    }
+  });
+});
+
+const NOTHING: Attribution = { unit: 'lost-syn', lostSyns: 0, conntrackRace: 0, serverOverload: 0, unexplained: 0 };
+
+function input(over: Partial<VerdictInput>): VerdictInput {
+  return { attempts: 60_000, attribution: NOTHING, serverDrops: 0, harnessFailures: 0, conntrackRaceDrops: 0, detectRatePer100k: 5, ...over };
+}
+
+describe('decideVerdict', () => {
+  it('is invalid without attempts', () => {
+    expect(decideVerdict(input({ attempts: 0 }))).toEqual({ verdict: 'invalid', reason: 'no connect attempt was made' });
+  });
+
+  it('is invalid when the server dropped SYNs, even with race drops', () => {
+    const v = decideVerdict(
+      input({
+        serverDrops: 3,
+        conntrackRaceDrops: 4,
+        attribution: { unit: 'lost-syn', lostSyns: 7, conntrackRace: 4, serverOverload: 3, unexplained: 0 },
+      }),
+    );
+    expect(v.verdict).toBe('invalid');
+    expect(v.reason).toContain('dropped 3 SYNs');
+    expect(v.reason).toContain('ListenOverflows');
+  });
+
+  it('is invalid when harness failures exceed 0.1 % of attempts', () => {
+    // 10_000 attempts: up to 10 harness failures are tolerated.
+    expect(decideVerdict(input({ attempts: 10_000, harnessFailures: 10 })).verdict).not.toBe('invalid');
+    const v = decideVerdict(input({ attempts: 10_000, harnessFailures: 11 }));
+    expect(v.verdict).toBe('invalid');
+    expect(v.reason).toContain('11 attempts failed');
+    expect(v.reason).toContain('0.1 %');
+  });
+
+  it('is reproduced when lost SYNs are matched by insert_failed', () => {
+    const v = decideVerdict(
+      input({ conntrackRaceDrops: 10, attribution: { unit: 'lost-syn', lostSyns: 16, conntrackRace: 10, serverOverload: 0, unexplained: 6 } }),
+    );
+    expect(v).toEqual({
+      verdict: 'reproduced',
+      reason: '10 of 16 lost SYNs are matched by conntrack insert_failed (+10); 6 more lost SYNs are explained by no counter',
+    });
+  });
+
+  it('is reproduced without the unexplained clause when everything is explained', () => {
+    const v = decideVerdict(
+      input({ attempts: 100, conntrackRaceDrops: 2, attribution: { unit: 'lost-syn', lostSyns: 2, conntrackRace: 2, serverOverload: 0, unexplained: 0 } }),
+    );
+    expect(v.verdict).toBe('reproduced');
+    expect(v.reason).toBe('2 of 2 lost SYNs are matched by conntrack insert_failed (+2)');
+  });
+
+  it('is not-reproduced when enough attempts saw no race', () => {
+    const v = decideVerdict(input({ attempts: 60_000 }));
+    expect(v.verdict).toBe('not-reproduced');
+    expect(v.reason).toContain('no race drop in 60000 attempts');
+    expect(v.reason).toContain('5 per 100 000');
+  });
+
+  it('is inconclusive with too few attempts and says how many are needed', () => {
+    const v = decideVerdict(input({ attempts: 1000 }));
+    expect(v.verdict).toBe('inconclusive');
+    expect(v.reason).toContain('needs at least 59915');
+  });
+
+  it('switches from inconclusive to not-reproduced at exactly the needed count', () => {
+    expect(decideVerdict(input({ attempts: 59_914 })).verdict).toBe('inconclusive');
+    expect(decideVerdict(input({ attempts: 59_915 })).verdict).toBe('not-reproduced');
+  });
+
+  it('mentions unexplained stalls and stray insert_failed without calling them the race', () => {
+    const unexplained = decideVerdict(
+      input({ attribution: { unit: 'lost-syn', lostSyns: 3, conntrackRace: 0, serverOverload: 0, unexplained: 3 } }),
+    );
+    expect(unexplained.verdict).toBe('not-reproduced');
+    expect(unexplained.reason).toContain('3 lost SYNs seen, none matched by insert_failed');
+
+    const stray = decideVerdict(input({ attempts: 100, conntrackRaceDrops: 2 }));
+    expect(stray.verdict).toBe('inconclusive');
+    expect(stray.reason).toContain('insert_failed +2 without any stalled connect');
+  });
+});
+
+describe('overallVerdict', () => {
+  it('is reproduced when any mode reproduced', () => {
+    expect(overallVerdict(['not-reproduced', 'invalid', 'reproduced'])).toBe('reproduced');
+  });
+
+  it('is otherwise the worst: invalid, then inconclusive, then not-reproduced', () => {
+    expect(overallVerdict(['not-reproduced', 'inconclusive', 'invalid'])).toBe('invalid');
+    expect(overallVerdict(['not-reproduced', 'inconclusive', 'not-reproduced'])).toBe('inconclusive');
+    expect(overallVerdict(['not-reproduced', 'not-reproduced'])).toBe('not-reproduced');
+  });
+
+  it('is invalid for no modes', () => {
+    expect(overallVerdict([])).toBe('invalid');
+  });
+});
