@@ -24,7 +24,7 @@ function tcpSynOptions(y: Argv): Argv<TcpSynArgs & { backend: string; json: bool
     .option('concurrency', { type: 'number', default: d.concurrency, describe: 'connects in flight per worker (1-4096)' })
     .option('connections', { type: 'number', default: d.connections, describe: 'connect attempts per mode, over all clients' })
     .option('duration', { type: 'number', default: d.duration, describe: 'seconds per mode at most; a mode stops at --connections or --duration, whichever comes first' })
-    .option('port-range', { type: 'string', default: d['port-range'], describe: "the clients' ip_local_port_range LO-HI; narrow ranges make clients pick the same source ports (the race needs that)" })
+    .option('port-range', { type: 'string', describe: "the clients' ip_local_port_range LO-HI; narrow ranges make clients pick the same source ports, which the race needs [default: 40000-40199 with --close rst, 32768-60999 with --close fin]" })
     .option('close', { type: 'string', choices: ['rst', 'fin'], default: d.close, describe: 'how clients close: rst (no TIME_WAIT, ports reused at once) or fin (orderly close, TIME_WAIT)' })
     .option('connect-timeout', { type: 'number', default: d['connect-timeout'], describe: 'ms before an attempt is given up and counted as ETIMEDOUT (8000 shows the 1 s, 3 s and 7 s signatures)' })
     .option('server-workers', { type: 'number', default: d['server-workers'], describe: 'server processes accepting on the shared listener' })

@@ -65,8 +65,8 @@ export interface ModeResult {
   verdict: Verdict;
   /** Why the verdict is what it is, in one or two sentences. */
   reason: string;
-  /** Lost SYNs per 100 000 attempts that a run of this size could rule out (95 %, zero observed). */
-  detectableRatePer100k: number;
+  /** Lost SYNs per 100 000 attempts that a run of this size could rule out (95 %, zero observed); null without attempts. */
+  detectableRatePer100k: number | null;
   notes: string[];
   /** Merged connect-latency histogram (microseconds), hdr-histogram compressed base64, successful attempts only. */
   histogram: string;

@@ -1,6 +1,6 @@
 import { encodeHistogram, mergeEncoded, percentileMs } from '../histogram.js';
 import { countSignatures, bandsToRecord, lostSynsBeforeTimeout } from './signatures.js';
-import { attribute, decideVerdict, detectableRatePer100k, raceDrops, serverDrops } from './verdict.js';
+import { attribute, decideVerdict, detectableRatePer100k, observedLostSyns, raceDrops, serverDrops } from './verdict.js';
 import type { MasqueradeMode, ModeCounters, ModeResult } from '../types.js';
 
 /** What one client agent reported for one mode (the agent's result event, less its type tag). */
@@ -38,13 +38,17 @@ export function analyzeMode(input: ModeInput): ModeResult {
 
     const sig = countSignatures(h, input.connectTimeoutMs);
     const timeouts = failures[TIMEOUT_CODE] ?? 0;
-    const attribution = attribute({
+    const synRetrans = input.counters.clients['TcpExtTCPSynRetrans'];
+    const attributionInput = {
       bands: sig.bands,
       timeouts,
       lostSynsPerTimeout: lostSynsBeforeTimeout(input.connectTimeoutMs),
       conntrack: input.counters.conntrack,
       server: input.counters.server,
-    });
+      ...(synRetrans === undefined ? {} : { synRetrans }),
+    };
+    const attribution = attribute(attributionInput);
+    const observed = observedLostSyns(attributionInput);
     const harnessFailures = Object.entries(failures)
       .filter(([k]) => k !== TIMEOUT_CODE && k !== ABORT_CODE)
       .reduce((s, [, v]) => s + v, 0);
@@ -59,11 +63,18 @@ export function analyzeMode(input: ModeInput): ModeResult {
     });
 
     const notes: string[] = [];
-    const synRetrans = input.counters.clients['TcpExtTCPSynRetrans'];
-    if (synRetrans !== undefined && synRetrans !== attribution.lostSyns) {
+    if (synRetrans !== undefined && synRetrans < observed) {
       notes.push(
-        `clients' TcpExtTCPSynRetrans is ${synRetrans} while the latency signatures account for ${attribution.lostSyns} lost SYNs` +
-          (synRetrans > attribution.lostSyns ? ' (some retransmits completed outside the bands or in failed attempts)' : ''),
+        `the latency bands show ${observed} lost SYNs but the clients retransmitted only ${synRetrans} SYNs (TcpExtTCPSynRetrans): ` +
+          `${observed - synRetrans} stalls were scheduling delays, not lost SYNs, and are not attributed`,
+      );
+    } else if (synRetrans !== undefined && synRetrans > observed) {
+      notes.push(`clients retransmitted ${synRetrans} SYNs (TcpExtTCPSynRetrans), ${synRetrans - observed} more than the latency bands show (completed outside a band)`);
+    }
+    const noPort = failures['EADDRNOTAVAIL'] ?? 0;
+    if (noPort > 0) {
+      notes.push(
+        `${noPort} connects found no free local port (EADDRNOTAVAIL): widen --port-range, lower --concurrency, or use --close rst (with fin each port waits in TIME_WAIT before reuse)`,
       );
     }
     if (race > attribution.conntrackRace) {
@@ -96,7 +107,7 @@ export function analyzeMode(input: ModeInput): ModeResult {
       attribution,
       verdict,
       reason,
-      detectableRatePer100k: Math.round(detectableRatePer100k(attempts) * 100) / 100,
+      detectableRatePer100k: attempts > 0 ? Math.round(detectableRatePer100k(attempts) * 100) / 100 : null,
       notes,
       histogram: encodeHistogram(h),
     };

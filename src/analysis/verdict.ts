@@ -11,6 +11,8 @@ export interface AttributionInput {
   lostSynsPerTimeout: number;
   conntrack: Record<string, number>;
   server: Record<string, number>;
+  /** Clients' TcpExtTCPSynRetrans: a stall without a SYN retransmit is scheduling, not a lost SYN. */
+  synRetrans?: number;
 }
 
 /** Race drops the conntrack counters show: insert_failed (drop where a kernel lacks it). */
@@ -23,13 +25,18 @@ export function serverDrops(server: Record<string, number>): number {
   return Math.max(...SERVER_COUNTERS.map((k) => server[k] ?? 0));
 }
 
+/** Lost SYNs the latencies show: n per attempt in the n-lost-SYNs band, plus those of timed-out attempts. */
+export function observedLostSyns(input: Pick<AttributionInput, 'bands' | 'timeouts' | 'lostSynsPerTimeout'>): number {
+  return input.bands.reduce((s, b) => s + b.lostSyns * b.count, 0) + input.timeouts * input.lostSynsPerTimeout;
+}
+
 /**
  * Split the lost SYNs the latencies show between the causes the counters prove.
  * The conntrack race is credited first, the server's overflows next; what is left is unexplained
  * and is never reported as the race.
  */
 export function attribute(input: AttributionInput): Attribution {
-  const lostSyns = input.bands.reduce((s, b) => s + b.lostSyns * b.count, 0) + input.timeouts * input.lostSynsPerTimeout;
+  const lostSyns = Math.min(observedLostSyns(input), input.synRetrans ?? Infinity);
   const conntrackRace = Math.min(lostSyns, raceDrops(input.conntrack));
   const serverOverload = Math.min(lostSyns - conntrackRace, serverDrops(input.server));
   return { unit: 'lost-syn', lostSyns, conntrackRace, serverOverload, unexplained: lostSyns - conntrackRace - serverOverload };

@@ -10,7 +10,8 @@ export interface TcpSynArgs {
   concurrency: number;
   connections: number;
   duration: number;
-  'port-range': string;
+  /** Absent: 40000-40199 with --close rst; Linux's own 32768-60999 with --close fin (TIME_WAIT holds ports). */
+  'port-range'?: string | undefined;
   close: string;
   'connect-timeout': number;
   'server-workers': number;
@@ -25,13 +26,14 @@ export const TCP_SYN_DEFAULTS = {
   concurrency: 16,
   connections: 60_000,
   duration: 30,
-  'port-range': '40000-40199',
   close: 'rst',
   'connect-timeout': 8000,
   'server-workers': 2,
   port: 8080,
   'detect-rate': 5,
 } as const;
+
+export const DEFAULT_PORT_RANGE: Record<CloseMode, string> = { rst: '40000-40199', fin: '32768-60999' };
 
 function intIn(name: string, v: number, lo: number, hi: number): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || !Number.isInteger(v) || v < lo || v > hi) {
@@ -68,7 +70,8 @@ export function parsePortRange(text: string): [number, number] {
 export function validateTcpSynArgs(a: TcpSynArgs): TcpSynOptions {
   const close = a.close as CloseMode;
   if (close !== 'rst' && close !== 'fin') throw new UserError(`--close must be rst or fin, got "${a.close}"`);
-  const portRange = parsePortRange(a['port-range']);
+  const rangeText = a['port-range'] ?? DEFAULT_PORT_RANGE[close];
+  const portRange = parsePortRange(rangeText);
   const opts: TcpSynOptions = {
     modes: parseModes(a.modes),
     clients: intIn('clients', a.clients, 1, 64),
@@ -91,7 +94,7 @@ export function validateTcpSynArgs(a: TcpSynArgs): TcpSynOptions {
   const ports = portRange[1] - portRange[0] + 1;
   if (opts.workers * opts.concurrency > ports) {
     throw new UserError(
-      `--workers x --concurrency (${opts.workers * opts.concurrency} connects in flight per client) exceeds the ${ports} ports of --port-range ${a['port-range']}`,
+      `--workers x --concurrency (${opts.workers * opts.concurrency} connects in flight per client) exceeds the ${ports} ports of --port-range ${rangeText}`,
     );
   }
   return opts;

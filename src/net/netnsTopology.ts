@@ -105,6 +105,9 @@ export async function createTopology(req: TopologyRequest): Promise<NetnsTopolog
     // Only the server subnet is routed: the clients cannot reach anything else.
     await run('ip', ['-n', c.netns, 'route', 'add', t.serverSubnet, 'via', t.gateway]);
     await setSysctlInNetns(c.netns, 'net.ipv4.ip_local_port_range', `${req.portRange[0]} ${req.portRange[1]}`);
+    // With --close fin every port sits in TIME_WAIT for 60 s; let connect() reuse it (timestamps make that safe),
+    // or a narrow port range runs dry within a second.
+    await setSysctlInNetns(c.netns, 'net.ipv4.tcp_tw_reuse', '1');
   }
   return t;
 }

@@ -236,6 +236,21 @@ describe('removalBatch', () => {
     );
   });
 
+  it('deletes an untagged goto into a harness chain, and leaves rules inside harness chains to the flush', () => {
+    const save = [
+      '*nat',
+      ':POSTROUTING ACCEPT [0:0]',
+      ':REPRO-NAT-a1b2c3 - [0:0]',
+      '-A POSTROUTING -s 10.213.0.0/24 -g REPRO-NAT-a1b2c3',
+      '-A REPRO-NAT-a1b2c3 -m comment --comment "repro:a1b2c3" -j MASQUERADE',
+      'COMMIT',
+      '',
+    ].join('\n');
+    expect(removalBatch(save, ownedByRun('a1b2c3'))).toBe(
+      '*nat\n-D POSTROUTING -s 10.213.0.0/24 -g REPRO-NAT-a1b2c3\n-F REPRO-NAT-a1b2c3\n-X REPRO-NAT-a1b2c3\nCOMMIT\n',
+    );
+  });
+
   it('leaves chains and comments that only look similar', () => {
     const save = [
       '*filter',

@@ -105,8 +105,38 @@ describe('analyzeMode', () => {
   it('notes the SynRetrans mismatch and the slow attempts outside the bands', () => {
     const r = analyzeMode(modeInput());
     expect(r.notes).toHaveLength(2);
-    expect(r.notes[0]).toContain("TcpExtTCPSynRetrans is 9 while the latency signatures account for 8 lost SYNs");
+    expect(r.notes[0]).toBe(
+      'clients retransmitted 9 SYNs (TcpExtTCPSynRetrans), 1 more than the latency bands show (completed outside a band)',
+    );
     expect(r.notes[1]).toContain('1 attempts took >= 200 ms but match no retransmit band');
+  });
+
+  it('counts no more lost SYNs than the clients retransmitted', () => {
+    // The bands and the timeout show 8 lost SYNs, but only 6 SYNs were retransmitted: 2 stalls were scheduling.
+    const r = analyzeMode(modeInput({ counters: counters({ clients: { TcpExtTCPSynRetrans: 6 } }) }));
+    expect(r.attribution).toEqual({ unit: 'lost-syn', lostSyns: 6, conntrackRace: 5, serverOverload: 0, unexplained: 1 });
+    expect(r.verdict).toBe('reproduced');
+    expect(r.reason).toBe('5 of 6 lost SYNs are matched by conntrack insert_failed (+5); 1 more lost SYNs are explained by no counter');
+    expect(r.notes[0]).toBe(
+      'the latency bands show 8 lost SYNs but the clients retransmitted only 6 SYNs (TcpExtTCPSynRetrans): 2 stalls were scheduling delays, not lost SYNs, and are not attributed',
+    );
+  });
+
+  it('attributes nothing when the clients retransmitted no SYN at all', () => {
+    const r = analyzeMode(modeInput({ counters: counters({ conntrack: { insert_failed: 0, drop: 0 }, clients: { TcpExtTCPSynRetrans: 0 } }) }));
+    expect(r.signatures).toEqual({ '1s': 2, '3s': 1, '7s': 0 });
+    expect(r.attribution).toEqual({ unit: 'lost-syn', lostSyns: 0, conntrackRace: 0, serverOverload: 0, unexplained: 0 });
+    expect(r.verdict).toBe('inconclusive');
+  });
+
+  it('notes connects that found no free local port, and counts them as harness failures', () => {
+    const noPort: ClientOutcome = { ...CLIENT_B, succeeded: 999, failed: 1, failures: { EADDRNOTAVAIL: 1 } };
+    const r = analyzeMode(modeInput({ clients: [CLIENT_A, noPort] }));
+    // 1 refused + 1 without a port = 2 harness failures of 2000 attempts: at the 0.1 % limit, still valid.
+    expect(r.verdict).toBe('reproduced');
+    expect(r.notes.some((n) => n.startsWith('1 connects found no free local port (EADDRNOTAVAIL)'))).toBe(true);
+    const twoNoPort: ClientOutcome = { ...CLIENT_B, succeeded: 998, failed: 2, failures: { EADDRNOTAVAIL: 2 } };
+    expect(analyzeMode(modeInput({ clients: [CLIENT_A, twoNoPort] })).verdict).toBe('invalid');
   });
 
   it('never attributes a stall to the race when insert_failed is 0', () => {

@@ -39,6 +39,14 @@ describe('validateTcpSynArgs', () => {
     });
   });
 
+  it('defaults the port range by close mode: 40000-40199 for rst, 32768-60999 for fin', () => {
+    expect(validateTcpSynArgs(args({ 'port-range': undefined })).portRange).toEqual([40000, 40199]);
+    expect(validateTcpSynArgs(args({ close: 'fin', 'port-range': undefined })).portRange).toEqual([32768, 60999]);
+    // 2 workers x 200 in flight does not fit the rst default (200 ports) but fits the fin one.
+    expectUserError({ concurrency: 200 }, '--port-range 40000-40199');
+    expect(validateTcpSynArgs(args({ close: 'fin', concurrency: 200 })).concurrency).toBe(200);
+  });
+
   it('accepts other valid values', () => {
     const o = validateTcpSynArgs(
       args({ modes: ' random-fully , none ', close: 'fin', 'port-range': '50000 - 50099', workers: 4, concurrency: 25, 'detect-rate': 0.5, clients: 64 }),
@@ -64,13 +72,14 @@ describe('validateTcpSynArgs', () => {
 
   it('refuses a malformed port range', () => {
     for (const bad of ['40000', '40000:40199', 'a-b', '40000-', '-40199', '40000-40199-40300', '123456-123457']) {
-      expectUserError({ 'port-range': bad }, '--port-range');
+      expect(expectUserError({ 'port-range': bad }, '--port-range').message).toContain('must look like LO-HI');
     }
   });
 
   it('refuses LO >= HI and ports outside 1024..65535', () => {
+    // The workers x concurrency check also names --port-range: make sure it is the range check that refuses.
     for (const bad of ['40199-40000', '40000-40000', '80-2000', '1023-2000', '60000-65536']) {
-      expectUserError({ 'port-range': bad }, '--port-range');
+      expect(expectUserError({ 'port-range': bad, workers: 1, concurrency: 1 }, '--port-range').message).toContain('1024 <= LO < HI <= 65535');
     }
     expect(validateTcpSynArgs(args({ 'port-range': '1024-65535' })).portRange).toEqual([1024, 65535]);
   });

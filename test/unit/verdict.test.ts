@@ -4,6 +4,7 @@ import {
   attribute,
   decideVerdict,
   detectableRatePer100k,
+  observedLostSyns,
   overallVerdict,
   raceDrops,
   serverDrops,
@@ -51,6 +52,23 @@ describe('attribute', () => {
     expect(a.unexplained).toBe(12);
   });
 
+  it('caps the lost SYNs at the SYNs the clients retransmitted', () => {
+    // 16 lost SYNs seen in the latencies, but only 11 retransmits: 5 stalls were not lost SYNs.
+    expect(
+      attribute({ bands: BANDS, timeouts: 1, lostSynsPerTimeout: 4, conntrack: { insert_failed: 10 }, server: { TcpExtListenDrops: 4 }, synRetrans: 11 }),
+    ).toEqual({ unit: 'lost-syn', lostSyns: 11, conntrackRace: 10, serverOverload: 1, unexplained: 0 });
+    expect(
+      attribute({ bands: BANDS, timeouts: 1, lostSynsPerTimeout: 4, conntrack: { insert_failed: 10 }, server: {}, synRetrans: 30 }).lostSyns,
+    ).toBe(16);
+    expect(attribute({ bands: BANDS, timeouts: 1, lostSynsPerTimeout: 4, conntrack: { insert_failed: 10 }, server: {}, synRetrans: 0 })).toEqual({
+      unit: 'lost-syn',
+      lostSyns: 0,
+      conntrackRace: 0,
+      serverOverload: 0,
+      unexplained: 0,
+    });
+  });
+
   it('is all zero without stalls', () => {
     const bands = BANDS.map((b) => ({ ...b, count: 0 }));
     expect(attribute({ bands, timeouts: 0, lostSynsPerTimeout: 4, conntrack: { insert_failed: 4 }, server: {} })).toEqual({
@@ -60,6 +78,14 @@ describe('attribute', () => {
       serverOverload: 0,
       unexplained: 0,
     });
+  });
+});
+
+describe('observedLostSyns', () => {
+  it('counts n per attempt in the n-lost-SYNs band plus those of timed-out attempts', () => {
+    expect(observedLostSyns({ bands: BANDS, timeouts: 0, lostSynsPerTimeout: 4 })).toBe(12);
+    expect(observedLostSyns({ bands: BANDS, timeouts: 2, lostSynsPerTimeout: 4 })).toBe(20);
+    expect(observedLostSyns({ bands: [], timeouts: 3, lostSynsPerTimeout: 1 })).toBe(3);
   });
 });
 
