@@ -17,7 +17,7 @@ import type { ResultFile } from './types.js';
 function tcpSynOptions(y: Argv): Argv<TcpSynArgs & { backend: string; json: boolean; out: string | undefined }> {
   const d = TCP_SYN_DEFAULTS;
   return y
-    .option('backend', { type: 'string', choices: ['auto', 'netns', 'docker'], default: 'auto', describe: 'where the hosts run: network namespaces, Docker containers, or auto (docker when a daemon answers, else netns)' })
+    .option('backend', { type: 'string', choices: ['auto', 'netns', 'docker'], default: 'auto', describe: 'where the hosts run: netns (network namespaces), docker (containers; not in this version yet), or auto (netns for now)' })
     .option('modes', { type: 'string', default: d.modes, describe: 'MASQUERADE configurations to compare, comma-separated: none (no flag), random (--random), random-fully (--random-fully)' })
     .option('clients', { type: 'number', default: d.clients, describe: 'client hosts behind the NAT (1-64)' })
     .option('workers', { type: 'number', default: d.workers, describe: 'worker threads per client (1-32)' })

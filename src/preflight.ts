@@ -5,7 +5,7 @@ import { PrerequisiteError } from './errors.js';
 /** One line each, saying what to install or run. */
 export async function requireRoot(): Promise<void> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new PrerequisiteError('repro needs root to create namespaces and NAT rules: run it as root (e.g. sudo repro ...)');
+    throw new PrerequisiteError('must run as root to create network namespaces and NAT rules (e.g. sudo npx repro ...)');
   }
 }
 
@@ -19,7 +19,7 @@ export async function requireCommand(cmd: string, args: string[], install: strin
 }
 
 export async function requireNetnsPrerequisites(): Promise<void> {
-  if (process.platform !== 'linux') throw new PrerequisiteError('repro needs Linux (network namespaces, netfilter)');
+  if (process.platform !== 'linux') throw new PrerequisiteError('needs Linux (network namespaces, netfilter)');
   await requireRoot();
   await requireCommand('ip', ['-V'], 'install iproute2 (Debian: apt-get install iproute2)');
   await requireCommand('iptables', ['--version'], 'install iptables (Debian: apt-get install iptables)');

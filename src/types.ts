@@ -7,6 +7,9 @@ export const MASQUERADE_MODES: readonly MasqueradeMode[] = ['none', 'random', 'r
 
 export type Verdict = 'reproduced' | 'not-reproduced' | 'inconclusive' | 'invalid';
 
+export type ScenarioName = 'tcp-syn' | 'dns' | 'vxlan';
+export type BackendName = 'netns' | 'docker';
+
 export type CloseMode = 'rst' | 'fin';
 
 export interface LatencyMs {
@@ -27,8 +30,8 @@ export interface SignatureBand {
 }
 
 export interface Attribution {
-  /** Unit of the three numbers below: lost SYNs (a 3 s stall is two lost SYNs). */
-  unit: 'lost-syn';
+  /** Unit of the three numbers below: lost SYNs for tcp-syn (a 3 s stall is two lost SYNs), lost queries for dns. */
+  unit: 'lost-syn' | 'lost-query' | 'lost-packet';
   lostSyns: number;
   conntrackRace: number;
   serverOverload: number;
@@ -45,7 +48,8 @@ export interface ModeCounters {
 }
 
 export interface ModeResult {
-  mode: MasqueradeMode;
+  /** The configuration under test: a MASQUERADE mode for tcp-syn; scenario-specific names elsewhere. */
+  mode: string;
   /** The MASQUERADE rule as written for this mode. */
   rule: string;
   attempts: number;
@@ -83,12 +87,12 @@ export interface EnvironmentInfo {
   conntrackColumns: string[];
   node: string;
   harness: { name: string; version: string; commit: string | null };
-  backend: 'netns' | 'docker';
+  backend: BackendName;
   docker: { version: string } | null;
 }
 
 export interface TcpSynConfig {
-  backend: 'netns' | 'docker';
+  backend: BackendName;
   modes: MasqueradeMode[];
   clients: number;
   workers: number;
@@ -110,18 +114,28 @@ export interface SignatureTolerance {
   slowThresholdMs: number;
 }
 
-export interface ResultFile {
+/** Configuration of scenarios other than tcp-syn: the backend and modes, plus their own options. */
+export interface OtherScenarioConfig {
+  backend: BackendName;
+  modes: string[];
+  [option: string]: unknown;
+}
+
+interface ResultBase {
   schema: typeof RESULT_SCHEMA;
-  scenario: 'tcp-syn';
   runId: string;
   startedAt: string;
   finishedAt: string;
   command: string;
   interrupted: boolean;
   environment: EnvironmentInfo;
-  config: TcpSynConfig;
   signatureBands: SignatureTolerance;
   modes: ModeResult[];
   verdict: Verdict;
   summary: string;
 }
+
+/** result.json. `scenario` tells which `config` it carries. */
+export type ResultFile =
+  | (ResultBase & { scenario: 'tcp-syn'; config: TcpSynConfig })
+  | (ResultBase & { scenario: Exclude<ScenarioName, 'tcp-syn'>; config: OtherScenarioConfig });

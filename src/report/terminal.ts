@@ -15,6 +15,17 @@ function delta(n: number | undefined): string {
   return n === undefined ? '-' : n === 0 ? '0' : `+${int(n)}`;
 }
 
+function configLine(r: ResultFile): string {
+  if (r.scenario === 'tcp-syn') {
+    const c = r.config;
+    return `${c.clients} clients x ${c.workers} workers x ${c.concurrency} in flight · ports ${c.portRange.join('-')} · close ${c.close} · connect timeout ${c.connectTimeoutMs} ms`;
+  }
+  return Object.entries(r.config)
+    .filter(([k, v]) => k !== 'modes' && k !== 'backend' && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'))
+    .map(([k, v]) => `${k} ${String(v)}`)
+    .join(' · ');
+}
+
 /** The modes side by side, one row per figure; then each verdict's reason. For stderr or a terminal. */
 export function renderTerminal(r: ResultFile, resultPath?: string): string {
   const ms = r.modes;
@@ -44,7 +55,7 @@ export function renderTerminal(r: ResultFile, resultPath?: string): string {
   const env = r.environment;
   out.push(
     `repro ${r.scenario} · run ${r.runId} · ${env.backend} backend · kernel ${env.kernel} · iptables ${env.iptables.version} (${env.iptables.backend}) · ${env.cpus} CPUs`,
-    `${r.config.clients} clients x ${r.config.workers} workers x ${r.config.concurrency} in flight · ports ${r.config.portRange.join('-')} · close ${r.config.close} · connect timeout ${r.config.connectTimeoutMs} ms`,
+    configLine(r),
     '',
     renderTable(['', ...ms.map((m) => m.mode)], rows),
     '',

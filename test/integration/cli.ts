@@ -10,6 +10,20 @@ export interface CliRun {
   stderr: string;
 }
 
+/** Run the built CLI as another (unprivileged) user, through util-linux's setpriv. */
+export function runCliAs(uid: number, args: string[]): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const child = spawn('setpriv', ['--reuid', String(uid), '--regid', String(uid), '--clear-groups', process.execPath, CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
 /** Run the built CLI; `onStderr` sees stderr as it arrives (to time a signal). */
 export function runCli(args: string[], onStderr?: (text: string, child: ChildProcess) => void): Promise<CliRun> {
   return new Promise((resolve) => {

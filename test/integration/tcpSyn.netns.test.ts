@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { capabilityGate } from './capabilities.js';
 import { hostSnapshot } from './hostSnapshot.js';
-import { runCli } from './cli.js';
+import { runCli, runCliAs } from './cli.js';
 import type { ResultFile, Verdict } from '../../src/types.js';
 
 const gate = capabilityGate();
@@ -128,6 +128,13 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the netns backend (real kernel)${ga
     expect(c.stderr).toMatch(/removed [1-9]\d* namespaces/);
     expect(hostSnapshot()).toEqual(before);
   }, 120_000);
+
+  it('refuses to run without root: one line, exit 2', async () => {
+    const r = await runCliAs(65534, ['tcp-syn', '--connections', '100']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/must run as root/);
+  }, 30_000);
 
   it('doctor reports every prerequisite as present', async () => {
     const r = await runCli(['doctor']);
