@@ -65,6 +65,9 @@ export interface SnatTopology {
   clientSubnet: string;
   clientBridge: string;
   serverSubnet: string;
+  /** Chain the forward accepts hang from: FORWARD (default), or DOCKER-USER on a Docker host, which Docker
+   * evaluates before its isolation chains that would drop traffic between two of its networks. */
+  forwardHook?: string;
 }
 
 /** Batch creating the run's chains and jumps: NAT chain (empty until a mode is set) and forward accepts. */
@@ -81,7 +84,7 @@ export function installBatch(t: SnatTopology): string {
     `:${fwd} - [0:0]`,
     `-A ${fwd} -s ${t.clientSubnet} -d ${t.serverSubnet} -j ACCEPT`,
     `-A ${fwd} -s ${t.serverSubnet} -d ${t.clientSubnet} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-    `-I FORWARD 1 ${tag} -j ${fwd}`,
+    `-I ${t.forwardHook ?? 'FORWARD'} 1 ${tag} -j ${fwd}`,
     'COMMIT',
     '',
   ].join('\n');

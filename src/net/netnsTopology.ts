@@ -33,6 +33,9 @@ export interface TopologyRequest {
   clientSubnet: Prefix;
   serverSubnet: Prefix;
   portRange: [number, number];
+  /** Namespaced sysctls for the server and for every client (keys as in sysctl, e.g. net.core.somaxconn). */
+  serverSysctls?: Record<string, string>;
+  clientSysctls?: Record<string, string>;
   /** Called with each name right before it is created, so a crash mid-way can still be cleaned up. */
   onCreate?: (kind: 'netns' | 'link', name: string) => void;
 }
@@ -89,9 +92,7 @@ export async function createTopology(req: TopologyRequest): Promise<NetnsTopolog
   await setDeviceForwarding(t.serverLink);
   await run('ip', ['-n', t.server.netns, 'addr', 'add', `${t.server.address}/${serverLen}`, 'dev', 'eth0']);
   await run('ip', ['-n', t.server.netns, 'link', 'set', 'eth0', 'up']);
-  // A listener that is never the bottleneck: deep accept and SYN queues in the server's own namespace.
-  await setSysctlInNetns(t.server.netns, 'net.core.somaxconn', '65535');
-  await setSysctlInNetns(t.server.netns, 'net.ipv4.tcp_max_syn_backlog', '65535');
+  for (const [k, v] of Object.entries(req.serverSysctls ?? {})) await setSysctlInNetns(t.server.netns, k, v);
 
   for (const [i, c] of t.clients.entries()) {
     const hostSide = linkName(req.runId, `c${i}`);
@@ -105,9 +106,7 @@ export async function createTopology(req: TopologyRequest): Promise<NetnsTopolog
     // Only the server subnet is routed: the clients cannot reach anything else.
     await run('ip', ['-n', c.netns, 'route', 'add', t.serverSubnet, 'via', t.gateway]);
     await setSysctlInNetns(c.netns, 'net.ipv4.ip_local_port_range', `${req.portRange[0]} ${req.portRange[1]}`);
-    // With --close fin every port sits in TIME_WAIT for 60 s; let connect() reuse it (timestamps make that safe),
-    // or a narrow port range runs dry within a second.
-    await setSysctlInNetns(c.netns, 'net.ipv4.tcp_tw_reuse', '1');
+    for (const [k, v] of Object.entries(req.clientSysctls ?? {})) await setSysctlInNetns(c.netns, k, v);
   }
   return t;
 }

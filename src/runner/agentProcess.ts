@@ -1,49 +1,50 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { Readable, Writable } from 'node:stream';
 import { parseEvent, type AgentEvent } from '../agents/protocol.js';
 
+/** How the runner reaches an agent: its stdin, stdout and stderr, how it ends, how to end it. */
+export interface AgentTransport {
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  /** Resolves with the exit code once the agent has ended. */
+  exited: Promise<number>;
+  kill(): void;
+}
+
 /**
- * A running agent: the project's own compiled code started inside a network namespace
- * (`ip netns exec NS node dist/agents/<name>.js <json config>`), read as NDJSON events.
+ * A running agent, read as NDJSON events, whatever runs it (a namespace, a container exec).
+ * Writing "start" releases its load; closing its stdin asks it to stop and report.
  */
-export class AgentProcess {
+export class AgentConnection {
   readonly events: AgentEvent[] = [];
-  private readonly child: ChildProcessWithoutNullStreams;
   private readonly listeners: ((e: AgentEvent) => void)[] = [];
-  private stderr = '';
+  private stderrText = '';
+  private ended = false;
   readonly exited: Promise<number>;
 
-  /** `nice` > 0 lowers the agent's CPU priority, < 0 raises it (the server must never starve behind the load). */
-  constructor(readonly label: string, netns: string, agent: string, config: object, nice = 0) {
-    const script = fileURLToPath(new URL(`../agents/${agent}.js`, import.meta.url));
-    const command = [process.execPath, script, JSON.stringify(config)];
-    const niced = nice === 0 ? command : ['nice', '-n', String(nice), ...command];
-    this.child = spawn('ip', ['netns', 'exec', netns, ...niced], {
-      stdio: ['pipe', 'pipe', 'pipe'],
+  constructor(readonly label: string, private readonly transport: AgentTransport) {
+    transport.stdin.on('error', () => undefined);
+    transport.stderr.setEncoding('utf8');
+    transport.stderr.on('data', (d: string) => {
+      if (this.stderrText.length < 16_384) this.stderrText += d;
     });
-    this.child.stdin.on('error', () => undefined);
-    this.child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      if (this.stderr.length < 16_384) this.stderr += d;
-    });
-    createInterface({ input: this.child.stdout }).on('line', (line) => {
+    createInterface({ input: transport.stdout }).on('line', (line) => {
       if (line.trim() === '') return;
       const e = parseEvent(line);
       this.events.push(e);
       for (const l of this.listeners) l(e);
     });
-    this.exited = new Promise((resolve) => {
-      this.child.on('error', () => resolve(127));
-      this.child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    this.exited = transport.exited.then((code) => {
+      this.ended = true;
+      return code;
     });
   }
 
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
   get errorOutput(): string {
-    return this.stderr.trim();
+    return this.stderrText.trim();
   }
 
   onEvent(l: (e: AgentEvent) => void): void {
@@ -68,7 +69,8 @@ export class AgentProcess {
       });
       void this.exited.then((code) => {
         clearTimeout(timer);
-        reject(new Error(`${this.label} exited with code ${code} before its ${type} event${this.tail()}`));
+        // Give the line reader a moment: the last event may still be in flight when the exit is seen.
+        setTimeout(() => reject(new Error(`${this.label} exited with code ${code} before its ${type} event${this.tail()}`)), 50);
       });
     });
   }
@@ -79,16 +81,16 @@ export class AgentProcess {
   }
 
   send(line: string): void {
-    if (!this.child.stdin.destroyed) this.child.stdin.write(line + '\n');
+    if (!this.transport.stdin.writableEnded) this.transport.stdin.write(line + '\n');
   }
 
   /** Close stdin: the agent's signal to stop (and to report what it has). */
   closeInput(): void {
-    if (!this.child.stdin.destroyed) this.child.stdin.end();
+    if (!this.transport.stdin.writableEnded) this.transport.stdin.end();
   }
 
   kill(): void {
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+    if (!this.ended) this.transport.kill();
   }
 
   /** Ask the agent to stop; kill it if it has not exited within graceMs. */
@@ -98,5 +100,35 @@ export class AgentProcess {
     const code = await this.exited;
     clearTimeout(timer);
     return code;
+  }
+}
+
+/** The compiled agent script `dist/agents/<agent>.js`. */
+export function agentScript(agent: string): string {
+  return fileURLToPath(new URL(`../agents/${agent}.js`, import.meta.url));
+}
+
+/**
+ * An agent started inside a network namespace: `ip netns exec NS node dist/agents/<agent>.js <json config>`.
+ * `nice` > 0 lowers its CPU priority, < 0 raises it (the server must never starve behind the load).
+ */
+export class AgentProcess extends AgentConnection {
+  constructor(label: string, netns: string, agent: string, config: object, nice = 0) {
+    const command = [process.execPath, agentScript(agent), JSON.stringify(config)];
+    const niced = nice === 0 ? command : ['nice', '-n', String(nice), ...command];
+    const child = spawn('ip', ['netns', 'exec', netns, ...niced], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const exited = new Promise<number>((resolve) => {
+      child.on('error', () => resolve(127));
+      child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    });
+    super(label, {
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      exited,
+      kill: () => {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      },
+    });
   }
 }

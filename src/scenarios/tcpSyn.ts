@@ -1,11 +1,10 @@
 import { performance } from 'node:perf_hooks';
-import { UserError } from '../errors.js';
-import { AgentProcess } from '../runner/agentProcess.js';
+import type { AgentConnection } from '../runner/agentProcess.js';
 import { RunStateFile } from '../runner/runState.js';
+import { buildNetnsTopology } from '../backends/netns.js';
+import type { Topology, TopologyRequest } from '../backends/topology.js';
 import { conntrackDelta, readConntrackStat, type ConntrackStat } from '../counters/conntrackStat.js';
-import { netCountersDelta, readNetnsCounters, sumCounters, type NetCounters } from '../counters/netstat.js';
-import { createTopology, planTopology, teardownTopology, type NetnsTopology } from '../net/netnsTopology.js';
-import { pickFreeSubnets, prefixesInUse } from '../net/subnets.js';
+import { netCountersDelta, sumCounters, type NetCounters } from '../counters/netstat.js';
 import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';
 import {
   dropTablesCreatedByRun, installRules, removeRules, ownedByRun, setMasqueradeMode, tablesToBeCreated, type SnatTopology,
@@ -38,8 +37,6 @@ export interface RunHooks {
   signal?: AbortSignal;
 }
 
-const SERVER_NICE = -10;
-
 /** Counters that are always reported, zero or not. */
 const CLIENT_KEYS = ['TcpExtTCPSynRetrans', 'TcpActiveOpens', 'TcpAttemptFails'];
 const SERVER_KEYS = ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpPassiveOpens'];
@@ -51,34 +48,44 @@ interface Snapshot {
   server: NetCounters;
 }
 
-async function snapshot(t: NetnsTopology): Promise<Snapshot> {
+async function snapshot(t: Topology): Promise<Snapshot> {
   const [conntrack, server, ...clients] = await Promise.all([
     readConntrackStat(),
-    readNetnsCounters(t.server.netns),
-    ...t.clients.map((c) => readNetnsCounters(c.netns)),
+    t.readCounters(t.server),
+    ...t.clients.map((c) => t.readCounters(c)),
   ]);
   return { conntrack, server, clients };
 }
 
+/** Namespaced sysctls: a server that is never the bottleneck, clients whose ports come back quickly. */
+const SERVER_SYSCTLS = { 'net.core.somaxconn': '65535', 'net.ipv4.tcp_max_syn_backlog': '65535' };
+const CLIENT_SYSCTLS = {
+  // With --close fin every port sits in TIME_WAIT for 60 s; let connect() reuse it (timestamps make that safe),
+  // or a narrow port range runs dry within a second.
+  'net.ipv4.tcp_tw_reuse': '1',
+};
+
+export type BuildTopology = (req: TopologyRequest, state: RunStateFile) => Promise<Topology>;
+
+/** Old name, kept for callers written before the docker backend: the netns backend. */
+export function runTcpSynNetns(opts: TcpSynOptions, command: string, hooks: RunHooks = {}): Promise<ResultFile> {
+  return runTcpSyn(opts, command, buildNetnsTopology, hooks);
+}
+
 /**
- * `tcp-syn` on the netns backend: build the topology, then for each MASQUERADE mode run the connect storm
- * from every client at once and diff the kernel's counters around it. Everything created is removed in
- * `finally`, whatever happens.
+ * `tcp-syn`: build the topology (netns or docker), then for each MASQUERADE mode run the connect storm from
+ * every client at once and diff the kernel's counters around it. Everything created is removed in `finally`,
+ * whatever happens.
  */
-export async function runTcpSynNetns(opts: TcpSynOptions, command: string, hooks: RunHooks = {}): Promise<ResultFile> {
+export async function runTcpSyn(opts: TcpSynOptions, command: string, build: BuildTopology, hooks: RunHooks = {}): Promise<ResultFile> {
   const startedAt = new Date().toISOString();
   const runId = newRunId();
   const state = new RunStateFile(runId);
   const phase = hooks.onPhase ?? (() => undefined);
 
-  const [clientSubnet, serverSubnet] = pickFreeSubnets(await prefixesInUse(), 2);
-  if (!clientSubnet || !serverSubnet) throw new UserError('no free subnet for the harness');
-  const plan = planTopology({ runId, clients: opts.clients, clientSubnet, serverSubnet, portRange: opts.portRange });
-  const snat: SnatTopology = { runId, clientSubnet: plan.clientSubnet, clientBridge: plan.bridge, serverSubnet: plan.serverSubnet };
-  const config: TcpSynConfig = { ...opts, backend: 'netns', clientSubnet: plan.clientSubnet, serverSubnet: plan.serverSubnet };
-
-  let server: AgentProcess | null = null;
-  let clients: AgentProcess[] = [];
+  let topo: Topology | null = null;
+  let server: AgentConnection | null = null;
+  let clients: AgentConnection[] = [];
   const modes: ModeResult[] = [];
   let interrupted = false;
   const onAbort = (): void => {
@@ -88,51 +95,50 @@ export async function runTcpSynNetns(opts: TcpSynOptions, command: string, hooks
   hooks.signal?.addEventListener('abort', onAbort, { once: true });
 
   try {
-    await state.add('subnets', plan.clientSubnet);
-    await state.add('subnets', plan.serverSubnet);
-    phase(`topology: ${opts.clients} clients on ${plan.clientSubnet}, server on ${plan.serverSubnet} (run ${runId})`);
-    const topo = await createTopology({
-      runId,
-      clients: opts.clients,
-      clientSubnet,
-      serverSubnet,
-      portRange: opts.portRange,
-      onCreate: (kind, name) => void state.add(kind === 'netns' ? 'netns' : 'links', name),
-    });
-    for (const t of await tablesToBeCreated()) await state.add('tables', t);
+    await state.save();
+    phase(`topology: ${opts.clients} clients and a server (run ${runId})`);
+    topo = await build(
+      { runId, clients: opts.clients, portRange: opts.portRange, serverSysctls: SERVER_SYSCTLS, clientSysctls: CLIENT_SYSCTLS },
+      state,
+    );
+    const t = topo;
+    phase(`${t.backend}: clients on ${t.clientSubnet} (bridge ${t.clientBridge}), server ${t.server.address} on ${t.serverSubnet}`);
+    const snat: SnatTopology = { runId, clientSubnet: t.clientSubnet, clientBridge: t.clientBridge, serverSubnet: t.serverSubnet, forwardHook: t.forwardHook };
+    const config: TcpSynConfig = { ...opts, backend: t.backend, clientSubnet: t.clientSubnet, serverSubnet: t.serverSubnet };
+    for (const table of await tablesToBeCreated()) await state.add('tables', table);
     await installRules(snat);
-    const environment = await collectEnvironment('netns');
+    const environment = await collectEnvironment(t.backend, t.docker);
 
     const serverCfg: TcpServerConfig = { port: opts.serverPort, close: opts.close, workers: opts.serverWorkers, backlog: 65535 };
-    // The server runs at a higher CPU priority than the clients' connect storm: on a 2-core host the
-    // clients' threads would otherwise starve its accept loop and overflow its queue (ListenOverflows).
-    server = new AgentProcess('server agent', topo.server.netns, 'tcpServer', serverCfg, SERVER_NICE);
-    await server.waitFor('ready', 15_000);
+    server = await t.startAgent(t.server, { label: 'server agent', agent: 'tcpServer', config: serverCfg, priority: 'high' });
+    await server.waitFor('ready', 30_000);
 
     for (const [index, mode] of opts.modes.entries()) {
       if (interrupted) break;
       const rule = await setMasqueradeMode(snat, mode);
-      await deleteEntriesFromSubnet(plan.clientSubnet);
+      await deleteEntriesFromSubnet(t.clientSubnet);
       phase(`mode ${mode}: ${rule}`);
-      const before = await snapshot(topo);
+      const before = await snapshot(t);
 
       const perClient = (i: number): number =>
         Math.floor(opts.connections / opts.clients) + (i < opts.connections % opts.clients ? 1 : 0);
-      clients = topo.clients.map((c, i) => {
-        const cfg: TcpClientConfig = {
-          host: topo.server.address,
-          port: opts.serverPort,
-          workers: opts.workers,
-          concurrency: opts.concurrency,
-          connections: perClient(i),
-          durationMs: opts.durationSec * 1000,
-          connectTimeoutMs: opts.connectTimeoutMs,
-          close: opts.close,
-          progressIntervalMs: 500,
-        };
-        return new AgentProcess(`client agent ${i}`, c.netns, 'tcpClient', cfg);
-      });
-      await Promise.all(clients.map((c) => c.waitFor('ready', 15_000)));
+      clients = await Promise.all(
+        t.clients.map((c, i) => {
+          const cfg: TcpClientConfig = {
+            host: t.server.address,
+            port: opts.serverPort,
+            workers: opts.workers,
+            concurrency: opts.concurrency,
+            connections: perClient(i),
+            durationMs: opts.durationSec * 1000,
+            connectTimeoutMs: opts.connectTimeoutMs,
+            close: opts.close,
+            progressIntervalMs: 500,
+          };
+          return t.startAgent(c, { label: `client agent ${i}`, agent: 'tcpClient', config: cfg, priority: 'normal' });
+        }),
+      );
+      await Promise.all(clients.map((c) => c.waitFor('ready', 30_000)));
       if (interrupted) break;
 
       const progress = clients.map(() => ({ attempts: 0, stalls: 0, failed: 0 }));
@@ -161,7 +167,7 @@ export async function runTcpSynNetns(opts: TcpSynOptions, command: string, hooks
 
       // Let in-flight packets settle before the after-snapshot (a late SYN retransmit, a final RST).
       await new Promise((r) => setTimeout(r, 200));
-      const after = await snapshot(topo);
+      const after = await snapshot(t);
       const counters = {
         conntrack: pick(conntrackDelta(before.conntrack, after.conntrack), CONNTRACK_KEYS),
         clients: sumCounters(before.clients.map((b, i) => netCountersDelta(b, after.clients[i] ?? b, CLIENT_KEYS))),
@@ -201,11 +207,10 @@ export async function runTcpSynNetns(opts: TcpSynOptions, command: string, hooks
     phase('teardown');
     for (const c of clients) c.kill();
     if (server) await server.stop();
-    await teardownTopology(plan).catch(() => undefined);
+    if (topo) await topo.teardown().catch(() => undefined);
     await removeRules(ownedByRun(runId));
     await dropTablesCreatedByRun(state.state.tables);
-    await deleteEntriesFromSubnet(plan.clientSubnet).catch(() => 0);
-    await deleteEntriesFromSubnet(plan.serverSubnet).catch(() => 0);
+    for (const subnet of state.state.subnets) await deleteEntriesFromSubnet(subnet).catch(() => 0);
     await state.remove();
   }
 }

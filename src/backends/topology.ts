@@ -1,0 +1,53 @@
+import type { AgentConnection } from '../runner/agentProcess.js';
+import type { NetCounters } from '../counters/netstat.js';
+import type { BackendName } from '../types.js';
+
+/**
+ * The topology contract both backends build, so scenarios never know which one runs:
+ * K clients on a client network whose host-side bridge is `clientBridge`, a server on a network of its own,
+ * the host routing between them through the NAT under test.
+ */
+export interface TestHost {
+  role: 'client' | 'server';
+  /** Namespace or container name. */
+  name: string;
+  address: string;
+}
+
+export interface AgentStart {
+  label: string;
+  /** Script name under dist/agents, e.g. "tcpClient". */
+  agent: string;
+  config: object;
+  /** Servers run above the load's CPU priority: on a 2-core host the clients would otherwise starve them. */
+  priority: 'high' | 'normal';
+}
+
+export interface Topology {
+  backend: BackendName;
+  runId: string;
+  clientSubnet: string;
+  serverSubnet: string;
+  /** The client network's bridge on the host: the MASQUERADE rule's `! -o` device. */
+  clientBridge: string;
+  /** Built-in or Docker chain the harness's forward accepts hang from (FORWARD, or DOCKER-USER under Docker). */
+  forwardHook: string;
+  clients: TestHost[];
+  server: TestHost;
+  /** Extra facts for the result's environment block (e.g. Docker's version). */
+  docker: { version: string } | null;
+  startAgent(host: TestHost, start: AgentStart): Promise<AgentConnection>;
+  /** nstat-style counters (/proc/net/snmp + netstat) of the host's network namespace. */
+  readCounters(host: TestHost): Promise<NetCounters>;
+  /** Remove everything the topology created; safe to call twice and after a partial build. */
+  teardown(): Promise<void>;
+}
+
+export interface TopologyRequest {
+  runId: string;
+  clients: number;
+  portRange: [number, number];
+  /** Namespaced sysctls every client gets (e.g. tcp_tw_reuse). */
+  serverSysctls: Record<string, string>;
+  clientSysctls: Record<string, string>;
+}
