@@ -74,6 +74,41 @@ export interface ModeResult {
   notes: string[];
   /** Merged connect-latency histogram (microseconds), hdr-histogram compressed base64, successful attempts only. */
   histogram: string;
+  /** Event rates per 100 000 attempts with exact 95 % intervals (src/analysis/rates.ts); absent in older files. */
+  rates?: RateEstimate[];
+}
+
+/** A count of events in `attempts`, as a rate per 100 000 attempts with an exact (Poisson) 95 % interval. */
+export interface RateEstimate {
+  /** stalls, stalls_1s, ..., race, unexplained, or a conntrack column (insert_failed, drop, clashres, ...). */
+  metric: string;
+  description: string;
+  count: number;
+  attempts: number;
+  per100k: number;
+  lower: number;
+  upper: number;
+}
+
+export type ComparisonVerdict = 'better' | 'worse' | 'no difference' | 'inconclusive';
+
+/** One metric of a candidate mode against a baseline mode (or of a new run against an old one). */
+export interface Comparison {
+  baseline: string;
+  candidate: string;
+  metric: string;
+  baselineCount: number;
+  baselineAttempts: number;
+  candidateCount: number;
+  candidateAttempts: number;
+  /** Candidate rate / baseline rate with its exact 95 % interval; null = infinite or undefined (no events). */
+  rateRatio: { estimate: number | null; lower: number; upper: number | null };
+  /** Exact conditional binomial test of equal rates (two-sided). */
+  pValue: number;
+  verdict: ComparisonVerdict;
+  reason: string;
+  /** When inconclusive: roughly how many attempts per mode would settle it; null otherwise or when out of reach. */
+  attemptsToSettle: number | null;
 }
 
 export interface EnvironmentInfo {
@@ -133,6 +168,8 @@ interface ResultBase {
   modes: ModeResult[];
   verdict: Verdict;
   summary: string;
+  /** Each later mode against the first, per metric (src/analysis/comparisons.ts); absent in older files. */
+  comparisons?: Comparison[];
 }
 
 /** result.json. `scenario` tells which `config` it carries. */

@@ -1,0 +1,20 @@
+import { compareModes } from './comparisons.js';
+import { modeRates } from './rates.js';
+import type { ResultFile } from '../types.js';
+
+/** The race rate a "no difference" or "not-reproduced" must rule out when a result's config does not say. */
+export const DEFAULT_DETECT_RATE_PER_100K = 5;
+
+export function detectRateOf(r: ResultFile): number {
+  const v = r.scenario === 'tcp-syn' ? r.config.detectRatePer100k : r.config['detectRatePer100k'];
+  return typeof v === 'number' && v > 0 ? v : DEFAULT_DETECT_RATE_PER_100K;
+}
+
+/**
+ * Pure: the result with per-mode rates and the between-mode comparisons filled in (recomputed from the counts
+ * the file already holds, so old result files get them too when re-rendered).
+ */
+export function withStatistics(r: ResultFile): ResultFile {
+  const modes = r.modes.map((m) => ({ ...m, rates: modeRates(m) }));
+  return { ...r, modes, comparisons: compareModes(modes, detectRateOf(r)) };
+}
