@@ -76,6 +76,34 @@ export interface ModeResult {
   histogram: string;
   /** Event rates per 100 000 attempts with exact 95 % intervals (src/analysis/rates.ts); absent in older files. */
   rates?: RateEstimate[];
+  /** vxlan only: the double-SNAT evidence of this mode (src/analysis/vxlanMode.ts). */
+  vxlan?: VxlanEvidence;
+}
+
+/**
+ * What node A's own tables and the receiving side's counters show about one vxlan mode: whether the
+ * encapsulated (outer) UDP flows were masqueraded a second time, and whether that cost packets.
+ */
+export interface VxlanEvidence {
+  /** KUBE-POSTROUTING variant, MASQUERADE flag, and whether tx checksum offload was off on the vxlan devices. */
+  rules: 'legacy' | 'patched';
+  masqueradeFlag: MasqueradeMode;
+  offloadOff: boolean;
+  /** Outer VXLAN flows node A sent (its conntrack entries with its underlay address as original source). */
+  outerFlows: number;
+  /** Of those, flows whose reply tuple no longer points at the original source address/port: translated a second time. */
+  outerFlowsRemapped: number;
+  /** New outer flows that reached nat POSTROUTING still carrying the 0x4000 mark (a rule that only counts). */
+  markedOuterFlows: number;
+  /** First packets (new flows, inner and outer) that hit KUBE-POSTROUTING's MASQUERADE rule on node A. */
+  masqueradeHits: number;
+  /** One remapped outer conntrack entry as `conntrack -L` printed it, for the reader; null when none. */
+  example: string | null;
+  /** Checksum error counter deltas on the path: node B (outer UDP), pod B (inner TCP), node A (replies). */
+  checksumErrors: Record<string, number>;
+  doubleSnat: boolean;
+  /** Checksum errors counted, or SYNs lost, in this mode. */
+  drops: boolean;
 }
 
 /** A count of events in `attempts`, as a rate per 100 000 attempts with an exact (Poisson) 95 % interval. */
