@@ -3,7 +3,9 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UserError, errorMessage } from './errors.js';
 import { TCP_SYN_DEFAULTS, validateTcpSynArgs, type TcpSynArgs } from './commands/tcpSynOptions.js';
-import { runTcpSynNetns } from './scenarios/tcpSyn.js';
+import { runTcpSyn, type BuildTopology } from './scenarios/tcpSyn.js';
+import { buildNetnsTopology } from './backends/netns.js';
+import { buildDockerTopology } from './backends/docker/topology.js';
 import { requireNetnsPrerequisites, requireRoot } from './preflight.js';
 import { renderTerminal } from './report/terminal.js';
 import { defaultResultDir, writeResult } from './report/resultFiles.js';
@@ -11,13 +13,16 @@ import { ProgressPrinter } from './progress.js';
 import { cleanup, describeCleanup } from './commands/cleanup.js';
 import { doctorChecks, renderChecks } from './commands/doctor.js';
 import { collectEnvironment } from './environment.js';
-import { dockerAnswers } from './dockerProbe.js';
+import { connectDocker, dockerAnswers } from './backends/docker/daemon.js';
 import type { ResultFile } from './types.js';
 
-function tcpSynOptions(y: Argv): Argv<TcpSynArgs & { backend: string; json: boolean; out: string | undefined }> {
+type TcpSynCliArgs = TcpSynArgs & { backend: string; image: string | undefined; json: boolean; out: string | undefined };
+
+function tcpSynOptions(y: Argv): Argv<TcpSynCliArgs> {
   const d = TCP_SYN_DEFAULTS;
   return y
-    .option('backend', { type: 'string', choices: ['auto', 'netns', 'docker'], default: 'auto', describe: 'where the hosts run: netns (network namespaces), docker (containers; not in this version yet), or auto (netns for now)' })
+    .option('backend', { type: 'string', choices: ['auto', 'netns', 'docker'], default: 'auto', describe: 'where the hosts run: netns (network namespaces), docker (containers behind a docker0-style bridge), or auto (docker when a daemon answers, else netns)' })
+    .option('image', { type: 'string', describe: 'docker backend: a ready image holding node and the project at /opt/repro (docker/Dockerfile builds one); default: built offline from the host and cached' })
     .option('modes', { type: 'string', default: d.modes, describe: 'MASQUERADE configurations to compare, comma-separated: none (no flag), random (--random), random-fully (--random-fully)' })
     .option('clients', { type: 'number', default: d.clients, describe: 'client hosts behind the NAT (1-64)' })
     .option('workers', { type: 'number', default: d.workers, describe: 'worker threads per client (1-32)' })
@@ -32,27 +37,30 @@ function tcpSynOptions(y: Argv): Argv<TcpSynArgs & { backend: string; json: bool
     .option('detect-rate', { type: 'number', default: d['detect-rate'], describe: 'race rate per 100 000 attempts that a not-reproduced verdict must rule out (95 %); fewer attempts make a mode inconclusive' })
     .option('json', { type: 'boolean', default: false, describe: 'print result.json alone on stdout (the table and progress still go to stderr)' })
     .option('out', { type: 'string', describe: 'result directory (default: results/<time>-tcp-syn-<run id>)' }) as unknown as Argv<
-    TcpSynArgs & { backend: string; json: boolean; out: string | undefined }
+    TcpSynCliArgs
   >;
 }
 
-async function chooseBackend(requested: string, progress: ProgressPrinter): Promise<'netns'> {
-  if (requested === 'docker') {
-    throw new UserError('--backend docker is not available in this version yet: use --backend netns (or auto)');
+/** --backend auto: docker when a daemon answers, else netns. Returns the topology builder to run on. */
+async function chooseBackend(requested: string, image: string | undefined, progress: ProgressPrinter): Promise<BuildTopology> {
+  const useDocker = requested === 'docker' || (requested === 'auto' && (await dockerAnswers()));
+  if (!useDocker) {
+    if (image) throw new UserError('--image needs the docker backend (--backend docker, or auto with a running daemon)');
+    return buildNetnsTopology;
   }
-  if (requested === 'auto' && (await dockerAnswers())) {
-    progress.phase('a Docker daemon answers, but the docker backend is not built yet: using the netns backend');
-  }
-  return 'netns';
+  const { docker, version } = await connectDocker();
+  progress.phase(`backend docker (daemon ${version}${requested === 'auto' ? ', chosen because it answers' : ''})`);
+  return (req, state) => buildDockerTopology(req, state, { docker, version, image, onPhase: (t) => progress.phase(t) });
 }
 
-async function tcpSynCommand(argv: TcpSynArgs & { backend: string; json: boolean; out: string | undefined }): Promise<number> {
+async function tcpSynCommand(argv: TcpSynCliArgs): Promise<number> {
   const opts = validateTcpSynArgs(argv);
   const progress = new ProgressPrinter(process.stderr);
   await requireNetnsPrerequisites();
-  await chooseBackend(argv.backend, progress);
+  const build = await chooseBackend(argv.backend, argv.image, progress);
 
   const controller = new AbortController();
+  let runId: string | undefined;
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     interrupts++;
@@ -60,8 +68,8 @@ async function tcpSynCommand(argv: TcpSynArgs & { backend: string; json: boolean
       progress.phase(`${sig}: stopping the load, tearing down, writing a partial result (again to exit at once)`);
       controller.abort();
     } else {
-      progress.phase(`${sig} again: best-effort cleanup, then exit`);
-      void cleanup().finally(() => process.exit(130));
+      progress.phase(`${sig} again: best-effort cleanup of run ${runId ?? '?'}, then exit`);
+      void (runId ? cleanup(runId) : Promise.resolve()).finally(() => process.exit(130));
     }
   };
   process.on('SIGINT', onSignal);
@@ -70,10 +78,11 @@ async function tcpSynCommand(argv: TcpSynArgs & { backend: string; json: boolean
   const command = ['repro', ...process.argv.slice(2)].join(' ');
   let result: ResultFile;
   try {
-    result = await runTcpSynNetns(opts, command, {
+    result = await runTcpSyn(opts, command, build, {
       onPhase: (t) => progress.phase(t),
       onProgress: (p) => progress.progress(p),
       onModeDone: () => progress.endLine(),
+      onRunId: (id) => (runId = id),
       signal: controller.signal,
     });
   } finally {

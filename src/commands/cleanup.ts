@@ -4,8 +4,12 @@ import { LINK_PATTERN, NETNS_PATTERN } from '../net/names.js';
 import { dropTablesCreatedByRun, ownedByAnyRun, ownedByRun, removeRules } from '../nat/iptables.js';
 import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';
 import { readAllRunStates } from '../runner/runState.js';
+import { connectDocker, dockerAnswers } from '../backends/docker/daemon.js';
+import { removeDockerLeftovers } from '../backends/docker/topology.js';
 
 export interface CleanupReport {
+  containers: string[];
+  networks: string[];
   netns: string[];
   links: string[];
   iptables: number;
@@ -15,11 +19,17 @@ export interface CleanupReport {
 
 /**
  * Remove what runs left behind, found by the harness's own names and tags only:
- * namespaces repro-<id>-*, links rp<id>-*, chains REPRO-*-<id> and the jumps tagged repro:<id>,
+ * containers and Docker networks labelled repro.run=<id>, namespaces repro-<id>-*, links rp<id>-*, chains REPRO-*-<id> and the jumps tagged repro:<id>,
  * conntrack entries from the subnets recorded in /run/repro state files. `runId` limits it to one run.
  */
 export async function cleanup(runId?: string): Promise<CleanupReport> {
   const matchesRun = (m: RegExpExecArray | null): boolean => m !== null && (runId === undefined || m[1] === runId);
+  // Docker first: removing its networks removes their bridges, which would otherwise look like stray links.
+  let docker = { containers: [] as string[], networks: [] as string[] };
+  if (await dockerAnswers(1500)) {
+    const { docker: client } = await connectDocker();
+    docker = await removeDockerLeftovers(client, runId);
+  }
   const netns = (await listNetns()).filter((n) => matchesRun(NETNS_PATTERN.exec(n)));
   const links = (await listLinks()).filter((l) => matchesRun(LINK_PATTERN.exec(l)));
   const removed = await deleteNetnsAndLinks(netns, links);
@@ -36,6 +46,8 @@ export async function cleanup(runId?: string): Promise<CleanupReport> {
     stateFiles.push(path);
   }
   return {
+    containers: docker.containers,
+    networks: docker.networks,
     netns: removed.filter((n) => netns.includes(n)),
     links: removed.filter((l) => links.includes(l)),
     iptables,
@@ -55,6 +67,8 @@ function isAlive(pid: number): boolean {
 
 export function describeCleanup(r: CleanupReport): string {
   const parts = [
+    `${r.containers.length} containers`,
+    `${r.networks.length} docker networks`,
     `${r.netns.length} namespaces`,
     `${r.links.length} links`,
     `${r.iptables} iptables rules/chains`,

@@ -34,6 +34,8 @@ export interface RunHooks {
   onPhase?: (text: string) => void;
   onProgress?: (p: ModeProgress) => void;
   onModeDone?: (m: ModeResult) => void;
+  /** Told the run id before anything is created (for a best-effort cleanup on a second Ctrl-C). */
+  onRunId?: (runId: string) => void;
   signal?: AbortSignal;
 }
 
@@ -82,6 +84,7 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
   const runId = newRunId();
   const state = new RunStateFile(runId);
   const phase = hooks.onPhase ?? (() => undefined);
+  hooks.onRunId?.(runId);
 
   let topo: Topology | null = null;
   let server: AgentConnection | null = null;
