@@ -13,6 +13,7 @@ import { ProgressPrinter } from './progress.js';
 import { cleanup, describeCleanup } from './commands/cleanup.js';
 import { doctorChecks, renderChecks } from './commands/doctor.js';
 import { collectEnvironment } from './environment.js';
+import { vxlanCliOptions, vxlanCommand } from './commands/vxlanCommand.js';
 import { connectDocker, dockerAnswers } from './backends/docker/daemon.js';
 import type { ResultFile } from './types.js';
 
@@ -106,6 +107,14 @@ async function main(): Promise<void> {
       (y) => tcpSynOptions(y),
       async (argv) => {
         exitCode = await tcpSynCommand(argv);
+      },
+    )
+    .command(
+      'vxlan',
+      'double SNAT of VXLAN-encapsulated traffic: a host-network client to a pod on another node, legacy vs patched kube-proxy rules',
+      (y) => vxlanCliOptions(y),
+      async (argv) => {
+        exitCode = await vxlanCommand(argv);
       },
     )
     .command('doctor', 'check root, iproute2, iptables and its backend, conntrack and Docker; print the fix for each', {}, async () => {

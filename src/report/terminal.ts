@@ -1,4 +1,5 @@
 import { renderTable } from './table.js';
+import { vxlanRows } from './vxlanRows.js';
 import type { ModeResult, ResultFile } from '../types.js';
 
 function fmtMs(ms: number): string {
@@ -49,6 +50,7 @@ export function renderTerminal(r: ResultFile, resultPath?: string): string {
     row('lost SYNs: race', (m) => int(m.attribution.conntrackRace)),
     row('lost SYNs: server', (m) => int(m.attribution.serverOverload)),
     row('lost SYNs: unexplained', (m) => int(m.attribution.unexplained)),
+    ...(r.scenario === 'vxlan' ? vxlanRows(ms) : []),
     row('verdict', (m) => m.verdict.toUpperCase()),
   ];
   const out: string[] = [];
