@@ -68,7 +68,7 @@ export function percentileMs(h: Histogram, p: number): number {
   return Math.round(h.getValueAtPercentile(p)) / 1000;
 }
 
-/** Each distinct recorded value (µs, lowest of its equivalence range) with its count, ascending. */
+/** Each distinct recorded value (µs, the middle of its equivalence range) with its count, ascending. */
 export function recordedValues(h: Histogram): { valueUs: number; count: number }[] {
   if (h.totalCount === 0) return [];
   const js = asJs(h);
@@ -76,7 +76,7 @@ export function recordedValues(h: Histogram): { valueUs: number; count: number }
   const out: { valueUs: number; count: number }[] = [];
   for (let i = 0; i <= last; i++) {
     const count = js.getCountAtIndex(i);
-    if (count > 0) out.push({ valueUs: js.valueFromIndex(i), count });
+    if (count > 0) out.push({ valueUs: js.medianEquivalentValue(js.valueFromIndex(i)), count });
   }
   return out;
 }

@@ -7,6 +7,9 @@ export const PER = 100_000;
 
 const TIMEOUT_CODE = 'ETIMEDOUT';
 
+/** conntrack stat columns that count events (others, such as entries or found, are gauges or routine lookups). */
+export const CONNTRACK_EVENT_COUNTERS: readonly string[] = ['insert_failed', 'drop', 'early_drop', 'clashres', 'invalid', 'search_restart', 'icmp_error'];
+
 export interface MetricCount {
   metric: string;
   description: string;
@@ -19,7 +22,7 @@ function unitWord(m: ModeResult): string {
 
 /**
  * The event counts of one mode that get a rate: stalls (all bands and the connect timeout), each band,
- * race-attributed and unexplained losses, and every conntrack counter delta. The same names are used by
+ * race-attributed and unexplained losses, and the conntrack event counters. The same names are used by
  * comparisons, `repro diff` and scenario thresholds.
  */
 export function modeCounts(m: ModeResult): MetricCount[] {
@@ -36,6 +39,7 @@ export function modeCounts(m: ModeResult): MetricCount[] {
     { metric: 'unexplained', description: `${unitWord(m)} no counter explains`, count: m.attribution.unexplained },
   ];
   for (const [k, v] of Object.entries(m.counters.conntrack)) {
+    if (!CONNTRACK_EVENT_COUNTERS.includes(k)) continue;
     out.push({ metric: k, description: `conntrack ${k} (host counter delta)`, count: Math.max(0, v) });
   }
   return out;

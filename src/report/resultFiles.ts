@@ -1,5 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { withStatistics } from '../analysis/runStatistics.js';
+import { renderMarkdown } from './markdown.js';
+import { renderHtml } from './html.js';
 import type { ResultFile } from '../types.js';
 
 /** results/<UTC time>-<scenario>-<run id>, relative to the working directory. */
@@ -13,4 +16,23 @@ export async function writeResult(dir: string, r: ResultFile): Promise<string> {
   const file = path.join(dir, 'result.json');
   await writeFile(file, JSON.stringify(r, null, 2) + '\n');
   return file;
+}
+
+export interface WrittenRun {
+  /** The result as written: with per-mode rates and comparisons. */
+  result: ResultFile;
+  resultFile: string;
+  markdownFile: string;
+  htmlFile: string;
+}
+
+/** result.json (with statistics), report.md and report.html in dir. */
+export async function writeRunOutputs(dir: string, raw: ResultFile): Promise<WrittenRun> {
+  const result = withStatistics(raw);
+  const resultFile = await writeResult(dir, result);
+  const markdownFile = path.join(dir, 'report.md');
+  const htmlFile = path.join(dir, 'report.html');
+  await writeFile(markdownFile, renderMarkdown(result));
+  await writeFile(htmlFile, renderHtml(result));
+  return { result, resultFile, markdownFile, htmlFile };
 }

@@ -1,0 +1,69 @@
+import type { Argv } from 'yargs';
+import { UserError } from '../errors.js';
+import { withStatistics } from '../analysis/runStatistics.js';
+import { COMPARED_METRICS } from '../analysis/comparisons.js';
+import { diffResults } from '../analysis/diff.js';
+import { loadResultFile, loadResults } from '../report/loadResults.js';
+import { renderMarkdown } from '../report/markdown.js';
+import { renderHtml } from '../report/html.js';
+import { renderDiff } from '../report/diffText.js';
+
+export type ReportFormat = 'md' | 'html' | 'json';
+
+/** `repro report FILE --format F`: the rendering on stdout (it is the document asked for). */
+export async function reportCommand(file: string, format: ReportFormat): Promise<string> {
+  const r = withStatistics(await loadResultFile(file));
+  if (format === 'json') return JSON.stringify(r, null, 2) + '\n';
+  return format === 'html' ? renderHtml(r) : renderMarkdown(r);
+}
+
+export function parseFailOn(text: string): string[] {
+  if (text === 'never' || text === '') return [];
+  const list = text.split(',').map((s) => s.trim());
+  for (const m of list) {
+    if (!(COMPARED_METRICS as readonly string[]).includes(m)) {
+      throw new UserError(`--fail-on-worse: unknown metric "${m}" (use ${COMPARED_METRICS.join(', ')} or never)`);
+    }
+  }
+  return list;
+}
+
+/** `repro diff OLD NEW`: the table on stderr, --json on stdout; exit code 1 when a threshold is crossed. */
+export async function diffCommand(oldPath: string, newPath: string, failOn: string, json: boolean): Promise<number> {
+  const failOnWorse = parseFailOn(failOn);
+  const d = diffResults(await loadResults(oldPath), await loadResults(newPath), { failOnWorse });
+  process.stderr.write(renderDiff(d) + '\n');
+  if (json) process.stdout.write(JSON.stringify(d, null, 2) + '\n');
+  return d.failures.length > 0 ? 1 : 0;
+}
+
+/** Registers `report` and `diff` on the CLI; setExit receives each command's exit code. */
+export function registerReportCommands<T>(y: Argv<T>, setExit: (code: number) => void): Argv<T> {
+  return y
+    .command(
+      'report <result>',
+      're-render a result.json (or the result.json in a directory) as Markdown, HTML or JSON with statistics, on stdout',
+      (a) =>
+        a
+          .positional('result', { type: 'string', demandOption: true, describe: 'a result.json or a result directory' })
+          .option('format', { type: 'string', choices: ['md', 'html', 'json'] as const, default: 'md', describe: 'md (ticket-ready), html (self-contained, charts), json (result with rates and comparisons)' }),
+      async (argv) => {
+        const file = /\.json$/.test(argv.result) ? argv.result : `${argv.result.replace(/\/$/, '')}/result.json`;
+        process.stdout.write(await reportCommand(file, argv.format as ReportFormat));
+        setExit(0);
+      },
+    )
+    .command(
+      'diff <old> <new>',
+      'compare two results (result.json files or results directories) per scenario and mode, with exact tests; exit 1 when a threshold is crossed',
+      (a) =>
+        a
+          .positional('old', { type: 'string', demandOption: true })
+          .positional('new', { type: 'string', demandOption: true })
+          .option('fail-on-worse', { type: 'string', default: 'race', describe: `exit 1 when one of these metrics got significantly worse (${COMPARED_METRICS.join(',')}), or never` })
+          .option('json', { type: 'boolean', default: false, describe: 'print the comparison as JSON on stdout' }),
+      async (argv) => {
+        setExit(await diffCommand(argv.old, argv.new, argv['fail-on-worse'], argv.json));
+      },
+    ) as unknown as Argv<T>;
+}

@@ -1,0 +1,52 @@
+import { renderTable } from './table.js';
+import { fmtMs, fmtP, int, num } from './format.js';
+import type { DiffResult } from '../analysis/diff.js';
+import type { Comparison } from '../types.js';
+
+function ratio(c: Comparison): string {
+  const est = c.rateRatio.estimate === null ? (c.candidateCount > 0 ? '∞' : '–') : num(c.rateRatio.estimate);
+  return `x${est} (${num(c.rateRatio.lower)}–${c.rateRatio.upper === null ? '∞' : num(c.rateRatio.upper)})`;
+}
+
+/** `repro diff` for a terminal: per run and mode, old → new, the test's verdict, caveats, threshold failures. */
+export function renderDiff(d: DiffResult): string {
+  const out: string[] = [];
+  for (const r of d.runs) {
+    out.push(`${r.label} (${r.scenario})`);
+    for (const c of r.caveats) out.push(`  caveat: ${c}`);
+    const rows: string[][] = [];
+    for (const m of r.modes) {
+      if (m.presence !== 'both') {
+        rows.push([m.mode, m.presence === 'old-only' ? 'only in old' : 'only in new', '', '', '', '', '']);
+        continue;
+      }
+      for (const c of m.metrics) {
+        rows.push([
+          c.metric === 'race' ? m.mode : '',
+          c.metric,
+          `${int(c.baselineCount)}/${int(c.baselineAttempts)} → ${int(c.candidateCount)}/${int(c.candidateAttempts)}`,
+          ratio(c),
+          fmtP(c.pValue),
+          c.verdict,
+          c.verdict === 'inconclusive' && c.attemptsToSettle !== null ? `~${int(c.attemptsToSettle)} attempts` : '',
+        ]);
+      }
+      rows.push([
+        '',
+        'verdict / p99 / rate',
+        `${m.verdict.old} → ${m.verdict.new}`,
+        `${fmtMs(m.p99Ms.old)} → ${fmtMs(m.p99Ms.new)}`,
+        `${int(m.connectsPerSecond.old)}/s → ${int(m.connectsPerSecond.new)}/s`,
+        '',
+        '',
+      ]);
+    }
+    out.push(renderTable(['mode', 'metric', 'old → new (count/attempts)', 'rate ratio (95 % CI)', 'p', 'change', 'settles at'], rows).replace(/^/gm, '  '), '');
+  }
+  if (d.unmatched.old.length > 0) out.push(`only in old: ${d.unmatched.old.join(', ')}`);
+  if (d.unmatched.new.length > 0) out.push(`only in new: ${d.unmatched.new.join(', ')}`);
+  if (d.runs.length === 0) out.push('nothing to compare: no scenario is in both');
+  out.push(d.failures.length > 0 ? `FAIL: ${d.failures.length} threshold(s) crossed` : 'ok: no threshold crossed');
+  for (const f of d.failures) out.push(`  ${f}`);
+  return out.join('\n');
+}

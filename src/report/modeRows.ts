@@ -1,0 +1,35 @@
+import { fmtMs, int } from './format.js';
+import type { ModeResult, ResultFile } from '../types.js';
+
+/** The configuration of a run in one line (sizes, ports, close mode, timeout). */
+export function configLine(r: ResultFile): string {
+  if (r.scenario === 'tcp-syn') {
+    const c = r.config;
+    return `${c.clients} clients x ${c.workers} workers x ${c.concurrency} in flight · ports ${c.portRange.join('-')} · close ${c.close} · connect timeout ${c.connectTimeoutMs} ms`;
+  }
+  return Object.entries(r.config)
+    .filter(([k, v]) => k !== 'modes' && k !== 'backend' && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'))
+    .map(([k, v]) => `${k} ${String(v)}`)
+    .join(' · ');
+}
+
+/** A table row: the label, then one cell per mode. */
+export function modeRow(ms: readonly ModeResult[], label: string, f: (m: ModeResult) => string): string[] {
+  return [label, ...ms.map(f)];
+}
+
+/** The measurement rows every modes-side-by-side table starts with: size, failures, rate, latency, signatures. */
+export function measurementRows(ms: readonly ModeResult[]): string[][] {
+  const bandNames = [...new Set(ms.flatMap((m) => Object.keys(m.signatures)))];
+  const row = (label: string, f: (m: ModeResult) => string): string[] => modeRow(ms, label, f);
+  return [
+    row('attempts', (m) => int(m.attempts)),
+    row('failed', (m) => (m.failed === 0 ? '0' : `${int(m.failed)} (${Object.entries(m.failures).map(([k, v]) => `${k} ${v}`).join(', ')})`)),
+    row('connects/s', (m) => int(m.connectsPerSecond)),
+    row('connect p50', (m) => fmtMs(m.latencyMs.p50)),
+    row('connect p99', (m) => fmtMs(m.latencyMs.p99)),
+    row('connect p99.9', (m) => fmtMs(m.latencyMs.p999)),
+    row('connect max', (m) => fmtMs(m.latencyMs.max)),
+    ...bandNames.map((b) => row(`stalls ~${b}`, (m) => int(m.signatures[b] ?? 0))),
+  ];
+}

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { renderMarkdown } from '../../src/report/markdown.js';
+import { renderHtml } from '../../src/report/html.js';
+import { buildReportModel } from '../../src/report/reportModel.js';
+import { logBins } from '../../src/report/svgCharts.js';
+import { withStatistics } from '../../src/analysis/runStatistics.js';
+import { histogramOf, makeResult } from './fixtures/results.js';
+
+const RESULT = makeResult([
+  { mode: 'none', attempts: 60_000, race: 8 },
+  { mode: 'random-fully', attempts: 60_000 },
+]);
+
+describe('statistics in the result', () => {
+  it('adds rates per mode and comparisons against the first mode', () => {
+    const r = withStatistics(RESULT);
+    const race = r.modes[0]?.rates?.find((x) => x.metric === 'race');
+    expect(race?.count).toBe(8);
+    expect(race?.per100k).toBeCloseTo(13.33, 2);
+    expect(race?.lower).toBeLessThan(13.33);
+    expect(race?.upper).toBeGreaterThan(13.33);
+    // Gauges such as `entries` are not given a rate.
+    expect(r.modes[0]?.rates?.some((x) => x.metric === 'entries')).toBe(false);
+    expect(r.comparisons?.map((c) => [c.candidate, c.baseline, c.metric, c.verdict])).toEqual([
+      ['random-fully', 'none', 'race', 'better'],
+      ['random-fully', 'none', 'stalls', 'better'],
+    ]);
+  });
+});
+
+describe('report.md', () => {
+  const md = renderMarkdown(RESULT);
+  it('puts the verdict first and the sections in order', () => {
+    const lines = md.split('\n');
+    expect(lines[0]).toMatch(/^# repro tcp-syn · run a1b2c3/);
+    expect(lines[2]).toMatch(/^\*\*Verdict: REPRODUCED: .*random-fully is better than none \(p = 0\.0078\)/);
+    const order = ['## Modes side by side', '## Comparisons', '## Kernel counters', '## Environment', '## Reproduce'].map((h) => md.indexOf(h));
+    expect(order.every((i) => i > 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+  it('shows modes side by side with rates, the comparison, the kernel fixes and the command', () => {
+    expect(md).toContain('|  | none | random-fully |');
+    expect(md).toMatch(/\| race per 100k \(95 % CI\) \| 13\.3 \(5\.76–26\.3\) \| 0 \(0–6\.15\) \|/);
+    expect(md).toMatch(/\| random-fully vs none \| race \| 0\/60,000 vs 8\/60,000 \| 0 \(0–0\.\d+\) \| 0\.0078 \| better \|/);
+    expect(md).toContain('What kernel 6.18.44 can show');
+    expect(md).toContain('✅ present');
+    expect(md).toContain('```sh\nrepro tcp-syn --connections 60000\n```');
+    expect(md).toContain('--port-range 40000-40199 --close rst');
+    expect(md).toContain('<details><summary>All counter deltas</summary>');
+  });
+  it('marks uncertain kernels', () => {
+    const old = renderMarkdown(makeResult([{ mode: 'none', attempts: 1000 }], { kernelVersion: '5.9.3', kernel: '5.9.3' }));
+    expect(old).toContain('❔ uncertain');
+    expect(old).toContain('❌ absent');
+    expect(old).toContain('_One mode only: nothing to compare._');
+  });
+});
+
+describe('report.html', () => {
+  const html = renderHtml(RESULT);
+  it('is self-contained: no script, no external resource', () => {
+    expect(html).not.toMatch(/<script/i);
+    expect(html).not.toMatch(/(src|href)\s*=\s*["']?(https?:)?\/\//i);
+    expect(html).not.toMatch(/@import|url\(/i);
+  });
+  it('draws one latency line per mode and marks the signature bands', () => {
+    expect(html.match(/<polyline class="series"/g)).toHaveLength(2);
+    expect(html).toContain('data-mode="none"');
+    expect(html.match(/<rect class="band"/g)).toHaveLength(3);
+    // The none mode's 8 stalls at ~1 s are drawn as a marked point.
+    expect(html).toContain('<title>none: 8 attempts in 1,000–1,259 ms</title>');
+    expect(html.match(/<circle class="point"/g)).toHaveLength(4);
+  });
+  it('escapes text', () => {
+    const r = makeResult([{ mode: 'none', attempts: 10 }]);
+    r.command = 'repro tcp-syn --modes "<b>"';
+    expect(renderHtml(r)).toContain('repro tcp-syn --modes &quot;&lt;b&gt;&quot;');
+  });
+});
+
+describe('chart bins', () => {
+  it('puts values into log-spaced bins', () => {
+    const bins = logBins(histogramOf([1000, 1000, 1_000_000]));
+    expect(bins.get(30)).toBe(2);
+    expect(bins.get(60)).toBe(1);
+    expect([...bins.values()].reduce((s, n) => s + n, 0)).toBe(3);
+  });
+  it('reuses statistics already in the file', () => {
+    const r = withStatistics(RESULT);
+    expect(buildReportModel(r).result).toBe(r);
+  });
+});
