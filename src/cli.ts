@@ -15,6 +15,7 @@ import { doctorChecks, renderChecks } from './commands/doctor.js';
 import { collectEnvironment } from './environment.js';
 import { vxlanCliOptions, vxlanCommand } from './commands/vxlanCommand.js';
 import { connectDocker, dockerAnswers } from './backends/docker/daemon.js';
+import { dnsCliOptions, dnsCommand } from './commands/dnsCommand.js';
 import type { ResultFile } from './types.js';
 
 type TcpSynCliArgs = TcpSynArgs & { backend: string; image: string | undefined; json: boolean; out: string | undefined };
@@ -117,6 +118,14 @@ async function main(): Promise<void> {
         exitCode = await vxlanCommand(argv);
       },
     )
+    .command(
+      'dns',
+      'the UDP A/AAAA conntrack race of DNS lookups (5 s stalls), through a service VIP, compared across MASQUERADE modes and resolver mitigations',
+      (y) => dnsCliOptions(y),
+      async (argv) => {
+        exitCode = await dnsCommand(argv);
+      },
+    )
     .command('doctor', 'check root, iproute2, iptables and its backend, conntrack and Docker; print the fix for each', {}, async () => {
       const checks = await doctorChecks();
       process.stdout.write(renderChecks(checks) + '\n');
@@ -125,11 +134,19 @@ async function main(): Promise<void> {
     .command('env', 'print the environment block of a result (kernel, iptables, conntrack sysctls, CPUs, versions) as JSON', {}, async () => {
       process.stdout.write(JSON.stringify(await collectEnvironment('netns'), null, 2) + '\n');
     })
-    .command('cleanup', "remove whatever a killed run left (namespaces, links, rules, conntrack entries), found by the harness's own names and tags only", {}, async () => {
-      await requireRoot();
-      const r = await cleanup();
-      process.stderr.write(describeCleanup(r) + '\n');
-    })
+    .command(
+      'cleanup',
+      "remove whatever a killed run left (containers, networks, namespaces, links, rules, conntrack entries), found by the harness's own names and tags only; runs still alive are left alone",
+      (y) => y.option('run', { type: 'string', describe: 'only this run id (the 6 hex digits in its names)' }),
+      async (argv) => {
+        await requireRoot();
+        if (argv.run !== undefined && !/^[0-9a-f]{6}$/.test(argv.run)) {
+          throw new UserError(`--run must be a run id of 6 hex digits, got "${argv.run}"`);
+        }
+        const r = await cleanup(argv.run);
+        process.stderr.write(describeCleanup(r) + '\n');
+      },
+    )
     .demandCommand(1, 'name a command: tcp-syn, doctor, env or cleanup (see --help)')
     .strict()
     .recommendCommands()

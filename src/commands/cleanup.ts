@@ -23,23 +23,31 @@ export interface CleanupReport {
  * conntrack entries from the subnets recorded in /run/repro state files. `runId` limits it to one run.
  */
 export async function cleanup(runId?: string): Promise<CleanupReport> {
-  const matchesRun = (m: RegExpExecArray | null): boolean => m !== null && (runId === undefined || m[1] === runId);
+  // A run whose process is still alive is not a leftover: without a run id, cleanup leaves it alone.
+  const states = await readAllRunStates();
+  const live = new Set(
+    runId === undefined ? states.filter((s) => s.state.pid !== process.pid && isAlive(s.state.pid)).map((s) => s.state.runId) : [],
+  );
+  const matchesRun = (m: RegExpExecArray | null): boolean =>
+    m !== null && (runId === undefined ? !live.has(m[1] ?? '') : m[1] === runId);
   // Docker first: removing its networks removes their bridges, which would otherwise look like stray links.
   let docker = { containers: [] as string[], networks: [] as string[] };
   if (await dockerAnswers(1500)) {
     const { docker: client } = await connectDocker();
-    docker = await removeDockerLeftovers(client, runId);
+    docker = await removeDockerLeftovers(client, runId, live);
   }
   const netns = (await listNetns()).filter((n) => matchesRun(NETNS_PATTERN.exec(n)));
   const links = (await listLinks()).filter((l) => matchesRun(LINK_PATTERN.exec(l)));
   const removed = await deleteNetnsAndLinks(netns, links);
   await waitLinksGone(links);
-  const iptables = await removeRules(runId === undefined ? ownedByAnyRun : ownedByRun(runId));
+  const liveOwners = [...live].map((id) => ownedByRun(id));
+  const iptables = await removeRules(
+    runId === undefined ? (name) => ownedByAnyRun(name) && !liveOwners.some((owns) => owns(name)) : ownedByRun(runId),
+  );
   let conntrackEntries = 0;
   const stateFiles: string[] = [];
-  for (const { path, state } of await readAllRunStates()) {
-    if (runId !== undefined && state.runId !== runId) continue;
-    if (runId === undefined && isAlive(state.pid) && state.pid !== process.pid) continue; // a live run owns it
+  for (const { path, state } of states) {
+    if (runId !== undefined ? state.runId !== runId : live.has(state.runId)) continue;
     for (const s of state.subnets) conntrackEntries += await deleteEntriesFromSubnet(s).catch(() => 0);
     await dropTablesCreatedByRun(state.tables ?? []);
     await rm(path, { force: true });

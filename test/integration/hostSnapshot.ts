@@ -7,6 +7,22 @@ export interface HostSnapshot {
   links: string[];
   routes: string;
   stateFiles: string[];
+  /** Docker's containers, networks and images (the harness's cached agent image excepted); empty without a daemon. */
+  docker: { containers: string[]; networks: string[]; images: string[] };
+}
+
+function dockerState(): HostSnapshot['docker'] {
+  const list = (args: string[]): string[] | null => {
+    const r = spawnSync('docker', args, { encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.split('\n').filter((l) => l !== '').sort() : null;
+  };
+  const containers = list(['ps', '-a', '--format', '{{.Names}}']);
+  if (containers === null) return { containers: [], networks: [], images: [] };
+  return {
+    containers,
+    networks: list(['network', 'ls', '--format', '{{.Name}} {{.ID}}']) ?? [],
+    images: (list(['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}']) ?? []).filter((i) => !i.startsWith('repro-agent:')),
+  };
 }
 
 function out(cmd: string, args: string[]): string {
@@ -35,5 +51,6 @@ export function hostSnapshot(): HostSnapshot {
     links,
     routes: out('ip', ['-4', 'route', 'show', 'table', 'all']),
     stateFiles: ls.status === 0 ? ls.stdout.split('\n').filter((l) => l !== '') : [],
+    docker: dockerState(),
   };
 }

@@ -199,15 +199,22 @@ export async function buildDockerTopology(req: TopologyRequest, state: RunStateF
 }
 
 /** Containers and networks of the harness's runs (one run, or all), for `repro cleanup`. */
-export async function removeDockerLeftovers(docker: Docker, runId?: string): Promise<{ containers: string[]; networks: string[] }> {
+export async function removeDockerLeftovers(
+  docker: Docker,
+  runId?: string,
+  keep: ReadonlySet<string> = new Set(),
+): Promise<{ containers: string[]; networks: string[] }> {
   const filter = { label: [runId ? `${RUN_LABEL}=${runId}` : RUN_LABEL] };
+  const kept = (labels: Record<string, string> | undefined): boolean => keep.has(labels?.[RUN_LABEL] ?? '');
   const containers: string[] = [];
   for (const c of await docker.listContainers({ all: true, filters: filter })) {
+    if (kept(c.Labels)) continue;
     await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     containers.push((c.Names[0] ?? c.Id).replace(/^\//, ''));
   }
   const networks: string[] = [];
   for (const n of await docker.listNetworks({ filters: filter })) {
+    if (kept(n.Labels)) continue;
     await docker.getNetwork(n.Id).remove().catch(() => undefined);
     networks.push(n.Name);
   }

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { capabilityGate } from './capabilities.js';
+import { dockerGate, agentImages } from './docker.js';
+import { hostSnapshot } from './hostSnapshot.js';
+import { runCli } from './cli.js';
+import type { ResultFile } from '../../src/types.js';
+
+const base = capabilityGate();
+const gate = base.skip ? base : dockerGate();
+
+/** The JSON's shape: every key path, with arrays collapsed and histogram/counter names left out (they vary). */
+function shape(v: unknown, at = ''): string[] {
+  if (Array.isArray(v)) return v.length > 0 ? shape(v[0], `${at}[]`) : [`${at}[]`];
+  if (v !== null && typeof v === 'object') {
+    if (/\.(counters\.\w+|signatures|failures|conntrackSysctls)$/.test(at)) return [at];
+    return Object.entries(v).flatMap(([k, x]) => [`${at}.${k}`, ...shape(x, `${at}.${k}`)]);
+  }
+  return [];
+}
+
+describe.skipIf(gate.skip)(`repro tcp-syn on the docker backend (real dockerd)${gate.skip ? ` — skipped: ${gate.reason}` : ''}`, () => {
+  it('runs in containers behind the harness\'s MASQUERADE, the JSON adds up, and the host is left as found', async () => {
+    const before = hostSnapshot();
+    const out = mkdtempSync(path.join(tmpdir(), 'repro-docker-'));
+    const r = await runCli(['tcp-syn', '--backend', 'docker', '--connections', '2000', '--modes', 'none,random-fully', '--json', '--out', out]);
+    expect(r.stderr).toContain('docker backend');
+    expect(r.code, r.stderr.slice(-600)).toBe(0);
+    const result = JSON.parse(r.stdout) as ResultFile;
+    expect(JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8'))).toEqual(result);
+    expect(result.environment.backend).toBe('docker');
+    expect(result.environment.docker?.version).toMatch(/^\d+\./);
+    expect(result.config.backend).toBe('docker');
+    expect(result.modes.map((m) => m.mode)).toEqual(['none', 'random-fully']);
+    for (const m of result.modes) {
+      expect(m.attempts).toBe(2000);
+      expect(m.succeeded + m.failed).toBe(m.attempts);
+      expect(m.rule).toMatch(/-o rp[0-9a-f]{6}-cbr -j MASQUERADE/);
+      // Counters come from the containers' own namespaces: every connect is seen on both sides.
+      expect(m.counters.server['TcpPassiveOpens']).toBeGreaterThanOrEqual(m.succeeded);
+      expect(m.counters.clients['TcpActiveOpens']).toBeGreaterThanOrEqual(m.attempts);
+      const a = m.attribution;
+      expect(a.conntrackRace + a.serverOverload + a.unexplained).toBe(a.lostSyns);
+    }
+    expect(agentImages()).toHaveLength(1);
+    expect(hostSnapshot()).toEqual(before);
+    rmSync(out, { recursive: true, force: true });
+  }, 240_000);
+
+  it('gives results of the same shape as the netns backend for the same small run', async () => {
+    const args = (backend: string): string[] => [
+      'tcp-syn', '--backend', backend, '--connections', '1000', '--modes', 'none,random', '--clients', '2', '--json',
+      '--out', mkdtempSync(path.join(tmpdir(), 'repro-shape-')),
+    ];
+    const dockerRun = await runCli(args('docker'));
+    const netnsRun = await runCli(args('netns'));
+    expect(dockerRun.code, dockerRun.stderr.slice(-400)).toBe(0);
+    expect(netnsRun.code, netnsRun.stderr.slice(-400)).toBe(0);
+    const d = JSON.parse(dockerRun.stdout) as ResultFile;
+    const n = JSON.parse(netnsRun.stdout) as ResultFile;
+    expect(d.modes.map((m) => m.mode)).toEqual(n.modes.map((m) => m.mode));
+    const withoutDocker = (keys: string[]): string[] => keys.filter((k) => !k.startsWith('.environment.docker')).sort();
+    expect(withoutDocker(shape(d))).toEqual(withoutDocker(shape(n)));
+  }, 240_000);
+
+  it('repro cleanup removes the containers and networks of a killed docker run', async () => {
+    const before = hostSnapshot();
+    let killed = false;
+    await runCli(['tcp-syn', '--backend', 'docker', '--connections', '500000', '--duration', '60'], (text, child) => {
+      if (!killed && /\b\d[\d,]* attempts\b/.test(text)) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    });
+    expect(killed).toBe(true);
+    expect(hostSnapshot().docker.containers.some((c) => /^repro-[0-9a-f]{6}-/.test(c))).toBe(true);
+    const c = await runCli(['cleanup']);
+    expect(c.code).toBe(0);
+    expect(c.stderr).toMatch(/removed [1-9]\d* containers, 2 docker networks/);
+    expect(hostSnapshot()).toEqual(before);
+  }, 240_000);
+});
