@@ -3,10 +3,11 @@
  * The runner writes "start\n" on an agent's stdin to release the load; closing stdin tells any agent to stop.
  */
 import type { CloseMode } from '../types.js';
+import type { DnsAgentEvent } from './dnsProtocol.js';
 
 export interface ReadyEvent {
   type: 'ready';
-  role: 'tcp-client' | 'tcp-server';
+  role: 'tcp-client' | 'tcp-server' | 'dns-client' | 'dns-server';
   pid: number;
 }
 
@@ -44,7 +45,7 @@ export interface ErrorEvent {
   message: string;
 }
 
-export type AgentEvent = ReadyEvent | ProgressEvent | TcpClientResultEvent | TcpServerStatsEvent | ErrorEvent;
+export type AgentEvent = ReadyEvent | ProgressEvent | TcpClientResultEvent | TcpServerStatsEvent | ErrorEvent | DnsAgentEvent;
 
 export interface TcpClientConfig {
   host: string;

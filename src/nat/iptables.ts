@@ -222,7 +222,111 @@ export async function dropTablesCreatedByRun(createdTables: readonly string[]): 
 }
 
 /** The tables the harness writes to that do not exist yet: they will be created by its rules. */
-export async function tablesToBeCreated(): Promise<string[]> {
+export async function tablesToBeCreated(tables: readonly Table[] = ['nat', 'filter']): Promise<string[]> {
   const present = tablesIn(await iptablesSave());
-  return ['nat', 'filter'].filter((t) => !present.includes(t));
+  return tables.filter((t) => !present.includes(t));
+}
+
+// ---- DNS scenario: a kube-proxy-shaped service VIP, and a NOTRACK path for DNS -------------------------------
+
+export function serviceChain(runId: string): string {
+  return `${CHAIN_PREFIX}SVC-${runId}`;
+}
+
+/** Endpoint chains are lettered (SEPA, SEPB, ...): chain kinds are letters only, as cleanup's pattern expects. */
+export const MAX_ENDPOINTS = 26;
+export function endpointChain(runId: string, index: number): string {
+  if (!Number.isInteger(index) || index < 0 || index >= MAX_ENDPOINTS) throw new Error(`endpoint index ${index} is outside 0..${MAX_ENDPOINTS - 1}`);
+  return `${CHAIN_PREFIX}SEP${String.fromCharCode(65 + index)}-${runId}`;
+}
+export function notrackChain(runId: string): string {
+  return `${CHAIN_PREFIX}NOTRACK-${runId}`;
+}
+export function untrackedChain(runId: string): string {
+  return `${CHAIN_PREFIX}UNTRACKED-${runId}`;
+}
+
+export interface ServiceVip {
+  runId: string;
+  /** Only the harness's clients are DNAT'd. */
+  clientSubnet: string;
+  vip: string;
+  port: number;
+  /** Endpoint addresses (the DNS server's backends), in order. */
+  backends: readonly string[];
+}
+
+/**
+ * kube-proxy's iptables mode picks endpoint i of n with probability 1/(n-i), the last one unconditionally,
+ * which makes every endpoint equally likely; it prints the probability with ten decimals.
+ */
+export function endpointProbability(index: number, count: number): string | null {
+  if (index === count - 1) return null;
+  return (1 / (count - index)).toFixed(10);
+}
+
+/**
+ * Batch creating the service VIP the way kube-proxy does: a tagged jump from nat PREROUTING to the service
+ * chain, one `statistic --mode random` rule per endpoint jumping to the endpoint's chain, a DNAT per protocol
+ * in each endpoint chain.
+ */
+export function serviceBatch(s: ServiceVip): string {
+  if (s.backends.length < 1 || s.backends.length > MAX_ENDPOINTS) throw new Error(`a service needs 1..${MAX_ENDPOINTS} backends, got ${s.backends.length}`);
+  const svc = serviceChain(s.runId);
+  const seps = s.backends.map((_, i) => endpointChain(s.runId, i));
+  const tag = `-m comment --comment ${runComment(s.runId)}`;
+  const lines = ['*nat', `:${svc} - [0:0]`, ...seps.map((c) => `:${c} - [0:0]`)];
+  s.backends.forEach((_, i) => {
+    const p = endpointProbability(i, s.backends.length);
+    lines.push(`-A ${svc}${p === null ? '' : ` -m statistic --mode random --probability ${p}`} -j ${seps[i]}`);
+  });
+  s.backends.forEach((addr, i) => {
+    for (const proto of ['udp', 'tcp']) lines.push(`-A ${seps[i]} -p ${proto} -m ${proto} -j DNAT --to-destination ${addr}:${s.port}`);
+  });
+  lines.push(`-I PREROUTING 1 -s ${s.clientSubnet} -d ${s.vip}/32 ${tag} -j ${svc}`, 'COMMIT', '');
+  return lines.join('\n');
+}
+
+export interface NotrackPath {
+  runId: string;
+  clientSubnet: string;
+  serverSubnet: string;
+  port: number;
+  forwardHook?: string;
+}
+
+/**
+ * Batch exempting the harness's DNS packets (UDP to and from `port` between its two subnets) from conntrack,
+ * as a node-local DNS cache does, and accepting the untracked answers on their way back (a stateful accept
+ * cannot: they carry no state). Untracked packets are never NATed.
+ */
+export function notrackBatch(n: NotrackPath): string {
+  const raw = notrackChain(n.runId);
+  const fwd = untrackedChain(n.runId);
+  const tag = `-m comment --comment ${runComment(n.runId)}`;
+  return [
+    '*raw',
+    `:${raw} - [0:0]`,
+    `-A ${raw} -s ${n.clientSubnet} -d ${n.serverSubnet} -p udp -m udp --dport ${n.port} -j CT --notrack`,
+    `-A ${raw} -s ${n.serverSubnet} -d ${n.clientSubnet} -p udp -m udp --sport ${n.port} -j CT --notrack`,
+    `-I PREROUTING 1 ${tag} -j ${raw}`,
+    'COMMIT',
+    '*filter',
+    `:${fwd} - [0:0]`,
+    `-A ${fwd} -s ${n.serverSubnet} -d ${n.clientSubnet} -p udp -m udp --sport ${n.port} -m conntrack --ctstate UNTRACKED -j ACCEPT`,
+    `-I ${n.forwardHook ?? 'FORWARD'} 1 ${tag} -j ${fwd}`,
+    'COMMIT',
+    '',
+  ].join('\n');
+}
+
+/** Batch emptying the run's NAT chain: no MASQUERADE at all (the notrack mode). */
+export function noNatBatch(runId: string): string {
+  return ['*nat', `-F ${natChain(runId)}`, 'COMMIT', ''].join('\n');
+}
+
+/** Owner test for the NOTRACK path's two chains and the jumps to them only (the run's other rules stay). */
+export function ownsNotrackPath(runId: string): (name: string) => boolean {
+  const mine = new Set([notrackChain(runId), untrackedChain(runId)]);
+  return (name) => mine.has(name);
 }

@@ -1,0 +1,66 @@
+import { mkdir, rm, rmdir, writeFile, stat } from 'node:fs/promises';
+import { run } from '../exec.js';
+import { hostAddress, parsePrefix } from './subnets.js';
+import type { TestHost, Topology } from '../backends/topology.js';
+
+/**
+ * What `repro dns` needs from a topology beyond the common contract: service backend addresses on the server
+ * host, a route back to the clients (untracked answers are not un-NATed), and a resolver configuration per
+ * client. One implementation per backend; this is the netns one.
+ */
+export interface DnsTopologyExtras {
+  /** `count` backend addresses on the server host, the server's own address first. */
+  addBackends(count: number): Promise<string[]>;
+  /** An unused address of the harness's server subnet for the service VIP (the host DNATs it). */
+  vipAddress(): string;
+  routeServerToClients(): Promise<void>;
+  /** Give a client its resolv.conf (and a DNS-only nsswitch.conf), seen by processes started after this. */
+  writeResolver(host: TestHost, resolvConf: string, nsswitch: string): Promise<void>;
+  /** Remove every resolver file written; safe to call twice. */
+  removeResolvers(): Promise<void>;
+}
+
+/** `ip netns exec NS` bind-mounts every file of /etc/netns/NS over /etc: a per-namespace /etc/resolv.conf. */
+export const NETNS_ETC = '/etc/netns';
+/** Host numbers in the server subnet: .1 the host, .2.. the backends, the VIP near the top. */
+const FIRST_BACKEND_HOST = 2;
+const VIP_HOST = 250;
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+export function netnsDnsExtras(t: Topology): DnsTopologyExtras {
+  const serverPrefix = parsePrefix(t.serverSubnet);
+  const prefixLen = serverPrefix.length;
+  const written = new Set<string>();
+  let createdEtcDir: boolean | null = null;
+  return {
+    async addBackends(count) {
+      const addrs = Array.from({ length: count }, (_, i) => hostAddress(serverPrefix, FIRST_BACKEND_HOST + i));
+      for (const a of addrs) {
+        if (a === t.server.address) continue;
+        await run('ip', ['-n', t.server.name, 'addr', 'add', `${a}/${prefixLen}`, 'dev', 'eth0']);
+      }
+      return addrs;
+    },
+    vipAddress: () => hostAddress(serverPrefix, VIP_HOST),
+    async routeServerToClients() {
+      await run('ip', ['-n', t.server.name, 'route', 'replace', t.clientSubnet, 'via', hostAddress(serverPrefix, 1)]);
+    },
+    async writeResolver(host, resolvConf, nsswitch) {
+      if (createdEtcDir === null) createdEtcDir = !(await exists(NETNS_ETC));
+      const dir = `${NETNS_ETC}/${host.name}`;
+      written.add(dir);
+      await mkdir(dir, { recursive: true });
+      await writeFile(`${dir}/resolv.conf`, resolvConf);
+      await writeFile(`${dir}/nsswitch.conf`, nsswitch);
+    },
+    async removeResolvers() {
+      for (const dir of written) await rm(dir, { recursive: true, force: true });
+      written.clear();
+      // /etc/netns itself goes only if this run made it and nothing else lives there now.
+      if (createdEtcDir) await rmdir(NETNS_ETC).catch(() => undefined);
+    },
+  };
+}
