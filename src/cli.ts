@@ -7,8 +7,6 @@ import { runTcpSyn, type BuildTopology } from './scenarios/tcpSyn.js';
 import { buildNetnsTopology } from './backends/netns.js';
 import { buildDockerTopology } from './backends/docker/topology.js';
 import { requireNetnsPrerequisites, requireRoot } from './preflight.js';
-import { renderTerminal } from './report/terminal.js';
-import { defaultResultDir, writeResult } from './report/resultFiles.js';
 import { ProgressPrinter } from './progress.js';
 import { cleanup, describeCleanup } from './commands/cleanup.js';
 import { doctorChecks, renderChecks } from './commands/doctor.js';
@@ -16,6 +14,8 @@ import { collectEnvironment } from './environment.js';
 import { vxlanCliOptions, vxlanCommand } from './commands/vxlanCommand.js';
 import { connectDocker, dockerAnswers } from './backends/docker/daemon.js';
 import { dnsCliOptions, dnsCommand } from './commands/dnsCommand.js';
+import { writeAndRender } from './commands/scenarioCommand.js';
+import { registerReportCommands } from './commands/reportCommands.js';
 import type { ResultFile } from './types.js';
 
 type TcpSynCliArgs = TcpSynArgs & { backend: string; image: string | undefined; json: boolean; out: string | undefined };
@@ -90,11 +90,7 @@ async function tcpSynCommand(argv: TcpSynCliArgs): Promise<number> {
   } finally {
     progress.endLine();
   }
-  const dir = argv.out ?? defaultResultDir(result);
-  const file = await writeResult(dir, result);
-  process.stderr.write('\n' + renderTerminal(result, file) + '\n');
-  if (argv.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-  return result.interrupted ? 130 : 0;
+  return writeAndRender(argv, result);
 }
 
 async function main(): Promise<void> {
@@ -157,6 +153,7 @@ async function main(): Promise<void> {
     .fail((msg, err) => {
       throw err ?? new UserError(msg);
     });
+  registerReportCommands(parser, (code) => (exitCode = code));
   try {
     await parser.parseAsync();
   } catch (err) {

@@ -6,8 +6,11 @@ import type { Comparison, ComparisonVerdict, ModeResult } from '../types.js';
 export const ALPHA = 1 - CONFIDENCE;
 /** A rate ratio whose whole interval lies within [1/2, 2] is "no difference" even when both rates are high. */
 export const EQUIVALENCE_RATIO = 2;
-/** Metrics a comparison covers, the first decides the headline. */
-export const COMPARED_METRICS = ['race', 'stalls'] as const;
+/**
+ * Metrics a comparison covers, the first decides the headline: losses the race counter explains, and all
+ * confirmed losses (raw stalls are not compared: under load, scheduling delays land in the bands too).
+ */
+export const COMPARED_METRICS = ['race', 'lost'] as const;
 /** How far "attempts to settle" looks: up to this many times the attempts made. */
 const MAX_SCALE = 1000;
 

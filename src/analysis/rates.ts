@@ -22,7 +22,7 @@ function unitWord(m: ModeResult): string {
 
 /**
  * The event counts of one mode that get a rate: stalls (all bands and the connect timeout), each band,
- * race-attributed and unexplained losses, and the conntrack event counters. The same names are used by
+ * confirmed losses, race-attributed and unexplained losses, and the conntrack event counters. The same names are used by
  * comparisons, `repro diff` and scenario thresholds.
  */
 export function modeCounts(m: ModeResult): MetricCount[] {
@@ -35,6 +35,7 @@ export function modeCounts(m: ModeResult): MetricCount[] {
       count: bands.reduce((s, [, n]) => s + n, 0) + timeouts,
     },
     ...bands.map(([b, n]) => ({ metric: `stalls_${b}`, description: `attempts in the ~${b} band`, count: n })),
+    { metric: 'lost', description: `${unitWord(m)} the stalls show and the clients' retransmits confirm`, count: m.attribution.lostSyns },
     { metric: 'race', description: `${unitWord(m)} matched by the conntrack race counter`, count: m.attribution.conntrackRace },
     { metric: 'unexplained', description: `${unitWord(m)} no counter explains`, count: m.attribution.unexplained },
   ];

@@ -1,24 +1,25 @@
 import { ProgressPrinter } from '../progress.js';
 import { renderTerminal } from '../report/terminal.js';
-import { defaultResultDir, writeResult } from '../report/resultFiles.js';
+import { defaultResultDir, writeRunOutputs } from '../report/resultFiles.js';
 import { handleInterrupts } from './interrupts.js';
 import type { ScenarioHooks, ScenarioProgress } from '../scenarios/hooks.js';
 import type { ResultFile } from '../types.js';
 
-/** Plain progress lines (a mode lasts seconds): at most one every 2 s per mode, plus the mode's last one. */
+/** Progress of a scenario's load: a bar per mode on a TTY, plain periodic lines otherwise (src/progress.ts). */
 export function progressLines(progress: ProgressPrinter, noun: string): (p: ScenarioProgress) => void {
-  let last = -Infinity;
-  let mode = '';
-  return (p) => {
-    if (p.mode !== mode) {
-      mode = p.mode;
-      last = -Infinity;
-    }
-    if (p.elapsedMs - last < 2000 && p.attempts < p.target) return;
-    last = p.elapsedMs;
-    const n = (x: number): string => x.toLocaleString('en-US');
-    progress.phase(`  [${p.index + 1}/${p.total}] ${p.mode}: ${n(p.attempts)}/${n(p.target)} ${noun}, stalls ${p.stalls}, failed ${p.failed}, ${(p.elapsedMs / 1000).toFixed(1)} s`);
-  };
+  return (p) => progress.progress(p, noun);
+}
+
+/**
+ * Write result.json (with rates and comparisons), report.md and report.html; the table on stderr, the JSON on
+ * stdout with --json. Returns the exit code: 130 for an interrupted run, else 0.
+ */
+export async function writeAndRender(argv: { json: boolean; out: string | undefined }, raw: ResultFile): Promise<number> {
+  const w = await writeRunOutputs(argv.out ?? defaultResultDir(raw), raw);
+  process.stderr.write('\n' + renderTerminal(w.result, w.resultFile) + '\n');
+  process.stderr.write(`reports: ${w.markdownFile}, ${w.htmlFile}\n`);
+  if (argv.json) process.stdout.write(JSON.stringify(w.result, null, 2) + '\n');
+  return w.result.interrupted ? 130 : 0;
 }
 
 /**
@@ -41,10 +42,7 @@ export async function runScenarioCommand(
       onProgress: progressLines(progress, noun),
       signal: interrupts.signal,
     });
-    const file = await writeResult(argv.out ?? defaultResultDir(result), result);
-    process.stderr.write('\n' + renderTerminal(result, file) + '\n');
-    if (argv.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-    return result.interrupted ? 130 : 0;
+    return await writeAndRender(argv, result);
   } finally {
     interrupts.dispose();
   }

@@ -27,7 +27,7 @@ svg.chart{max-width:100%;height:auto;border:1px solid #eee}ul{margin:6px 0}.mute
 function ratePoints(m: ReportModel): RatePoint[] {
   return m.result.modes.flatMap((mode) =>
     (mode.rates ?? [])
-      .filter((r) => r.metric === 'race' || r.metric === 'stalls')
+      .filter((r) => r.metric === 'race' || r.metric === 'lost' || r.metric === 'stalls')
       .map((r) => ({ mode: mode.mode, metric: r.metric, per100k: r.per100k, lower: r.lower, upper: r.upper })),
   );
 }

@@ -125,6 +125,7 @@ export function buildReportModel(input: ResultFile): ReportModel {
         row('verdict', (m) => m.verdict),
         ...measurementRows(ms),
         row('stalls per 100k (95 % CI)', (m) => rateCell(m, 'stalls')),
+        row('lost per 100k (95 % CI)', (m) => rateCell(m, 'lost')),
         row('race per 100k (95 % CI)', (m) => rateCell(m, 'race')),
         row(`lost (${ms[0]?.attribution.unit ?? 'lost-syn'}): race / server / unexplained`, (m) =>
           `${m.attribution.conntrackRace} / ${m.attribution.serverOverload} / ${m.attribution.unexplained}`),

@@ -23,7 +23,7 @@ describe('statistics in the result', () => {
     expect(r.modes[0]?.rates?.some((x) => x.metric === 'entries')).toBe(false);
     expect(r.comparisons?.map((c) => [c.candidate, c.baseline, c.metric, c.verdict])).toEqual([
       ['random-fully', 'none', 'race', 'better'],
-      ['random-fully', 'none', 'stalls', 'better'],
+      ['random-fully', 'none', 'lost', 'better'],
     ]);
   });
 });
@@ -69,7 +69,7 @@ describe('report.html', () => {
     expect(html.match(/<rect class="band"/g)).toHaveLength(3);
     // The none mode's 8 stalls at ~1 s are drawn as a marked point.
     expect(html).toContain('<title>none: 8 attempts in 1,000–1,259 ms</title>');
-    expect(html.match(/<circle class="point"/g)).toHaveLength(4);
+    expect(html.match(/<circle class="point"/g)).toHaveLength(6);
   });
   it('escapes text', () => {
     const r = makeResult([{ mode: 'none', attempts: 10 }]);
