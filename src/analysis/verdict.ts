@@ -61,6 +61,8 @@ export interface VerdictInput {
   harnessFailures: number;
   conntrackRaceDrops: number;
   detectRatePer100k: number;
+  /** False when the kernel's conntrack stats have neither insert_failed nor drop. */
+  raceCounterAvailable?: boolean;
 }
 
 export interface VerdictOutcome {
@@ -74,6 +76,12 @@ export const HARNESS_FAILURE_LIMIT = 0.001;
 export function decideVerdict(v: VerdictInput): VerdictOutcome {
   const a = v.attribution;
   if (v.attempts === 0) return { verdict: 'invalid', reason: 'no connect attempt was made' };
+  if (v.raceCounterAvailable === false) {
+    return {
+      verdict: 'invalid',
+      reason: "this kernel's /proc/net/stat/nf_conntrack has neither an insert_failed nor a drop column: a race drop cannot be told from any other loss",
+    };
+  }
   if (v.serverDrops > 0) {
     return {
       verdict: 'invalid',

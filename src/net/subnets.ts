@@ -83,10 +83,22 @@ export function parseRoutesAndAddrs(routeText: string, addrText: string): Prefix
   return out;
 }
 
+/** Source and destination prefixes that iptables rules name (a host's own rules may already claim a range). */
+export function parseIptablesPrefixes(saveText: string): Prefix[] {
+  const out: Prefix[] = [];
+  for (const m of saveText.matchAll(/\s(?:-s|-d|--to-destination|--to-source)\s+(\d+\.\d+\.\d+\.\d+(?:\/\d+)?)/g)) {
+    const p = parsePrefix(m[1] ?? '');
+    if (p.length > 0) out.push(p);
+  }
+  return out;
+}
+
+/** Prefixes routes, addresses and iptables rules on this host already use: the harness picks around them. */
 export async function prefixesInUse(): Promise<Prefix[]> {
-  const [routes, addrs] = await Promise.all([
+  const [routes, addrs, rules] = await Promise.all([
     run('ip', ['-4', 'route', 'show', 'table', 'all']),
     run('ip', ['-4', '-o', 'addr', 'show']),
+    run('iptables-save', [], { check: false }).catch(() => ({ stdout: '' })),
   ]);
-  return parseRoutesAndAddrs(routes.stdout, addrs.stdout);
+  return [...parseRoutesAndAddrs(routes.stdout, addrs.stdout), ...parseIptablesPrefixes(rules.stdout)];
 }

@@ -179,3 +179,22 @@ describe('parseRoutesAndAddrs', () => {
     expect(parseRoutesAndAddrs('', '')).toEqual([]);
   });
 });
+
+describe('parseIptablesPrefixes', () => {
+  it('collects the prefixes that rules name, so the harness never picks a range a rule already claims', async () => {
+    const { parseIptablesPrefixes, formatPrefix, pickFreeSubnets, parsePrefix } = await import('../../src/net/subnets.js');
+    const save = [
+      '*nat',
+      ':POSTROUTING ACCEPT [0:0]',
+      '-A POSTROUTING -s 10.213.0.0/24 ! -o br-x -j MASQUERADE',
+      '-A PREROUTING -d 10.213.1.7/32 -p tcp -j DNAT --to-destination 10.213.2.9:80',
+      '-A POSTROUTING -s 0.0.0.0/0 -j RETURN',
+      'COMMIT',
+    ].join('\n');
+    const prefixes = parseIptablesPrefixes(save).map(formatPrefix);
+    expect(prefixes).toEqual(['10.213.0.0/24', '10.213.1.7/32', '10.213.2.9/32']);
+    const picked = pickFreeSubnets(parseIptablesPrefixes(save), 2).map(formatPrefix);
+    expect(picked).toEqual(['10.213.3.0/24', '10.213.4.0/24']);
+    expect(parsePrefix('10.213.2.9').length).toBe(32);
+  });
+});
