@@ -6,6 +6,7 @@ import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';
 import { readAllRunStates } from '../runner/runState.js';
 import { connectDocker, dockerAnswers } from '../backends/docker/daemon.js';
 import { removeDockerLeftovers } from '../backends/docker/topology.js';
+import { removeResolverDirs } from '../net/dnsNetns.js';
 
 export interface CleanupReport {
   containers: string[];
@@ -40,6 +41,8 @@ export async function cleanup(runId?: string): Promise<CleanupReport> {
   const links = (await listLinks()).filter((l) => matchesRun(LINK_PATTERN.exec(l)));
   const removed = await deleteNetnsAndLinks(netns, links);
   await waitLinksGone(links);
+  // `repro dns` gives each client namespace a resolv.conf in /etc/netns/<namespace>/.
+  await removeResolverDirs((n) => matchesRun(NETNS_PATTERN.exec(n)));
   const liveOwners = [...live].map((id) => ownedByRun(id));
   const iptables = await removeRules(
     runId === undefined ? (name) => ownedByAnyRun(name) && !liveOwners.some((owns) => owns(name)) : ownedByRun(runId),

@@ -1,4 +1,4 @@
-import { mkdir, rm, rmdir, writeFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir, writeFile, stat } from 'node:fs/promises';
 import { run } from '../exec.js';
 import { hostAddress, parsePrefix } from './subnets.js';
 import type { TestHost, Topology } from '../backends/topology.js';
@@ -63,4 +63,12 @@ export function netnsDnsExtras(t: Topology): DnsTopologyExtras {
       if (createdEtcDir) await rmdir(NETNS_ETC).catch(() => undefined);
     },
   };
+}
+
+/** For `repro cleanup`: remove the /etc/netns/<namespace> directories a killed run left, by name; returns them. */
+export async function removeResolverDirs(owned: (netnsName: string) => boolean): Promise<string[]> {
+  const names = await readdir(NETNS_ETC).catch(() => [] as string[]);
+  const mine = names.filter(owned);
+  for (const n of mine) await rm(`${NETNS_ETC}/${n}`, { recursive: true, force: true });
+  return mine;
 }

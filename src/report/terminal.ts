@@ -1,5 +1,6 @@
 import { renderTable } from './table.js';
 import { vxlanRows } from './vxlanRows.js';
+import { dnsRows } from './dnsRows.js';
 import { delta, int } from './format.js';
 import { configLine, measurementRows, modeRow } from './modeRows.js';
 import { assessKernel } from '../analysis/kernelFixes.js';
@@ -31,6 +32,7 @@ export function renderTerminal(r: ResultFile, resultPath?: string): string {
     row('lost SYNs: server', (m) => int(m.attribution.serverOverload)),
     row('lost SYNs: unexplained', (m) => int(m.attribution.unexplained)),
     ...(r.scenario === 'vxlan' ? vxlanRows(ms) : []),
+    ...(r.scenario === 'dns' ? dnsRows(ms) : []),
     row('verdict', (m) => m.verdict.toUpperCase()),
   ];
   const out: string[] = [];

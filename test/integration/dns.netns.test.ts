@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { capabilityGate } from './capabilities.js';
+import { hostSnapshot } from './hostSnapshot.js';
+import { runCli } from './cli.js';
+import type { ModeResult, ResultFile, Verdict } from '../../src/types.js';
+
+const gate = capabilityGate();
+const VERDICTS: Verdict[] = ['reproduced', 'not-reproduced', 'inconclusive', 'invalid'];
+
+/** The snapshot plus what only `repro dns` writes: the per-namespace resolver files under /etc/netns. */
+function snapshot(): ReturnType<typeof hostSnapshot> & { etcNetns: string[] | null } {
+  return { ...hostSnapshot(), etcNetns: existsSync('/etc/netns') ? readdirSync('/etc/netns').sort() : null };
+}
+
+async function runDns(args: string[]): Promise<ResultFile> {
+  const out = mkdtempSync(path.join(tmpdir(), 'repro-dns-test-'));
+  try {
+    const r = await runCli(['dns', '--backend', 'netns', '--json', '--out', out, ...args]);
+    expect(r.stderr).toContain('verdict:');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as ResultFile;
+    expect(JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8'))).toEqual(result);
+    return result;
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+/** What every mode of every client must satisfy: the numbers add up and point at real counters. */
+function expectModeAddsUp(m: ModeResult, lookups: number): void {
+  expect(m.attempts).toBe(lookups);
+  expect(m.succeeded + m.failed).toBe(m.attempts);
+  expect(Object.keys(m.signatures)).toEqual(['5s', '10s']);
+  expect(Object.values(m.signatures).reduce((s, n) => s + n, 0)).toBeLessThanOrEqual(m.succeeded);
+  const a = m.attribution;
+  expect(a.unit).toBe('lost-query');
+  expect(a.conntrackRace + a.serverOverload + a.unexplained).toBe(a.lostSyns);
+  expect(a.conntrackRace).toBeLessThanOrEqual(m.counters.conntrack['insert_failed'] ?? 0);
+  for (const k of ['insert_failed', 'drop']) expect(m.counters.conntrack).toHaveProperty(k);
+  for (const k of ['UdpRcvbufErrors', 'UdpInErrors']) expect(m.counters.server).toHaveProperty(k);
+  expect(m.counters.clients).toHaveProperty('UdpRcvbufErrors');
+  expect(VERDICTS).toContain(m.verdict);
+  expect(m.reason.length).toBeGreaterThan(0);
+  expect(m.histogram.length).toBeGreaterThan(0);
+  if (m.succeeded > 0) expect(m.latencyMs.p50).toBeGreaterThan(0);
+}
+
+describe.skipIf(gate.skip)(`repro dns on the netns backend (real kernel)${gate.skip ? ` — skipped: ${gate.reason}` : ''}`, () => {
+  it('raw client: A+AAAA through the VIP and the NOTRACK path, every query answered by the server', async () => {
+    const before = snapshot();
+    const r = await runDns(['--client', 'raw', '--modes', 'none,notrack', '--queries', '800', '--duration', '20']);
+    expect(r.scenario).toBe('dns');
+    expect(r.config.modes).toEqual(['none', 'notrack']);
+    expect(r.config['vipAddress']).toMatch(/^10\.21[34]\.\d+\.250$/);
+    const [none, notrack] = r.modes as [ModeResult, ModeResult];
+    expectModeAddsUp(none, 800);
+    expectModeAddsUp(notrack, 800);
+    expect(none.rule).toContain('-j MASQUERADE');
+    expect(none.rule).toContain('DNAT');
+    expect(notrack.rule).toContain('--notrack');
+    // Two queries per lookup left the clients, and the server received every query the clients sent.
+    for (const m of r.modes) {
+      expect(m.counters.clients['UdpOutDatagrams']).toBeGreaterThanOrEqual(2 * m.attempts);
+      expect(m.counters.server['UdpInDatagrams']).toBe(m.counters.clients['UdpOutDatagrams']);
+    }
+    // Untracked DNS packets create no conntrack entry: nothing can clash.
+    expect(notrack.counters.conntrack['insert_failed']).toBe(0);
+    expect(notrack.counters.conntrack['clashres'] ?? 0).toBe(0);
+    expect(snapshot()).toEqual(before);
+  }, 90_000);
+
+  it("libc client: glibc's resolver reads the harness's resolv.conf (use-vc goes over TCP), files removed after", async () => {
+    const before = snapshot();
+    const r = await runDns(['--client', 'libc', '--modes', 'none,use-vc', '--queries', '400', '--duration', '20', '--backends', '2']);
+    const [none, vc] = r.modes as [ModeResult, ModeResult];
+    expectModeAddsUp(none, 400);
+    expectModeAddsUp(vc, 400);
+    expect(none.counters.server['UdpInDatagrams']).toBeGreaterThanOrEqual(2 * none.succeeded);
+    expect(vc.counters.server['TcpPassiveOpens']).toBeGreaterThanOrEqual(vc.succeeded);
+    expect(vc.counters.server['UdpInDatagrams'] ?? 0).toBe(0);
+    expect(snapshot()).toEqual(before);
+  }, 90_000);
+
+  it('burst client: lockstep workers on one source port; modes the resolver alone reads are flagged', async () => {
+    const before = snapshot();
+    const r = await runDns(['--client', 'burst', '--modes', 'none,single-request', '--queries', '1600', '--duration', '20', '--workers', '2']);
+    for (const m of r.modes) {
+      expectModeAddsUp(m, 1600);
+      expect(m.counters.server['UdpInDatagrams']).toBeGreaterThanOrEqual(m.attempts);
+    }
+    expect(r.modes[1]?.notes.join(' ')).toMatch(/only glibc's resolver/);
+    expect(r.modes[0]?.notes.join(' ')).not.toMatch(/only glibc's resolver/);
+    expect(snapshot()).toEqual(before);
+  }, 90_000);
+
+  it('refuses bad input with one line and exit code 2, leaving nothing behind', async () => {
+    const before = snapshot();
+    const cases: [string[], RegExp][] = [
+      [['dns', '--modes', 'none,single-request-sometimes'], /unknown mode or mitigation "single-request-sometimes"/],
+      [['dns', '--zone', 'not a name'], /--zone "not a name" is not a DNS name/],
+      [['dns', '--backends', '0'], /--backends must be a whole number from 1 to 26/],
+      [['dns', '--client', 'dig'], /client/],
+      [['dns', '--backend', 'docker'], /netns backend only/],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = await runCli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+    }
+    expect(snapshot()).toEqual(before);
+  }, 60_000);
+
+  it('after SIGKILL, repro cleanup --run removes its namespaces, rules and resolver files', async () => {
+    const before = snapshot();
+    let runId = '';
+    let killed = false;
+    await runCli(['dns', '--backend', 'netns', '--client', 'libc', '--modes', 'none', '--queries', '200000', '--duration', '30'], (text, child) => {
+      runId ||= /\(run ([0-9a-f]{6})\)/.exec(text)?.[1] ?? '';
+      if (!killed && /\d[\d,]*\/[\d,]+ lookups/.test(text)) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    });
+    expect(killed).toBe(true);
+    expect(runId).toMatch(/^[0-9a-f]{6}$/);
+    expect(readdirSync('/etc/netns').some((n) => n.startsWith(`repro-${runId}-`))).toBe(true);
+    const c = await runCli(['cleanup', '--run', runId]);
+    expect(c.code).toBe(0);
+    const after = snapshot();
+    // /etc/netns itself may stay (cleanup cannot know whether it existed before); nothing of the run is in it.
+    expect(after.etcNetns ?? []).toEqual(before.etcNetns ?? []);
+    expect({ ...after, etcNetns: null }).toEqual({ ...before, etcNetns: null });
+  }, 90_000);
+});
