@@ -69,6 +69,14 @@ export async function doctorChecks(): Promise<Check[]> {
   }
   checks.push({ name: 'network namespaces', ok: netnsOk, detail: netnsOk ? 'available' : '/proc/sys/net missing', fix: 'run on a Linux host with CONFIG_NET_NS' });
 
+  const ethtool = await tryRun('ethtool', ['--version']);
+  checks.push({
+    name: 'ethtool (optional)',
+    ok: ethtool.ok,
+    detail: ethtool.ok ? ethtool.out.split('\n')[0] ?? '' : 'missing: needed by repro vxlan only (checksum offloads of its own devices)',
+    fix: 'apt-get install ethtool',
+  });
+
   const docker = await tryRun('docker', ['version', '--format', '{{.Server.Version}}']);
   checks.push({
     name: 'docker (optional)',
