@@ -16,6 +16,7 @@ import { connectDocker, dockerAnswers } from './backends/docker/daemon.js';
 import { dnsCliOptions, dnsCommand } from './commands/dnsCommand.js';
 import { writeAndRender } from './commands/scenarioCommand.js';
 import { registerReportCommands } from './commands/reportCommands.js';
+import { registerRunCommand } from './commands/runCommand.js';
 import type { ResultFile } from './types.js';
 
 type TcpSynCliArgs = TcpSynArgs & { backend: string; image: string | undefined; json: boolean; out: string | undefined };
@@ -154,6 +155,7 @@ async function main(): Promise<void> {
       throw err ?? new UserError(msg);
     });
   registerReportCommands(parser, (code) => (exitCode = code));
+  registerRunCommand(parser, (code) => (exitCode = code));
   try {
     await parser.parseAsync();
   } catch (err) {

@@ -1,0 +1,143 @@
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Argv } from 'yargs';
+import { UserError, errorMessage } from '../errors.js';
+import { ScenarioFileError, loadScenarioFile, type ScenarioFile } from '../scenarioFile/load.js';
+import { cliArgsFor, evaluateRun, type RunOutcome } from '../scenarioFile/evaluate.js';
+import { loadResultFile } from '../report/loadResults.js';
+import { summaryJunit, summaryMarkdown, type RunSummary } from '../report/runSummary.js';
+import type { ResultFile } from '../types.js';
+
+const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
+
+/** results/<UTC time>-run-<file's name>. */
+export function defaultRunDir(name: string, at: Date): string {
+  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return path.join('results', `${stamp}-run-${name}`);
+}
+
+/**
+ * Run one entry through the scenario's own command (`repro <scenario> ...`), so validation, backend choice,
+ * progress, teardown and Ctrl-C handling are exactly those of the command. Its table and progress go to our
+ * stderr; a terminal's Ctrl-C reaches it directly (same process group); a SIGTERM to us is passed on.
+ */
+function runChild(args: string[], stopping: { child: ReturnType<typeof spawn> | null }): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+    stopping.child = child;
+    child.on('error', () => resolve(null));
+    child.on('close', (code, signal) => {
+      stopping.child = null;
+      resolve(code ?? (signal ? 128 + 15 : null));
+    });
+  });
+}
+
+export interface RunFileOptions {
+  out: string | undefined;
+  say: (text: string) => void;
+}
+
+/** Load a scenario file; its problems go to stderr one per line (file:line:col: ...), then a one-line error. */
+async function loadListingProblems(file: string): Promise<ScenarioFile> {
+  try {
+    return await loadScenarioFile(file);
+  } catch (err) {
+    if (!(err instanceof ScenarioFileError)) throw err;
+    for (const p of err.problems) process.stderr.write(`${file}:${p.line}:${p.col}: ${p.path ? `${p.path}: ` : ''}${p.message}\n`);
+    throw new UserError(`${file} is not a valid scenario file: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} (listed above)`);
+  }
+}
+
+/** `repro run FILE`: every run in order, thresholds checked, one results directory. Returns the exit code. */
+export async function runScenarioFile(file: string, opts: RunFileOptions): Promise<number> {
+  const sf: ScenarioFile = await loadListingProblems(file);
+  const startedAt = new Date();
+  const dir = opts.out ?? defaultRunDir(sf.name, startedAt);
+  await mkdir(dir, { recursive: true });
+
+  let interrupted = false;
+  const current: { child: ReturnType<typeof spawn> | null } = { child: null };
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (!interrupted) opts.say(`${sig}: stopping after the current run (it writes a partial result)`);
+    interrupted = true;
+    // A terminal's Ctrl-C already reached the child; a SIGTERM sent to us alone did not.
+    if (sig === 'SIGTERM') current.child?.kill('SIGTERM');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const outcomes: RunOutcome[] = [];
+  try {
+    for (const [i, run] of sf.runs.entries()) {
+      if (interrupted) break;
+      const runDir = path.join(dir, run.name);
+      const args = cliArgsFor(run, runDir);
+      opts.say(`run ${i + 1}/${sf.runs.length} ${run.name}: repro ${args.join(' ')}`);
+      const t0 = Date.now();
+      const code = await runChild(args, current);
+      const durationSec = (Date.now() - t0) / 1000;
+      let result: ResultFile | null = null;
+      let error: string | null = code === 0 ? null : `repro ${run.scenario} exited with code ${code ?? 'none'}`;
+      try {
+        result = await loadResultFile(path.join(runDir, 'result.json'));
+      } catch (err) {
+        error = error ?? `no result: ${errorMessage(err)}`;
+      }
+      if (code === 130) interrupted = true;
+      const outcome = evaluateRun(run, result, { dir: run.name, durationSec, exitCode: code, error });
+      outcomes.push(outcome);
+      const failed = outcome.thresholds.filter((t) => !t.ok);
+      opts.say(
+        `run ${run.name}: ${outcome.ok ? 'PASS' : 'FAIL'} — ${outcome.thresholds.length - failed.length}/${outcome.thresholds.length} thresholds hold` +
+          (outcome.error ? `; ${outcome.error}` : '') +
+          failed.map((t) => `\n    ✗ ${t.mode}: ${t.threshold} (${t.message})`).join(''),
+      );
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+
+  const summary: RunSummary = {
+    schema: 'repro/run-summary@1',
+    file,
+    name: sf.name,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    ok: !interrupted && outcomes.length === sf.runs.length && outcomes.every((o) => o.ok),
+    runs: outcomes,
+  };
+  await writeFile(path.join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  await writeFile(path.join(dir, 'summary.md'), summaryMarkdown(summary));
+  await writeFile(path.join(dir, 'junit.xml'), summaryJunit(summary));
+  opts.say(`${summary.ok ? 'PASS' : 'FAIL'}: ${outcomes.filter((o) => o.ok).length}/${sf.runs.length} runs pass; results in ${dir} (summary.md, junit.xml)`);
+  if (interrupted) return 130;
+  return summary.ok ? 0 : 1;
+}
+
+/** Registers `run` on the CLI; setExit receives its exit code. */
+export function registerRunCommand<T>(y: Argv<T>, setExit: (code: number) => void): Argv<T> {
+  return y.command(
+    'run <file>',
+    'run every entry of a scenario file (scenarios/*.yaml or .json) and check its thresholds; one results directory with summary.md and junit.xml; exit 1 when a threshold fails',
+    (a) =>
+      a
+        .positional('file', { type: 'string', demandOption: true, describe: 'the scenario file' })
+        .option('out', { type: 'string', describe: 'results directory (default: results/<time>-run-<name>)' })
+        .option('check', { type: 'boolean', default: false, describe: 'only validate the file (schema, options, thresholds) and list its runs' }),
+    async (argv) => {
+      const say = (t: string): void => void process.stderr.write(`· ${t}\n`);
+      if (argv.check) {
+        const sf = await loadListingProblems(argv.file);
+        for (const r of sf.runs) say(`${r.name}: repro ${cliArgsFor(r, `<dir>/${r.name}`).join(' ')} · modes ${r.expectedModes.join(', ')} · ${Object.values(r.thresholds).flat().length} thresholds`);
+        say(`${argv.file}: valid (${sf.runs.length} runs)`);
+        setExit(0);
+        return;
+      }
+      setExit(await runScenarioFile(argv.file, { out: argv.out, say }));
+    },
+  ) as unknown as Argv<T>;
+}
