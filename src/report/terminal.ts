@@ -4,6 +4,7 @@ import { dnsRows } from './dnsRows.js';
 import { delta, int } from './format.js';
 import { configLine, measurementRows, modeRow } from './modeRows.js';
 import { assessKernel } from '../analysis/kernelFixes.js';
+import { hostWarnings } from '../analysis/hostWarnings.js';
 import type { ModeResult, ResultFile } from '../types.js';
 
 /** One line: which known conntrack/NAT changes the kernel carries (details in report.md / report.html). */
@@ -54,6 +55,7 @@ export function renderTerminal(r: ResultFile, resultPath?: string): string {
   if (race.length > 0) out.push('');
   for (const c of race) out.push(`${c.candidate} vs ${c.baseline}: ${c.verdict} — ${c.reason}`);
   out.push('', kernelLine(r.environment.kernelVersion));
+  for (const w of hostWarnings(r.environment)) out.push(`warning: ${w}`);
   out.push('', `verdict: ${r.verdict.toUpperCase()}${r.interrupted ? ' (interrupted: partial result)' : ''}`);
   if (resultPath) out.push(`result: ${resultPath}`);
   return out.join('\n');
