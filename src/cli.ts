@@ -38,6 +38,8 @@ function tcpSynOptions(y: Argv): Argv<TcpSynCliArgs> {
     .option('server-workers', { type: 'number', default: d['server-workers'], describe: 'server processes accepting on the shared listener' })
     .option('port', { type: 'number', default: d.port, describe: 'TCP port of the server agent' })
     .option('detect-rate', { type: 'number', default: d['detect-rate'], describe: 'race rate per 100 000 attempts that a not-reproduced verdict must rule out (95 %); fewer attempts make a mode inconclusive' })
+    .option('protocol', { type: 'string', choices: ['tcp', 'http'], default: d.protocol, describe: 'what an attempt is: tcp (a bare connect) or http (a GET through undici, one fresh connection per request; records connect and request latency)' })
+    .option('keepalive', { type: 'boolean', default: d.keepalive, describe: 'with --protocol http: pooled keep-alive connections, the mitigation to compare (most requests then open no connection)' })
     .option('json', { type: 'boolean', default: false, describe: 'print result.json alone on stdout (the table and progress still go to stderr)' })
     .option('out', { type: 'string', describe: 'result directory (default: results/<time>-tcp-syn-<run id>)' }) as unknown as Argv<
     TcpSynCliArgs

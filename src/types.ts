@@ -12,6 +12,9 @@ export type BackendName = 'netns' | 'docker';
 
 export type CloseMode = 'rst' | 'fin';
 
+/** What a tcp-syn attempt is: a bare TCP connect, or an HTTP/1.1 request through undici. */
+export type TcpSynProtocol = 'tcp' | 'http';
+
 export interface LatencyMs {
   p50: number;
   p90: number;
@@ -76,8 +79,24 @@ export interface ModeResult {
   histogram: string;
   /** Event rates per 100 000 attempts with exact 95 % intervals (src/analysis/rates.ts); absent in older files. */
   rates?: RateEstimate[];
+  /** tcp-syn --protocol http only: what the application saw and how many connects it opened. */
+  http?: HttpModeFigures;
   /** vxlan only: the double-SNAT evidence of this mode (src/analysis/vxlanMode.ts). */
   vxlan?: VxlanEvidence;
+}
+
+/**
+ * `tcp-syn --protocol http`: attempts are requests; `latencyMs`, `histogram`, signatures and attribution stay
+ * about the TCP connects the requests opened, these figures add what the application saw.
+ */
+export interface HttpModeFigures {
+  keepalive: boolean;
+  /** Whole-request latency of successful requests (connect included when the request opened one). */
+  requestLatencyMs: LatencyMs;
+  /** TCP connects opened: one per request without keep-alive; with it, only the pool's connections. */
+  connects: { attempted: number; succeeded: number; failed: number };
+  /** Merged request-latency histogram (microseconds), hdr compressed base64, successful requests only. */
+  requestHistogram: string;
 }
 
 /**
@@ -168,6 +187,10 @@ export interface TcpSynConfig {
   serverWorkers: number;
   serverPort: number;
   detectRatePer100k: number;
+  /** tcp (bare connects) or http (requests through undici); absent in older files: tcp. */
+  protocol?: TcpSynProtocol;
+  /** http only: pooled keep-alive connections; absent in older files: false. */
+  keepalive?: boolean;
   clientSubnet: string;
   serverSubnet: string;
 }

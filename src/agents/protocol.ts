@@ -2,7 +2,8 @@
  * Agents run inside each client and server host and speak NDJSON on stdout: one JSON object per line.
  * The runner writes "start\n" on an agent's stdin to release the load; closing stdin tells any agent to stop.
  */
-import type { CloseMode } from '../types.js';
+import type { CloseMode, TcpSynProtocol } from '../types.js';
+import type { HttpFigures } from './loadWorker.js';
 import type { DnsAgentEvent } from './dnsProtocol.js';
 
 export interface ReadyEvent {
@@ -30,6 +31,8 @@ export interface TcpClientResultEvent {
   histogram: string;
   /** Time to failure of failed attempts, microseconds, hdr compressed base64. */
   failureHistogram: string;
+  /** `protocol: 'http'` only: request latencies of successful requests and the TCP connects opened. */
+  http?: HttpFigures;
   elapsedMs: number;
   aborted: boolean;
 }
@@ -60,6 +63,10 @@ export interface TcpClientConfig {
   connectTimeoutMs: number;
   close: CloseMode;
   progressIntervalMs: number;
+  /** tcp (absent: tcp): bare connects; http: a GET per attempt through undici. */
+  protocol?: TcpSynProtocol;
+  /** http only: pooled keep-alive connections instead of a fresh connection per request (absent: false). */
+  keepalive?: boolean;
 }
 
 export interface TcpServerConfig {

@@ -1,16 +1,18 @@
 /**
  * TCP client agent: a connect storm from worker_threads (so every CPU sends at once).
- * Each worker keeps `concurrency` connects in flight and records each attempt's connect latency.
+ * Each worker keeps `concurrency` connects in flight and records each attempt's connect latency;
+ * with `protocol: 'http'` the workers make HTTP requests instead and also record each request's latency.
  * Workers' histograms travel encoded and are merged here; the merged result is one NDJSON line.
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { configFromArgv, emit, type TcpClientConfig } from './protocol.js';
 import { createHistogram, decodeHistogram, encodeHistogram } from '../histogram.js';
-import type { WorkerMessage, WorkerStart } from './tcpConnectWorker.js';
+import type { ConnectCounts, WorkerMessage, WorkerStart } from './loadWorker.js';
 
 const cfg = configFromArgv<TcpClientConfig>();
-const workerPath = fileURLToPath(new URL('./tcpConnectWorker.js', import.meta.url));
+const workerScript = cfg.protocol === 'http' ? './httpRequestWorker.js' : './tcpConnectWorker.js';
+const workerPath = fileURLToPath(new URL(workerScript, import.meta.url));
 
 interface WorkerState {
   worker: Worker;
@@ -25,6 +27,8 @@ const states: WorkerState[] = [];
 const total = createHistogram();
 const failureTotal = createHistogram();
 const failures: Record<string, number> = {};
+const requestTotal = createHistogram();
+const connects: ConnectCounts = { attempted: 0, succeeded: 0, failed: 0 };
 let started = 0;
 let aborted = false;
 let finished = false;
@@ -49,6 +53,7 @@ function maybeFinish(): void {
     failures,
     histogram: encodeHistogram(total),
     failureHistogram: encodeHistogram(failureTotal),
+    ...(cfg.protocol === 'http' ? { http: { requestHistogram: encodeHistogram(requestTotal), connects } } : {}),
     elapsedMs: started ? Date.now() - started : 0,
     aborted,
   });
@@ -68,6 +73,7 @@ for (let i = 0; i < cfg.workers; i++) {
     connectTimeoutMs: cfg.connectTimeoutMs,
     close: cfg.close,
     progressIntervalMs: cfg.progressIntervalMs,
+    keepalive: cfg.keepalive ?? false,
   };
   const worker = new Worker(workerPath, { workerData: start });
   const st: WorkerState = { worker, attempts: 0, succeeded: 0, failed: 0, stalls: 0, done: false };
@@ -83,6 +89,14 @@ for (let i = 0; i < cfg.workers; i++) {
       const f = decodeHistogram(m.failureHistogram);
       failureTotal.add(f);
       for (const [k, v] of Object.entries(m.failures)) failures[k] = (failures[k] ?? 0) + v;
+      if (m.http) {
+        const r = decodeHistogram(m.http.requestHistogram);
+        requestTotal.add(r);
+        r.destroy();
+        connects.attempted += m.http.connects.attempted;
+        connects.succeeded += m.http.connects.succeeded;
+        connects.failed += m.http.connects.failed;
+      }
       st.done = true;
       maybeFinish();
     }

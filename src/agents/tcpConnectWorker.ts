@@ -7,32 +7,7 @@ import net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { createHistogram, encodeHistogram, recordMicros } from '../histogram.js';
-import type { CloseMode } from '../types.js';
-
-export interface WorkerStart {
-  host: string;
-  port: number;
-  concurrency: number;
-  quota: number;
-  durationMs: number;
-  connectTimeoutMs: number;
-  close: CloseMode;
-  progressIntervalMs: number;
-}
-
-interface Counts {
-  attempts: number;
-  succeeded: number;
-  failed: number;
-  stalls: number;
-}
-
-export type WorkerMessage =
-  | ({ kind: 'progress' } & Counts)
-  | ({ kind: 'done'; histogram: string; failureHistogram: string; failures: Record<string, number> } & Counts);
-
-/** Attempts at least this slow count as stalls in progress reports. */
-const STALL_MS = 900;
+import { STALL_MS, driveWorker, type Counts, type WorkerMessage, type WorkerStart } from './loadWorker.js';
 
 if (parentPort) {
   const port = parentPort;
@@ -96,18 +71,14 @@ if (parentPort) {
       if (now - t0 >= cfg.connectTimeoutMs) fail(sock, t0, 'ETIMEDOUT');
     }
   }, 100);
-  const progress = setInterval(() => port.postMessage({ kind: 'progress', ...counts } satisfies WorkerMessage), cfg.progressIntervalMs);
-
-  port.on('message', (m: { kind: string }) => {
-    if (m.kind === 'start') {
-      deadline = performance.now() + cfg.durationMs;
-      const n = Math.min(cfg.concurrency, cfg.quota);
-      for (let i = 0; i < n; i++) launch();
-      if (n === 0) finish();
-    } else if (m.kind === 'stop') {
+  const progress = driveWorker(port, cfg, counts, {
+    begin: (at) => (deadline = at),
+    launch,
+    finish,
+    stop: () => {
       stopping = true;
       for (const [sock, t0] of inflight) fail(sock, t0, 'ABORTED');
       if (inflight.size === 0) finish();
-    }
+    },
   });
 }

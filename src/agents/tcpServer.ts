@@ -3,10 +3,13 @@
  * with cluster's SCHED_NONE policy every worker process accepts on the one shared listening socket,
  * so the kernel hands connections to whichever worker is free. The backlog is as deep as the
  * namespace's somaxconn allows (the topology raises it).
+ * The same listener speaks HTTP/1.1 (one fixed response per request, src/agents/httpFraming.ts): raw TCP
+ * clients never send a byte, HTTP clients (`--protocol http`) get their answer.
  */
 import cluster from 'node:cluster';
 import net from 'node:net';
 import { configFromArgv, emit, type TcpServerConfig } from './protocol.js';
+import { HttpRequestFramer, httpResponse } from './httpFraming.js';
 
 cluster.schedulingPolicy = cluster.SCHED_NONE;
 
@@ -14,12 +17,19 @@ function runWorker(cfg: TcpServerConfig): void {
   let accepted = 0;
   // The client always closes first (RST or FIN) and the server only answers: a server that closed first would
   // keep TIME_WAIT entries for tuples the NAT later reuses, and the challenge ACKs those draw would stall
-  // connects that no counter explains.
+  // connects that no counter explains. The same holds for HTTP: a request asking `Connection: close` is answered
+  // with `Connection: close`, and the client, told so, closes; the server still only answers the client's close.
   const server = net.createServer({ noDelay: true }, (sock) => {
     accepted++;
+    let framer: HttpRequestFramer | null = null;
     sock.on('error', () => undefined);
     sock.on('end', () => sock.destroy());
-    sock.resume();
+    sock.on('data', (chunk: Buffer) => {
+      framer ??= new HttpRequestFramer();
+      const requests = framer.push(chunk);
+      if (requests.length > 0) sock.write(requests.map(httpResponse).join(''));
+      if (framer.broken) sock.destroy();
+    });
   });
   server.on('error', (err) => {
     process.send?.({ kind: 'error', message: err.message });

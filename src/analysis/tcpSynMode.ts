@@ -2,6 +2,8 @@ import { encodeHistogram, mergeEncoded, percentileMs } from '../histogram.js';
 import { countSignatures, bandsToRecord, lostSynsBeforeTimeout } from './signatures.js';
 import { attribute, decideVerdict, detectableRatePer100k, observedLostSyns, raceDrops, serverDrops } from './verdict.js';
 import type { MasqueradeMode, ModeCounters, ModeResult } from '../types.js';
+import type { HttpFigures } from '../agents/loadWorker.js';
+import { httpModeFigures } from './httpFigures.js';
 
 /** What one client agent reported for one mode (the agent's result event, less its type tag). */
 export interface ClientOutcome {
@@ -10,6 +12,8 @@ export interface ClientOutcome {
   failed: number;
   failures: Record<string, number>;
   histogram: string;
+  /** `--protocol http`: request latencies and the connects opened. */
+  http?: HttpFigures;
 }
 
 export interface ModeInput {
@@ -20,6 +24,8 @@ export interface ModeInput {
   durationMs: number;
   connectTimeoutMs: number;
   detectRatePer100k: number;
+  /** `--protocol http --keepalive`: requests reused pooled connections. */
+  keepalive?: boolean;
 }
 
 /** Failure codes that mean a lost SYN (the connect timed out), or the run being stopped. */
@@ -84,6 +90,12 @@ export function analyzeMode(input: ModeInput): ModeResult {
     if (drop > race) notes.push(`conntrack drop (+${drop}) exceeds insert_failed (+${race}): the table may have been full (early_drop +${input.counters.conntrack['early_drop'] ?? 0})`);
     if (sig.slowOutsideBands > 0) notes.push(`${sig.slowOutsideBands} attempts took >= 200 ms but match no retransmit band (scheduling or load, not a lost SYN)`);
     if ((failures[ABORT_CODE] ?? 0) > 0) notes.push(`${failures[ABORT_CODE]} attempts were cut short when the run was stopped`);
+    const httpClients = input.clients.flatMap((c) => (c.http ? [c.http] : []));
+    const http =
+      httpClients.length === 0
+        ? null
+        : httpModeFigures({ attempts, clients: httpClients, keepalive: input.keepalive ?? false, connectsRecorded: h.totalCount });
+    if (http) notes.push(...http.notes);
 
     return {
       mode: input.mode,
@@ -110,6 +122,7 @@ export function analyzeMode(input: ModeInput): ModeResult {
       detectableRatePer100k: attempts > 0 ? Math.round(detectableRatePer100k(attempts) * 100) / 100 : null,
       notes,
       histogram: encodeHistogram(h),
+      ...(http ? { http: http.figures } : {}),
     };
   } finally {
     h.destroy();

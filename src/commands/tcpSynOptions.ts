@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import { MASQUERADE_MODES, type CloseMode, type MasqueradeMode } from '../types.js';
+import { MASQUERADE_MODES, type CloseMode, type MasqueradeMode, type TcpSynProtocol } from '../types.js';
 import type { TcpSynOptions } from '../scenarios/tcpSyn.js';
 
 /** The flags of `repro tcp-syn`, as yargs hands them over (before validation). */
@@ -17,6 +17,10 @@ export interface TcpSynArgs {
   'server-workers': number;
   port: number;
   'detect-rate': number;
+  /** Absent (callers written before --protocol): tcp. */
+  protocol?: string | undefined;
+  /** Absent: false. Needs --protocol http. */
+  keepalive?: boolean | undefined;
 }
 
 export const TCP_SYN_DEFAULTS = {
@@ -31,6 +35,8 @@ export const TCP_SYN_DEFAULTS = {
   'server-workers': 2,
   port: 8080,
   'detect-rate': 5,
+  protocol: 'tcp',
+  keepalive: false,
 } as const;
 
 export const DEFAULT_PORT_RANGE: Record<CloseMode, string> = { rst: '40000-40199', fin: '32768-60999' };
@@ -91,6 +97,12 @@ export function validateTcpSynArgs(a: TcpSynArgs): TcpSynOptions {
     throw new UserError(`--detect-rate must be a number above 0 and at most 100000 (per 100 000 attempts), got ${String(rate)}`);
   }
   opts.detectRatePer100k = rate;
+  const protocol = (a.protocol ?? 'tcp') as TcpSynProtocol;
+  if (protocol !== 'tcp' && protocol !== 'http') throw new UserError(`--protocol must be tcp or http, got "${a.protocol}"`);
+  const keepalive = a.keepalive ?? false;
+  if (keepalive && protocol !== 'http') throw new UserError('--keepalive needs --protocol http (a bare TCP connect has nothing to keep alive)');
+  opts.protocol = protocol;
+  opts.keepalive = keepalive;
   const ports = portRange[1] - portRange[0] + 1;
   if (opts.workers * opts.concurrency > ports) {
     throw new UserError(

@@ -5,7 +5,8 @@ import type { ModeResult, ResultFile } from '../types.js';
 export function configLine(r: ResultFile): string {
   if (r.scenario === 'tcp-syn') {
     const c = r.config;
-    return `${c.clients} clients x ${c.workers} workers x ${c.concurrency} in flight · ports ${c.portRange.join('-')} · close ${c.close} · connect timeout ${c.connectTimeoutMs} ms`;
+    const protocol = c.protocol === 'http' ? ` · http${c.keepalive ? ' keep-alive' : ', a connection per request'}` : '';
+    return `${c.clients} clients x ${c.workers} workers x ${c.concurrency} in flight · ports ${c.portRange.join('-')} · close ${c.close} · connect timeout ${c.connectTimeoutMs} ms${protocol}`;
   }
   return Object.entries(r.config)
     .filter(([k, v]) => k !== 'modes' && k !== 'backend' && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'))
@@ -25,11 +26,24 @@ export function measurementRows(ms: readonly ModeResult[]): string[][] {
   return [
     row('attempts', (m) => int(m.attempts)),
     row('failed', (m) => (m.failed === 0 ? '0' : `${int(m.failed)} (${Object.entries(m.failures).map(([k, v]) => `${k} ${v}`).join(', ')})`)),
-    row('connects/s', (m) => int(m.connectsPerSecond)),
+    row(ms.some((m) => m.http) ? 'requests/s' : 'connects/s', (m) => int(m.connectsPerSecond)),
     row('connect p50', (m) => fmtMs(m.latencyMs.p50)),
     row('connect p99', (m) => fmtMs(m.latencyMs.p99)),
     row('connect p99.9', (m) => fmtMs(m.latencyMs.p999)),
     row('connect max', (m) => fmtMs(m.latencyMs.max)),
+    ...(ms.some((m) => m.http) ? httpRows(ms) : []),
     ...bandNames.map((b) => row(`stalls ~${b}`, (m) => int(m.signatures[b] ?? 0))),
+  ];
+}
+
+/** `--protocol http`: what the application saw (request latency), and how many connects the requests opened. */
+function httpRows(ms: readonly ModeResult[]): string[][] {
+  const row = (label: string, f: (h: NonNullable<ModeResult['http']>) => string): string[] => modeRow(ms, label, (m) => (m.http ? f(m.http) : '-'));
+  return [
+    row('new connections', (h) => int(h.connects.attempted)),
+    row('request p50', (h) => fmtMs(h.requestLatencyMs.p50)),
+    row('request p99', (h) => fmtMs(h.requestLatencyMs.p99)),
+    row('request p99.9', (h) => fmtMs(h.requestLatencyMs.p999)),
+    row('request max', (h) => fmtMs(h.requestLatencyMs.max)),
   ];
 }

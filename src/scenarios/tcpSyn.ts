@@ -137,6 +137,8 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
             connectTimeoutMs: opts.connectTimeoutMs,
             close: opts.close,
             progressIntervalMs: 500,
+            protocol: opts.protocol ?? 'tcp',
+            keepalive: opts.keepalive ?? false,
           };
           return t.startAgent(c, { label: `client agent ${i}`, agent: 'tcpClient', config: cfg, priority: 'normal' });
         }),
@@ -161,8 +163,10 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
         }),
       );
       for (const c of clients) c.send('start');
-      // Bounded: the agents stop at their quota or duration; the watchdog allows one connect timeout more.
-      const limitMs = opts.durationSec * 1000 + opts.connectTimeoutMs + 15_000;
+      // Bounded: the agents stop at their quota or duration; the watchdog allows one connect timeout more
+      // (two for HTTP: the response timeout equals the connect timeout and starts once the request is written).
+      const timeouts = opts.protocol === 'http' ? 2 : 1;
+      const limitMs = opts.durationSec * 1000 + timeouts * opts.connectTimeoutMs + 15_000;
       const results = await Promise.all(clients.map((c) => c.waitFor('result', limitMs)));
       const durationMs = Math.max(...results.map((r) => r.elapsedMs));
       await Promise.all(clients.map((c) => c.stop()));
@@ -184,6 +188,7 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
         durationMs,
         connectTimeoutMs: opts.connectTimeoutMs,
         detectRatePer100k: opts.detectRatePer100k,
+        keepalive: opts.keepalive ?? false,
       });
       if (results.some((r) => r.aborted)) interrupted = true;
       modes.push(m);
@@ -219,7 +224,7 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
 }
 
 function toOutcome(r: TcpClientResultEvent): ClientOutcome {
-  return { attempts: r.attempts, succeeded: r.succeeded, failed: r.failed, failures: r.failures, histogram: r.histogram };
+  return { attempts: r.attempts, succeeded: r.succeeded, failed: r.failed, failures: r.failures, histogram: r.histogram, ...(r.http ? { http: r.http } : {}) };
 }
 
 /** Keep every nonzero delta plus the named keys (zero when absent). */

@@ -203,4 +203,44 @@ describe('analyzeMode', () => {
     expect(r.latencyMs).toEqual({ p50: 0, p90: 0, p99: 0, p999: 0, max: 0 });
     expect(r.connectsPerSecond).toBe(0);
   });
+
+  it('adds the http block only for HTTP clients: request latency beside the connect analysis, which stays on connects', () => {
+    expect(analyzeMode(modeInput()).http).toBeUndefined();
+    // 1000 requests: 999 fresh connects of 0.8 ms and one that lost a SYN (1.001 s); requests take 2 ms more.
+    const client: ClientOutcome = {
+      attempts: 1000,
+      succeeded: 1000,
+      failed: 0,
+      failures: {},
+      histogram: encoded([[800, 999], [1_001_000, 1]]),
+      http: { requestHistogram: encoded([[2_800, 999], [1_003_000, 1]]), connects: { attempted: 1000, succeeded: 1000, failed: 0 } },
+    };
+    const r = analyzeMode(
+      modeInput({ clients: [client], counters: counters({ conntrack: { insert_failed: 1, drop: 1 }, clients: { TcpExtTCPSynRetrans: 1 } }) }),
+    );
+    expect(r.signatures['1s']).toBe(1);
+    expect(r.attribution.conntrackRace).toBe(1);
+    expect(r.verdict).toBe('reproduced');
+    expect(r.http?.keepalive).toBe(false);
+    expect(r.http?.connects).toEqual({ attempted: 1000, succeeded: 1000, failed: 0 });
+    expect(r.http?.requestLatencyMs.max).toBeGreaterThan(1002);
+    expect(r.http?.requestLatencyMs.p50).toBeGreaterThan(r.latencyMs.p50);
+    expect(countBetween(decodeHistogram(r.http?.requestHistogram ?? ''), 1, 1e9)).toBe(1000);
+    expect(r.notes).toEqual([]);
+  });
+
+  it('with keep-alive, notes how few connects the requests opened', () => {
+    const pooled: ClientOutcome = {
+      attempts: 5000,
+      succeeded: 5000,
+      failed: 0,
+      failures: {},
+      histogram: encoded([[900, 32]]),
+      http: { requestHistogram: encoded([[1_200, 5000]]), connects: { attempted: 32, succeeded: 32, failed: 0 } },
+    };
+    const r = analyzeMode(modeInput({ clients: [pooled], keepalive: true, counters: counters({ conntrack: { insert_failed: 0, drop: 0 }, clients: { TcpExtTCPSynRetrans: 0 } }) }));
+    expect(r.attempts).toBe(5000);
+    expect(r.http?.keepalive).toBe(true);
+    expect(r.notes.some((n) => n.startsWith('keep-alive: 5000 requests opened only 32 TCP connects'))).toBe(true);
+  });
 });

@@ -36,7 +36,17 @@ describe('validateTcpSynArgs', () => {
       serverWorkers: 2,
       serverPort: 8080,
       detectRatePer100k: 5,
+      protocol: 'tcp',
+      keepalive: false,
     });
+  });
+
+  it('takes --protocol tcp|http and --keepalive only with http; callers without them get tcp', () => {
+    expect(validateTcpSynArgs(args({ protocol: 'http' }))).toMatchObject({ protocol: 'http', keepalive: false });
+    expect(validateTcpSynArgs(args({ protocol: 'http', keepalive: true }))).toMatchObject({ protocol: 'http', keepalive: true });
+    expect(validateTcpSynArgs(args({ protocol: undefined, keepalive: undefined }))).toMatchObject({ protocol: 'tcp', keepalive: false });
+    expectUserError({ protocol: 'udp' }, '--protocol');
+    expectUserError({ keepalive: true }, '--keepalive needs --protocol http');
   });
 
   it('defaults the port range by close mode: 40000-40199 for rst, 32768-60999 for fin', () => {
