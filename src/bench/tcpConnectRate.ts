@@ -1,47 +1,176 @@
 /**
- * `npm run bench`: connect attempts per second through the NAT, per MASQUERADE mode, on the netns backend,
- * with the default topology. Written to results/bench-<time>.json. Needs root (it builds the topology).
+ * `npm run bench` (root): the TCP load generator's speed against a baseline measured in the same run.
+ * One netns topology, one server agent; for each MASQUERADE mode, the same number of connects from the same
+ * client namespaces twice: (a) the harness's own Node client agents, (b) a minimal C epoll connect loop
+ * (src/bench/connectLoop.c, built here with gcc). Reported per mode: connects/s of each, the ratio ours / C,
+ * host CPU seconds per 1 000 connects (from /proc/stat), the server's ListenOverflows/ListenDrops at that rate
+ * (its headroom), and the runner's peak RSS. Written to results/bench-<time>.json.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import { runTcpSynNetns } from '../scenarios/tcpSyn.js';
+import path from 'node:path';
+import { run } from '../exec.js';
 import { TCP_SYN_DEFAULTS, validateTcpSynArgs } from '../commands/tcpSynOptions.js';
 import { requireNetnsPrerequisites } from '../preflight.js';
 import { errorMessage, UserError } from '../errors.js';
+import { RunStateFile } from '../runner/runState.js';
+import { buildNetnsTopology } from '../backends/netns.js';
+import type { Topology } from '../backends/topology.js';
+import { newRunId } from '../net/names.js';
+import {
+  dropTablesCreatedByRun, installRules, ownedByRun, removeRules, setMasqueradeMode, tablesToBeCreated, type SnatTopology,
+} from '../nat/iptables.js';
+import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';
+import { netCountersDelta } from '../counters/netstat.js';
+import type { AgentConnection } from '../runner/agentProcess.js';
+import type { TcpClientConfig, TcpServerConfig } from '../agents/protocol.js';
+import type { MasqueradeMode } from '../types.js';
+
+const SOURCE = fileURLToPath(new URL('../../src/bench/connectLoop.c', import.meta.url));
+
+/** Busy and total jiffies of the whole host, from /proc/stat's first line. */
+async function cpuJiffies(): Promise<{ busy: number; total: number }> {
+  const first = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  const v = first.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  const total = v.reduce((s, x) => s + x, 0);
+  return { busy: total - idle, total };
+}
+
+interface LoadFigures {
+  attempts: number;
+  failed: number;
+  elapsedMs: number;
+  connectsPerSecond: number;
+  cpuSecondsPer1000: number;
+  serverListenDrops: number;
+}
+
+async function measure(t: Topology, load: () => Promise<{ attempts: number; failed: number; elapsedMs: number }>): Promise<LoadFigures> {
+  await deleteEntriesFromSubnet(t.clientSubnet);
+  const before = await t.readCounters(t.server);
+  const c0 = await cpuJiffies();
+  const r = await load();
+  const c1 = await cpuJiffies();
+  const after = await t.readCounters(t.server);
+  const srv = netCountersDelta(before, after, ['TcpExtListenDrops']);
+  const hz = 100; // USER_HZ on Linux
+  return {
+    ...r,
+    connectsPerSecond: Math.round((r.attempts / r.elapsedMs) * 1000),
+    cpuSecondsPer1000: Math.round(((c1.busy - c0.busy) / hz / (r.attempts / 1000)) * 1000) / 1000,
+    serverListenDrops: srv['TcpExtListenDrops'] ?? 0,
+  };
+}
 
 async function main(): Promise<void> {
   await requireNetnsPrerequisites();
   const connections = Number(process.env['REPRO_BENCH_CONNECTIONS'] ?? 30_000);
   const opts = validateTcpSynArgs({ ...TCP_SYN_DEFAULTS, connections, duration: 60 });
-  const t0 = Date.now();
-  const r = await runTcpSynNetns(opts, 'npm run bench', { onPhase: (t) => process.stderr.write(`· ${t}\n`) });
-  const rows = r.modes.map((m) => ({
-    mode: m.mode,
-    attempts: m.attempts,
-    durationMs: m.durationMs,
-    connectsPerSecond: m.connectsPerSecond,
-    p50Ms: m.latencyMs.p50,
-    p99Ms: m.latencyMs.p99,
-    serverListenDrops: m.counters.server['TcpExtListenDrops'] ?? 0,
-  }));
-  const base = rows.find((x) => x.mode === 'none')?.connectsPerSecond ?? 0;
+  const modes: MasqueradeMode[] = ['none', 'random-fully'];
+  const binary = path.join(os.tmpdir(), `repro-connect-loop-${process.pid}`);
+  await run('gcc', ['-O2', '-o', binary, SOURCE]).catch((err: unknown) => {
+    throw new UserError(`gcc could not build the C baseline (apt-get install gcc): ${errorMessage(err)}`);
+  });
+
+  const runId = newRunId();
+  const state = new RunStateFile(runId);
+  let topo: Topology | null = null;
+  let server: AgentConnection | null = null;
+  const rows: Record<string, unknown>[] = [];
+  try {
+    topo = await buildNetnsTopology(
+      { runId, clients: opts.clients, portRange: opts.portRange, serverSysctls: { 'net.core.somaxconn': '65535', 'net.ipv4.tcp_max_syn_backlog': '65535' }, clientSysctls: {} },
+      state,
+    );
+    const t = topo;
+    const snat: SnatTopology = { runId, clientSubnet: t.clientSubnet, clientBridge: t.clientBridge, serverSubnet: t.serverSubnet, forwardHook: t.forwardHook };
+    for (const table of await tablesToBeCreated()) await state.add('tables', table);
+    await installRules(snat);
+    const serverCfg: TcpServerConfig = { port: opts.serverPort, close: 'rst', workers: opts.serverWorkers, backlog: 65535 };
+    server = await t.startAgent(t.server, { label: 'server agent', agent: 'tcpServer', config: serverCfg, priority: 'high' });
+    await server.waitFor('ready', 30_000);
+    const perClient = Math.floor(connections / t.clients.length);
+
+    const nodeLoad = async (): Promise<{ attempts: number; failed: number; elapsedMs: number }> => {
+      const agents = await Promise.all(
+        t.clients.map((c, i) => {
+          const cfg: TcpClientConfig = {
+            host: t.server.address, port: opts.serverPort, workers: opts.workers, concurrency: opts.concurrency,
+            connections: perClient, durationMs: 60_000, connectTimeoutMs: opts.connectTimeoutMs, close: 'rst', progressIntervalMs: 1000,
+          };
+          return t.startAgent(c, { label: `client ${i}`, agent: 'tcpClient', config: cfg, priority: 'normal' });
+        }),
+      );
+      await Promise.all(agents.map((a) => a.waitFor('ready', 30_000)));
+      for (const a of agents) a.send('start');
+      const results = await Promise.all(agents.map((a) => a.waitFor('result', 120_000)));
+      await Promise.all(agents.map((a) => a.stop()));
+      return {
+        attempts: results.reduce((s, r) => s + r.attempts, 0),
+        failed: results.reduce((s, r) => s + r.failed, 0),
+        elapsedMs: Math.max(...results.map((r) => r.elapsedMs)),
+      };
+    };
+
+    const cLoad = async (): Promise<{ attempts: number; failed: number; elapsedMs: number }> => {
+      const outs = await Promise.all(
+        t.clients.map(
+          (c) =>
+            new Promise<string>((resolve, reject) => {
+              const p = spawn('ip', ['netns', 'exec', c.name, binary, t.server.address, String(opts.serverPort), String(opts.workers * opts.concurrency), String(perClient), '60000']);
+              let out = '';
+              p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+              p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`connect loop exited ${code}`))));
+            }),
+        ),
+      );
+      const rs = outs.map((o) => JSON.parse(o) as { attempts: number; failed: number; elapsedMs: number });
+      return { attempts: rs.reduce((s, r) => s + r.attempts, 0), failed: rs.reduce((s, r) => s + r.failed, 0), elapsedMs: Math.max(...rs.map((r) => r.elapsedMs)) };
+    };
+
+    for (const mode of modes) {
+      await setMasqueradeMode(snat, mode);
+      process.stderr.write(`· ${mode}: C baseline\n`);
+      const c = await measure(t, cLoad);
+      process.stderr.write(`· ${mode}: repro's Node agents\n`);
+      const ours = await measure(t, nodeLoad);
+      rows.push({ mode, ours, baseline: c, ratio: Math.round((ours.connectsPerSecond / c.connectsPerSecond) * 100) / 100 });
+    }
+  } finally {
+    if (server) await server.stop();
+    if (topo) await topo.teardown().catch(() => undefined);
+    await removeRules(ownedByRun(runId));
+    await dropTablesCreatedByRun(state.state.tables);
+    for (const s of state.state.subnets) await deleteEntriesFromSubnet(s).catch(() => 0);
+    await state.remove();
+    await run('rm', ['-f', binary], { check: false });
+  }
+
+  const at = new Date().toISOString();
   const bench = {
     schema: 'repro/bench@1',
     benchmark: 'tcp-connect-rate',
-    at: new Date().toISOString(),
-    host: { kernel: os.release(), cpus: os.cpus().length, node: process.version },
-    config: { clients: opts.clients, workers: opts.workers, concurrency: opts.concurrency, connections, close: opts.close },
-    baseline: 'mode none of the same run',
-    modes: rows.map((x) => ({ ...x, ratioToBaseline: base > 0 ? Math.round((x.connectsPerSecond / base) * 100) / 100 : null })),
-    wallSeconds: Math.round((Date.now() - t0) / 100) / 10,
+    at,
+    host: { kernel: os.release(), cpus: os.cpus().length, node: process.version, loadAverage1m: os.loadavg()[0] },
+    config: { clients: opts.clients, workers: opts.workers, concurrency: opts.concurrency, connectionsPerMode: connections, close: 'rst' },
+    baseline: 'src/bench/connectLoop.c (gcc -O2), same clients, same in-flight count, same server agent, same run',
+    modes: rows,
+    runnerPeakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
   };
   await mkdir('results', { recursive: true });
-  const file = `results/bench-${bench.at.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.json`;
+  const file = `results/bench-${at.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.json`;
   await writeFile(file, JSON.stringify(bench, null, 2) + '\n');
-  for (const x of bench.modes) {
-    process.stdout.write(`${x.mode.padEnd(13)} ${String(x.connectsPerSecond).padStart(7)} connects/s  (x${x.ratioToBaseline} of none)  p50 ${x.p50Ms} ms  p99 ${x.p99Ms} ms\n`);
+  for (const r of rows as { mode: string; ours: LoadFigures; baseline: LoadFigures; ratio: number }[]) {
+    process.stdout.write(
+      `${r.mode.padEnd(13)} ours ${r.ours.connectsPerSecond}/s (${r.ours.cpuSecondsPer1000} CPU-s/1000)  ` +
+        `C ${r.baseline.connectsPerSecond}/s (${r.baseline.cpuSecondsPer1000} CPU-s/1000)  ratio ${r.ratio}  ` +
+        `server ListenDrops ours ${r.ours.serverListenDrops}, C ${r.baseline.serverListenDrops}\n`,
+    );
   }
-  process.stdout.write(`written: ${file}\n`);
+  process.stdout.write(`runner peak RSS ${bench.runnerPeakRssMb} MB · written: ${file}\n`);
 }
 
 main().catch((err: unknown) => {
