@@ -5,6 +5,7 @@ import path from 'node:path';
 import { capabilityGate } from './capabilities.js';
 import { hostSnapshot } from './hostSnapshot.js';
 import { runCli } from './cli.js';
+import { expectRefusals, interruptedRun } from './expectations.js';
 import type { ModeResult, ResultFile } from '../../src/types.js';
 
 const gate = capabilityGate();
@@ -99,34 +100,37 @@ describe.skipIf(gate.skip)(`repro vxlan on the netns backend (real kernel)${gate
       [['vxlan', '--backend', 'docker'], /netns backend only/],
       [['vxlan', '--no-such-flag'], /unknown argument/i],
     ];
-    for (const [args, pattern] of cases) {
-      const r = await runCli(args);
-      expect(r.code, args.join(' ')).toBe(2);
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(pattern);
-    }
+    await expectRefusals(cases);
     expect(hostSnapshot()).toEqual(before);
   }, 60_000);
 
   it('on SIGINT during the load tears everything down and writes a partial result marked interrupted', async () => {
     const before = hostSnapshot();
     const out = tmpOut();
-    let sent = false;
-    // Bounded even if the signal never went out: 2 modes x 30 s.
-    const r = await runCli(['vxlan', '--connections', '1000000', '--duration', '30', '--out', out], (text, child) => {
-      // The first progress line of the first mode: the load is running.
-      if (!sent && /\[1\/2\] legacy\b.*connects/.test(text)) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    });
-    expect(sent).toBe(true);
-    expect(r.code).toBe(130);
-    const result = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8')) as ResultFile;
-    expect(result.interrupted).toBe(true);
-    expect(result.modes.length).toBeLessThanOrEqual(1);
-    for (const m of result.modes) expect(m.succeeded + m.failed).toBe(m.attempts);
+    // The first progress line of the first mode: the load is running. Bounded even if no signal went out: 2 modes x 30 s.
+    await interruptedRun(['vxlan', '--connections', '1000000', '--duration', '30'], /\[1\/2\] legacy\b.*connects/, out);
     expect(hostSnapshot()).toEqual(before);
     rmSync(out, { recursive: true, force: true });
+  }, 120_000);
+
+  it('after SIGKILL, repro cleanup --run removes its namespaces and state file', async () => {
+    const before = hostSnapshot();
+    let runId = '';
+    let killed = false;
+    await runCli(['vxlan', '--connections', '1000000', '--duration', '30'], (text, child) => {
+      runId ||= /\(run ([0-9a-f]{6})\)/.exec(text)?.[1] ?? '';
+      if (!killed && /\[1\/2\] legacy\b.*connects/.test(text)) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    });
+    expect(killed).toBe(true);
+    expect(runId).toMatch(/^[0-9a-f]{6}$/);
+    // The run's four namespaces are still there: cleanup has something to do.
+    expect(hostSnapshot().netns.filter((n) => n.startsWith(`repro-${runId}-`))).toHaveLength(4);
+    const c = await runCli(['cleanup', '--run', runId]);
+    expect(c.code).toBe(0);
+    expect(c.stderr).toMatch(/removed .*\b4 namespaces/);
+    expect(hostSnapshot()).toEqual(before);
   }, 120_000);
 });
