@@ -10,6 +10,18 @@ export interface CliRun {
   stderr: string;
 }
 
+/** Run the built CLI with extra environment variables. */
+export function runCliEnv(env: Record<string, string>, args: string[]): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
 /** Run the built CLI as another (unprivileged) user, through util-linux's setpriv. */
 export function runCliAs(uid: number, args: string[]): Promise<CliRun> {
   return new Promise((resolve) => {

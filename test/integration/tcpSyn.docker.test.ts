@@ -5,7 +5,7 @@ import path from 'node:path';
 import { capabilityGate } from './capabilities.js';
 import { dockerGate, agentImages } from './docker.js';
 import { hostSnapshot } from './hostSnapshot.js';
-import { runCli } from './cli.js';
+import { runCli, runCliEnv } from './cli.js';
 import type { ResultFile } from '../../src/types.js';
 
 const base = capabilityGate();
@@ -81,4 +81,15 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the docker backend (real dockerd)${
     expect(c.stderr).toMatch(/removed [1-9]\d* containers, 2 docker networks/);
     expect(hostSnapshot()).toEqual(before);
   }, 240_000);
+});
+
+describe.skipIf(base.skip)('docker backend errors', () => {
+  it('a daemon that does not answer is one line saying how to start it, exit 2, nothing created', async () => {
+    const before = hostSnapshot();
+    const r = await runCliEnv({ DOCKER_HOST: 'unix:///nonexistent/docker.sock' }, ['tcp-syn', '--backend', 'docker', '--connections', '100']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/no Docker daemon answers at unix:\/\/\/nonexistent\/docker\.sock: start it/);
+    expect(hostSnapshot()).toEqual(before);
+  }, 60_000);
 });
