@@ -46,6 +46,7 @@ function runClient(): void {
   const failureTotal = createHistogram();
   const failures: Record<string, number> = {};
   let started = 0;
+  let workersReady = 0;
   let aborted = false;
   let finished = false;
 
@@ -104,6 +105,11 @@ function runClient(): void {
     const st = { worker, counts: { attempts: 0, succeeded: 0, failed: 0, stalls: 0, queries: 0, retries: 0, partial: 0 }, done: false };
     states.push(st);
     worker.on('message', (m: LoopMessage) => {
+      if (m.kind === 'ready') {
+        // Workers load their modules in parallel; the runner's clock must not start before the last one can send.
+        if (++workersReady === cfg.workers) emit({ type: 'ready', role: 'dns-client', pid: process.pid });
+        return;
+      }
       const { kind: _kind, ...counts } = m;
       st.counts = { attempts: counts.attempts, succeeded: counts.succeeded, failed: counts.failed, stalls: counts.stalls, queries: counts.queries, retries: counts.retries, partial: counts.partial };
       if (m.kind === 'done') {
@@ -131,8 +137,6 @@ function runClient(): void {
       emit({ type: 'progress', attempts: s.attempts, succeeded: s.succeeded, failed: s.failed, stalls: s.stalls });
     }
   }, cfg.progressIntervalMs);
-
-  emit({ type: 'ready', role: 'dns-client', pid: process.pid });
 
   let buffered = '';
   process.stdin.setEncoding('utf8');

@@ -29,6 +29,7 @@ export interface LoopCounts {
 }
 
 export type LoopMessage =
+  | { kind: 'ready' }
   | ({ kind: 'progress' } & LoopCounts)
   | ({ kind: 'done'; histogram: string; failureHistogram: string; failures: Record<string, number> } & LoopCounts);
 
@@ -91,6 +92,8 @@ export function runLookupLoop(settings: LoopSettings, lookup: (n: number) => Pro
   };
 
   const progress = setInterval(() => port.postMessage({ kind: 'progress', ...counts } satisfies LoopMessage), settings.progressIntervalMs);
+  // Loaded and listening: the client reports ready only when every worker is, so the load starts at once.
+  port.postMessage({ kind: 'ready' } satisfies LoopMessage);
 
   port.on('message', (m: { kind: string }) => {
     if (m.kind === 'start') {

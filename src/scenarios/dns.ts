@@ -171,7 +171,7 @@ export async function runDns(opts: DnsOptions, command: string, build: BuildTopo
           return t.startAgent(c, { label: `dns client agent ${i}`, agent: 'dnsClient', config: cfg, priority: 'normal' });
         }),
       );
-      await Promise.all(clients.map((c) => c.waitFor('ready', 15_000)));
+      await Promise.all(clients.map((c) => c.waitFor('ready', 30_000)));
       if (interrupted) break;
 
       const progress = clients.map(() => ({ attempts: 0, stalls: 0, failed: 0 }));
