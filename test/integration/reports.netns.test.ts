@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { capabilityGate } from './capabilities.js';
+import { hostSnapshot } from './hostSnapshot.js';
+import { runCli } from './cli.js';
+import { CHROMIUM, loadInChromium } from './headlessChromium.js';
+import type { ResultFile } from '../../src/types.js';
+import type { RunSummary } from '../../src/report/runSummary.js';
+import type { DiffResult } from '../../src/analysis/diff.js';
+
+const gate = capabilityGate();
+if (!CHROMIUM && process.env['CI'] === 'true') throw new Error('the report tests need Debian\'s chromium under CI=true (apt-get install chromium)');
+
+const SIZE = 3000;
+
+/** Two small real runs, shared by the tests below (each costs ~10 s of the 2-core machine). */
+const work = mkdtempSync(path.join(tmpdir(), 'repro-reports-'));
+const scenarioFile = path.join(work, 'small.yaml');
+writeFileSync(
+  scenarioFile,
+  [
+    'name: small',
+    'runs:',
+    '  - name: modes',
+    '    scenario: tcp-syn',
+    '    backend: netns',
+    '    modes: [none, random-fully]',
+    `    options: { connections: ${SIZE}, duration: 20 }`,
+    '    thresholds:',
+    `      "*": ["attempts == ${SIZE}", "race_per_100k_upper > 0"]`,
+    `      random-fully: ["attempts > ${SIZE}"]`,
+  ].join('\n'),
+);
+
+describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate.skip ? ` — skipped: ${gate.reason}` : ''}`, () => {
+  const runDir = path.join(work, 'run');
+  const secondDir = path.join(work, 'second');
+
+  it('repro run: one results directory, thresholds checked, exit 1 for the one that cannot hold; host left as found', async () => {
+    const before = hostSnapshot();
+    const r = await runCli(['run', scenarioFile, '--out', runDir]);
+    expect(r.stderr).toContain('FAIL: 0/1 runs pass');
+    expect(r.code).toBe(1);
+    for (const f of ['summary.json', 'summary.md', 'junit.xml', 'modes/result.json', 'modes/report.md', 'modes/report.html']) {
+      expect(existsSync(path.join(runDir, f)), f).toBe(true);
+    }
+    const summary = JSON.parse(readFileSync(path.join(runDir, 'summary.json'), 'utf8')) as RunSummary;
+    const outcome = summary.runs[0];
+    expect(outcome?.exitCode).toBe(0);
+    expect(outcome?.thresholds.map((t) => [t.mode, t.threshold, t.ok])).toEqual([
+      ['none', `attempts == ${SIZE}`, true],
+      ['none', 'race_per_100k_upper > 0', true],
+      ['random-fully', `attempts == ${SIZE}`, true],
+      ['random-fully', 'race_per_100k_upper > 0', true],
+      ['random-fully', `attempts > ${SIZE}`, false],
+    ]);
+    const junit = readFileSync(path.join(runDir, 'junit.xml'), 'utf8');
+    expect(junit).toMatch(/<testsuites name="repro small" tests="5" failures="1" errors="0"/);
+    expect(junit).toContain(`<failure message="random-fully: attempts &gt; ${SIZE} failed: attempts = ${SIZE}, expected &gt; ${SIZE}"`);
+
+    const result = JSON.parse(readFileSync(path.join(runDir, 'modes/result.json'), 'utf8')) as ResultFile;
+    expect(result.comparisons?.map((c) => [c.candidate, c.baseline, c.metric])).toEqual([
+      ['random-fully', 'none', 'race'],
+      ['random-fully', 'none', 'lost'],
+    ]);
+    for (const m of result.modes) {
+      const race = m.rates?.find((x) => x.metric === 'race');
+      expect(race?.count).toBe(m.attribution.conntrackRace);
+      expect(race?.attempts).toBe(SIZE);
+    }
+    const md = readFileSync(path.join(runDir, 'modes/report.md'), 'utf8');
+    expect(md.split('\n')[2]).toMatch(/^\*\*Verdict: /);
+    expect(md).toContain(`What kernel ${result.environment.kernelVersion} can show`);
+    expect(md).toContain('repro tcp-syn --backend netns --modes none,random-fully');
+    expect(hostSnapshot()).toEqual(before);
+  }, 150_000);
+
+  it.skipIf(!CHROMIUM)('report.html loads in headless Chromium without errors, charts present and non-empty', async () => {
+    const page = await loadInChromium(
+      path.join(runDir, 'modes/report.html'),
+      `const charts = [...document.querySelectorAll('svg.chart')].map((s) => {
+         const b = s.getBoundingClientRect();
+         return { cls: s.getAttribute('class'), w: b.width, h: b.height,
+           series: [...s.querySelectorAll('polyline.series')].map((p) => ({ mode: p.getAttribute('data-mode'), points: p.points.numberOfItems, w: p.getBBox().width, h: p.getBBox().height })),
+           bands: s.querySelectorAll('rect.band').length, points: s.querySelectorAll('circle.point').length };
+       });
+       return { title: document.title, verdict: document.getElementById('verdict')?.textContent ?? '', charts,
+         external: [...document.querySelectorAll('[src],[href],link,script')].length };`,
+    );
+    expect(page.errors).toEqual([]);
+    const p = page.probe as {
+      title: string; verdict: string; external: number;
+      charts: { cls: string; w: number; h: number; series: { mode: string; points: number; w: number; h: number }[]; bands: number; points: number }[];
+    };
+    expect(p.title).toMatch(/^repro tcp-syn · run [0-9a-f]{6}/);
+    expect(p.verdict).toMatch(/^Verdict: /);
+    expect(p.external).toBe(0);
+    const [latency, rates] = p.charts;
+    expect(latency?.cls).toBe('chart latency');
+    expect(latency?.w).toBeGreaterThan(300);
+    expect(latency?.series.map((s) => s.mode)).toEqual(['none', 'random-fully']);
+    for (const s of latency?.series ?? []) {
+      expect(s.points).toBeGreaterThan(4);
+      expect(s.w).toBeGreaterThan(10);
+      expect(s.h).toBeGreaterThan(10);
+    }
+    expect(latency?.bands).toBe(3);
+    expect(rates?.cls).toBe('chart rates');
+    expect(rates?.points).toBe(6);
+  }, 60_000);
+
+  it('repro diff of two real runs compares each mode with the exact test and matches the files', async () => {
+    const before = hostSnapshot();
+    const second = await runCli(['tcp-syn', '--backend', 'netns', '--modes', 'none,random-fully', '--connections', String(SIZE), '--duration', '20', '--out', secondDir]);
+    expect(second.code).toBe(0);
+    expect(hostSnapshot()).toEqual(before);
+    const oldFile = path.join(runDir, 'modes/result.json');
+    const newFile = path.join(secondDir, 'result.json');
+    const d = await runCli(['diff', oldFile, newFile, '--json']);
+    const diff = JSON.parse(d.stdout) as DiffResult;
+    expect(d.code).toBe(diff.failures.length > 0 ? 1 : 0);
+    const oldR = JSON.parse(readFileSync(oldFile, 'utf8')) as ResultFile;
+    const newR = JSON.parse(readFileSync(newFile, 'utf8')) as ResultFile;
+    expect(diff.runs).toHaveLength(1);
+    expect(diff.runs[0]?.caveats).toEqual([]);
+    for (const [i, m] of (diff.runs[0]?.modes ?? []).entries()) {
+      const race = m.metrics.find((c) => c.metric === 'race');
+      expect(race?.baselineCount).toBe(oldR.modes[i]?.attribution.conntrackRace);
+      expect(race?.candidateCount).toBe(newR.modes[i]?.attribution.conntrackRace);
+      expect(race?.baselineAttempts).toBe(SIZE);
+      expect(['better', 'worse', 'no difference', 'inconclusive']).toContain(race?.verdict);
+    }
+    expect(d.stderr).toMatch(/^tcp-syn \(tcp-syn\)/);
+    expect(d.stderr).toMatch(/none\s+race\s+\d+\/3,000 → \d+\/3,000/);
+    const never = await runCli(['diff', oldFile, newFile, '--fail-on-worse', 'never']);
+    expect(never.code).toBe(0);
+    const report = await runCli(['report', secondDir, '--format', 'md']);
+    expect(report.code).toBe(0);
+    expect(report.stdout).toBe(readFileSync(path.join(secondDir, 'report.md'), 'utf8'));
+    rmSync(work, { recursive: true, force: true });
+  }, 120_000);
+
+  it('refuses a broken scenario file with its place and exit 2, running nothing', async () => {
+    const bad = path.join(work, 'bad.yaml');
+    writeFileSync(bad, 'name: bad\nruns:\n  - name: a\n    scenario: tcp-syn\n    modes: [none, fastest]\n');
+    const r = await runCli(['run', bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${bad}:5:12: runs[0].modes: --modes: unknown mode "fastest"`);
+    expect(r.stderr).toMatch(/repro: .* is not a valid scenario file: 1 problem \(listed above\)/);
+  });
+});
