@@ -29,6 +29,8 @@ export interface VxlanModeInput {
   masqueradeHits: number;
   durationMs: number;
   connectTimeoutMs: number;
+  /** Did node B count datagrams sent with a broken checksum (src/net/checksumProbe.ts)? null: not checked. */
+  receiverVerifiesChecksums: boolean | null;
 }
 
 /** Where a broken checksum would be counted: node B (outer UDP in), pod B (inner TCP in), node A (replies). */
@@ -102,6 +104,13 @@ export function analyzeVxlanMode(input: VxlanModeInput): ModeResult {
     }
     if (input.outer.outerFlowsRemapped > input.markedOuterFlows) {
       notes.push(`${input.outer.outerFlowsRemapped} outer flows are remapped but only ${input.markedOuterFlows} were counted marked: the counting rule and the table were read at different moments, or other traffic shares the vxlan port`);
+    }
+    if (input.receiverVerifiesChecksums !== true && csumTotal === 0) {
+      notes.push(
+        input.receiverVerifiesChecksums === false
+          ? 'node B did not count datagrams sent with a broken checksum: 0 checksum errors here does not show the packets were intact'
+          : 'whether node B verifies checksums on this path was not checked: 0 checksum errors is weaker evidence',
+      );
     }
     if (!doubleSnat && drops) notes.push('SYNs or checksums were lost without any double SNAT: the drops have another cause');
     if (sig.slowOutsideBands > 0) notes.push(`${sig.slowOutsideBands} attempts took >= 200 ms but match no retransmit band (scheduling or load, not a lost SYN)`);

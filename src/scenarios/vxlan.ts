@@ -12,6 +12,7 @@ import { describePostrouting, kubeProxyNatBatch, MARKED_VXLAN_COMMENT, SNAT_COMM
 import { conntrackDelta, parseConntrackStat, CONNTRACK_STAT_PATH, type ConntrackStat } from '../counters/conntrackStat.js';
 import { netCountersDelta, readNetnsCounters, type NetCounters } from '../counters/netstat.js';
 import { readConntrackFlows } from '../counters/conntrackFlows.js';
+import { describeProbe, runChecksumProbe } from '../net/checksumProbe.js';
 import { packetsOf, readRuleCounters } from '../counters/iptablesCounters.js';
 import { summarizeOuterFlows } from '../analysis/doubleSnat.js';
 import { analyzeVxlanMode, summarizeVxlan } from '../analysis/vxlanMode.js';
@@ -135,6 +136,10 @@ export async function runVxlan(opts: VxlanOptions, command: string, hooks: Scena
     const topo = await createVxlanTopology(topoReq);
     const svc = kubeService(topo, opts);
     const environment = await collectEnvironment('netns');
+    // Positive control: node B must count a broken outer checksum, or "0 checksum errors" proves nothing.
+    const probe = await runChecksumProbe(topo.nodeA.netns, topo.nodeB.netns, topo.nodeB.underlay);
+    config['checksumProbe'] = probe;
+    phase(describeProbe(probe));
 
     const serverCfg: TcpServerConfig = { port: opts.serverPort, close: 'rst', workers: opts.serverWorkers, backlog: 65535 };
     server = new AgentProcess('server agent (pod B)', topo.nodeB.pod.netns, 'tcpServer', serverCfg, SERVER_NICE);
@@ -198,6 +203,7 @@ export async function runVxlan(opts: VxlanOptions, command: string, hooks: Scena
         masqueradeHits: packetsOf(rules, 'KUBE-POSTROUTING', SNAT_COMMENT, 'MASQUERADE'),
         durationMs: result.elapsedMs,
         connectTimeoutMs: opts.connectTimeoutMs,
+        receiverVerifiesChecksums: probe.ran ? probe.verified : null,
       });
       if (result.aborted) interrupted = true;
       modes.push(m);

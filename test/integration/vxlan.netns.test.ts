@@ -36,6 +36,8 @@ describe.skipIf(gate.skip)(`repro vxlan on the netns backend (real kernel)${gate
     expect(result.environment.backend).toBe('netns');
     expect(result.config.modes).toEqual(['legacy', 'patched', 'legacy+none+offload-off']);
     expect(result.modes.map((m) => m.mode)).toEqual(['legacy', 'patched', 'legacy+none+offload-off']);
+    // The positive control: node B counted the datagrams sent to it with a broken UDP checksum.
+    expect(result.config['checksumProbe']).toEqual({ ran: true, sent: 3, counted: 3, verified: true });
 
     for (const m of result.modes) {
       const v = evidence(m);
@@ -102,7 +104,7 @@ describe.skipIf(gate.skip)(`repro vxlan on the netns backend (real kernel)${gate
     ];
     await expectRefusals(cases);
     expect(hostSnapshot()).toEqual(before);
-  }, 60_000);
+  }, 120_000);
 
   it('on SIGINT during the load tears everything down and writes a partial result marked interrupted', async () => {
     const before = hostSnapshot();

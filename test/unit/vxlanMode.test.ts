@@ -30,6 +30,7 @@ function input(over: Partial<VxlanModeInput> & { latencies?: number[]; failures?
     masqueradeHits: 1950,
     durationMs: 2000,
     connectTimeoutMs: 70_000,
+    receiverVerifiesChecksums: true,
     ...over,
   };
 }
@@ -98,6 +99,12 @@ describe('analyzeVxlanMode', () => {
   it('is inconclusive when no outer flow was found at all', () => {
     const m = analyzeVxlanMode(input({ outer: { outerFlows: 0, outerFlowsRemapped: 0, example: null }, markedOuterFlows: 0 }));
     expect(m.verdict).toBe('inconclusive');
+  });
+
+  it('says when zero checksum errors prove little: the receiver did not count broken checksums, or was not checked', () => {
+    expect(analyzeVxlanMode(input()).notes.join(' ')).not.toMatch(/checksum/);
+    expect(analyzeVxlanMode(input({ receiverVerifiesChecksums: false })).notes.join(' ')).toMatch(/did not count datagrams sent with a broken checksum/);
+    expect(analyzeVxlanMode(input({ receiverVerifiesChecksums: null })).notes.join(' ')).toMatch(/was not checked/);
   });
 
   it('sums the checksum counters of every namespace on the path', () => {
