@@ -75,7 +75,7 @@ describe.skipIf(gate.skip)(`repro tcp-syn --protocol http on the netns backend (
     const r = await runHttp(['--backend', 'netns']);
     expect(r.modes.map((m) => m.mode)).toEqual(['none', 'random-fully']);
     checkFreshConnections(r);
-    expect(hostSnapshot()).toEqual(before);
+    expect(hostSnapshot(), `host after run ${r.runId} (other runs alive at the time show up here too)`).toEqual(before);
   }, 150_000);
 
   it('--keepalive: pooled connections, so most requests open none; the connects that happened are counted', async () => {
@@ -89,7 +89,7 @@ describe.skipIf(gate.skip)(`repro tcp-syn --protocol http on the netns backend (
       expect(http.connects.attempted).toBeLessThan(m.attempts / 5);
       expect(m.notes.some((n) => n.startsWith(`keep-alive: ${m.attempts} requests opened only ${http.connects.attempted} TCP connects`))).toBe(true);
     }
-    expect(hostSnapshot()).toEqual(before);
+    expect(hostSnapshot(), `host after run ${r.runId} (other runs alive at the time show up here too)`).toEqual(before);
   }, 150_000);
 });
 
@@ -99,6 +99,6 @@ describe.skipIf(docker.skip)(`repro tcp-syn --protocol http on the docker backen
     const r = await runHttp(['--backend', 'docker']);
     expect(r.environment.backend).toBe('docker');
     checkFreshConnections(r);
-    expect(hostSnapshot()).toEqual(before);
+    expect(hostSnapshot(), `host after run ${r.runId} (other runs alive at the time show up here too)`).toEqual(before);
   }, 240_000);
 });
