@@ -6,7 +6,7 @@ import { capabilityGate } from './capabilities.js';
 import { hostSnapshot } from './hostSnapshot.js';
 import { runCli } from './cli.js';
 import { expectRefusals, interruptedRun } from './expectations.js';
-import type { ModeResult, ResultFile } from '../../src/types.js';
+import type { ModeResult, OtherScenarioConfig, ResultFile } from '../../src/types.js';
 
 const gate = capabilityGate();
 
@@ -23,72 +23,75 @@ describe.skipIf(gate.skip)(`repro vxlan on the netns backend (real kernel)${gate
   it('legacy, patched and legacy+none+offload-off: the JSON adds up, the evidence matches the rules, the host is left as found', async () => {
     const before = hostSnapshot();
     const out = tmpOut();
-    const connections = 1500;
-    const r = await runCli(['vxlan', '--modes', 'legacy,patched,legacy+none+offload-off', '--connections', String(connections), '--duration', '20', '--json', '--out', out]);
-    expect(r.stderr).toContain('verdict:');
-    expect(r.code).toBe(0);
+    try {
+      const connections = 1500;
+      const r = await runCli(['vxlan', '--modes', 'legacy,patched,legacy+none+offload-off', '--connections', String(connections), '--duration', '20', '--json', '--out', out]);
+      expect(r.stderr).toContain('verdict:');
+      expect(r.code).toBe(0);
 
-    const result = JSON.parse(r.stdout) as ResultFile;
-    expect(JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8'))).toEqual(result);
-    expect(result.schema).toBe('repro/result@1');
-    expect(result.scenario).toBe('vxlan');
-    expect(result.interrupted).toBe(false);
-    expect(result.environment.backend).toBe('netns');
-    expect(result.config.modes).toEqual(['legacy', 'patched', 'legacy+none+offload-off']);
-    expect(result.modes.map((m) => m.mode)).toEqual(['legacy', 'patched', 'legacy+none+offload-off']);
-    // The positive control: node B counted the datagrams sent to it with a broken UDP checksum.
-    expect(result.config['checksumProbe']).toEqual({ ran: true, sent: 3, counted: 3, verified: true });
+      const result = JSON.parse(r.stdout) as ResultFile;
+      expect(JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8'))).toEqual(result);
+      expect(result.schema).toBe('repro/result@1');
+      expect(result.scenario).toBe('vxlan');
+      expect(result.interrupted).toBe(false);
+      expect(result.environment.backend).toBe('netns');
+      expect(result.config.modes).toEqual(['legacy', 'patched', 'legacy+none+offload-off']);
+      expect(result.modes.map((m) => m.mode)).toEqual(['legacy', 'patched', 'legacy+none+offload-off']);
+      // The positive control: node B counted the datagrams sent to it with a broken UDP checksum.
+      expect((result.config as OtherScenarioConfig)['checksumProbe']).toEqual({ ran: true, sent: 3, counted: 3, verified: true });
 
-    for (const m of result.modes) {
-      const v = evidence(m);
-      expect(m.attempts).toBe(connections);
-      expect(m.succeeded + m.failed).toBe(m.attempts);
-      expect(Object.keys(m.signatures)).toEqual(['1s', '3s', '7s', '15s', '31s', '63s']);
-      const a = m.attribution;
-      expect(a.conntrackRace + a.serverOverload + a.unexplained).toBe(a.lostSyns);
-      // Every successful connect reached pod B's listener through the service DNAT and the overlay.
-      expect(m.counters.server['TcpPassiveOpens']).toBeGreaterThanOrEqual(m.succeeded);
-      // Each outer flow is the encapsulation of at least one inner flow (its source port hashes the inner tuple).
-      expect(v.outerFlows).toBeGreaterThan(0);
-      expect(v.outerFlows).toBeLessThanOrEqual(m.attempts);
-      expect(v.outerFlowsRemapped).toBeLessThanOrEqual(v.outerFlows);
-      // Drops are whatever the counters say, stated, not assumed.
-      const csum = Object.values(v.checksumErrors).reduce((s, n) => s + n, 0);
-      expect(v.drops).toBe(csum > 0 || a.lostSyns > 0);
-      expect(m.rule).toContain('MASQUERADE');
+      for (const m of result.modes) {
+        const v = evidence(m);
+        expect(m.attempts).toBe(connections);
+        expect(m.succeeded + m.failed).toBe(m.attempts);
+        expect(Object.keys(m.signatures)).toEqual(['1s', '3s', '7s', '15s', '31s', '63s']);
+        const a = m.attribution;
+        expect(a.conntrackRace + a.serverOverload + a.unexplained).toBe(a.lostSyns);
+        // Every successful connect reached pod B's listener through the service DNAT and the overlay.
+        expect(m.counters.server['TcpPassiveOpens']).toBeGreaterThanOrEqual(m.succeeded);
+        // Each outer flow is the encapsulation of at least one inner flow (its source port hashes the inner tuple).
+        expect(v.outerFlows).toBeGreaterThan(0);
+        expect(v.outerFlows).toBeLessThanOrEqual(m.attempts);
+        expect(v.outerFlowsRemapped).toBeLessThanOrEqual(v.outerFlows);
+        // Drops are whatever the counters say, stated, not assumed.
+        const csum = Object.values(v.checksumErrors).reduce((s, n) => s + n, 0);
+        expect(v.drops).toBe(csum > 0 || a.lostSyns > 0);
+        expect(m.rule).toContain('MASQUERADE');
+      }
+
+      const [legacy, patched, noFlag] = result.modes;
+      const l = evidence(legacy);
+      // Legacy: every new outer flow still carries the mark and is masqueraded: MASQUERADE sees each inner and each outer flow once.
+      expect(l.doubleSnat).toBe(true);
+      expect(legacy?.verdict).toBe('reproduced');
+      expect(l.markedOuterFlows).toBe(l.outerFlows);
+      expect(l.masqueradeHits).toBe(connections + l.markedOuterFlows);
+      // --random-fully picks a random port: it keeps the old one only by a 1-in-64 512 chance per flow.
+      expect(l.outerFlowsRemapped).toBeGreaterThanOrEqual(Math.floor(l.outerFlows * 0.99));
+      expect(l.example).toMatch(/^udp\s.*dport=8472/);
+
+      // Patched: the mark is cleared before the first MASQUERADE, the outer flows go out untouched.
+      const p = evidence(patched);
+      expect(p.doubleSnat).toBe(false);
+      expect(patched?.verdict).toBe('not-reproduced');
+      expect(p.markedOuterFlows).toBe(0);
+      expect(p.outerFlowsRemapped).toBe(0);
+      expect(p.masqueradeHits).toBe(connections);
+
+      // Legacy without --random-fully: masqueraded a second time, but the source port is kept.
+      const n = evidence(noFlag);
+      expect(n.offloadOff).toBe(true);
+      expect(n.masqueradeFlag).toBe('none');
+      expect(n.doubleSnat).toBe(true);
+      expect(n.markedOuterFlows).toBe(n.outerFlows);
+      expect(n.outerFlowsRemapped).toBe(0);
+      expect(noFlag?.rule).not.toContain('--random');
+
+      expect(r.stderr).toMatch(/double SNAT\s+YES\s+no\s+YES/);
+      expect(hostSnapshot()).toEqual(before);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
     }
-
-    const [legacy, patched, noFlag] = result.modes;
-    const l = evidence(legacy);
-    // Legacy: every new outer flow still carries the mark and is masqueraded: MASQUERADE sees each inner and each outer flow once.
-    expect(l.doubleSnat).toBe(true);
-    expect(legacy?.verdict).toBe('reproduced');
-    expect(l.markedOuterFlows).toBe(l.outerFlows);
-    expect(l.masqueradeHits).toBe(connections + l.markedOuterFlows);
-    // --random-fully picks a random port: it keeps the old one only by a 1-in-64 512 chance per flow.
-    expect(l.outerFlowsRemapped).toBeGreaterThanOrEqual(Math.floor(l.outerFlows * 0.99));
-    expect(l.example).toMatch(/^udp\s.*dport=8472/);
-
-    // Patched: the mark is cleared before the first MASQUERADE, the outer flows go out untouched.
-    const p = evidence(patched);
-    expect(p.doubleSnat).toBe(false);
-    expect(patched?.verdict).toBe('not-reproduced');
-    expect(p.markedOuterFlows).toBe(0);
-    expect(p.outerFlowsRemapped).toBe(0);
-    expect(p.masqueradeHits).toBe(connections);
-
-    // Legacy without --random-fully: masqueraded a second time, but the source port is kept.
-    const n = evidence(noFlag);
-    expect(n.offloadOff).toBe(true);
-    expect(n.masqueradeFlag).toBe('none');
-    expect(n.doubleSnat).toBe(true);
-    expect(n.markedOuterFlows).toBe(n.outerFlows);
-    expect(n.outerFlowsRemapped).toBe(0);
-    expect(noFlag?.rule).not.toContain('--random');
-
-    expect(r.stderr).toMatch(/double SNAT\s+YES\s+no\s+YES/);
-    expect(hostSnapshot()).toEqual(before);
-    rmSync(out, { recursive: true, force: true });
   }, 150_000);
 
   it('refuses bad input with one line and exit code 2, leaving nothing behind', async () => {
@@ -109,10 +112,13 @@ describe.skipIf(gate.skip)(`repro vxlan on the netns backend (real kernel)${gate
   it('on SIGINT during the load tears everything down and writes a partial result marked interrupted', async () => {
     const before = hostSnapshot();
     const out = tmpOut();
-    // The first progress line of the first mode: the load is running. Bounded even if no signal went out: 2 modes x 30 s.
-    await interruptedRun(['vxlan', '--connections', '1000000', '--duration', '30'], /\[1\/2\] legacy\b.*connects/, out);
-    expect(hostSnapshot()).toEqual(before);
-    rmSync(out, { recursive: true, force: true });
+    try {
+      // The first progress line of the first mode: the load is running. Bounded even if no signal went out: 2 modes x 30 s.
+      await interruptedRun(['vxlan', '--connections', '1000000', '--duration', '30'], /\[1\/2\] legacy\b.*connects/, out);
+      expect(hostSnapshot()).toEqual(before);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   }, 120_000);
 
   it('after SIGKILL, repro cleanup --run removes its namespaces and state file', async () => {
