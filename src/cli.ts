@@ -146,6 +146,12 @@ async function main(): Promise<void> {
         process.stderr.write(describeCleanup(r) + '\n');
       },
     )
+    // Commands take no positional arguments: anything left over (e.g. after a bare `--`) is a mistake, not ignored.
+    .check((argv) => {
+      const extra = argv._.slice(1);
+      if (extra.length > 0) throw new UserError(`unexpected argument${extra.length > 1 ? 's' : ''}: ${extra.map((x) => JSON.stringify(String(x))).join(' ')}`);
+      return true;
+    })
     .demandCommand(1, 'name a command: tcp-syn, doctor, env or cleanup (see --help)')
     .strict()
     .recommendCommands()

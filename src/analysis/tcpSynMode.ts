@@ -66,9 +66,13 @@ export function analyzeMode(input: ModeInput): ModeResult {
       harnessFailures,
       conntrackRaceDrops: race,
       detectRatePer100k: input.detectRatePer100k,
+      raceCounterAvailable: 'insert_failed' in input.counters.conntrack || 'drop' in input.counters.conntrack,
     });
 
     const notes: string[] = [];
+    if (!('insert_failed' in input.counters.conntrack) && 'drop' in input.counters.conntrack) {
+      notes.push("this kernel's conntrack stats have no insert_failed column: race drops are read from drop, which also counts table-full drops");
+    }
     if (synRetrans !== undefined && synRetrans < observed) {
       notes.push(
         `the latency bands show ${observed} lost SYNs but the clients retransmitted only ${synRetrans} SYNs (TcpExtTCPSynRetrans): ` +

@@ -67,6 +67,11 @@ const CLIENT_SYSCTLS = {
   'net.ipv4.tcp_tw_reuse': '1',
 };
 
+/** A load phase that did not end by itself within its bound: the run is stopped, never left hanging. */
+export class WatchdogError extends Error {
+  override name = 'WatchdogError';
+}
+
 export type BuildTopology = (req: TopologyRequest, state: RunStateFile) => Promise<Topology>;
 
 /** Old name, kept for callers written before the docker backend: the netns backend. */
@@ -167,7 +172,16 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
       // (two for HTTP: the response timeout equals the connect timeout and starts once the request is written).
       const timeouts = opts.protocol === 'http' ? 2 : 1;
       const limitMs = opts.durationSec * 1000 + timeouts * opts.connectTimeoutMs + 15_000;
-      const results = await Promise.all(clients.map((c) => c.waitFor('result', limitMs)));
+      const results = await Promise.all(
+        clients.map((c) =>
+          c.waitFor('result', limitMs).catch((err: unknown) => {
+            throw new WatchdogError(
+              `watchdog: ${c.label} gave no result within ${Math.round(limitMs / 1000)} s (--duration + --connect-timeout + 15 s), ` +
+                `so the run was stopped and torn down (${err instanceof Error ? err.message : String(err)})`,
+            );
+          }),
+        ),
+      );
       const durationMs = Math.max(...results.map((r) => r.elapsedMs));
       await Promise.all(clients.map((c) => c.stop()));
       clients = [];
@@ -227,11 +241,10 @@ function toOutcome(r: TcpClientResultEvent): ClientOutcome {
   return { attempts: r.attempts, succeeded: r.succeeded, failed: r.failed, failures: r.failures, histogram: r.histogram, ...(r.http ? { http: r.http } : {}) };
 }
 
-/** Keep every nonzero delta plus the named keys (zero when absent). */
+/** Keep every nonzero delta plus the named keys, zero or not; a column this kernel lacks stays absent (never a made-up 0). */
 function pick(delta: Record<string, number>, keep: readonly string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(delta)) if (v !== 0 || keep.includes(k)) out[k] = v;
-  for (const k of keep) if (!(k in out)) out[k] = 0;
   return out;
 }
 
