@@ -78,6 +78,26 @@ describe('report.html', () => {
   });
 });
 
+describe('other scenarios', () => {
+  it('renders a dns-shaped result: its own bands and unit, generic config line', () => {
+    const r = makeResult([{ mode: 'none', attempts: 12_000, race: 2 }, { mode: 'single-request', attempts: 12_000 }]);
+    const dns = {
+      ...r,
+      scenario: 'dns' as const,
+      config: { backend: 'netns' as const, modes: ['none', 'single-request'], client: 'libc', queries: 12_000, detectRatePer100k: 25 },
+      modes: r.modes.map((m) => ({ ...m, signatures: { '5s': m.signatures['1s'] ?? 0, '10s': 0 }, attribution: { ...m.attribution, unit: 'lost-query' as const } })),
+    };
+    const html = renderHtml(dns);
+    expect(html.match(/<rect class="band"/g)).toHaveLength(2);
+    expect(html).toContain('>5s</text>');
+    const md = renderMarkdown(dns);
+    expect(md).toContain('client libc · queries 12000');
+    expect(md).toContain('| stalls ~5s | 2 | 0 |');
+    expect(md).not.toContain('with every option spelled out');
+    expect(withStatistics(dns).modes[1]?.rates?.find((x) => x.metric === 'lost')?.description).toContain('lost queries');
+  });
+});
+
 describe('chart bins', () => {
   it('puts values into log-spaced bins', () => {
     const bins = logBins(histogramOf([1000, 1000, 1_000_000]));
