@@ -24,7 +24,11 @@ const cfg = configFromArgv<DnsClientConfig>();
 const poolSize = String(Math.min(1024, cfg.workers * cfg.concurrency + 4));
 if (cfg.kind === 'libc' && process.env['UV_THREADPOOL_SIZE'] !== poolSize) {
   const child = spawn(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: poolSize } });
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
+  child.on('exit', (code, signal) => {
+    // Say why on stderr (the runner quotes it) when the real client ended abnormally.
+    if (code !== 0) process.stderr.write(`dns client (libc pool of ${poolSize}) ended with ${signal ?? `code ${code}`}\n`);
+    process.exit(code ?? (signal ? 128 : 1));
+  });
   process.on('SIGTERM', () => child.kill('SIGTERM'));
   process.on('SIGINT', () => undefined);
 } else {

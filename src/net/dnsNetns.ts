@@ -22,6 +22,19 @@ export interface DnsTopologyExtras {
 
 /** `ip netns exec NS` bind-mounts every file of /etc/netns/NS over /etc: a per-namespace /etc/resolv.conf. */
 export const NETNS_ETC = '/etc/netns';
+/**
+ * Left in /etc/netns by the run that had to create the directory: whichever run (or cleanup) later finds nothing
+ * else there removes both, so a directory the host had before stays and one the harness made goes.
+ */
+export const CREATED_MARKER = '.repro-created';
+
+async function removeEtcDirIfOnlyOurs(): Promise<void> {
+  const left = await readdir(NETNS_ETC).catch(() => null);
+  if (left === null || left.some((n) => n !== CREATED_MARKER)) return;
+  await rm(`${NETNS_ETC}/${CREATED_MARKER}`, { force: true });
+  await rmdir(NETNS_ETC).catch(() => undefined);
+}
+
 /** Host numbers in the server subnet: .1 the host, .2.. the backends, the VIP near the top. */
 const FIRST_BACKEND_HOST = 2;
 const VIP_HOST = 250;
@@ -34,7 +47,6 @@ export function netnsDnsExtras(t: Topology): DnsTopologyExtras {
   const serverPrefix = parsePrefix(t.serverSubnet);
   const prefixLen = serverPrefix.length;
   const written = new Set<string>();
-  let createdEtcDir: boolean | null = null;
   return {
     async addBackends(count) {
       const addrs = Array.from({ length: count }, (_, i) => hostAddress(serverPrefix, FIRST_BACKEND_HOST + i));
@@ -49,7 +61,10 @@ export function netnsDnsExtras(t: Topology): DnsTopologyExtras {
       await run('ip', ['-n', t.server.name, 'route', 'replace', t.clientSubnet, 'via', hostAddress(serverPrefix, 1)]);
     },
     async writeResolver(host, resolvConf, nsswitch) {
-      if (createdEtcDir === null) createdEtcDir = !(await exists(NETNS_ETC));
+      if (!(await exists(NETNS_ETC))) {
+        await mkdir(NETNS_ETC, { recursive: true });
+        await writeFile(`${NETNS_ETC}/${CREATED_MARKER}`, 'created by repro; removed with the last resolver files of its runs\n');
+      }
       const dir = `${NETNS_ETC}/${host.name}`;
       written.add(dir);
       await mkdir(dir, { recursive: true });
@@ -59,8 +74,7 @@ export function netnsDnsExtras(t: Topology): DnsTopologyExtras {
     async removeResolvers() {
       for (const dir of written) await rm(dir, { recursive: true, force: true });
       written.clear();
-      // /etc/netns itself goes only if this run made it and nothing else lives there now.
-      if (createdEtcDir) await rmdir(NETNS_ETC).catch(() => undefined);
+      await removeEtcDirIfOnlyOurs();
     },
   };
 }
@@ -70,5 +84,6 @@ export async function removeResolverDirs(owned: (netnsName: string) => boolean):
   const names = await readdir(NETNS_ETC).catch(() => [] as string[]);
   const mine = names.filter(owned);
   for (const n of mine) await rm(`${NETNS_ETC}/${n}`, { recursive: true, force: true });
+  await removeEtcDirIfOnlyOurs();
   return mine;
 }

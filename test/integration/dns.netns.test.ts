@@ -51,13 +51,13 @@ function expectModeAddsUp(m: ModeResult, lookups: number): void {
 describe.skipIf(gate.skip)(`repro dns on the netns backend (real kernel)${gate.skip ? ` — skipped: ${gate.reason}` : ''}`, () => {
   it('raw client: A+AAAA through the VIP and the NOTRACK path, every query answered by the server', async () => {
     const before = snapshot();
-    const r = await runDns(['--client', 'raw', '--modes', 'none,notrack', '--queries', '800', '--duration', '20']);
+    const r = await runDns(['--client', 'raw', '--modes', 'none,notrack', '--queries', '600', '--duration', '20', '--clients', '2']);
     expect(r.scenario).toBe('dns');
     expect(r.config.modes).toEqual(['none', 'notrack']);
     expect(r.config['vipAddress']).toMatch(/^10\.21[34]\.\d+\.250$/);
     const [none, notrack] = r.modes as [ModeResult, ModeResult];
-    expectModeAddsUp(none, 800);
-    expectModeAddsUp(notrack, 800);
+    expectModeAddsUp(none, 600);
+    expectModeAddsUp(notrack, 600);
     expect(none.rule).toContain('-j MASQUERADE');
     expect(none.rule).toContain('DNAT');
     expect(notrack.rule).toContain('--notrack');
@@ -66,18 +66,17 @@ describe.skipIf(gate.skip)(`repro dns on the netns backend (real kernel)${gate.s
       expect(m.counters.clients['UdpOutDatagrams']).toBeGreaterThanOrEqual(2 * m.attempts);
       expect(m.counters.server['UdpInDatagrams']).toBe(m.counters.clients['UdpOutDatagrams']);
     }
-    // Untracked DNS packets create no conntrack entry: nothing can clash.
-    expect(notrack.counters.conntrack['insert_failed']).toBe(0);
-    expect(notrack.counters.conntrack['clashres'] ?? 0).toBe(0);
+    // (The conntrack counters are the host's, shared with any other run at the time: not asserted to be zero.)
+    expect(notrack.notes.join(' ')).toMatch(/ask a backend directly/);
     expect(snapshot()).toEqual(before);
   }, 90_000);
 
   it("libc client: glibc's resolver reads the harness's resolv.conf (use-vc goes over TCP), files removed after", async () => {
     const before = snapshot();
-    const r = await runDns(['--client', 'libc', '--modes', 'none,use-vc', '--queries', '400', '--duration', '20', '--backends', '2']);
+    const r = await runDns(['--client', 'libc', '--modes', 'none,use-vc', '--queries', '300', '--duration', '20', '--backends', '2', '--clients', '2']);
     const [none, vc] = r.modes as [ModeResult, ModeResult];
-    expectModeAddsUp(none, 400);
-    expectModeAddsUp(vc, 400);
+    expectModeAddsUp(none, 300);
+    expectModeAddsUp(vc, 300);
     expect(none.counters.server['UdpInDatagrams']).toBeGreaterThanOrEqual(2 * none.succeeded);
     expect(vc.counters.server['TcpPassiveOpens']).toBeGreaterThanOrEqual(vc.succeeded);
     expect(vc.counters.server['UdpInDatagrams'] ?? 0).toBe(0);
@@ -86,9 +85,9 @@ describe.skipIf(gate.skip)(`repro dns on the netns backend (real kernel)${gate.s
 
   it('burst client: lockstep workers on one source port; modes the resolver alone reads are flagged', async () => {
     const before = snapshot();
-    const r = await runDns(['--client', 'burst', '--modes', 'none,single-request', '--queries', '1600', '--duration', '20', '--workers', '2']);
+    const r = await runDns(['--client', 'burst', '--modes', 'none,single-request', '--queries', '1000', '--duration', '20', '--workers', '2', '--clients', '2']);
     for (const m of r.modes) {
-      expectModeAddsUp(m, 1600);
+      expectModeAddsUp(m, 1000);
       expect(m.counters.server['UdpInDatagrams']).toBeGreaterThanOrEqual(m.attempts);
     }
     expect(r.modes[1]?.notes.join(' ')).toMatch(/only glibc's resolver/);
@@ -118,7 +117,7 @@ describe.skipIf(gate.skip)(`repro dns on the netns backend (real kernel)${gate.s
     const before = snapshot();
     let runId = '';
     let killed = false;
-    await runCli(['dns', '--backend', 'netns', '--client', 'libc', '--modes', 'none', '--queries', '200000', '--duration', '30'], (text, child) => {
+    await runCli(['dns', '--backend', 'netns', '--client', 'libc', '--modes', 'none', '--queries', '200000', '--duration', '30', '--clients', '2'], (text, child) => {
       runId ||= /\(run ([0-9a-f]{6})\)/.exec(text)?.[1] ?? '';
       if (!killed && /\d[\d,]*\/[\d,]+ lookups/.test(text)) {
         killed = true;
@@ -130,9 +129,6 @@ describe.skipIf(gate.skip)(`repro dns on the netns backend (real kernel)${gate.s
     expect(readdirSync('/etc/netns').some((n) => n.startsWith(`repro-${runId}-`))).toBe(true);
     const c = await runCli(['cleanup', '--run', runId]);
     expect(c.code).toBe(0);
-    const after = snapshot();
-    // /etc/netns itself may stay (cleanup cannot know whether it existed before); nothing of the run is in it.
-    expect(after.etcNetns ?? []).toEqual(before.etcNetns ?? []);
-    expect({ ...after, etcNetns: null }).toEqual({ ...before, etcNetns: null });
+    expect(snapshot()).toEqual(before);
   }, 90_000);
 });
