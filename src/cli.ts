@@ -174,4 +174,8 @@ async function main(): Promise<void> {
   process.exitCode = exitCode;
 }
 
+// A reader that went away (a closed pipe, a dead parent) must not crash the run before its teardown:
+// output is best effort, cleanup is not.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
 void main();
