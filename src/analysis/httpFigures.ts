@@ -1,5 +1,6 @@
 import { encodeHistogram, mergeEncoded } from '../histogram.js';
 import { latencySummary } from './loadFigures.js';
+import { detectableRatePer100k } from './verdict.js';
 import type { HttpFigures } from '../agents/loadWorker.js';
 import type { HttpModeFigures } from '../types.js';
 
@@ -33,6 +34,13 @@ export function httpModeFigures(o: HttpOutcome): { figures: HttpModeFigures; not
         `keep-alive: ${o.attempts} requests opened only ${connects.attempted} TCP connects (${connects.failed} failed); ` +
           `connect latency, signatures and lost SYNs are about those connects, request latency about every request`,
       );
+      // The verdict's rate is per request (what the application sees); per connect, so few rule out far less.
+      if (connects.attempted > 0 && connects.attempted < o.attempts) {
+        notes.push(
+          `the verdict's detectable rate is per request; per connect, ${connects.attempted} connects without a race drop ` +
+            `rule out only a rate of ${Math.round(detectableRatePer100k(connects.attempted))} per 100 000 or more (95 %)`,
+        );
+      }
     } else if (connects.attempted !== o.attempts) {
       notes.push(`${o.attempts} requests opened ${connects.attempted} TCP connects, not one each (requests stopped before their connect, or undici reconnected)`);
     }

@@ -35,8 +35,10 @@ describe('httpModeFigures', () => {
     const pooled: HttpFigures = { requestHistogram: encoded([[1_500, 20_000]]), connects: { attempted: 32, succeeded: 32, failed: 0 } };
     const { figures, notes } = httpModeFigures({ attempts: 20_000, clients: [pooled], keepalive: true, connectsRecorded: 32 });
     expect(figures.keepalive).toBe(true);
-    expect(notes).toHaveLength(1);
+    expect(notes).toHaveLength(2);
     expect(notes[0]).toMatch(/^keep-alive: 20000 requests opened only 32 TCP connects \(0 failed\)/);
+    // -ln(0.05) / 32 * 100 000 = 9361.6
+    expect(notes[1]).toBe("the verdict's detectable rate is per request; per connect, 32 connects without a race drop rule out only a rate of 9362 per 100 000 or more (95 %)");
   });
 
   it('notes requests without their own connect, and connect counts that disagree with the latencies recorded', () => {
