@@ -17,31 +17,26 @@ export function renderDiff(d: DiffResult): string {
     const rows: string[][] = [];
     for (const m of r.modes) {
       if (m.presence !== 'both') {
-        rows.push([m.mode, m.presence === 'old-only' ? 'only in old' : 'only in new', '', '', '', '', '']);
+        rows.push([m.mode, m.presence === 'old-only' ? 'only in old' : 'only in new', '', '', '', '', '', '']);
         continue;
       }
       for (const c of m.metrics) {
         rows.push([
-          c.metric === 'race' ? m.mode : '',
+          c.metric === m.metrics[0]?.metric ? m.mode : '',
           c.metric,
-          `${int(c.baselineCount)}/${int(c.baselineAttempts)} → ${int(c.candidateCount)}/${int(c.candidateAttempts)}`,
+          `${int(c.baselineCount)}/${int(c.baselineAttempts)}`,
+          `${int(c.candidateCount)}/${int(c.candidateAttempts)}`,
           ratio(c),
           fmtP(c.pValue),
           c.verdict,
           c.verdict === 'inconclusive' && c.attemptsToSettle !== null ? `~${int(c.attemptsToSettle)} attempts` : '',
         ]);
       }
-      rows.push([
-        '',
-        'verdict / p99 / rate',
-        `${m.verdict.old} → ${m.verdict.new}`,
-        `${fmtMs(m.p99Ms.old)} → ${fmtMs(m.p99Ms.new)}`,
-        `${int(m.connectsPerSecond.old)}/s → ${int(m.connectsPerSecond.new)}/s`,
-        '',
-        '',
-      ]);
+      rows.push(['', 'verdict', m.verdict.old ?? '-', m.verdict.new ?? '-', '', '', '', '']);
+      rows.push(['', 'connect p99', fmtMs(m.p99Ms.old), fmtMs(m.p99Ms.new), '', '', '', '']);
+      rows.push(['', 'connects/s', int(m.connectsPerSecond.old), int(m.connectsPerSecond.new), '', '', '', '']);
     }
-    out.push(renderTable(['mode', 'metric', 'old → new (count/attempts)', 'rate ratio (95 % CI)', 'p', 'change', 'settles at'], rows).replace(/^/gm, '  '), '');
+    out.push(renderTable(['mode', 'metric', 'old', 'new', 'new/old rate (95 % CI)', 'p', 'change', 'settles at'], rows).replace(/^/gm, '  '), '');
   }
   if (d.unmatched.old.length > 0) out.push(`only in old: ${d.unmatched.old.join(', ')}`);
   if (d.unmatched.new.length > 0) out.push(`only in new: ${d.unmatched.new.join(', ')}`);

@@ -133,7 +133,7 @@ describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate
       expect(['better', 'worse', 'no difference', 'inconclusive']).toContain(race?.verdict);
     }
     expect(d.stderr).toMatch(/^tcp-syn \(tcp-syn\)/);
-    expect(d.stderr).toMatch(/none\s+race\s+\d+\/3,000 → \d+\/3,000/);
+    expect(d.stderr).toMatch(/none\s+race\s+\d+\/3,000\s+\d+\/3,000/);
     const never = await runCli(['diff', oldFile, newFile, '--fail-on-worse', 'never']);
     expect(never.code).toBe(0);
     const report = await runCli(['report', secondDir, '--format', 'md']);

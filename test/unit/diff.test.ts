@@ -31,7 +31,8 @@ describe('repro diff', () => {
     expect(d.runs[0]?.caveats).toEqual([]);
     const text = renderDiff(d);
     expect(text).toContain('FAIL: 1 threshold(s) crossed');
-    expect(text).toMatch(/none\s+race\s+2\/60,000 → 14\/60,000\s+x7 \(1\.\d+–\d+\.?\d*\)\s+0\.0042\s+worse/);
+    expect(text).toMatch(/none\s+race\s+2\/60,000\s+14\/60,000\s+x7 \(1\.\d+–\d+\.?\d*\)\s+0\.0042\s+worse/);
+    expect(text).toMatch(/verdict\s+reproduced\s+reproduced/);
   });
   it('the other direction is better and crosses nothing; --fail-on-worse never ignores worse', () => {
     const d = diffResults([{ label: 'tcp-syn', result: WORSE }], [{ label: 'tcp-syn', result: OLD }], { failOnWorse: ['race'] });
