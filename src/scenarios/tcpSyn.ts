@@ -3,6 +3,7 @@ import type { AgentConnection } from '../runner/agentProcess.js';
 import { RunStateFile } from '../runner/runState.js';
 import { buildNetnsTopology } from '../backends/netns.js';
 import type { Topology, TopologyRequest } from '../backends/topology.js';
+import type { ScenarioHooks, ScenarioProgress } from './hooks.js';
 import { conntrackDelta, readConntrackStat, type ConntrackStat } from '../counters/conntrackStat.js';
 import { netCountersDelta, sumCounters, type NetCounters } from '../counters/netstat.js';
 import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';
@@ -19,25 +20,9 @@ import { newRunId } from '../net/names.js';
 
 export type TcpSynOptions = Omit<TcpSynConfig, 'clientSubnet' | 'serverSubnet' | 'backend'>;
 
-export interface ModeProgress {
-  mode: MasqueradeMode;
-  index: number;
-  total: number;
-  attempts: number;
-  target: number;
-  stalls: number;
-  failed: number;
-  elapsedMs: number;
-}
-
-export interface RunHooks {
-  onPhase?: (text: string) => void;
-  onProgress?: (p: ModeProgress) => void;
-  onModeDone?: (m: ModeResult) => void;
-  /** Told the run id before anything is created (for a best-effort cleanup on a second Ctrl-C). */
-  onRunId?: (runId: string) => void;
-  signal?: AbortSignal;
-}
+/** tcp-syn reports progress and takes hooks as every scenario does (src/scenarios/hooks.ts). */
+export type ModeProgress = ScenarioProgress;
+export type RunHooks = ScenarioHooks;
 
 /** Counters that are always reported, zero or not. */
 const CLIENT_KEYS = ['TcpExtTCPSynRetrans', 'TcpActiveOpens', 'TcpAttemptFails'];

@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { rng } from '../random.js';
 import { runCli } from './cli.js';
 import { hostSnapshot } from './hostSnapshot.js';
 import { capabilityGate } from './capabilities.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TOKENS = [
   '--modes', '--clients', '--workers', '--concurrency', '--connections', '--duration', '--port-range', '--close',

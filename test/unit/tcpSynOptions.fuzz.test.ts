@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { rng } from '../random.js';
 import { validateTcpSynArgs, TCP_SYN_DEFAULTS, type TcpSynArgs } from '../../src/commands/tcpSynOptions.js';
 import { UserError } from '../../src/errors.js';
 
-/** A small deterministic PRNG (mulberry32), so a failing case can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NASTY_STRINGS = ['', ' ', '-', '--', 'none,', ',none', 'none,,random', 'NONE', 'random-fully,random-fully', '1-2-3', '40000-', '-40000', '40000--40199', '0x10-0x20', '65535-65536', '1e4-2e4', 'рандом', '\u0000', 'none;rm -rf /', '💥'];
 const NASTY_NUMBERS = [0, -1, 1, 2.5, NaN, Infinity, -Infinity, 2 ** 53, 1e-9, 64, 65, 4096, 4097, 86_400, 100_000_000, 100_000_001];
