@@ -19,18 +19,24 @@ export function modeRow(ms: readonly ModeResult[], label: string, f: (m: ModeRes
   return [label, ...ms.map(f)];
 }
 
+/** What one attempt is, by the attribution's unit: a DNS lookup (`lost-query`) or a connect. */
+export function attemptNoun(ms: readonly ModeResult[]): 'lookup' | 'connect' {
+  return ms.length > 0 && ms.every((m) => m.attribution.unit === 'lost-query') ? 'lookup' : 'connect';
+}
+
 /** The measurement rows every modes-side-by-side table starts with: size, failures, rate, latency, signatures. */
 export function measurementRows(ms: readonly ModeResult[]): string[][] {
   const bandNames = [...new Set(ms.flatMap((m) => Object.keys(m.signatures)))];
   const row = (label: string, f: (m: ModeResult) => string): string[] => modeRow(ms, label, f);
+  const noun = attemptNoun(ms);
   return [
     row('attempts', (m) => int(m.attempts)),
     row('failed', (m) => (m.failed === 0 ? '0' : `${int(m.failed)} (${Object.entries(m.failures).map(([k, v]) => `${k} ${v}`).join(', ')})`)),
-    row(ms.some((m) => m.http) ? 'requests/s' : 'connects/s', (m) => int(m.connectsPerSecond)),
-    row('connect p50', (m) => fmtMs(m.latencyMs.p50)),
-    row('connect p99', (m) => fmtMs(m.latencyMs.p99)),
-    row('connect p99.9', (m) => fmtMs(m.latencyMs.p999)),
-    row('connect max', (m) => fmtMs(m.latencyMs.max)),
+    row(ms.some((m) => m.http) ? 'requests/s' : `${noun}s/s`, (m) => int(m.connectsPerSecond)),
+    row(`${noun} p50`, (m) => fmtMs(m.latencyMs.p50)),
+    row(`${noun} p99`, (m) => fmtMs(m.latencyMs.p99)),
+    row(`${noun} p99.9`, (m) => fmtMs(m.latencyMs.p999)),
+    row(`${noun} max`, (m) => fmtMs(m.latencyMs.max)),
     ...(ms.some((m) => m.http) ? httpRows(ms) : []),
     ...bandNames.map((b) => row(`stalls ~${b}`, (m) => int(m.signatures[b] ?? 0))),
   ];

@@ -2,7 +2,7 @@ import { renderTable } from './table.js';
 import { vxlanRows } from './vxlanRows.js';
 import { dnsRows } from './dnsRows.js';
 import { delta, int } from './format.js';
-import { configLine, measurementRows, modeRow } from './modeRows.js';
+import { attemptNoun, configLine, measurementRows, modeRow } from './modeRows.js';
 import { assessKernel } from '../analysis/kernelFixes.js';
 import { hostWarnings } from '../analysis/hostWarnings.js';
 import type { ModeResult, ResultFile } from '../types.js';
@@ -21,6 +21,7 @@ export function kernelLine(version: string): string {
 export function renderTerminal(r: ResultFile, resultPath?: string): string {
   const ms = r.modes;
   const row = (label: string, f: (m: ModeResult) => string): string[] => modeRow(ms, label, f);
+  const lost = attemptNoun(ms) === 'lookup' ? 'lost queries' : 'lost SYNs';
   const rows: string[][] = [
     ...measurementRows(ms),
     row('slow, no band', (m) => int(m.slowOutsideBands)),
@@ -29,9 +30,9 @@ export function renderTerminal(r: ResultFile, resultPath?: string): string {
     row('clients SynRetrans', (m) => delta(m.counters.clients['TcpExtTCPSynRetrans'])),
     row('server ListenOverflows', (m) => delta(m.counters.server['TcpExtListenOverflows'])),
     row('server ListenDrops', (m) => delta(m.counters.server['TcpExtListenDrops'])),
-    row('lost SYNs: race', (m) => int(m.attribution.conntrackRace)),
-    row('lost SYNs: server', (m) => int(m.attribution.serverOverload)),
-    row('lost SYNs: unexplained', (m) => int(m.attribution.unexplained)),
+    row(`${lost}: race`, (m) => int(m.attribution.conntrackRace)),
+    row(`${lost}: server`, (m) => int(m.attribution.serverOverload)),
+    row(`${lost}: unexplained`, (m) => int(m.attribution.unexplained)),
     ...(r.scenario === 'vxlan' ? vxlanRows(ms) : []),
     ...(r.scenario === 'dns' ? dnsRows(ms) : []),
     row('verdict', (m) => m.verdict.toUpperCase()),
