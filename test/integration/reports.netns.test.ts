@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -37,6 +37,7 @@ writeFileSync(
 describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate.skip ? ` — skipped: ${gate.reason}` : ''}`, () => {
   const runDir = path.join(work, 'run');
   const secondDir = path.join(work, 'second');
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   it('repro run: one results directory, thresholds checked, exit 1 for the one that cannot hold; host left as found', async () => {
     const before = hostSnapshot();
@@ -139,7 +140,6 @@ describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate
     const report = await runCli(['report', secondDir, '--format', 'md']);
     expect(report.code).toBe(0);
     expect(report.stdout).toBe(readFileSync(path.join(secondDir, 'report.md'), 'utf8'));
-    rmSync(work, { recursive: true, force: true });
   }, 120_000);
 
   it('refuses a broken scenario file with its place and exit 2, running nothing', async () => {
