@@ -16,6 +16,7 @@ import { TCP_SYN_DEFAULTS, validateTcpSynArgs } from '../commands/tcpSynOptions.
 import { requireNetnsPrerequisites } from '../preflight.js';
 import { errorMessage, UserError } from '../errors.js';
 import { RunStateFile } from '../runner/runState.js';
+import { RunLock } from '../runner/runLock.js';
 import { buildNetnsTopology } from '../backends/netns.js';
 import type { Topology } from '../backends/topology.js';
 import { newRunId } from '../net/names.js';
@@ -76,6 +77,8 @@ async function main(): Promise<void> {
   });
 
   const runId = newRunId();
+  // One run at a time per host: taken before anything is created, released after everything is gone.
+  const lock = await RunLock.acquire('npm run bench');
   const state = new RunStateFile(runId);
   let topo: Topology | null = null;
   let server: AgentConnection | null = null;
@@ -146,6 +149,7 @@ async function main(): Promise<void> {
     await dropTablesCreatedByRun(state.state.tables);
     for (const s of state.state.subnets) await deleteEntriesFromSubnet(s).catch(() => 0);
     await state.remove();
+    lock.releaseSync();
     await run('rm', ['-f', binary], { check: false });
   }
 

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { AgentConnection } from '../runner/agentProcess.js';
 import { RunStateFile } from '../runner/runState.js';
+import { RunLock } from '../runner/runLock.js';
 import { buildNetnsTopology } from '../backends/netns.js';
 import type { Topology } from '../backends/topology.js';
 import type { BuildTopology } from './tcpSyn.js';
@@ -97,6 +98,8 @@ function modeNotes(plan: DnsModePlan, client: DnsClientKind, vip: boolean): stri
 export async function runDns(opts: DnsOptions, command: string, build: BuildTopology, extrasFor: BuildDnsExtras, hooks: ScenarioHooks = {}): Promise<ResultFile> {
   const startedAt = new Date().toISOString();
   const runId = newRunId();
+  // One run at a time per host: taken before anything is created, released after everything is gone.
+  const lock = await RunLock.acquire(command);
   const state = new RunStateFile(runId);
   const phase = hooks.onPhase ?? (() => undefined);
   hooks.onRunId?.(runId);
@@ -233,6 +236,7 @@ export async function runDns(opts: DnsOptions, command: string, build: BuildTopo
       await deleteEntriesFromSubnet(topo.serverSubnet).catch(() => 0);
     }
     await state.remove();
+    lock.releaseSync();
   }
 }
 

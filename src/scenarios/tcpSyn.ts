@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { AgentConnection } from '../runner/agentProcess.js';
 import { RunStateFile } from '../runner/runState.js';
+import { RunLock } from '../runner/runLock.js';
 import { buildNetnsTopology } from '../backends/netns.js';
 import type { Topology, TopologyRequest } from '../backends/topology.js';
 import type { ScenarioHooks, ScenarioProgress } from './hooks.js';
@@ -72,6 +73,8 @@ export function runTcpSynNetns(opts: TcpSynOptions, command: string, hooks: RunH
 export async function runTcpSyn(opts: TcpSynOptions, command: string, build: BuildTopology, hooks: RunHooks = {}): Promise<ResultFile> {
   const startedAt = new Date().toISOString();
   const runId = newRunId();
+  // One run at a time per host: taken before anything is created, released after everything is gone.
+  const lock = await RunLock.acquire(command);
   const state = new RunStateFile(runId);
   const phase = hooks.onPhase ?? (() => undefined);
   hooks.onRunId?.(runId);
@@ -219,6 +222,7 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
     await dropTablesCreatedByRun(state.state.tables);
     for (const subnet of state.state.subnets) await deleteEntriesFromSubnet(subnet).catch(() => 0);
     await state.remove();
+    lock.releaseSync();
   }
 }
 

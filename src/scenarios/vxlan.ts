@@ -3,6 +3,7 @@ import { run, runInNetns } from '../exec.js';
 import { UserError, PrerequisiteError } from '../errors.js';
 import { AgentProcess } from '../runner/agentProcess.js';
 import { RunStateFile } from '../runner/runState.js';
+import { RunLock } from '../runner/runLock.js';
 import { newRunId } from '../net/names.js';
 import { pickFreeSubnets, prefixesInUse } from '../net/subnets.js';
 import {
@@ -93,6 +94,8 @@ export async function runVxlan(opts: VxlanOptions, command: string, hooks: Scena
   const startedAt = new Date().toISOString();
   const runId = newRunId();
   hooks.onRunId?.(runId);
+  // One run at a time per host: taken before anything is created, released after everything is gone.
+  const lock = await RunLock.acquire(command);
   const state = new RunStateFile(runId);
   const phase = hooks.onPhase ?? (() => undefined);
 
@@ -219,5 +222,6 @@ export async function runVxlan(opts: VxlanOptions, command: string, hooks: Scena
     if (server) await server.stop();
     await teardownVxlanTopology(plan).catch(() => undefined);
     await state.remove();
+    lock.releaseSync();
   }
 }

@@ -98,6 +98,31 @@ describe.skipIf(gate.skip)(`faults: signals in every phase, a stuck agent, the h
     expect(hostSnapshot()).toEqual(before);
   }, 120_000);
 
+  it('one run at a time: a second invocation names the holder of the lock and exits 2, creating nothing', async () => {
+    const before = hostSnapshot();
+    let second: Awaited<ReturnType<typeof runCli>> | null = null;
+    let started = false;
+    const first = await runCli(['tcp-syn', '--backend', 'netns', '--connections', '400000', '--duration', '60'], (text, child) => {
+      if (!started && /\b\d[\d,]* attempts\b/.test(text)) {
+        started = true;
+        const during = hostSnapshot();
+        void runCli(['tcp-syn', '--backend', 'netns', '--connections', '1000']).then((r) => {
+          second = r;
+          // The refused run created nothing: the host is as the first run made it.
+          expect(hostSnapshot().netns).toEqual(during.netns);
+          child.kill('SIGINT');
+        });
+      }
+    });
+    expect(started).toBe(true);
+    expect(first.code).toBe(130);
+    const r = second as Awaited<ReturnType<typeof runCli>> | null;
+    expect(r?.code).toBe(2);
+    expect(r?.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r?.stderr).toMatch(/another repro run holds \/run\/repro\/lock: pid \d+, started .*tcp-syn --backend netns --connections 400000/);
+    expect(hostSnapshot()).toEqual(before);
+  }, 120_000);
+
   it("never touches conntrack entries outside the harness's subnets", async () => {
     insertForeignEntry();
     try {
