@@ -152,7 +152,7 @@ async function main(): Promise<void> {
       if (extra.length > 0) throw new UserError(`unexpected argument${extra.length > 1 ? 's' : ''}: ${extra.map((x) => JSON.stringify(String(x))).join(' ')}`);
       return true;
     })
-    .demandCommand(1, 'name a command: tcp-syn, doctor, env or cleanup (see --help)')
+    .demandCommand(1, 'name a command: tcp-syn, dns, vxlan, run, report, diff, doctor, env or cleanup (see --help)')
     .strict()
     .recommendCommands()
     .help()

@@ -4,6 +4,7 @@ import { LINK_PATTERN, NETNS_PATTERN } from '../net/names.js';
 import { dropTablesCreatedByRun, ownedByAnyRun, ownedByRun, removeRules } from '../nat/iptables.js';
 import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';
 import { readAllRunStates } from '../runner/runState.js';
+import { removeStaleLock } from '../runner/runLock.js';
 import { connectDocker, dockerAnswers } from '../backends/docker/daemon.js';
 import { removeDockerLeftovers } from '../backends/docker/topology.js';
 import { removeResolverDirs } from '../net/dnsNetns.js';
@@ -16,6 +17,8 @@ export interface CleanupReport {
   iptables: number;
   conntrackEntries: number;
   stateFiles: string[];
+  /** True when a lock left by a dead run was removed. */
+  staleLock: boolean;
 }
 
 /**
@@ -64,6 +67,7 @@ export async function cleanup(runId?: string): Promise<CleanupReport> {
     iptables,
     conntrackEntries,
     stateFiles,
+    staleLock: await removeStaleLock(),
   };
 }
 
@@ -85,6 +89,7 @@ export function describeCleanup(r: CleanupReport): string {
     `${r.iptables} iptables rules/chains`,
     `${r.conntrackEntries} conntrack entries`,
     `${r.stateFiles.length} state files`,
+    ...(r.staleLock ? ['the stale run lock'] : []),
   ];
   return `removed ${parts.join(', ')}`;
 }

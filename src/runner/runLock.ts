@@ -42,6 +42,20 @@ export function describeOwner(owner: LockOwner, file: string): string {
   return `another repro run holds ${file}: pid ${owner.pid}, started ${owner.startedAt}, \`${owner.command}\` — wait for it to finish (or stop it)`;
 }
 
+/** Remove the lock when its owner is gone (a killed run leaves it behind); a live owner's lock stays. */
+export async function removeStaleLock(file = LOCK_FILE): Promise<boolean> {
+  let owner: LockOwner | null = null;
+  try {
+    owner = JSON.parse(await readFile(file, 'utf8')) as LockOwner;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    owner = null; // unreadable: stale
+  }
+  if (owner && ownerIsLive(owner)) return false;
+  await rm(file, { force: true });
+  return true;
+}
+
 export class RunLock {
   private released = false;
   private readonly onExit = (): void => this.releaseSync();

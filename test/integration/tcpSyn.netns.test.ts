@@ -125,7 +125,7 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the netns backend (real kernel)${ga
     expect(hostSnapshot()).not.toEqual(before);
     const c = await runCli(['cleanup']);
     expect(c.code).toBe(0);
-    expect(c.stderr).toMatch(/removed [1-9]\d* namespaces/);
+    expect(c.stderr).toMatch(/\b[1-9]\d* namespaces/);
     expect(hostSnapshot()).toEqual(before);
   }, 120_000);
 

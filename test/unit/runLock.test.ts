@@ -48,3 +48,18 @@ describe('ownerIsLive', () => {
     expect(ownerIsLive({ ...owner, pid: -1 }, () => 'node cli.js')).toBe(false);
   });
 });
+
+describe('removeStaleLock', () => {
+  it('removes a dead owner\'s lock and keeps a live one', async () => {
+    const { removeStaleLock } = await import('../../src/runner/runLock.js');
+    const file = tmpLock();
+    expect(await removeStaleLock(file)).toBe(false);
+    writeFileSync(file, JSON.stringify({ pid: 2 ** 22 + 4321, command: 'repro tcp-syn', startedAt: '' }));
+    expect(await removeStaleLock(file)).toBe(true);
+    expect(existsSync(file)).toBe(false);
+    const live = await RunLock.acquire('repro tcp-syn', file);
+    expect(await removeStaleLock(file)).toBe(false);
+    expect(existsSync(file)).toBe(true);
+    live.releaseSync();
+  });
+});
