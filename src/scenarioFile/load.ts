@@ -131,7 +131,14 @@ export function parseScenarioFile(file: string, text: string): ScenarioFile {
     problems.push({ ...pos, path: '', message: e.message.split('\n')[0] ?? e.message });
   }
   if (problems.length > 0) throw new ScenarioFileError(file, problems);
-  const data: unknown = doc.toJS();
+  // Converting can still fail on text that parsed (an alias without its anchor, an alias bomb): a problem of the file.
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    problems.push({ line: 1, col: 1, path: '', message: errorMessage(err).split('\n')[0] ?? 'unreadable document' });
+    throw new ScenarioFileError(file, problems);
+  }
   const validate = validator();
   if (!validate(data)) {
     for (const p of schemaProblems(validate.errors ?? [])) add(p.path, p.message, p.atKey);
