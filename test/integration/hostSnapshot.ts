@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /** What a run must leave exactly as it found: rules, namespaces, links, routes, the harness's state files. */
 export interface HostSnapshot {
@@ -7,8 +8,28 @@ export interface HostSnapshot {
   links: string[];
   routes: string;
   stateFiles: string[];
+  /** Host sysctls a careless harness would touch (it only sets sysctls inside its own namespaces and devices). */
+  sysctls: Record<string, string>;
   /** Docker's containers, networks and images (the harness's cached agent image excepted); empty without a daemon. */
   docker: { containers: string[]; networks: string[]; images: string[] };
+}
+
+const HOST_SYSCTLS = [
+  'net.ipv4.ip_forward',
+  'net.ipv4.conf.all.forwarding',
+  'net.ipv4.conf.default.forwarding',
+  'net.core.somaxconn',
+  'net.ipv4.tcp_max_syn_backlog',
+  'net.ipv4.ip_local_port_range',
+  'net.ipv4.tcp_tw_reuse',
+];
+
+function readSysctl(key: string): string {
+  try {
+    return readFileSync(`/proc/sys/${key.replace(/\./g, '/')}`, 'utf8').trim();
+  } catch {
+    return '(absent)';
+  }
 }
 
 function dockerState(): HostSnapshot['docker'] {
@@ -52,5 +73,6 @@ export function hostSnapshot(): HostSnapshot {
     routes: out('ip', ['-4', 'route', 'show', 'table', 'all']),
     stateFiles: ls.status === 0 ? ls.stdout.split('\n').filter((l) => l !== '') : [],
     docker: dockerState(),
+    sysctls: Object.fromEntries(HOST_SYSCTLS.map((k) => [k, readSysctl(k)])),
   };
 }

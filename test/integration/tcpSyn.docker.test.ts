@@ -65,6 +65,25 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the docker backend (real dockerd)${
     expect(withoutDocker(shape(d))).toEqual(withoutDocker(shape(n)));
   }, 240_000);
 
+  it('on SIGINT during the load tears the containers, networks and rules down and writes a partial result', async () => {
+    const before = hostSnapshot();
+    const out = mkdtempSync(path.join(tmpdir(), 'repro-docker-int-'));
+    let sent = false;
+    const r = await runCli(['tcp-syn', '--backend', 'docker', '--connections', '500000', '--duration', '60', '--out', out], (text, child) => {
+      if (!sent && /\b\d[\d,]* attempts\b/.test(text)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    expect(sent).toBe(true);
+    expect(r.code).toBe(130);
+    const result = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8')) as ResultFile;
+    expect(result.interrupted).toBe(true);
+    for (const m of result.modes) expect(m.succeeded + m.failed).toBe(m.attempts);
+    expect(hostSnapshot()).toEqual(before);
+    rmSync(out, { recursive: true, force: true });
+  }, 240_000);
+
   it('repro cleanup removes the containers and networks of a killed docker run', async () => {
     const before = hostSnapshot();
     let killed = false;
