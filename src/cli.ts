@@ -3,16 +3,14 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UserError, errorMessage } from './errors.js';
 import { TCP_SYN_DEFAULTS, validateTcpSynArgs, type TcpSynArgs } from './commands/tcpSynOptions.js';
-import { runTcpSyn, type BuildTopology } from './scenarios/tcpSyn.js';
-import { buildNetnsTopology } from './backends/netns.js';
-import { buildDockerTopology } from './backends/docker/topology.js';
+import { runTcpSyn } from './scenarios/tcpSyn.js';
+import { chooseBackend } from './backends/choose.js';
 import { requireNetnsPrerequisites, requireRoot } from './preflight.js';
 import { ProgressPrinter } from './progress.js';
 import { cleanup, describeCleanup } from './commands/cleanup.js';
 import { doctorChecks, renderChecks } from './commands/doctor.js';
 import { collectEnvironment } from './environment.js';
 import { vxlanCliOptions, vxlanCommand } from './commands/vxlanCommand.js';
-import { connectDocker, dockerAnswers } from './backends/docker/daemon.js';
 import { dnsCliOptions, dnsCommand } from './commands/dnsCommand.js';
 import { writeAndRender } from './commands/scenarioCommand.js';
 import { registerReportCommands } from './commands/reportCommands.js';
@@ -46,23 +44,11 @@ function tcpSynOptions(y: Argv): Argv<TcpSynCliArgs> {
   >;
 }
 
-/** --backend auto: docker when a daemon answers, else netns. Returns the topology builder to run on. */
-async function chooseBackend(requested: string, image: string | undefined, progress: ProgressPrinter): Promise<BuildTopology> {
-  const useDocker = requested === 'docker' || (requested === 'auto' && (await dockerAnswers()));
-  if (!useDocker) {
-    if (image) throw new UserError('--image needs the docker backend (--backend docker, or auto with a running daemon)');
-    return buildNetnsTopology;
-  }
-  const { docker, version } = await connectDocker();
-  progress.phase(`backend docker (daemon ${version}${requested === 'auto' ? ', chosen because it answers' : ''})`);
-  return (req, state) => buildDockerTopology(req, state, { docker, version, image, onPhase: (t) => progress.phase(t) });
-}
-
 async function tcpSynCommand(argv: TcpSynCliArgs): Promise<number> {
   const opts = validateTcpSynArgs(argv);
   const progress = new ProgressPrinter(process.stderr);
   await requireNetnsPrerequisites();
-  const build = await chooseBackend(argv.backend, argv.image, progress);
+  const { build } = await chooseBackend(argv.backend, argv.image, (t) => progress.phase(t));
 
   const controller = new AbortController();
   let runId: string | undefined;

@@ -1,5 +1,6 @@
 import { AgentProcess } from '../runner/agentProcess.js';
 import { readNetnsCounters } from '../counters/netstat.js';
+import { runInNetns } from '../exec.js';
 import { createTopology, planTopology, teardownTopology } from '../net/netnsTopology.js';
 import { pickFreeSubnets, prefixesInUse } from '../net/subnets.js';
 import type { RunStateFile } from '../runner/runState.js';
@@ -29,6 +30,8 @@ export async function buildNetnsTopology(req: TopologyRequest, state: RunStateFi
     startAgent: async (host, s) =>
       new AgentProcess(s.label, host.name, s.agent, s.config, s.priority === 'high' ? HIGH_PRIORITY_NICE : 0),
     readCounters: (host) => readNetnsCounters(host.name),
+    nsExec: (host, cmd, args) => runInNetns(host.name, cmd, args),
+    rootDir: async () => '/',
     teardown: () => teardownTopology(plan),
   };
   try {

@@ -1,6 +1,7 @@
 import type { AgentConnection } from '../runner/agentProcess.js';
 import type { NetCounters } from '../counters/netstat.js';
 import type { BackendName } from '../types.js';
+import type { ExecResult } from '../exec.js';
 
 /**
  * The topology contract both backends build, so scenarios never know which one runs:
@@ -37,6 +38,10 @@ export interface Topology {
   /** Extra facts for the result's environment block (e.g. Docker's version). */
   docker: { version: string } | null;
   startAgent(host: TestHost, start: AgentStart): Promise<AgentConnection>;
+  /** Run a host-side command (e.g. `ip`) inside the host's network namespace. */
+  nsExec(host: TestHost, cmd: string, args: readonly string[]): Promise<ExecResult>;
+  /** Where the host's own file system is seen from the runner: '/' for a namespace, /proc/<pid>/root for a container. */
+  rootDir(host: TestHost): Promise<string>;
   /** nstat-style counters (/proc/net/snmp + netstat) of the host's network namespace. */
   readCounters(host: TestHost): Promise<NetCounters>;
   /** Remove everything the topology created; safe to call twice and after a partial build. */

@@ -1,7 +1,8 @@
 import type { Argv } from 'yargs';
-import { UserError } from '../errors.js';
 import { requireNetnsPrerequisites } from '../preflight.js';
-import { runDnsNetns } from '../scenarios/dns.js';
+import { runDns } from '../scenarios/dns.js';
+import { chooseBackend } from '../backends/choose.js';
+import { dnsExtrasFor } from '../net/dnsNetns.js';
 import { DNS_MODES } from '../dns/modes.js';
 import { runScenarioCommand } from './scenarioCommand.js';
 import { DNS_CLIENTS, DNS_DEFAULTS, validateDnsArgs, type DnsArgs } from './dnsOptions.js';
@@ -11,7 +12,7 @@ export type DnsCliArgs = DnsArgs & { backend: string; json: boolean; out: string
 export function dnsCliOptions(y: Argv): Argv<DnsCliArgs> {
   const d = DNS_DEFAULTS;
   return y
-    .option('backend', { type: 'string', choices: ['auto', 'netns', 'docker'], default: 'auto', describe: 'where the hosts run: this scenario has the netns backend only so far (auto uses it; docker exits 2)' })
+    .option('backend', { type: 'string', choices: ['auto', 'netns', 'docker'], default: 'auto', describe: 'where the hosts run: netns (network namespaces), docker (containers behind a docker0-style bridge), or auto (docker when a daemon answers, else netns)' })
     .option('client', { type: 'string', choices: [...DNS_CLIENTS], default: d.client, describe: "libc: glibc's getaddrinfo with a resolv.conf per client; raw: A+AAAA back to back from a fresh UDP socket, glibc's timing; burst: lockstep workers sending from one source port at once" })
     .option('modes', { type: 'string', describe: `configurations to compare, comma-separated, from: ${DNS_MODES.join(', ')} [default: all of them with --client libc; none,random,random-fully,notrack otherwise]` })
     .option('clients', { type: 'number', default: d.clients, describe: 'client hosts behind the NAT (1-64)' })
@@ -32,7 +33,7 @@ export function dnsCliOptions(y: Argv): Argv<DnsCliArgs> {
 /** `repro dns`: validate, check prerequisites, then run, write and render (src/commands/scenarioCommand.ts). */
 export async function dnsCommand(argv: DnsCliArgs): Promise<number> {
   const opts = validateDnsArgs(argv);
-  if (argv.backend === 'docker') throw new UserError('repro dns runs on the netns backend only in this version: use --backend netns (or auto)');
   await requireNetnsPrerequisites();
-  return runScenarioCommand(argv, opts.client === 'burst' ? 'queries' : 'lookups', (command, hooks) => runDnsNetns(opts, command, hooks));
+  const { build } = await chooseBackend(argv.backend, undefined, (t) => process.stderr.write(`· ${t}\n`));
+  return runScenarioCommand(argv, opts.client === 'burst' ? 'queries' : 'lookups', (command, hooks) => runDns(opts, command, build, dnsExtrasFor, hooks));
 }

@@ -1,5 +1,4 @@
 import { mkdir, readdir, rm, rmdir, writeFile, stat } from 'node:fs/promises';
-import { run } from '../exec.js';
 import { hostAddress, parsePrefix } from './subnets.js';
 import type { TestHost, Topology } from '../backends/topology.js';
 
@@ -43,23 +42,52 @@ async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
 
-export function netnsDnsExtras(t: Topology): DnsTopologyExtras {
+/** The steps every backend does the same way, through the topology's own namespace access. */
+function commonDnsSteps(t: Topology): Pick<DnsTopologyExtras, 'addBackends' | 'vipAddress' | 'routeServerToClients'> {
   const serverPrefix = parsePrefix(t.serverSubnet);
-  const prefixLen = serverPrefix.length;
-  const written = new Set<string>();
   return {
     async addBackends(count) {
       const addrs = Array.from({ length: count }, (_, i) => hostAddress(serverPrefix, FIRST_BACKEND_HOST + i));
       for (const a of addrs) {
         if (a === t.server.address) continue;
-        await run('ip', ['-n', t.server.name, 'addr', 'add', `${a}/${prefixLen}`, 'dev', 'eth0']);
+        await t.nsExec(t.server, 'ip', ['addr', 'add', `${a}/${serverPrefix.length}`, 'dev', 'eth0']);
       }
       return addrs;
     },
     vipAddress: () => hostAddress(serverPrefix, VIP_HOST),
     async routeServerToClients() {
-      await run('ip', ['-n', t.server.name, 'route', 'replace', t.clientSubnet, 'via', hostAddress(serverPrefix, 1)]);
+      await t.nsExec(t.server, 'ip', ['route', 'replace', t.clientSubnet, 'via', hostAddress(serverPrefix, 1)]);
     },
+  };
+}
+
+/**
+ * The docker backend: the resolver files are the container's own /etc/resolv.conf (a file Docker bind-mounts
+ * per container) and /etc/nsswitch.conf, written through /proc/<pid>/root; they go with the containers.
+ */
+export function dockerDnsExtras(t: Topology): DnsTopologyExtras {
+  return {
+    ...commonDnsSteps(t),
+    async writeResolver(host, resolvConf, nsswitch) {
+      const root = await t.rootDir(host);
+      await writeFile(`${root}/etc/resolv.conf`, resolvConf);
+      await writeFile(`${root}/etc/nsswitch.conf`, nsswitch);
+    },
+    async removeResolvers() {
+      // Nothing outside the containers was written.
+    },
+  };
+}
+
+/** The extras for whichever backend built the topology. */
+export function dnsExtrasFor(t: Topology): DnsTopologyExtras {
+  return t.backend === 'docker' ? dockerDnsExtras(t) : netnsDnsExtras(t);
+}
+
+export function netnsDnsExtras(t: Topology): DnsTopologyExtras {
+  const written = new Set<string>();
+  return {
+    ...commonDnsSteps(t),
     async writeResolver(host, resolvConf, nsswitch) {
       if (!(await exists(NETNS_ETC))) {
         await mkdir(NETNS_ETC, { recursive: true });

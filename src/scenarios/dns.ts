@@ -4,7 +4,7 @@ import { RunStateFile } from '../runner/runState.js';
 import { RunLock } from '../runner/runLock.js';
 import { buildNetnsTopology } from '../backends/netns.js';
 import type { Topology } from '../backends/topology.js';
-import type { BuildTopology } from './tcpSyn.js';
+import type { BuildTopology } from '../backends/choose.js';
 import { conntrackDelta, readConntrackStat, type ConntrackStat } from '../counters/conntrackStat.js';
 import { netCountersDelta, sumCounters, type NetCounters } from '../counters/netstat.js';
 import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';

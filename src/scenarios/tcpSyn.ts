@@ -58,7 +58,8 @@ export class WatchdogError extends Error {
   override name = 'WatchdogError';
 }
 
-export type BuildTopology = (req: TopologyRequest, state: RunStateFile) => Promise<Topology>;
+export type { BuildTopology } from '../backends/choose.js';
+import type { BuildTopology } from '../backends/choose.js';
 
 /** Old name, kept for callers written before the docker backend: the netns backend. */
 export function runTcpSynNetns(opts: TcpSynOptions, command: string, hooks: RunHooks = {}): Promise<ResultFile> {

@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 import { readFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { AgentConnection } from '../../runner/agentProcess.js';
+import { run } from '../../exec.js';
 import { parseNetCounters } from '../../counters/netstat.js';
 import { formatPrefix, hostAddress, parsePrefix, pickFreeSubnets, prefixesInUse, type Prefix } from '../../net/subnets.js';
 import { linkName, netnsName } from '../../net/names.js';
@@ -189,6 +190,9 @@ export async function buildDockerTopology(req: TopologyRequest, state: RunStateF
     server,
     docker: { version: o.version },
     startAgent: (host, s) => execAgent(docker, host.name, s.label, s.agent, s.config),
+    // The host's own tools (ip, ...) run in the container's network namespace through nsenter: the image has none.
+    nsExec: async (host, cmd, args) => run('nsenter', ['-t', String(pids.get(host.name) ?? (await containerPid(docker, host.name))), '-n', cmd, ...args]),
+    rootDir: async (host) => `/proc/${pids.get(host.name) ?? (await containerPid(docker, host.name))}/root`,
     readCounters: async (host) => {
       const pid = pids.get(host.name) ?? (await containerPid(docker, host.name));
       const [snmp, netstat] = await Promise.all([readFile(`/proc/${pid}/net/snmp`, 'utf8'), readFile(`/proc/${pid}/net/netstat`, 'utf8')]);
