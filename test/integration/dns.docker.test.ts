@@ -12,7 +12,7 @@ const base = capabilityGate();
 const gate = base.skip ? base : dockerGate();
 
 describe.skipIf(gate.skip)(`repro dns on the docker backend (real dockerd)${gate.skip ? ` — skipped: ${gate.reason}` : ''}`, () => {
-  it("libc client in containers: glibc reads the container's resolv.conf the harness wrote (use-vc goes over TCP); raw client through the VIP", async () => {
+  it("all three clients in containers: glibc reads the container's resolv.conf the harness wrote (use-vc goes over TCP), raw through the VIP, burst", async () => {
     const before = hostSnapshot();
     const out = mkdtempSync(path.join(tmpdir(), 'repro-dns-docker-'));
     const run = async (args: string[]): Promise<ResultFile> => {
@@ -40,6 +40,13 @@ describe.skipIf(gate.skip)(`repro dns on the docker backend (real dockerd)${gate
     expect(m.succeeded + m.failed).toBe(m.attempts);
     expect(m.rule).toContain('DNAT');
     expect(m.counters.server['UdpInDatagrams']).toBe(m.counters.clients['UdpOutDatagrams']);
+
+    const burst = await run(['--client', 'burst', '--modes', 'none,random-fully', '--queries', '600']);
+    for (const b of burst.modes) {
+      expect(b.attempts).toBe(600);
+      expect(b.succeeded + b.failed).toBe(b.attempts);
+      expect(b.counters.conntrack).toHaveProperty('insert_failed');
+    }
 
     rmSync(out, { recursive: true, force: true });
     expect(hostSnapshot()).toEqual(before);
