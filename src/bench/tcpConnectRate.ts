@@ -15,13 +15,11 @@ import { run } from '../exec.js';
 import { TCP_SYN_DEFAULTS, validateTcpSynArgs } from '../commands/tcpSynOptions.js';
 import { requireNetnsPrerequisites } from '../preflight.js';
 import { errorMessage, UserError } from '../errors.js';
-import { RunStateFile } from '../runner/runState.js';
-import { RunLock } from '../runner/runLock.js';
+import { RunSession } from '../runner/runSession.js';
 import { buildNetnsTopology } from '../backends/netns.js';
 import type { Topology } from '../backends/topology.js';
-import { newRunId } from '../net/names.js';
 import {
-  dropTablesCreatedByRun, installRules, ownedByRun, removeRules, setMasqueradeMode, tablesToBeCreated, type SnatTopology,
+  installRules, setMasqueradeMode, tablesToBeCreated, type SnatTopology,
 } from '../nat/iptables.js';
 import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';
 import { netCountersDelta } from '../counters/netstat.js';
@@ -76,10 +74,8 @@ async function main(): Promise<void> {
     throw new UserError(`gcc could not build the C baseline (apt-get install gcc): ${errorMessage(err)}`);
   });
 
-  const runId = newRunId();
-  // One run at a time per host: taken before anything is created, released after everything is gone.
-  const lock = await RunLock.acquire('npm run bench');
-  const state = new RunStateFile(runId);
+  const session = await RunSession.open('npm run bench');
+  const { runId, state } = session;
   let topo: Topology | null = null;
   let server: AgentConnection | null = null;
   const rows: Record<string, unknown>[] = [];
@@ -145,11 +141,8 @@ async function main(): Promise<void> {
   } finally {
     if (server) await server.stop();
     if (topo) await topo.teardown().catch(() => undefined);
-    await removeRules(ownedByRun(runId));
-    await dropTablesCreatedByRun(state.state.tables);
-    for (const s of state.state.subnets) await deleteEntriesFromSubnet(s).catch(() => 0);
-    await state.remove();
-    lock.releaseSync();
+    await session.removeHostState();
+    await session.close();
     await run('rm', ['-f', binary], { check: false });
   }
 

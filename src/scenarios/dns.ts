@@ -1,7 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { AgentConnection } from '../runner/agentProcess.js';
-import { RunStateFile } from '../runner/runState.js';
-import { RunLock } from '../runner/runLock.js';
+import { RunSession } from '../runner/runSession.js';
 import { buildNetnsTopology } from '../backends/netns.js';
 import type { Topology } from '../backends/topology.js';
 import type { BuildTopology } from '../backends/choose.js';
@@ -10,7 +9,7 @@ import { netCountersDelta, sumCounters, type NetCounters } from '../counters/net
 import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';
 import { netnsDnsExtras, type DnsTopologyExtras } from '../net/dnsNetns.js';
 import {
-  applyBatch, dropTablesCreatedByRun, installRules, noNatBatch, notrackBatch, ownedByRun, ownsNotrackPath, removeRules,
+  applyBatch, installRules, noNatBatch, notrackBatch, ownsNotrackPath, removeRules,
   serviceBatch, setMasqueradeMode, tablesToBeCreated, type SnatTopology,
 } from '../nat/iptables.js';
 import { analyzeDnsMode, DNS_TOLERANCE_DESCRIPTION } from '../analysis/dnsMode.js';
@@ -22,7 +21,6 @@ import type { ModeResult, OtherScenarioConfig, ResultFile } from '../types.js';
 import type { ScenarioHooks } from './hooks.js';
 import { resultBase } from './resultBase.js';
 import type { DnsClientConfig, DnsClientKind, DnsClientResultEvent, DnsServerConfig } from '../agents/dnsProtocol.js';
-import { newRunId } from '../net/names.js';
 
 export interface DnsOptions {
   modes: DnsMode[];
@@ -96,28 +94,16 @@ function modeNotes(plan: DnsModePlan, client: DnsClientKind, vip: boolean): stri
  * every client at once, and diff the kernel's counters around them. Everything created goes in `finally`.
  */
 export async function runDns(opts: DnsOptions, command: string, build: BuildTopology, extrasFor: BuildDnsExtras, hooks: ScenarioHooks = {}): Promise<ResultFile> {
-  const startedAt = new Date().toISOString();
-  const runId = newRunId();
-  // One run at a time per host: taken before anything is created, released after everything is gone.
-  const lock = await RunLock.acquire(command);
-  const state = new RunStateFile(runId);
-  const phase = hooks.onPhase ?? (() => undefined);
-  hooks.onRunId?.(runId);
+  const session = await RunSession.open(command, hooks);
+  const { runId, startedAt, state, phase } = session;
 
   let topo: Topology | null = null;
   let extras: DnsTopologyExtras | null = null;
   let server: AgentConnection | null = null;
   let clients: AgentConnection[] = [];
   const modes: ModeResult[] = [];
-  let interrupted = false;
-  const onAbort = (): void => {
-    interrupted = true;
-    for (const c of clients) c.closeInput();
-  };
-  hooks.signal?.addEventListener('abort', onAbort, { once: true });
 
   try {
-    await state.save();
     phase(`topology: ${opts.clients} clients and a DNS server with ${opts.backends} backend addresses (run ${runId})`);
     topo = await build({ runId, clients: opts.clients, portRange: CLIENT_PORT_RANGE, serverSysctls: {}, clientSysctls: {} }, state);
     const t = topo;
@@ -143,7 +129,7 @@ export async function runDns(opts: DnsOptions, command: string, build: BuildTopo
     await server.waitFor('ready', 30_000);
 
     for (const [index, mode] of opts.modes.entries()) {
-      if (interrupted) break;
+      if (session.interrupted) break;
       const plan = planDnsMode(mode, opts.vip);
       const target = plan.viaVip ? vip : backends[0] ?? t.server.address;
       let rule: string;
@@ -164,7 +150,7 @@ export async function runDns(opts: DnsOptions, command: string, build: BuildTopo
       const before = await snapshot(t);
 
       const perClient = (i: number): number => Math.floor(opts.queries / opts.clients) + (i < opts.queries % opts.clients ? 1 : 0);
-      clients = await Promise.all(
+      clients = session.load = await Promise.all(
         t.clients.map((c, i) => {
           const cfg: DnsClientConfig = {
             kind: opts.client, server: target, port: opts.port, zone: opts.zone, workers: opts.workers, concurrency: opts.concurrency,
@@ -175,7 +161,7 @@ export async function runDns(opts: DnsOptions, command: string, build: BuildTopo
         }),
       );
       await Promise.all(clients.map((c) => c.waitFor('ready', 30_000)));
-      if (interrupted) break;
+      if (session.interrupted) break;
 
       const progress = clients.map(() => ({ attempts: 0, stalls: 0, failed: 0 }));
       const t0 = performance.now();
@@ -197,7 +183,7 @@ export async function runDns(opts: DnsOptions, command: string, build: BuildTopo
       const results = await Promise.all(clients.map((c) => c.waitFor('dns-result', limitMs)));
       const durationMs = Math.max(...results.map((r) => r.elapsedMs));
       await Promise.all(clients.map((c) => c.stop()));
-      clients = [];
+      clients = session.load = [];
       await new Promise((r) => setTimeout(r, 200));
       const after = await snapshot(t);
       if (plan.notrack) await removeRules(ownsNotrackPath(runId));
@@ -211,32 +197,25 @@ export async function runDns(opts: DnsOptions, command: string, build: BuildTopo
         mode, rule, clients: results.map(toOutcome), counters, durationMs, timeoutMs: opts.timeoutMs, attempts: opts.attempts,
         detectRatePer100k: opts.detectRatePer100k, notes: modeNotes(plan, opts.client, opts.vip),
       });
-      if (results.some((r) => r.aborted)) interrupted = true;
+      if (results.some((r) => r.aborted)) session.interrupted = true;
       modes.push(m);
       hooks.onModeDone?.(m);
     }
 
     return {
-      ...resultBase({ runId, startedAt, command, interrupted, environment, modes, summary: summarizeDns(modes) }),
+      ...resultBase({ runId, startedAt, command, interrupted: session.interrupted, environment, modes, summary: summarizeDns(modes) }),
       signatureBands: { description: DNS_TOLERANCE_DESCRIPTION, slowThresholdMs: SLOW_THRESHOLD_MS },
       scenario: 'dns',
       config,
     };
   } finally {
-    hooks.signal?.removeEventListener('abort', onAbort);
     phase('teardown');
     for (const c of clients) c.kill();
     if (server) await server.stop();
     if (extras) await extras.removeResolvers().catch(() => undefined);
     if (topo) await topo.teardown().catch(() => undefined);
-    await removeRules(ownedByRun(runId));
-    await dropTablesCreatedByRun(state.state.tables);
-    if (topo) {
-      await deleteEntriesFromSubnet(topo.clientSubnet).catch(() => 0);
-      await deleteEntriesFromSubnet(topo.serverSubnet).catch(() => 0);
-    }
-    await state.remove();
-    lock.releaseSync();
+    await session.removeHostState();
+    await session.close();
   }
 }
 

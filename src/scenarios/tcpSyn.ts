@@ -1,15 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import type { AgentConnection } from '../runner/agentProcess.js';
-import { RunStateFile } from '../runner/runState.js';
-import { RunLock } from '../runner/runLock.js';
+import { RunSession } from '../runner/runSession.js';
 import { buildNetnsTopology } from '../backends/netns.js';
-import type { Topology, TopologyRequest } from '../backends/topology.js';
+import type { Topology } from '../backends/topology.js';
 import type { ScenarioHooks, ScenarioProgress } from './hooks.js';
 import { conntrackDelta, readConntrackStat, type ConntrackStat } from '../counters/conntrackStat.js';
 import { netCountersDelta, sumCounters, type NetCounters } from '../counters/netstat.js';
 import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';
 import {
-  dropTablesCreatedByRun, installRules, removeRules, ownedByRun, setMasqueradeMode, tablesToBeCreated, type SnatTopology,
+  installRules, setMasqueradeMode, tablesToBeCreated, type SnatTopology,
 } from '../nat/iptables.js';
 import { analyzeMode, type ClientOutcome } from '../analysis/tcpSynMode.js';
 import { overallVerdict } from '../analysis/verdict.js';
@@ -17,7 +16,6 @@ import { TOLERANCE_DESCRIPTION, SLOW_THRESHOLD_MS } from '../analysis/signatures
 import { collectEnvironment } from '../environment.js';
 import { RESULT_SCHEMA, type MasqueradeMode, type ModeResult, type ResultFile, type TcpSynConfig } from '../types.js';
 import type { TcpClientConfig, TcpClientResultEvent, TcpServerConfig } from '../agents/protocol.js';
-import { newRunId } from '../net/names.js';
 
 export type TcpSynOptions = Omit<TcpSynConfig, 'clientSubnet' | 'serverSubnet' | 'backend'>;
 
@@ -72,27 +70,15 @@ export function runTcpSynNetns(opts: TcpSynOptions, command: string, hooks: RunH
  * whatever happens.
  */
 export async function runTcpSyn(opts: TcpSynOptions, command: string, build: BuildTopology, hooks: RunHooks = {}): Promise<ResultFile> {
-  const startedAt = new Date().toISOString();
-  const runId = newRunId();
-  // One run at a time per host: taken before anything is created, released after everything is gone.
-  const lock = await RunLock.acquire(command);
-  const state = new RunStateFile(runId);
-  const phase = hooks.onPhase ?? (() => undefined);
-  hooks.onRunId?.(runId);
+  const session = await RunSession.open(command, hooks);
+  const { runId, startedAt, state, phase } = session;
 
   let topo: Topology | null = null;
   let server: AgentConnection | null = null;
   let clients: AgentConnection[] = [];
   const modes: ModeResult[] = [];
-  let interrupted = false;
-  const onAbort = (): void => {
-    interrupted = true;
-    for (const c of clients) c.closeInput();
-  };
-  hooks.signal?.addEventListener('abort', onAbort, { once: true });
 
   try {
-    await state.save();
     phase(`topology: ${opts.clients} clients and a server (run ${runId})`);
     topo = await build(
       { runId, clients: opts.clients, portRange: opts.portRange, serverSysctls: SERVER_SYSCTLS, clientSysctls: CLIENT_SYSCTLS },
@@ -111,7 +97,7 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
     await server.waitFor('ready', 30_000);
 
     for (const [index, mode] of opts.modes.entries()) {
-      if (interrupted) break;
+      if (session.interrupted) break;
       const rule = await setMasqueradeMode(snat, mode);
       await deleteEntriesFromSubnet(t.clientSubnet);
       phase(`mode ${mode}: ${rule}`);
@@ -119,7 +105,7 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
 
       const perClient = (i: number): number =>
         Math.floor(opts.connections / opts.clients) + (i < opts.connections % opts.clients ? 1 : 0);
-      clients = await Promise.all(
+      clients = session.load = await Promise.all(
         t.clients.map((c, i) => {
           const cfg: TcpClientConfig = {
             host: t.server.address,
@@ -138,7 +124,7 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
         }),
       );
       await Promise.all(clients.map((c) => c.waitFor('ready', 30_000)));
-      if (interrupted) break;
+      if (session.interrupted) break;
 
       const progress = clients.map(() => ({ attempts: 0, stalls: 0, failed: 0 }));
       const t0 = performance.now();
@@ -173,7 +159,7 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
       );
       const durationMs = Math.max(...results.map((r) => r.elapsedMs));
       await Promise.all(clients.map((c) => c.stop()));
-      clients = [];
+      clients = session.load = [];
 
       // Let in-flight packets settle before the after-snapshot (a late SYN retransmit, a final RST).
       await new Promise((r) => setTimeout(r, 200));
@@ -193,7 +179,7 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
         detectRatePer100k: opts.detectRatePer100k,
         keepalive: opts.keepalive ?? false,
       });
-      if (results.some((r) => r.aborted)) interrupted = true;
+      if (results.some((r) => r.aborted)) session.interrupted = true;
       modes.push(m);
       hooks.onModeDone?.(m);
     }
@@ -205,7 +191,7 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
       startedAt,
       finishedAt: new Date().toISOString(),
       command,
-      interrupted,
+      interrupted: session.interrupted,
       environment,
       config,
       signatureBands: { description: TOLERANCE_DESCRIPTION, slowThresholdMs: SLOW_THRESHOLD_MS },
@@ -214,16 +200,12 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
       summary: summarize(modes),
     };
   } finally {
-    hooks.signal?.removeEventListener('abort', onAbort);
     phase('teardown');
     for (const c of clients) c.kill();
     if (server) await server.stop();
     if (topo) await topo.teardown().catch(() => undefined);
-    await removeRules(ownedByRun(runId));
-    await dropTablesCreatedByRun(state.state.tables);
-    for (const subnet of state.state.subnets) await deleteEntriesFromSubnet(subnet).catch(() => 0);
-    await state.remove();
-    lock.releaseSync();
+    await session.removeHostState();
+    await session.close();
   }
 }
 

@@ -35,3 +35,15 @@ export async function interruptedRun(args: string[], when: RegExp, out: string):
   for (const m of result.modes) expect(m.succeeded + m.failed).toBe(m.attempts);
   return result;
 }
+
+/** Run the CLI and SIGKILL it as soon as its stderr matches `when` (the load is running): a run left behind. */
+export async function killedRun(args: string[], when = /\b\d[\d,]* attempts\b/): Promise<void> {
+  let killed = false;
+  await runCli(args, (text, child) => {
+    if (!killed && when.test(text)) {
+      killed = true;
+      child.kill('SIGKILL');
+    }
+  });
+  expect(killed).toBe(true);
+}

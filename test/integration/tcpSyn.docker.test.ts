@@ -6,6 +6,7 @@ import { capabilityGate } from './capabilities.js';
 import { dockerGate, agentImages } from './docker.js';
 import { hostSnapshot } from './hostSnapshot.js';
 import { runCli, runCliEnv } from './cli.js';
+import { killedRun } from './expectations.js';
 import type { ResultFile } from '../../src/types.js';
 
 const base = capabilityGate();
@@ -86,14 +87,7 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the docker backend (real dockerd)${
 
   it('repro cleanup removes the containers and networks of a killed docker run', async () => {
     const before = hostSnapshot();
-    let killed = false;
-    await runCli(['tcp-syn', '--backend', 'docker', '--connections', '500000', '--duration', '60'], (text, child) => {
-      if (!killed && /\b\d[\d,]* attempts\b/.test(text)) {
-        killed = true;
-        child.kill('SIGKILL');
-      }
-    });
-    expect(killed).toBe(true);
+    await killedRun(['tcp-syn', '--backend', 'docker', '--connections', '500000', '--duration', '60']);
     expect(hostSnapshot().docker.containers.some((c) => /^repro-[0-9a-f]{6}-/.test(c))).toBe(true);
     const c = await runCli(['cleanup']);
     expect(c.code).toBe(0);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { capabilityGate } from './capabilities.js';
 import { hostSnapshot } from './hostSnapshot.js';
 import { runCli, runCliAs } from './cli.js';
+import { expectRefusals, interruptedRun, killedRun } from './expectations.js';
 import type { ResultFile, Verdict } from '../../src/types.js';
 
 const gate = capabilityGate();
@@ -81,46 +82,21 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the netns backend (real kernel)${ga
       [['tcp-syn', '--close', 'slam'], /close/],
       [['frobnicate'], /unknown argument|command/i],
     ];
-    for (const [args, pattern] of cases) {
-      const r = await runCli(args);
-      expect(r.code, args.join(' ')).toBe(2);
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(pattern);
-      expect(r.stderr).not.toMatch(/\n\s+at /);
-    }
+    await expectRefusals(cases);
     expect(hostSnapshot()).toEqual(before);
   }, 60_000);
 
   it('on SIGINT during the load tears everything down and writes a partial result marked interrupted', async () => {
     const before = hostSnapshot();
     const out = tmpOut();
-    let sent = false;
-    const r = await runCli(['tcp-syn', '--backend', 'netns', '--connections', '500000', '--duration', '60', '--out', out], (text, child) => {
-      if (!sent && /\b\d[\d,]* attempts\b/.test(text)) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    });
-    expect(sent).toBe(true);
-    expect(r.code).toBe(130);
-    const result = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8')) as ResultFile;
-    expect(result.interrupted).toBe(true);
-    expect(result.modes.length).toBeLessThanOrEqual(1);
-    for (const m of result.modes) expect(m.succeeded + m.failed).toBe(m.attempts);
+    await interruptedRun(['tcp-syn', '--backend', 'netns', '--connections', '500000', '--duration', '60'], /\b\d[\d,]* attempts\b/, out);
     expect(hostSnapshot()).toEqual(before);
     rmSync(out, { recursive: true, force: true });
   }, 120_000);
 
   it('after SIGKILL, repro cleanup removes every leftover and nothing else', async () => {
     const before = hostSnapshot();
-    let killed = false;
-    await runCli(['tcp-syn', '--backend', 'netns', '--connections', '500000', '--duration', '60'], (text, child) => {
-      if (!killed && /\b\d[\d,]* attempts\b/.test(text)) {
-        killed = true;
-        child.kill('SIGKILL');
-      }
-    });
-    expect(killed).toBe(true);
+    await killedRun(['tcp-syn', '--backend', 'netns', '--connections', '500000', '--duration', '60']);
     // The run's namespaces and rules are still there: cleanup has something to do.
     expect(hostSnapshot()).not.toEqual(before);
     const c = await runCli(['cleanup']);

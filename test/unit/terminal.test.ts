@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderTerminal } from '../../src/report/terminal.js';
 import { RESULT_SCHEMA, type ModeResult, type ResultFile } from '../../src/types.js';
+import { TCP_SYN_CONFIG } from './fixtures/results.js';
 
 function mode(over: Partial<ModeResult> & Pick<ModeResult, 'mode'>): ModeResult {
   return {
@@ -79,23 +80,7 @@ const RESULT: ResultFile = {
     backend: 'netns',
     docker: null,
   },
-  config: {
-    backend: 'netns',
-    modes: ['none', 'random', 'random-fully'],
-    clients: 4,
-    workers: 2,
-    concurrency: 16,
-    connections: 60_000,
-    durationSec: 30,
-    portRange: [40000, 40199],
-    close: 'rst',
-    connectTimeoutMs: 8000,
-    serverWorkers: 2,
-    serverPort: 8080,
-    detectRatePer100k: 5,
-    clientSubnet: '10.213.0.0/24',
-    serverSubnet: '10.213.1.0/24',
-  },
+  config: TCP_SYN_CONFIG,
   signatureBands: { description: 'band n (n lost SYNs) covers [T-20 ms, T+300 ms+5% of T]', slowThresholdMs: 200 },
   modes: [NONE, RANDOM, FULLY],
   verdict: 'reproduced',
