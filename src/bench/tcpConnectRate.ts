@@ -1,12 +1,11 @@
 /**
- * `npm run bench` (root): the TCP load generator's speed against a baseline measured in the same run.
+ * Bench section `tcp`: the TCP load generator's speed against a baseline measured in the same run.
  * One netns topology, one server agent; for each MASQUERADE mode, the same number of connects from the same
  * client namespaces twice: (a) the harness's own Node client agents, (b) a minimal C epoll connect loop
  * (src/bench/connectLoop.c, built here with gcc). Reported per mode: connects/s of each, the ratio ours / C,
  * host CPU seconds per 1 000 connects (from /proc/stat), the server's ListenOverflows/ListenDrops at that rate
- * (its headroom), and the runner's peak RSS. Written to results/bench-<time>.json.
+ * (its headroom). src/bench/main.ts writes it to results/bench-<time>.json.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
@@ -15,6 +14,7 @@ import { run } from '../exec.js';
 import { TCP_SYN_DEFAULTS, validateTcpSynArgs } from '../commands/tcpSynOptions.js';
 import { requireNetnsPrerequisites } from '../preflight.js';
 import { errorMessage, UserError } from '../errors.js';
+import { hostBusyCpuSeconds, perThousand, ratio } from './benchHost.js';
 import { RunSession } from '../runner/runSession.js';
 import { buildNetnsTopology } from '../backends/netns.js';
 import type { Topology } from '../backends/topology.js';
@@ -29,15 +29,6 @@ import type { MasqueradeMode } from '../types.js';
 
 const SOURCE = fileURLToPath(new URL('../../src/bench/connectLoop.c', import.meta.url));
 
-/** Busy and total jiffies of the whole host, from /proc/stat's first line. */
-async function cpuJiffies(): Promise<{ busy: number; total: number }> {
-  const first = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
-  const v = first.trim().split(/\s+/).slice(1).map(Number);
-  const idle = (v[3] ?? 0) + (v[4] ?? 0);
-  const total = v.reduce((s, x) => s + x, 0);
-  return { busy: total - idle, total };
-}
-
 interface LoadFigures {
   attempts: number;
   failed: number;
@@ -50,21 +41,20 @@ interface LoadFigures {
 async function measure(t: Topology, load: () => Promise<{ attempts: number; failed: number; elapsedMs: number }>): Promise<LoadFigures> {
   await deleteEntriesFromSubnet(t.clientSubnet);
   const before = await t.readCounters(t.server);
-  const c0 = await cpuJiffies();
+  const c0 = await hostBusyCpuSeconds();
   const r = await load();
-  const c1 = await cpuJiffies();
+  const c1 = await hostBusyCpuSeconds();
   const after = await t.readCounters(t.server);
   const srv = netCountersDelta(before, after, ['TcpExtListenDrops']);
-  const hz = 100; // USER_HZ on Linux
   return {
     ...r,
     connectsPerSecond: Math.round((r.attempts / r.elapsedMs) * 1000),
-    cpuSecondsPer1000: Math.round(((c1.busy - c0.busy) / hz / (r.attempts / 1000)) * 1000) / 1000,
+    cpuSecondsPer1000: perThousand(c1 - c0, r.attempts),
     serverListenDrops: srv['TcpExtListenDrops'] ?? 0,
   };
 }
 
-async function main(): Promise<void> {
+export async function benchTcpConnectRate(): Promise<{ lines: string[]; json: object }> {
   await requireNetnsPrerequisites();
   const connections = Number(process.env['REPRO_BENCH_CONNECTIONS'] ?? 30_000);
   const opts = validateTcpSynArgs({ ...TCP_SYN_DEFAULTS, connections, duration: 60 });
@@ -136,7 +126,7 @@ async function main(): Promise<void> {
       const c = await measure(t, cLoad);
       process.stderr.write(`· ${mode}: repro's Node agents\n`);
       const ours = await measure(t, nodeLoad);
-      rows.push({ mode, ours, baseline: c, ratio: Math.round((ours.connectsPerSecond / c.connectsPerSecond) * 100) / 100 });
+      rows.push({ mode, ours, baseline: c, ratio: ratio(ours.connectsPerSecond, c.connectsPerSecond) });
     }
   } finally {
     if (server) await server.stop();
@@ -146,31 +136,17 @@ async function main(): Promise<void> {
     await run('rm', ['-f', binary], { check: false });
   }
 
-  const at = new Date().toISOString();
-  const bench = {
-    schema: 'repro/bench@1',
+  const json = {
     benchmark: 'tcp-connect-rate',
-    at,
-    host: { kernel: os.release(), cpus: os.cpus().length, node: process.version, loadAverage1m: os.loadavg()[0] },
     config: { clients: opts.clients, workers: opts.workers, concurrency: opts.concurrency, connectionsPerMode: connections, close: 'rst' },
     baseline: 'src/bench/connectLoop.c (gcc -O2), same clients, same in-flight count, same server agent, same run',
     modes: rows,
-    runnerPeakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
   };
-  await mkdir('results', { recursive: true });
-  const file = `results/bench-${at.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.json`;
-  await writeFile(file, JSON.stringify(bench, null, 2) + '\n');
-  for (const r of rows as { mode: string; ours: LoadFigures; baseline: LoadFigures; ratio: number }[]) {
-    process.stdout.write(
-      `${r.mode.padEnd(13)} ours ${r.ours.connectsPerSecond}/s (${r.ours.cpuSecondsPer1000} CPU-s/1000)  ` +
-        `C ${r.baseline.connectsPerSecond}/s (${r.baseline.cpuSecondsPer1000} CPU-s/1000)  ratio ${r.ratio}  ` +
-        `server ListenDrops ours ${r.ours.serverListenDrops}, C ${r.baseline.serverListenDrops}\n`,
-    );
-  }
-  process.stdout.write(`runner peak RSS ${bench.runnerPeakRssMb} MB · written: ${file}\n`);
+  const lines = (rows as { mode: string; ours: LoadFigures; baseline: LoadFigures; ratio: number }[]).map(
+    (r) =>
+      `tcp ${r.mode.padEnd(13)} ours ${r.ours.connectsPerSecond}/s (${r.ours.cpuSecondsPer1000} CPU-s/1000)  ` +
+      `C ${r.baseline.connectsPerSecond}/s (${r.baseline.cpuSecondsPer1000} CPU-s/1000)  ratio ${r.ratio}  ` +
+      `server ListenDrops ours ${r.ours.serverListenDrops}, C ${r.baseline.serverListenDrops}`,
+  );
+  return { lines, json };
 }
-
-main().catch((err: unknown) => {
-  process.stderr.write(`bench: ${errorMessage(err)}\n`);
-  process.exitCode = err instanceof UserError ? 2 : 1;
-});
