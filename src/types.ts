@@ -15,6 +15,9 @@ export type CloseMode = 'rst' | 'fin';
 /** What a tcp-syn attempt is: a bare TCP connect, or an HTTP/1.1 request through undici. */
 export type TcpSynProtocol = 'tcp' | 'http';
 
+/** How a TCP client agent opens connections: the native engine (src/native), libuv handles from JS, or net.Socket. */
+export type ConnectPath = 'native' | 'handle' | 'socket';
+
 export interface LatencyMs {
   p50: number;
   p90: number;
@@ -83,6 +86,8 @@ export interface ModeResult {
   http?: HttpModeFigures;
   /** vxlan only: the double-SNAT evidence of this mode (src/analysis/vxlanMode.ts). */
   vxlan?: VxlanEvidence;
+  /** Raw TCP connects: how the client agents made them (native engine, libuv handles, net.Socket); absent in older files. */
+  connectPath?: ConnectPath;
 }
 
 /**

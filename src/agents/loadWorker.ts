@@ -5,6 +5,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import type { CloseMode } from '../types.js';
+import type { ConnectPath } from './tcpConnector.js';
 
 export interface WorkerStart {
   host: string;
@@ -17,6 +18,8 @@ export interface WorkerStart {
   progressIntervalMs: number;
   /** HTTP workers only: reuse pooled keep-alive connections instead of one fresh connection per request. */
   keepalive: boolean;
+  /** TCP workers only: how connects are made (absent: auto, the handle path when this Node has it). */
+  connectPath?: ConnectPath | 'auto';
 }
 
 export interface Counts {
@@ -41,7 +44,15 @@ export interface HttpFigures {
 
 export type WorkerMessage =
   | ({ kind: 'progress' } & Counts)
-  | ({ kind: 'done'; histogram: string; failureHistogram: string; failures: Record<string, number>; http?: HttpFigures } & Counts);
+  | ({
+      kind: 'done';
+      histogram: string;
+      failureHistogram: string;
+      failures: Record<string, number>;
+      http?: HttpFigures;
+      /** TCP workers: the path their connects took. */
+      connectPath?: ConnectPath;
+    } & Counts);
 
 /** Attempts at least this slow count as stalls in progress reports. */
 export const STALL_MS = 900;

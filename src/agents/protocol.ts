@@ -5,6 +5,8 @@
 import type { CloseMode, TcpSynProtocol } from '../types.js';
 import type { HttpFigures } from './loadWorker.js';
 import type { DnsAgentEvent } from './dnsProtocol.js';
+import type { AgentResources } from './resources.js';
+import type { ConnectPath } from './tcpConnector.js';
 
 export interface ReadyEvent {
   type: 'ready';
@@ -35,13 +37,23 @@ export interface TcpClientResultEvent {
   http?: HttpFigures;
   elapsedMs: number;
   aborted: boolean;
+  /** tcp only: how the workers connected (handle: libuv's TCP handle directly; socket: net.Socket). */
+  connectPath?: ConnectPath;
+  /** The client process's CPU and peak memory (all its worker threads). */
+  resources?: AgentResources;
 }
 
 export interface TcpServerStatsEvent {
   type: 'stats';
   accepted: number;
   workers: number;
+  /** How the workers accept: handle (a bare sink that only waits for the client's close) or socket (net.Socket, speaks HTTP). */
+  acceptPath?: AcceptPath;
+  /** Primary and workers together. */
+  resources?: AgentResources;
 }
+
+export type AcceptPath = 'handle' | 'socket';
 
 export interface ErrorEvent {
   type: 'error';
@@ -67,6 +79,8 @@ export interface TcpClientConfig {
   protocol?: TcpSynProtocol;
   /** http only: pooled keep-alive connections instead of a fresh connection per request (absent: false). */
   keepalive?: boolean;
+  /** tcp only: how to connect (absent: auto, the handle path when this Node has it). */
+  connectPath?: ConnectPath | 'auto';
 }
 
 export interface TcpServerConfig {
@@ -75,6 +89,9 @@ export interface TcpServerConfig {
   close: CloseMode;
   workers: number;
   backlog: number;
+  /** What the clients speak (absent: http, which serves both). With tcp the workers accept into a bare sink
+   * (handle path) when this Node has it: raw clients never send a byte, so no net.Socket is built per connection. */
+  protocol?: TcpSynProtocol;
 }
 
 export function emit(event: AgentEvent): void {

@@ -9,9 +9,19 @@ import { fileURLToPath } from 'node:url';
 import { configFromArgv, emit, type TcpClientConfig } from './protocol.js';
 import { createHistogram, decodeHistogram, encodeHistogram } from '../histogram.js';
 import type { ConnectCounts, WorkerMessage, WorkerStart } from './loadWorker.js';
+import type { ConnectPath } from './tcpConnector.js';
+import { ownResources } from './resources.js';
+import { nativeConnectMissing, nativeConnectModule } from './nativeConnect.js';
 
 const cfg = configFromArgv<TcpClientConfig>();
-const workerScript = cfg.protocol === 'http' ? './httpRequestWorker.js' : './tcpConnectWorker.js';
+const wanted = cfg.connectPath ?? 'auto';
+if (cfg.protocol !== 'http' && wanted === 'native' && !nativeConnectModule()) {
+  emit({ type: 'error', message: `connect path "native" asked for, but ${nativeConnectMissing() ?? 'the engine is missing'}` });
+  process.exit(1);
+}
+// Raw connects: the native engine when it was built (auto), else the JS loop on libuv handles or net.Socket.
+const useEngine = cfg.protocol !== 'http' && (wanted === 'native' || (wanted === 'auto' && nativeConnectModule() !== null));
+const workerScript = cfg.protocol === 'http' ? './httpRequestWorker.js' : useEngine ? './tcpEngineWorker.js' : './tcpConnectWorker.js';
 const workerPath = fileURLToPath(new URL(workerScript, import.meta.url));
 
 interface WorkerState {
@@ -30,6 +40,7 @@ const failures: Record<string, number> = {};
 const requestTotal = createHistogram();
 const connects: ConnectCounts = { attempted: 0, succeeded: 0, failed: 0 };
 let started = 0;
+const connectPaths = new Set<ConnectPath>();
 let aborted = false;
 let finished = false;
 
@@ -56,6 +67,9 @@ function maybeFinish(): void {
     ...(cfg.protocol === 'http' ? { http: { requestHistogram: encodeHistogram(requestTotal), connects } } : {}),
     elapsedMs: started ? Date.now() - started : 0,
     aborted,
+    // Every worker takes the same path (one Node, one config); should they differ, the slowest one is named.
+    ...(connectPaths.size > 0 ? { connectPath: (['socket', 'handle', 'native'] as const).find((p) => connectPaths.has(p)) } : {}),
+    resources: ownResources(),
   });
   process.exit(0);
 }
@@ -74,6 +88,7 @@ for (let i = 0; i < cfg.workers; i++) {
     close: cfg.close,
     progressIntervalMs: cfg.progressIntervalMs,
     keepalive: cfg.keepalive ?? false,
+    connectPath: cfg.connectPath ?? 'auto',
   };
   const worker = new Worker(workerPath, { workerData: start });
   const st: WorkerState = { worker, attempts: 0, succeeded: 0, failed: 0, stalls: 0, done: false };
@@ -89,6 +104,7 @@ for (let i = 0; i < cfg.workers; i++) {
       const f = decodeHistogram(m.failureHistogram);
       failureTotal.add(f);
       for (const [k, v] of Object.entries(m.failures)) failures[k] = (failures[k] ?? 0) + v;
+      if (m.connectPath) connectPaths.add(m.connectPath);
       if (m.http) {
         const r = decodeHistogram(m.http.requestHistogram);
         requestTotal.add(r);

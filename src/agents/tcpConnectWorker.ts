@@ -1,22 +1,25 @@
 /**
  * One connect loop: keeps `concurrency` connects in flight until its quota or the duration is used up.
- * Latency is measured from connect() to the 'connect' event, in microseconds. A sweep ends attempts
+ * Latency is measured from connect() to its completion, in microseconds. A sweep ends attempts
  * older than the connect timeout (counted as ETIMEDOUT); other failures are counted by error code.
+ * Connects go through the cheapest path this Node has (tcpConnector.ts); the result names it.
  */
-import net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { createHistogram, encodeHistogram, recordMicros } from '../histogram.js';
+import { createConnector, type PendingConnect } from './tcpConnector.js';
 import { STALL_MS, driveWorker, type Counts, type WorkerMessage, type WorkerStart } from './loadWorker.js';
 
 if (parentPort) {
   const port = parentPort;
   const cfg = workerData as WorkerStart;
+  const prefer = cfg.connectPath === 'native' ? 'auto' : (cfg.connectPath ?? 'auto');
+  const connector = createConnector({ host: cfg.host, port: cfg.port, close: cfg.close }, prefer);
   const hist = createHistogram();
   const failHist = createHistogram();
   const failures: Record<string, number> = {};
   const counts: Counts = { attempts: 0, succeeded: 0, failed: 0, stalls: 0 };
-  const inflight = new Map<net.Socket, number>();
+  const inflight = new Map<PendingConnect, number>();
   let stopping = false;
   let deadline = Infinity;
   let done = false;
@@ -26,35 +29,34 @@ if (parentPort) {
     done = true;
     clearInterval(sweep);
     clearInterval(progress);
-    port.postMessage({ kind: 'done', ...counts, failures, histogram: encodeHistogram(hist), failureHistogram: encodeHistogram(failHist) } satisfies WorkerMessage);
+    port.postMessage({
+      kind: 'done', ...counts, failures, histogram: encodeHistogram(hist), failureHistogram: encodeHistogram(failHist), connectPath: connector.path,
+    } satisfies WorkerMessage);
     port.close();
   };
 
-  const fail = (sock: net.Socket, t0: number, code: string): void => {
-    if (!inflight.delete(sock)) return;
+  const failed = (t0: number, code: string): void => {
     counts.failed++;
     failures[code] = (failures[code] ?? 0) + 1;
     recordMicros(failHist, (performance.now() - t0) * 1000);
-    sock.destroy();
-    next();
   };
 
   const launch = (): void => {
     counts.attempts++;
     const t0 = performance.now();
-    const sock = net.connect({ host: cfg.host, port: cfg.port });
-    inflight.set(sock, t0);
-    sock.once('connect', () => {
-      if (!inflight.delete(sock)) return;
-      const ms = performance.now() - t0;
-      recordMicros(hist, ms * 1000);
-      counts.succeeded++;
-      if (ms >= STALL_MS) counts.stalls++;
-      if (cfg.close === 'rst') sock.resetAndDestroy();
-      else sock.destroy();
+    const pending = connector.open((error) => {
+      inflight.delete(pending);
+      if (error === null) {
+        const ms = performance.now() - t0;
+        recordMicros(hist, ms * 1000);
+        counts.succeeded++;
+        if (ms >= STALL_MS) counts.stalls++;
+      } else {
+        failed(t0, error);
+      }
       next();
     });
-    sock.on('error', (err: NodeJS.ErrnoException) => fail(sock, t0, err.code ?? 'ERROR'));
+    inflight.set(pending, t0);
   };
 
   const next = (): void => {
@@ -65,11 +67,23 @@ if (parentPort) {
     }
   };
 
+  /** End an attempt from outside (timeout, stop); its callback will not run. */
+  const giveUp = (pending: PendingConnect, t0: number, code: string): void => {
+    inflight.delete(pending);
+    pending.abort();
+    failed(t0, code);
+  };
+
   const sweep = setInterval(() => {
     const now = performance.now();
-    for (const [sock, t0] of inflight) {
-      if (now - t0 >= cfg.connectTimeoutMs) fail(sock, t0, 'ETIMEDOUT');
+    let ended = 0;
+    for (const [pending, t0] of inflight) {
+      if (now - t0 >= cfg.connectTimeoutMs) {
+        giveUp(pending, t0, 'ETIMEDOUT');
+        ended++;
+      }
     }
+    for (let i = 0; i < ended; i++) next();
   }, 100);
   const progress = driveWorker(port, cfg, counts, {
     begin: (at) => (deadline = at),
@@ -77,7 +91,7 @@ if (parentPort) {
     finish,
     stop: () => {
       stopping = true;
-      for (const [sock, t0] of inflight) fail(sock, t0, 'ABORTED');
+      for (const [pending, t0] of inflight) giveUp(pending, t0, 'ABORTED');
       if (inflight.size === 0) finish();
     },
   });

@@ -5,15 +5,54 @@
  * namespace's somaxconn allows (the topology raises it).
  * The same listener speaks HTTP/1.1 (one fixed response per request, src/agents/httpFraming.ts): raw TCP
  * clients never send a byte, HTTP clients (`--protocol http`) get their answer.
+ * With `protocol: 'tcp'` each worker swaps its listener's accept callback for a bare sink (tcpHandles.ts): the
+ * accepted handle only reads until the client's RST or FIN and is then closed, without a net.Socket per
+ * connection; that cuts the server's CPU per connection to about a quarter, so the load, not the server, sets the pace.
  */
 import cluster from 'node:cluster';
 import net from 'node:net';
-import { configFromArgv, emit, type TcpServerConfig } from './protocol.js';
+import { configFromArgv, emit, type AcceptPath, type TcpServerConfig } from './protocol.js';
+import { streamWrapBinding, type TcpHandle } from './tcpHandles.js';
+import { ownResources, sumResources, type AgentResources } from './resources.js';
 import { HttpRequestFramer, httpResponse } from './httpFraming.js';
 
 cluster.schedulingPolicy = cluster.SCHED_NONE;
 
+interface WorkerReport {
+  kind: 'listening' | 'accepted' | 'error';
+  accepted?: number;
+  acceptPath?: AcceptPath;
+  resources?: AgentResources;
+  message?: string;
+}
+
+/**
+ * Replace the listening handle's accept callback with a sink: count, read until EOF or reset, close.
+ * Returns false (nothing changed) when this Node's handles do not look as expected.
+ */
+function installSink(server: net.Server, onAccept: () => void): boolean {
+  const stream = streamWrapBinding();
+  const listener: unknown = (server as unknown as { _handle?: unknown })._handle;
+  if (!stream || typeof listener !== 'object' || listener === null || !('onconnection' in listener)) return false;
+  const { streamBaseState, kReadBytesOrError } = stream;
+  function onread(this: TcpHandle): void {
+    // The client never sends a byte; a negative count is its RST (ECONNRESET) or FIN (EOF): close our side now.
+    if ((streamBaseState[kReadBytesOrError] ?? 0) < 0) {
+      this.readStop();
+      this.close();
+    }
+  }
+  (listener as { onconnection: (status: number, client?: TcpHandle) => void }).onconnection = (status, client) => {
+    if (status !== 0 || !client) return;
+    onAccept();
+    client.onread = onread;
+    if (client.readStart() !== 0) client.close();
+  };
+  return true;
+}
+
 function runWorker(cfg: TcpServerConfig): void {
+  const report = (r: WorkerReport): void => void process.send?.(r);
   let accepted = 0;
   // The client always closes first (RST or FIN) and the server only answers: a server that closed first would
   // keep TIME_WAIT entries for tuples the NAT later reuses, and the challenge ACKs those draw would stall
@@ -32,32 +71,42 @@ function runWorker(cfg: TcpServerConfig): void {
     });
   });
   server.on('error', (err) => {
-    process.send?.({ kind: 'error', message: err.message });
+    report({ kind: 'error', message: err.message });
     process.exit(1);
   });
+  let acceptPath: AcceptPath = 'socket';
   server.listen({ port: cfg.port, host: '0.0.0.0', backlog: cfg.backlog, exclusive: false }, () => {
-    process.send?.({ kind: 'listening' });
+    if (cfg.protocol === 'tcp' && installSink(server, () => accepted++)) acceptPath = 'handle';
+    report({ kind: 'listening', acceptPath });
   });
-  setInterval(() => process.send?.({ kind: 'accepted', accepted }), 500).unref();
+  setInterval(() => report({ kind: 'accepted', accepted, acceptPath, resources: ownResources() }), 500).unref();
   process.on('disconnect', () => process.exit(0));
 }
 
 function runPrimary(cfg: TcpServerConfig): void {
   let listening = 0;
   const accepted = new Map<number, number>();
-  const stop = (): void => {
+  const workerResources = new Map<number, AgentResources>();
+  let acceptPath: AcceptPath = 'handle';
+  const stats = (): void => {
     const total = [...accepted.values()].reduce((s, n) => s + n, 0);
-    emit({ type: 'stats', accepted: total, workers: cfg.workers });
+    const resources = sumResources([ownResources(), ...workerResources.values()]);
+    emit({ type: 'stats', accepted: total, workers: cfg.workers, acceptPath, resources });
+  };
+  const stop = (): void => {
+    stats();
     for (const w of Object.values(cluster.workers ?? {})) w?.kill();
     process.exit(0);
   };
   for (let i = 0; i < cfg.workers; i++) {
     const w = cluster.fork();
-    w.on('message', (m: { kind: string; accepted?: number; message?: string }) => {
-      if (m.kind === 'listening' && ++listening === cfg.workers) {
-        emit({ type: 'ready', role: 'tcp-server', pid: process.pid });
+    w.on('message', (m: WorkerReport) => {
+      if (m.kind === 'listening') {
+        if (m.acceptPath === 'socket') acceptPath = 'socket';
+        if (++listening === cfg.workers) emit({ type: 'ready', role: 'tcp-server', pid: process.pid });
       } else if (m.kind === 'accepted') {
         accepted.set(w.id, m.accepted ?? 0);
+        if (m.resources) workerResources.set(w.id, m.resources);
       } else if (m.kind === 'error') {
         emit({ type: 'error', message: `server worker: ${m.message ?? 'unknown error'}` });
         process.exit(1);
@@ -71,10 +120,7 @@ function runPrimary(cfg: TcpServerConfig): void {
   }
   // The runner closes stdin to stop us; a dead runner closes it too, so no agent outlives its run.
   process.stdin.on('data', (d: Buffer) => {
-    if (d.toString().includes('stats')) {
-      const total = [...accepted.values()].reduce((s, n) => s + n, 0);
-      emit({ type: 'stats', accepted: total, workers: cfg.workers });
-    }
+    if (d.toString().includes('stats')) stats();
   });
   process.stdin.on('end', stop);
   process.stdin.on('close', stop);

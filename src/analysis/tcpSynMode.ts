@@ -3,6 +3,7 @@ import { countSignatures, bandsToRecord, lostSynsBeforeTimeout } from './signatu
 import { attribute, decideVerdict, detectableRatePer100k, observedLostSyns, raceDrops, serverDrops } from './verdict.js';
 import type { MasqueradeMode, ModeCounters, ModeResult } from '../types.js';
 import type { HttpFigures } from '../agents/loadWorker.js';
+import type { ConnectPath } from '../agents/tcpConnector.js';
 import { httpModeFigures } from './httpFigures.js';
 
 /** What one client agent reported for one mode (the agent's result event, less its type tag). */
@@ -14,7 +15,12 @@ export interface ClientOutcome {
   histogram: string;
   /** `--protocol http`: request latencies and the connects opened. */
   http?: HttpFigures;
+  /** Raw connects: the path the client agent's connects took (absent in HTTP runs and older agents). */
+  connectPath?: ConnectPath;
 }
+
+/** Slowest first: a mode whose clients took different paths is named by the slowest one. */
+const PATHS_SLOWEST_FIRST: readonly ConnectPath[] = ['socket', 'handle', 'native'];
 
 export interface ModeInput {
   mode: MasqueradeMode;
@@ -100,6 +106,13 @@ export function analyzeMode(input: ModeInput): ModeResult {
         ? null
         : httpModeFigures({ attempts, clients: httpClients, keepalive: input.keepalive ?? false, connectsRecorded: h.totalCount });
     if (http) notes.push(...http.notes);
+    const connectPath = PATHS_SLOWEST_FIRST.find((p) => input.clients.some((c) => c.connectPath === p));
+    if (connectPath && connectPath !== 'native') {
+      notes.push(
+        `the client agents connected through ${connectPath === 'handle' ? "libuv handles from JavaScript" : 'net.Socket'}, not the native connect engine ` +
+          '(not built or not loadable here, see `repro doctor`): fewer attempts per second, so a rare race needs a longer run',
+      );
+    }
 
     return {
       mode: input.mode,
@@ -127,6 +140,7 @@ export function analyzeMode(input: ModeInput): ModeResult {
       notes,
       histogram: encodeHistogram(h),
       ...(http ? { http: http.figures } : {}),
+      ...(connectPath ? { connectPath } : {}),
     };
   } finally {
     h.destroy();

@@ -2,7 +2,8 @@
  * The bench's baseline: a minimal C epoll connect loop, the fastest a client can open TCP connections.
  * Keeps CONCURRENCY non-blocking connects in flight until TOTAL have completed or DURATION_MS has passed;
  * closes each connection with RST (SO_LINGER 0) as soon as it is established, like `repro --close rst`.
- * Prints one JSON line: {"attempts":..,"succeeded":..,"failed":..,"stalls":..,"elapsedMs":..}.
+ * Prints one JSON line: {"attempts":..,"succeeded":..,"failed":..,"stalls":..,"elapsedMs":..,"cpuMs":..,"maxRssKb":..}
+ * (cpuMs and maxRssKb: its own getrusage).
  * Built by `npm run bench` with gcc; run inside a client namespace against the harness's server agent.
  * Usage: connect-loop IP PORT CONCURRENCY TOTAL DURATION_MS
  */
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,7 +78,11 @@ int main(int argc, char **argv) {
       inflight--;
     }
   }
-  printf("{\"attempts\":%ld,\"succeeded\":%ld,\"failed\":%ld,\"stalls\":%ld,\"elapsedMs\":%.1f}\n", attempts, succeeded, failed,
-         stalls, now_ms() - t0);
+  double elapsed = now_ms() - t0;
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+  printf("{\"attempts\":%ld,\"succeeded\":%ld,\"failed\":%ld,\"stalls\":%ld,\"elapsedMs\":%.1f,\"cpuMs\":%.0f,\"maxRssKb\":%ld}\n", attempts,
+         succeeded, failed, stalls, elapsed, cpu_ms, ru.ru_maxrss);
   return 0;
 }

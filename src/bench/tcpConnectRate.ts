@@ -29,27 +29,62 @@ import type { MasqueradeMode } from '../types.js';
 
 const SOURCE = fileURLToPath(new URL('../../src/bench/connectLoop.c', import.meta.url));
 
+/** What one load did and cost. */
+interface LoadRun {
+  attempts: number;
+  failed: number;
+  elapsedMs: number;
+  /** The load's own processes: CPU ms in all, and the largest peak RSS of one of them (KiB). */
+  clientCpuMs: number;
+  clientPeakRssKb: number;
+  /** tcp client agents: the connect path they took. */
+  connectPath?: string;
+}
+
 interface LoadFigures {
   attempts: number;
   failed: number;
   elapsedMs: number;
   connectsPerSecond: number;
+  /** Whole host (load, server, kernel NAT and softirq), per 1 000 connects. */
   cpuSecondsPer1000: number;
+  /** The load's own processes only, per 1 000 connects. */
+  clientCpuSecondsPer1000: number;
+  clientPeakRssMb: number;
+  connectPath?: string;
+  serverListenOverflows: number;
   serverListenDrops: number;
 }
 
-async function measure(t: Topology, load: () => Promise<{ attempts: number; failed: number; elapsedMs: number }>): Promise<LoadFigures> {
+interface ModeRow {
+  mode: MasqueradeMode;
+  ours: LoadFigures;
+  baseline: LoadFigures;
+  ratio: number;
+  withoutNativeEngine: LoadFigures;
+  withoutNativeEngineRatio: number;
+}
+
+const mb = (kb: number): number => Math.round(kb / 102.4) / 10;
+
+async function measure(t: Topology, load: () => Promise<LoadRun>): Promise<LoadFigures> {
   await deleteEntriesFromSubnet(t.clientSubnet);
   const before = await t.readCounters(t.server);
   const c0 = await hostBusyCpuSeconds();
   const r = await load();
   const c1 = await hostBusyCpuSeconds();
   const after = await t.readCounters(t.server);
-  const srv = netCountersDelta(before, after, ['TcpExtListenDrops']);
+  const srv = netCountersDelta(before, after, ['TcpExtListenOverflows', 'TcpExtListenDrops']);
   return {
-    ...r,
+    attempts: r.attempts,
+    failed: r.failed,
+    elapsedMs: Math.round(r.elapsedMs),
     connectsPerSecond: Math.round((r.attempts / r.elapsedMs) * 1000),
     cpuSecondsPer1000: perThousand(c1 - c0, r.attempts),
+    clientCpuSecondsPer1000: perThousand(r.clientCpuMs / 1000, r.attempts),
+    clientPeakRssMb: mb(r.clientPeakRssKb),
+    ...(r.connectPath ? { connectPath: r.connectPath } : {}),
+    serverListenOverflows: srv['TcpExtListenOverflows'] ?? 0,
     serverListenDrops: srv['TcpExtListenDrops'] ?? 0,
   };
 }
@@ -68,7 +103,8 @@ export async function benchTcpConnectRate(): Promise<{ lines: string[]; json: ob
   const { runId, state } = session;
   let topo: Topology | null = null;
   let server: AgentConnection | null = null;
-  const rows: Record<string, unknown>[] = [];
+  const rows: ModeRow[] = [];
+  let serverFigures: { acceptPath: string; accepted: number; cpuMs: number; peakRssMb: number } | null = null;
   try {
     topo = await buildNetnsTopology(
       { runId, clients: opts.clients, portRange: opts.portRange, serverSysctls: { 'net.core.somaxconn': '65535', 'net.ipv4.tcp_max_syn_backlog': '65535' }, clientSysctls: {} },
@@ -78,17 +114,18 @@ export async function benchTcpConnectRate(): Promise<{ lines: string[]; json: ob
     const snat: SnatTopology = { runId, clientSubnet: t.clientSubnet, clientBridge: t.clientBridge, serverSubnet: t.serverSubnet, forwardHook: t.forwardHook };
     for (const table of await tablesToBeCreated()) await state.add('tables', table);
     await installRules(snat);
-    const serverCfg: TcpServerConfig = { port: opts.serverPort, close: 'rst', workers: opts.serverWorkers, backlog: 65535 };
+    const serverCfg: TcpServerConfig = { port: opts.serverPort, close: 'rst', workers: opts.serverWorkers, backlog: 65535, protocol: 'tcp' };
     server = await t.startAgent(t.server, { label: 'server agent', agent: 'tcpServer', config: serverCfg, priority: 'high' });
     await server.waitFor('ready', 30_000);
     const perClient = Math.floor(connections / t.clients.length);
 
-    const nodeLoad = async (): Promise<{ attempts: number; failed: number; elapsedMs: number }> => {
+    const nodeLoad = async (connectPath: 'auto' | 'handle'): Promise<LoadRun> => {
       const agents = await Promise.all(
         t.clients.map((c, i) => {
           const cfg: TcpClientConfig = {
             host: t.server.address, port: opts.serverPort, workers: opts.workers, concurrency: opts.concurrency,
             connections: perClient, durationMs: 60_000, connectTimeoutMs: opts.connectTimeoutMs, close: 'rst', progressIntervalMs: 1000,
+            connectPath,
           };
           return t.startAgent(c, { label: `client ${i}`, agent: 'tcpClient', config: cfg, priority: 'normal' });
         }),
@@ -101,10 +138,13 @@ export async function benchTcpConnectRate(): Promise<{ lines: string[]; json: ob
         attempts: results.reduce((s, r) => s + r.attempts, 0),
         failed: results.reduce((s, r) => s + r.failed, 0),
         elapsedMs: Math.max(...results.map((r) => r.elapsedMs)),
+        clientCpuMs: results.reduce((s, r) => s + (r.resources?.cpuMs ?? 0), 0),
+        clientPeakRssKb: Math.max(...results.map((r) => r.resources?.peakRssKb ?? 0)),
+        connectPath: [...new Set(results.map((r) => r.connectPath ?? 'unknown'))].join('+'),
       };
     };
 
-    const cLoad = async (): Promise<{ attempts: number; failed: number; elapsedMs: number }> => {
+    const cLoad = async (): Promise<LoadRun> => {
       const outs = await Promise.all(
         t.clients.map(
           (c) =>
@@ -116,18 +156,29 @@ export async function benchTcpConnectRate(): Promise<{ lines: string[]; json: ob
             }),
         ),
       );
-      const rs = outs.map((o) => JSON.parse(o) as { attempts: number; failed: number; elapsedMs: number });
-      return { attempts: rs.reduce((s, r) => s + r.attempts, 0), failed: rs.reduce((s, r) => s + r.failed, 0), elapsedMs: Math.max(...rs.map((r) => r.elapsedMs)) };
+      const rs = outs.map((o) => JSON.parse(o) as { attempts: number; failed: number; elapsedMs: number; cpuMs: number; maxRssKb: number });
+      return {
+        attempts: rs.reduce((s, r) => s + r.attempts, 0),
+        failed: rs.reduce((s, r) => s + r.failed, 0),
+        elapsedMs: Math.max(...rs.map((r) => r.elapsedMs)),
+        clientCpuMs: rs.reduce((s, r) => s + r.cpuMs, 0),
+        clientPeakRssKb: Math.max(...rs.map((r) => r.maxRssKb)),
+      };
     };
 
     for (const mode of modes) {
       await setMasqueradeMode(snat, mode);
       process.stderr.write(`· ${mode}: C baseline\n`);
       const c = await measure(t, cLoad);
-      process.stderr.write(`· ${mode}: repro's Node agents\n`);
-      const ours = await measure(t, nodeLoad);
-      rows.push({ mode, ours, baseline: c, ratio: ratio(ours.connectsPerSecond, c.connectsPerSecond) });
+      process.stderr.write(`· ${mode}: repro's client agents\n`);
+      const ours = await measure(t, () => nodeLoad('auto'));
+      process.stderr.write(`· ${mode}: repro's client agents without the native engine\n`);
+      const handle = await measure(t, () => nodeLoad('handle'));
+      rows.push({ mode, ours, baseline: c, ratio: ratio(ours.connectsPerSecond, c.connectsPerSecond), withoutNativeEngine: handle, withoutNativeEngineRatio: ratio(handle.connectsPerSecond, c.connectsPerSecond) });
     }
+    server.send('stats');
+    const stats = await server.waitFor('stats', 10_000);
+    serverFigures = { acceptPath: stats.acceptPath ?? 'unknown', accepted: stats.accepted, cpuMs: stats.resources?.cpuMs ?? 0, peakRssMb: mb(stats.resources?.peakRssKb ?? 0) };
   } finally {
     if (server) await server.stop();
     if (topo) await topo.teardown().catch(() => undefined);
@@ -141,12 +192,16 @@ export async function benchTcpConnectRate(): Promise<{ lines: string[]; json: ob
     config: { clients: opts.clients, workers: opts.workers, concurrency: opts.concurrency, connectionsPerMode: connections, close: 'rst' },
     baseline: 'src/bench/connectLoop.c (gcc -O2), same clients, same in-flight count, same server agent, same run',
     modes: rows,
+    server: serverFigures,
   };
-  const lines = (rows as { mode: string; ours: LoadFigures; baseline: LoadFigures; ratio: number }[]).map(
-    (r) =>
-      `tcp ${r.mode.padEnd(13)} ours ${r.ours.connectsPerSecond}/s (${r.ours.cpuSecondsPer1000} CPU-s/1000)  ` +
-      `C ${r.baseline.connectsPerSecond}/s (${r.baseline.cpuSecondsPer1000} CPU-s/1000)  ratio ${r.ratio}  ` +
-      `server ListenDrops ours ${r.ours.serverListenDrops}, C ${r.baseline.serverListenDrops}`,
-  );
+  const fig = (f: LoadFigures): string =>
+    `${f.connectsPerSecond}/s, ${f.clientCpuSecondsPer1000} client CPU-s/1000, ${f.cpuSecondsPer1000} host CPU-s/1000`;
+  const lines = rows.flatMap((r) => [
+    `tcp ${r.mode}: ours ${fig(r.ours)} (${r.ours.connectPath ?? '?'}) · C ${fig(r.baseline)} · ratio ${r.ratio}`,
+    `tcp ${r.mode}: without the native engine ${fig(r.withoutNativeEngine)} · ratio ${r.withoutNativeEngineRatio}`,
+    `tcp ${r.mode}: server ListenOverflows/ListenDrops ours ${r.ours.serverListenOverflows}/${r.ours.serverListenDrops}, ` +
+      `C ${r.baseline.serverListenOverflows}/${r.baseline.serverListenDrops}; client peak RSS ours ${r.ours.clientPeakRssMb} MB, C ${r.baseline.clientPeakRssMb} MB`,
+  ]);
+  if (serverFigures) lines.push(`tcp server agent: ${serverFigures.acceptPath} accepts, ${serverFigures.accepted} accepted, peak RSS ${serverFigures.peakRssMb} MB`);
   return { lines, json };
 }

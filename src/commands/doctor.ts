@@ -1,6 +1,7 @@
 import { access, readFile } from 'node:fs/promises';
 import { run, CommandNotFoundError } from '../exec.js';
 import { parseIptablesVersion } from '../nat/iptables.js';
+import { nativeConnectMissing } from '../agents/nativeConnect.js';
 
 export interface Check {
   name: string;
@@ -75,6 +76,14 @@ export async function doctorChecks(): Promise<Check[]> {
     ok: ethtool.ok,
     detail: ethtool.ok ? ethtool.out.split('\n')[0] ?? '' : 'missing: needed by repro vxlan only (checksum offloads of its own devices)',
     fix: 'apt-get install ethtool',
+  });
+
+  const engineMissing = nativeConnectMissing();
+  checks.push({
+    name: 'connect engine (optional)',
+    ok: engineMissing === null,
+    detail: engineMissing === null ? 'native (dist/native/connect_engine.node)' : `${engineMissing}: TCP clients fall back to libuv handles from JS (fewer connects/s)`,
+    fix: 'apt-get install make gcc python3, then npm run build',
   });
 
   const docker = await tryRun('docker', ['version', '--format', '{{.Server.Version}}']);

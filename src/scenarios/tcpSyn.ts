@@ -92,7 +92,7 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
     await installRules(snat);
     const environment = await collectEnvironment(t.backend, t.docker);
 
-    const serverCfg: TcpServerConfig = { port: opts.serverPort, close: opts.close, workers: opts.serverWorkers, backlog: 65535 };
+    const serverCfg: TcpServerConfig = { port: opts.serverPort, close: opts.close, workers: opts.serverWorkers, backlog: 65535, protocol: opts.protocol ?? 'tcp' };
     server = await t.startAgent(t.server, { label: 'server agent', agent: 'tcpServer', config: serverCfg, priority: 'high' });
     await server.waitFor('ready', 30_000);
 
@@ -210,7 +210,10 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
 }
 
 function toOutcome(r: TcpClientResultEvent): ClientOutcome {
-  return { attempts: r.attempts, succeeded: r.succeeded, failed: r.failed, failures: r.failures, histogram: r.histogram, ...(r.http ? { http: r.http } : {}) };
+  return {
+    attempts: r.attempts, succeeded: r.succeeded, failed: r.failed, failures: r.failures, histogram: r.histogram,
+    ...(r.http ? { http: r.http } : {}), ...(r.connectPath ? { connectPath: r.connectPath } : {}),
+  };
 }
 
 /** Keep every nonzero delta plus the named keys, zero or not; a column this kernel lacks stays absent (never a made-up 0). */

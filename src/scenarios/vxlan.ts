@@ -144,7 +144,7 @@ export async function runVxlan(opts: VxlanOptions, command: string, hooks: Scena
     config['checksumProbe'] = probe;
     phase(describeProbe(probe));
 
-    const serverCfg: TcpServerConfig = { port: opts.serverPort, close: 'rst', workers: opts.serverWorkers, backlog: 65535 };
+    const serverCfg: TcpServerConfig = { port: opts.serverPort, close: 'rst', workers: opts.serverWorkers, backlog: 65535, protocol: 'tcp' };
     server = new AgentProcess('server agent (pod B)', topo.nodeB.pod.netns, 'tcpServer', serverCfg, SERVER_NICE);
     await server.waitFor('ready', 15_000);
 

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "connect_engine",
+      "sources": ["connectEngine.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}
