@@ -7,8 +7,9 @@ import { spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { configFromArgv, emit } from './protocol.js';
-import { BURST_CTL, type DnsClientConfig, type DnsClientKind, type DnsWorkerStart } from './dnsProtocol.js';
+import { BURST_CTL, type DnsClientConfig, type DnsClientKind, type DnsWorkerStart, type RawSocketPath } from './dnsProtocol.js';
 import { createHistogram, decodeHistogram, encodeHistogram } from '../histogram.js';
+import { ownResources } from './resources.js';
 import type { LoopCounts, LoopMessage } from './dnsLookupLoop.js';
 
 const WORKER_SCRIPT: Record<DnsClientKind, string> = { raw: 'dnsRawWorker.js', libc: 'dnsLibcWorker.js', burst: 'dnsBurstWorker.js' };
@@ -53,6 +54,7 @@ function runClient(): void {
   let workersReady = 0;
   let aborted = false;
   let finished = false;
+  let socketPath: RawSocketPath | undefined;
 
   const sums = (): LoopCounts =>
     states.reduce(
@@ -82,6 +84,8 @@ function runClient(): void {
       partial: s.partial,
       elapsedMs: started ? Date.now() - started : 0,
       aborted,
+      ...(socketPath ? { socketPath } : {}),
+      resources: ownResources(),
     });
     process.exit(0);
   };
@@ -110,6 +114,7 @@ function runClient(): void {
     states.push(st);
     worker.on('message', (m: LoopMessage) => {
       if (m.kind === 'ready') {
+        if (m.socketPath) socketPath = m.socketPath;
         // Workers load their modules in parallel; the runner's clock must not start before the last one can send.
         if (++workersReady === cfg.workers) emit({ type: 'ready', role: 'dns-client', pid: process.pid });
         return;

@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { createHistogram, encodeHistogram, recordMicros } from '../histogram.js';
-import type { DnsWorkerStart } from './dnsProtocol.js';
+import type { DnsWorkerStart, RawSocketPath } from './dnsProtocol.js';
 
 export interface LookupOutcome {
   /** null: success; otherwise the failure code (ETIMEDOUT, EAI_AGAIN, NXDOMAIN, ...). */
@@ -29,7 +29,7 @@ export interface LoopCounts {
 }
 
 export type LoopMessage =
-  | { kind: 'ready' }
+  | { kind: 'ready'; socketPath?: RawSocketPath }
   | ({ kind: 'progress' } & LoopCounts)
   | ({ kind: 'done'; histogram: string; failureHistogram: string; failures: Record<string, number> } & LoopCounts);
 
@@ -40,7 +40,9 @@ export type LoopSettings = DnsWorkerStart['loop'];
 export type StopCheck = () => boolean;
 
 /** Run the loop in this worker; `lookup(n)` does lookup number n (0-based within this worker). */
-export function runLookupLoop(settings: LoopSettings, lookup: (n: number) => Promise<LookupOutcome>, stopped: StopCheck = () => false): void {
+export function runLookupLoop(
+  settings: LoopSettings, lookup: (n: number) => Promise<LookupOutcome>, stopped: StopCheck = () => false, socketPath?: RawSocketPath,
+): void {
   if (!parentPort) throw new Error('runLookupLoop must run in a worker thread');
   const port = parentPort;
   const hist = createHistogram();
@@ -93,7 +95,7 @@ export function runLookupLoop(settings: LoopSettings, lookup: (n: number) => Pro
 
   const progress = setInterval(() => port.postMessage({ kind: 'progress', ...counts } satisfies LoopMessage), settings.progressIntervalMs);
   // Loaded and listening: the client reports ready only when every worker is, so the load starts at once.
-  port.postMessage({ kind: 'ready' } satisfies LoopMessage);
+  port.postMessage({ kind: 'ready', ...(socketPath ? { socketPath } : {}) } satisfies LoopMessage);
 
   port.on('message', (m: { kind: string }) => {
     if (m.kind === 'start') {

@@ -3,6 +3,8 @@
  * Clients report `progress` events like the TCP client and one `dns-result` at the end; the server answers
  * `dns-stats` when asked ("stats" on stdin) and when it stops.
  */
+import type { AgentResources } from './resources.js';
+
 export type DnsClientKind = 'raw' | 'libc' | 'burst';
 
 export interface DnsServerConfig {
@@ -56,7 +58,13 @@ export interface DnsClientResultEvent {
   partial: number;
   elapsedMs: number;
   aborted: boolean;
+  /** raw: how its sockets were driven ('udp_wrap': Node's handle-level binding; 'dgram': the public API). */
+  socketPath?: RawSocketPath;
+  /** CPU and peak RSS of the client process (all its worker threads). */
+  resources?: AgentResources;
 }
+
+export type RawSocketPath = 'udp_wrap' | 'dgram';
 
 export interface DnsServerStatsEvent {
   type: 'dns-stats';
@@ -65,6 +73,8 @@ export interface DnsServerStatsEvent {
   workers: number;
   /** SO_RCVBUF the kernel granted. */
   recvBufferBytes: number;
+  /** The primary's and every worker's CPU and peak RSS, added up (workers' figures as of this event). */
+  resources?: AgentResources;
 }
 
 export type DnsAgentEvent = DnsClientResultEvent | DnsServerStatsEvent;
