@@ -10,6 +10,8 @@ import net from 'node:net';
 import { configFromArgv, emit } from './protocol.js';
 import type { DnsServerConfig } from './dnsProtocol.js';
 import { answerQuery, frameTcp, unframeTcp } from '../dns/packets.js';
+import { plainAnswerer } from '../dns/wire.js';
+import { ownResources, sumResources, type AgentResources } from './resources.js';
 
 cluster.schedulingPolicy = cluster.SCHED_NONE;
 
@@ -19,7 +21,11 @@ interface WorkerReport {
   tcp?: number;
   recvBufferBytes?: number;
   message?: string;
+  resources?: AgentResources;
 }
+
+/** How long the primary waits for its workers' fresh counts before it reports what it has. */
+const REPORT_WAIT_MS = 1000;
 
 function runWorker(cfg: DnsServerConfig): void {
   let udp = 0;
@@ -32,14 +38,20 @@ function runWorker(cfg: DnsServerConfig): void {
     process.exit(1);
   };
 
+  // Plain queries are answered on the bytes; anything else goes through dns-packet (same answers).
+  const plain = plainAnswerer(cfg.zone);
+  const answer = (q: Buffer): Buffer | null => {
+    const a = plain(q);
+    return a === undefined ? answerQuery(q, cfg.zone) : a;
+  };
   const sockets = cfg.addresses.map((address) => {
     const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: cfg.recvBufferBytes, sendBufferSize: cfg.recvBufferBytes });
     sock.on('error', fail);
     sock.on('message', (msg, rinfo) => {
-      const answer = answerQuery(msg, cfg.zone);
-      if (!answer) return;
+      const a = answer(msg);
+      if (!a) return;
       udp++;
-      sock.send(answer, rinfo.port, rinfo.address);
+      sock.send(a, rinfo.port, rinfo.address);
     });
     sock.bind({ port: cfg.port, address, exclusive: false }, () => {
       recvBufferBytes = sock.getRecvBufferSize();
@@ -55,10 +67,10 @@ function runWorker(cfg: DnsServerConfig): void {
       const { messages, rest } = unframeTcp(Buffer.concat([pending, d]));
       pending = rest;
       for (const m of messages) {
-        const answer = answerQuery(m, cfg.zone);
-        if (!answer) continue;
+        const a = answer(m);
+        if (!a) continue;
         tcp++;
-        conn.write(frameTcp(answer));
+        conn.write(frameTcp(a));
       }
     });
     conn.on('end', () => conn.end());
@@ -67,14 +79,19 @@ function runWorker(cfg: DnsServerConfig): void {
   server.listen({ port: cfg.port, host: '0.0.0.0', backlog: 65535, exclusive: false }, () => {
     if (++ready === sockets.length + 1) report({ kind: 'listening', recvBufferBytes });
   });
-  setInterval(() => report({ kind: 'counts', udp, tcp }), 500).unref();
+  const counts = (): void => report({ kind: 'counts', udp, tcp, resources: ownResources() });
+  setInterval(counts, 500).unref();
+  // The primary asks for fresh counts when the runner asks it for stats.
+  process.on('message', (m: { kind?: string }) => {
+    if (m.kind === 'report') counts();
+  });
   process.on('disconnect', () => process.exit(0));
 }
 
 function runPrimary(cfg: DnsServerConfig): void {
   let listening = 0;
   let recvBufferBytes = 0;
-  const counts = new Map<number, { udp: number; tcp: number }>();
+  const counts = new Map<number, { udp: number; tcp: number; resources: AgentResources }>();
   const stats = (): void => {
     const all = [...counts.values()];
     emit({
@@ -83,7 +100,25 @@ function runPrimary(cfg: DnsServerConfig): void {
       tcpQueries: all.reduce((s, c) => s + c.tcp, 0),
       workers: cfg.workers,
       recvBufferBytes,
+      resources: sumResources([ownResources(), ...all.map((c) => c.resources)]),
     });
+  };
+  /** Stats with every worker's counts as of now: ask them, report when all answered (or after REPORT_WAIT_MS). */
+  let asked: { pending: Set<number>; timer: NodeJS.Timeout } | null = null;
+  const answered = (id: number): void => {
+    if (!asked) return;
+    asked.pending.delete(id);
+    if (asked.pending.size > 0) return;
+    clearTimeout(asked.timer);
+    asked = null;
+    stats();
+  };
+  const freshStats = (): void => {
+    if (asked) return;
+    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+    asked = { pending: new Set(workers.map((w) => w.id)), timer: setTimeout(() => ((asked = null), stats()), REPORT_WAIT_MS) };
+    for (const w of workers) w.send({ kind: 'report' });
+    if (workers.length === 0) answered(-1);
   };
   const stop = (): void => {
     stats();
@@ -97,7 +132,8 @@ function runPrimary(cfg: DnsServerConfig): void {
         recvBufferBytes = m.recvBufferBytes ?? 0;
         if (++listening === cfg.workers) emit({ type: 'ready', role: 'dns-server', pid: process.pid });
       } else if (m.kind === 'counts') {
-        counts.set(w.id, { udp: m.udp ?? 0, tcp: m.tcp ?? 0 });
+        counts.set(w.id, { udp: m.udp ?? 0, tcp: m.tcp ?? 0, resources: m.resources ?? { cpuMs: 0, peakRssKb: 0 } });
+        answered(w.id);
       } else {
         emit({ type: 'error', message: `dns server worker: ${m.message ?? 'unknown error'}` });
         process.exit(1);
@@ -106,7 +142,7 @@ function runPrimary(cfg: DnsServerConfig): void {
   }
   // The runner closes stdin to stop us; a dead runner closes it too, so no agent outlives its run.
   process.stdin.on('data', (d: Buffer) => {
-    if (d.toString().includes('stats')) stats();
+    if (d.toString().includes('stats')) freshStats();
   });
   process.stdin.on('end', stop);
   process.stdin.on('close', stop);
