@@ -7,9 +7,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { errorMessage, UserError } from '../errors.js';
 import { benchTcpConnectRate } from './tcpConnectRate.js';
+import { benchDnsQueryRate } from './dnsQueryRate.js';
 
 const SECTIONS: Record<string, () => Promise<{ lines: string[]; json: object }>> = {
   tcp: benchTcpConnectRate,
+  dns: benchDnsQueryRate,
 };
 
 async function main(): Promise<void> {
