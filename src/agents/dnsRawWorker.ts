@@ -11,11 +11,11 @@
 import dgram from 'node:dgram';
 import { getSystemErrorName } from 'node:util';
 import { workerData } from 'node:worker_threads';
-import { lookupName, type QueryType } from '../dns/packets.js';
-import { buildQuery, encodeName, rcodeName, readResponse } from '../dns/wire.js';
+import { canonicalName, type QueryType } from '../dns/packets.js';
+import { buildQuery, encodeName, lookupQname, rcodeName, readResponse } from '../dns/wire.js';
 import { afterTimeout, tryTimeoutMs } from '../dns/glibcResolver.js';
 import { runLookupLoop, type LookupOutcome } from './dnsLookupLoop.js';
-import { udpWrapBinding, type UdpWrapBinding } from './udpHandles.js';
+import { udpWrapBinding, type UdpSendReq, type UdpWrapBinding } from './udpHandles.js';
 import type { DnsWorkerStart, RawSocketPath } from './dnsProtocol.js';
 
 const TYPES: readonly QueryType[] = ['A', 'AAAA'];
@@ -37,6 +37,7 @@ const errName = (errno: number): string => {
 
 /** A connected libuv UDP handle (connect binds it to a fresh ephemeral port first). */
 function handleOpener(b: UdpWrapBinding, server: string, port: number): OpenSocket {
+  let spare: UdpSendReq | null = null;
   return (onAnswer, onError) => {
     const h = new b.UDP();
     const err = h.connect(server, port);
@@ -55,9 +56,12 @@ function handleOpener(b: UdpWrapBinding, server: string, port: number): OpenSock
     }
     return {
       send(buf) {
-        const req = new b.SendWrap();
+        // A send the kernel took at once (r > 0) leaves its request unused: the next send reuses it.
+        const req = spare ?? new b.SendWrap();
+        spare = null;
         req.list = [buf];
         const r = h.send(req, req.list, 1, false);
+        if (r > 0) spare = req;
         return r < 0 ? errName(r) : null;
       },
       close: () => h.close(),
@@ -90,7 +94,7 @@ function dgramOpener(server: string, port: number): OpenSocket {
 
 function rawLookup(cfg: DnsWorkerStart, n: number, open: OpenSocket): Promise<LookupOutcome> {
   return new Promise((resolve) => {
-    const qname = encodeName(lookupName(cfg.zone, cfg.nameOffset + n));
+    const qname = lookupQname(zoneWire, cfg.nameOffset + n);
     const firstId = Math.floor(Math.random() * 0x10000);
     const idA = firstId;
     const idAAAA = (firstId + 1) & 0xffff;
@@ -141,6 +145,7 @@ function rawLookup(cfg: DnsWorkerStart, n: number, open: OpenSocket): Promise<Lo
 }
 
 const cfg = workerData as DnsWorkerStart;
+const zoneWire = encodeName(canonicalName(cfg.zone));
 const binding = process.env['REPRO_DNS_SOCKETS'] === 'dgram' ? null : udpWrapBinding();
 const socketPath: RawSocketPath = binding ? 'udp_wrap' : 'dgram';
 const open = binding ? handleOpener(binding, cfg.server, cfg.port) : dgramOpener(cfg.server, cfg.port);

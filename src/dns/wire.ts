@@ -40,6 +40,17 @@ export function encodeName(name: string): Buffer {
   return out;
 }
 
+/** encodeName(lookupName(zone, n)) without the strings: the label h<n>, then the zone's labels (encodeName(zone)). */
+export function lookupQname(zoneWire: Buffer, n: number): Buffer {
+  const digits = String(n);
+  const out = Buffer.allocUnsafe(2 + digits.length + zoneWire.length);
+  out[0] = 1 + digits.length;
+  out[1] = 0x68; // 'h'
+  out.write(digits, 2, 'latin1');
+  zoneWire.copy(out, 2 + digits.length);
+  return out;
+}
+
 /** A query with recursion desired and one question (class IN), as encodeQuery in packets.ts builds it. */
 export function buildQuery(id: number, type: QueryType, qname: Buffer): Buffer {
   const buf = Buffer.allocUnsafe(HEADER + qname.length + 4);

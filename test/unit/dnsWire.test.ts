@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import dnsPacket from 'dns-packet';
-import { answerQuery, encodeQuery, lookupName, type QueryType } from '../../src/dns/packets.js';
-import { buildQuery, encodeName, plainAnswerer, rcodeName, readResponse } from '../../src/dns/wire.js';
+import { answerQuery, canonicalName, encodeQuery, lookupName, type QueryType } from '../../src/dns/packets.js';
+import { buildQuery, encodeName, lookupQname, plainAnswerer, rcodeName, readResponse } from '../../src/dns/wire.js';
 import { rng } from '../random.js';
 
 const ZONE = 'repro.test';
@@ -13,6 +13,12 @@ function packetQuery(p: Partial<dnsPacket.Packet> & { questions: dnsPacket.Quest
 }
 
 describe('DNS wire format on the bytes (against dns-packet)', () => {
+  it("writes a lookup's name as encodeName(lookupName()) does (zone in canonical form)", () => {
+    for (const zone of ['repro.test', 'Repro.Test.', 'a.b.c']) {
+      for (const n of [0, 7, 123456789, 10_000_000 * 7 + 3]) expect(lookupQname(encodeName(canonicalName(zone)), n)).toEqual(encodeName(lookupName(zone, n)));
+    }
+  });
+
   it('builds the same query bytes as encodeQuery', () => {
     for (const type of ['A', 'AAAA'] as const) {
       for (const name of ['h0.repro.test', 'h123456789.repro.test', 'H5.Repro.Test', 'repro.test', 'a-b_c.x.repro.test.']) {
