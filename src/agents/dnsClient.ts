@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { configFromArgv, emit } from './protocol.js';
 import { BURST_CTL, type DnsClientConfig, type DnsClientKind, type DnsWorkerStart, type RawSocketPath } from './dnsProtocol.js';
 import { createHistogram, decodeHistogram, encodeHistogram } from '../histogram.js';
-import { ownResources } from './resources.js';
+import { ownResources, type AgentResources } from './resources.js';
 import type { LoopCounts, LoopMessage } from './dnsLookupLoop.js';
 
 const WORKER_SCRIPT: Record<DnsClientKind, string> = { raw: 'dnsRawWorker.js', libc: 'dnsLibcWorker.js', burst: 'dnsBurstWorker.js' };
@@ -55,6 +55,7 @@ function runClient(): void {
   let aborted = false;
   let finished = false;
   let socketPath: RawSocketPath | undefined;
+  let atStart: AgentResources | undefined;
 
   const sums = (): LoopCounts =>
     states.reduce(
@@ -86,6 +87,7 @@ function runClient(): void {
       aborted,
       ...(socketPath ? { socketPath } : {}),
       resources: ownResources(),
+      ...(atStart ? { resourcesAtStart: atStart } : {}),
     });
     process.exit(0);
   };
@@ -153,6 +155,7 @@ function runClient(): void {
     buffered += d;
     if (!started && buffered.includes('start')) {
       started = Date.now();
+      atStart = ownResources();
       for (const s of states) s.worker.postMessage({ kind: 'start' });
       if (burst) setTimeout(stopWorkers, cfg.durationMs).unref();
     }

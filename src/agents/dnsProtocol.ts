@@ -62,6 +62,8 @@ export interface DnsClientResultEvent {
   socketPath?: RawSocketPath;
   /** CPU and peak RSS of the client process (all its worker threads). */
   resources?: AgentResources;
+  /** The same when the load was released: what start-up (Node, worker threads, modules) cost. */
+  resourcesAtStart?: AgentResources;
 }
 
 export type RawSocketPath = 'udp_wrap' | 'dgram';

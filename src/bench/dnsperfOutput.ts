@@ -4,15 +4,20 @@
  */
 import { lookupName, type QueryType } from '../dns/packets.js';
 
-/** dnsperf's data file: one "name type" per line, the A and the AAAA of each lookup together, as our clients ask. */
-export function dnsperfQueryFile(zone: string, firstLookup: number, lookups: number): string {
+/**
+ * dnsperf's data file: one "name type" per line, the A and the AAAA of each lookup together, as our clients ask.
+ * In chunks of at most `chunk` lookups, so a file of any size is written in constant memory.
+ */
+export function* dnsperfQueryFile(zone: string, firstLookup: number, lookups: number, chunk = 10_000): Generator<string> {
   const types: readonly QueryType[] = ['A', 'AAAA'];
-  const lines: string[] = [];
-  for (let n = firstLookup; n < firstLookup + lookups; n++) {
-    const name = lookupName(zone, n);
-    for (const t of types) lines.push(`${name} ${t}`);
+  for (let from = firstLookup; from < firstLookup + lookups; from += chunk) {
+    let text = '';
+    for (let n = from; n < Math.min(from + chunk, firstLookup + lookups); n++) {
+      const name = lookupName(zone, n);
+      for (const t of types) text += `${name} ${t}\n`;
+    }
+    yield text;
   }
-  return lines.join('\n') + '\n';
 }
 
 export interface DnsperfFigures {

@@ -63,6 +63,7 @@ describe.skipIf(g.skip)(`npm run bench dns (netns, real kernel)${g.skip ? ` — 
           expect(load.server['UdpInDatagrams']).toBeGreaterThanOrEqual(4000);
         }
         expect(row.ours.clientPeakRssKb).toBeGreaterThan(0);
+        expect(row.ours.clientStartupCpuSeconds).toBeGreaterThan(0);
         expect(row.ours.lookups).toBe(2000);
         expect(row.ratio).toBeGreaterThan(0);
         // The raw client's fast path is there on the supported Node versions.

@@ -40,6 +40,11 @@ describe('dnsperf as the bench baseline', () => {
   });
 
   it("writes a query file with each lookup's A and AAAA", () => {
-    expect(dnsperfQueryFile('Repro.Test.', 7, 2)).toBe('h7.repro.test A\nh7.repro.test AAAA\nh8.repro.test A\nh8.repro.test AAAA\n');
+    const expected = 'h7.repro.test A\nh7.repro.test AAAA\nh8.repro.test A\nh8.repro.test AAAA\nh9.repro.test A\nh9.repro.test AAAA\n';
+    expect([...dnsperfQueryFile('Repro.Test.', 7, 3)].join('')).toBe(expected);
+    // In chunks of at most `chunk` lookups, the last one shorter.
+    const chunks = [...dnsperfQueryFile('repro.test', 7, 3, 2)];
+    expect(chunks.map((c) => c.split('\n').length - 1)).toEqual([4, 2]);
+    expect(chunks.join('')).toBe(expected);
   });
 });
