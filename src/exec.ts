@@ -11,20 +11,22 @@ export interface ExecOptions {
   /** Reject when the command exits non-zero (default true). */
   check?: boolean;
   timeoutMs?: number;
+  /** Do not collect stdout (a command that lists what it did, one line per item: memory would grow with it). */
+  discardStdout?: boolean;
 }
 
 /** Run a command without a shell; collect its output. */
 export function run(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   const check = opts.check ?? true;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = opts.discardStdout ? spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] }) : spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let timer: NodeJS.Timeout | undefined;
     if (opts.timeoutMs) {
       timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
     }
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', (err: NodeJS.ErrnoException) => {
       if (timer) clearTimeout(timer);

@@ -8,7 +8,7 @@ import { lookupName, type QueryType } from '../dns/packets.js';
  * dnsperf's data file: one "name type" per line, the A and the AAAA of each lookup together, as our clients ask.
  * In chunks of at most `chunk` lookups, so a file of any size is written in constant memory.
  */
-export function* dnsperfQueryFile(zone: string, firstLookup: number, lookups: number, chunk = 10_000): Generator<string> {
+export function* dnsperfQueryFile(zone: string, firstLookup: number, lookups: number, chunk = 1000): Generator<string> {
   const types: readonly QueryType[] = ['A', 'AAAA'];
   for (let from = firstLookup; from < firstLookup + lookups; from += chunk) {
     let text = '';

@@ -13,7 +13,8 @@ function maskString(p: Prefix): string {
 export async function deleteEntriesFromSubnet(subnet: string): Promise<number> {
   const p = parsePrefix(subnet);
   try {
-    const r = await run('conntrack', ['-D', '-s', formatIpv4(p.network), '--mask-src', maskString(p)], { check: false });
+    // conntrack prints every deleted entry on stdout (100 000 lookups: 100 000 lines) and the count on stderr.
+    const r = await run('conntrack', ['-D', '-s', formatIpv4(p.network), '--mask-src', maskString(p)], { check: false, discardStdout: true });
     const m = /(\d+) flow entries have been deleted/.exec(r.stderr + r.stdout);
     return m?.[1] ? Number(m[1]) : 0;
   } catch (err) {
@@ -27,7 +28,7 @@ export async function deleteEntriesFromSubnet(subnet: string): Promise<number> {
 /** Number of conntrack entries whose original source lies in `subnet`. */
 export async function countEntriesFromSubnet(subnet: string): Promise<number> {
   const p = parsePrefix(subnet);
-  const r = await run('conntrack', ['-L', '-s', formatIpv4(p.network), '--mask-src', maskString(p)], { check: false });
+  const r = await run('conntrack', ['-L', '-s', formatIpv4(p.network), '--mask-src', maskString(p)], { check: false, discardStdout: true });
   const m = /(\d+) flow entries have been shown/.exec(r.stderr + r.stdout);
   return m?.[1] ? Number(m[1]) : 0;
 }
