@@ -2,8 +2,10 @@
  * Bench section `dns`: the raw DNS client's query rate against Debian's `dnsperf`, measured in the same run.
  * The topology of `repro dns` on the netns backend (client namespaces behind MASQUERADE, a DNS server agent on
  * the backends of a kube-proxy-shaped service VIP); for each MASQUERADE mode, the same lookups from the same
- * client namespaces twice: (a) dnsperf, one process per client namespace, (b) the harness's raw client agents,
- * with the same number of queries in flight in total (a raw lookup keeps its A and its AAAA in flight at once).
+ * client namespaces three times: (a) dnsperf, one process per client namespace, (b) a C loop making lookups
+ * as glibc does (src/bench/dnsLookupLoop.c: a fresh socket per lookup, the cost of the race-making pattern at
+ * its lowest), (c) the harness's raw client agents; always the same number of queries in flight in total (a raw
+ * lookup keeps its A and its AAAA in flight at once).
  * Reported per load: queries/s (A and AAAA each count), host CPU and the client side's own CPU per 1 000 queries,
  * the server's CPU and its UdpRcvbufErrors/UdpInErrors (its headroom), peak RSS of the agents.
  *
@@ -13,9 +15,11 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { requireCommand, requireNetnsPrerequisites } from '../preflight.js';
-import { UserError } from '../errors.js';
+import { errorMessage, UserError } from '../errors.js';
+import { run } from '../exec.js';
 import { hostBusyCpuSeconds, perThousand, ratio } from './benchHost.js';
 import { dnsperfQueryFile, parseBashTimes, parseDnsperfOutput, type DnsperfFigures } from './dnsperfOutput.js';
 import { RunSession } from '../runner/runSession.js';
@@ -34,6 +38,7 @@ import type { AgentConnection } from '../runner/agentProcess.js';
 import type { DnsClientConfig, DnsServerConfig, DnsServerStatsEvent, RawSocketPath } from '../agents/dnsProtocol.js';
 import type { AgentResources } from '../agents/resources.js';
 
+const LOOP_SOURCE = fileURLToPath(new URL('../../src/bench/dnsLookupLoop.c', import.meta.url));
 const SERVER_RECV_BUFFER = 8 * 1024 * 1024;
 const SERVER_KEYS = ['UdpInDatagrams', 'UdpOutDatagrams', 'UdpRcvbufErrors', 'UdpInErrors'];
 /** Every load asks names of its own (h<offset+n>.zone). */
@@ -106,12 +111,20 @@ export async function benchDnsQueryRate(): Promise<{ lines: string[]; json: obje
   const perClient = (i: number): number => Math.floor(lookups / clients) + (i < lookups % clients ? 1 : 0);
 
   const work = await mkdtemp(path.join(os.tmpdir(), 'repro-bench-dns-'));
+  const binary = path.join(work, 'dns-lookup-loop');
+  await run('gcc', ['-O2', '-o', binary, LOOP_SOURCE]).catch(async (err: unknown) => {
+    await rm(work, { recursive: true, force: true });
+    throw new UserError(`gcc could not build the C lookup loop (apt-get install gcc): ${errorMessage(err)}`);
+  });
   const session = await RunSession.open('npm run bench dns');
   const { runId, state } = session;
   let topo: Topology | null = null;
   let extras: DnsTopologyExtras | null = null;
   let server: AgentConnection | null = null;
-  const rows: { mode: string; rule: string; ours: DnsLoadFigures; dnsperf: DnsLoadFigures; ratio: number; dnsperfRaw: DnsperfFigures[] }[] = [];
+  const rows: {
+    mode: string; rule: string; ours: DnsLoadFigures; dnsperf: DnsLoadFigures; cLoop: DnsLoadFigures;
+    ratio: number; cLoopRatio: number; oursToCLoop: number; dnsperfRaw: DnsperfFigures[];
+  }[] = [];
   let vip = '';
   try {
     topo = await buildNetnsTopology({ runId, clients, portRange: CLIENT_PORT_RANGE, serverSysctls: {}, clientSysctls: {} }, state);
@@ -222,7 +235,7 @@ export async function benchDnsQueryRate(): Promise<{ lines: string[]; json: obje
       );
       dnsperfRaw.length = 0;
       const c0 = await hostBusyCpuSeconds();
-      const outs = await Promise.all(t.clients.map((c, i) => runDnsperf(c.name, [
+      const outs = await Promise.all(t.clients.map((c, i) => runTimed(c.name, 'dnsperf', [
         '-s', vip, '-p', String(port), '-d', files[i] ?? '', '-n', '1', '-l', String(LOAD_LIMIT_S),
         '-T', String(workers), '-c', String(workers * concurrency), '-q', String(inFlight), '-t', String(GLIBC_TIMEOUT_MS / 1000),
       ])));
@@ -250,14 +263,41 @@ export async function benchDnsQueryRate(): Promise<{ lines: string[]; json: obje
       };
     };
 
+    const cLoopLoad = (index: number) => async (): Promise<RawLoad> => {
+      const c0 = await hostBusyCpuSeconds();
+      const outs = await Promise.all(t.clients.map((c, i) => runTimed(c.name, binary, [
+        vip, String(port), zone, String(index * NAMES_PER_LOAD + i * lookups), String(perClient(i)), String(workers * concurrency), String(GLIBC_TIMEOUT_MS),
+      ])));
+      const c1 = await hostBusyCpuSeconds();
+      const rs = outs.map((o) => JSON.parse(o.split('\n')[0] ?? '') as { lookups: number; answered: number; failed: number; queries: number; elapsedMs: number });
+      const failed = rs.reduce((s, r) => s + r.failed, 0);
+      return {
+        queriesSent: rs.reduce((s, r) => s + r.queries, 0),
+        queriesAnswered: 2 * rs.reduce((s, r) => s + r.answered, 0),
+        lookups: rs.reduce((s, r) => s + r.lookups, 0),
+        failed,
+        failures: failed > 0 ? { ETIMEDOUT: failed } : {},
+        elapsedMs: Math.max(...rs.map((r) => r.elapsedMs)),
+        hostCpuSeconds: c1 - c0,
+        clientCpuSeconds: outs.reduce((s, o) => s + parseBashTimes(o), 0),
+        clientPeakRssKb: null,
+        extra: {},
+      };
+    };
+
     for (const [m, mode] of modes.entries()) {
       const rule = await setMasqueradeMode(snat, mode);
       process.stderr.write(`· ${mode}: dnsperf\n`);
-      const perf = await measure(dnsperfLoad(2 * m));
+      const perf = await measure(dnsperfLoad(3 * m));
       const raw = [...dnsperfRaw];
+      process.stderr.write(`· ${mode}: C loop, a fresh socket per lookup\n`);
+      const cLoop = await measure(cLoopLoad(3 * m + 2));
       process.stderr.write(`· ${mode}: repro's raw client agents\n`);
-      const ours = await measure(oursLoad(2 * m + 1));
-      rows.push({ mode, rule, ours, dnsperf: perf, ratio: ratio(ours.queriesPerSecond, perf.queriesPerSecond), dnsperfRaw: raw });
+      const ours = await measure(oursLoad(3 * m + 1));
+      rows.push({
+        mode, rule, ours, dnsperf: perf, cLoop, ratio: ratio(ours.queriesPerSecond, perf.queriesPerSecond),
+        cLoopRatio: ratio(cLoop.queriesPerSecond, perf.queriesPerSecond), oursToCLoop: ratio(ours.queriesPerSecond, cLoop.queriesPerSecond), dnsperfRaw: raw,
+      });
     }
   } finally {
     for (const c of session.load) c.kill();
@@ -277,26 +317,28 @@ export async function benchDnsQueryRate(): Promise<{ lines: string[]; json: obje
       dnsperf: `dnsperf -T ${workers} -c ${workers * concurrency} -q ${inFlight} -n 1 -t ${GLIBC_TIMEOUT_MS / 1000} per client namespace`,
     },
     baseline: "Debian's dnsperf, same client namespaces, same names (A and AAAA each), same queries in flight, same server agent, same run",
+    cLoop: 'src/bench/dnsLookupLoop.c (gcc -O2): glibc-style lookups in C, a fresh connected socket per lookup, A and AAAA by one sendmmsg; what the race-making pattern costs at best',
     modes: rows,
   };
   const lines = rows.map(
     (r) =>
       `dns ${r.mode.padEnd(13)} ours ${r.ours.queriesPerSecond} q/s (host ${r.ours.hostCpuSecondsPer1000}, own ${r.ours.clientCpuSecondsPer1000} CPU-s/1000, ${r.ours.socketPath})  ` +
       `dnsperf ${r.dnsperf.queriesPerSecond} q/s (host ${r.dnsperf.hostCpuSecondsPer1000}, own ${r.dnsperf.clientCpuSecondsPer1000} CPU-s/1000)  ratio ${r.ratio}  ` +
-      `server UdpRcvbufErrors ours ${r.ours.server['UdpRcvbufErrors'] ?? 0}, dnsperf ${r.dnsperf.server['UdpRcvbufErrors'] ?? 0} · load ${r.ours.loadAverage1m}`,
+      `C loop ${r.cLoop.queriesPerSecond} q/s (ours/C ${r.oursToCLoop})  ` +
+      `server UdpRcvbufErrors ours ${r.ours.server['UdpRcvbufErrors'] ?? 0}, dnsperf ${r.dnsperf.server['UdpRcvbufErrors'] ?? 0}, C ${r.cLoop.server['UdpRcvbufErrors'] ?? 0} · load ${r.ours.loadAverage1m}`,
   );
   return { lines, json };
 }
 
-/** dnsperf in a client namespace, followed by bash's `times` (its CPU); resolves with everything it printed. */
-function runDnsperf(netns: string, args: string[]): Promise<string> {
+/** A program in a client namespace, followed by bash's `times` (its CPU); resolves with everything it printed. */
+function runTimed(netns: string, program: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', netns, 'bash', '-c', 'dnsperf "$@"; rc=$?; times; exit $rc', 'dnsperf', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('ip', ['netns', 'exec', netns, 'bash', '-c', '"$0" "$@"; rc=$?; times; exit $rc', program, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     p.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`dnsperf in ${netns} exited ${code}: ${(err || out).trim().split('\n').slice(-3).join(' | ')}`))));
+    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${path.basename(program)} in ${netns} exited ${code}: ${(err || out).trim().split('\n').slice(-3).join(' | ')}`))));
   });
 }

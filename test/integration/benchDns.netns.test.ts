@@ -26,11 +26,12 @@ interface DnsRow {
   rule: string;
   ours: DnsLoadFigures;
   dnsperf: DnsLoadFigures;
+  cLoop: DnsLoadFigures;
   ratio: number;
 }
 
 describe.skipIf(g.skip)(`npm run bench dns (netns, real kernel)${g.skip ? ` — skipped: ${g.reason}` : ''}`, () => {
-  it('measures the raw client and dnsperf against one server agent, writes the figures, leaves the host as found', async () => {
+  it('measures the raw client, dnsperf and the C lookup loop against one server agent, writes the figures, leaves the host as found', async () => {
     const before = hostSnapshot();
     const dir = mkdtempSync(path.join(tmpdir(), 'repro-bench-dns-test-'));
     try {
@@ -49,7 +50,7 @@ describe.skipIf(g.skip)(`npm run bench dns (netns, real kernel)${g.skip ? ` — 
       expect(dns.modes.map((m) => m.mode)).toEqual(['none']);
       for (const row of dns.modes) {
         expect(row.rule).toContain('-j MASQUERADE');
-        for (const load of [row.ours, row.dnsperf]) {
+        for (const load of [row.ours, row.dnsperf, row.cLoop]) {
           // Every lookup's two queries answered, none failed.
           expect(load.queriesSent).toBe(4000);
           expect(load.queriesAnswered).toBe(4000);
