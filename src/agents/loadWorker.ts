@@ -43,6 +43,8 @@ export interface HttpFigures {
 }
 
 export type WorkerMessage =
+  /** The worker is set up and listening: a 'start' from now on releases its load at once. */
+  | { kind: 'ready' }
   | ({ kind: 'progress' } & Counts)
   | ({
       kind: 'done';
@@ -83,5 +85,6 @@ export function driveWorker(port: MessagePort, cfg: WorkerStart, counts: Counts,
       loop.stop();
     }
   });
+  port.postMessage({ kind: 'ready' } satisfies WorkerMessage);
   return progress;
 }

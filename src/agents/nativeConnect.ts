@@ -18,6 +18,8 @@ export interface NativeConnectModule {
   ): NativeEngine;
   finished(engine: NativeEngine): boolean;
   collect(engine: NativeEngine): NativeCollected;
+  /** The counts index the engine files a latency (µs) under. */
+  bucketIndex(microseconds: number): number;
 }
 
 /** An opaque engine handle (a Node-API external). */
@@ -45,7 +47,7 @@ export function nativeConnectModule(): NativeConnectModule | null {
   if (!existsSync(NATIVE_ENGINE_FILE)) return loaded;
   try {
     const m = createRequire(import.meta.url)(NATIVE_ENGINE_FILE) as Partial<NativeConnectModule>;
-    if (typeof m.start === 'function' && typeof m.finished === 'function' && typeof m.collect === 'function') {
+    if (typeof m.start === 'function' && typeof m.finished === 'function' && typeof m.collect === 'function' && typeof m.bucketIndex === 'function') {
       loaded = m as NativeConnectModule;
     }
   } catch {

@@ -41,6 +41,8 @@ export interface TcpClientResultEvent {
   connectPath?: ConnectPath;
   /** The client process's CPU and peak memory (all its worker threads). */
   resources?: AgentResources;
+  /** The same when the load was released: resources.cpuMs - resourcesAtStart.cpuMs is the load's own CPU. */
+  resourcesAtStart?: AgentResources;
 }
 
 export interface TcpServerStatsEvent {

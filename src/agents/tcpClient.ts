@@ -10,7 +10,7 @@ import { configFromArgv, emit, type TcpClientConfig } from './protocol.js';
 import { createHistogram, decodeHistogram, encodeHistogram } from '../histogram.js';
 import type { ConnectCounts, WorkerMessage, WorkerStart } from './loadWorker.js';
 import type { ConnectPath } from './tcpConnector.js';
-import { ownResources } from './resources.js';
+import { ownResources, type AgentResources } from './resources.js';
 import { nativeConnectMissing, nativeConnectModule } from './nativeConnect.js';
 
 const cfg = configFromArgv<TcpClientConfig>();
@@ -40,6 +40,8 @@ const failures: Record<string, number> = {};
 const requestTotal = createHistogram();
 const connects: ConnectCounts = { attempted: 0, succeeded: 0, failed: 0 };
 let started = 0;
+let workersReady = 0;
+let atStart: AgentResources | null = null;
 const connectPaths = new Set<ConnectPath>();
 let aborted = false;
 let finished = false;
@@ -70,6 +72,7 @@ function maybeFinish(): void {
     // Every worker takes the same path (one Node, one config); should they differ, the slowest one is named.
     ...(connectPaths.size > 0 ? { connectPath: (['socket', 'handle', 'native'] as const).find((p) => connectPaths.has(p)) } : {}),
     resources: ownResources(),
+    ...(atStart ? { resourcesAtStart: atStart } : {}),
   });
   process.exit(0);
 }
@@ -94,6 +97,12 @@ for (let i = 0; i < cfg.workers; i++) {
   const st: WorkerState = { worker, attempts: 0, succeeded: 0, failed: 0, stalls: 0, done: false };
   states.push(st);
   worker.on('message', (m: WorkerMessage) => {
+    if (m.kind === 'ready') {
+      // The agent is ready when every worker is: the runner's 'start' then releases the load at once, and
+      // elapsedMs no longer counts the workers' start-up.
+      if (++workersReady === cfg.workers) emit({ type: 'ready', role: 'tcp-client', pid: process.pid });
+      return;
+    }
     st.attempts = m.attempts;
     st.succeeded = m.succeeded;
     st.failed = m.failed;
@@ -128,7 +137,6 @@ const progressTimer = setInterval(() => {
   if (started) emit({ type: 'progress', ...sums() });
 }, cfg.progressIntervalMs);
 
-emit({ type: 'ready', role: 'tcp-client', pid: process.pid });
 
 let buffered = '';
 process.stdin.setEncoding('utf8');
@@ -136,6 +144,7 @@ process.stdin.on('data', (d: string) => {
   buffered += d;
   if (!started && buffered.includes('start')) {
     started = Date.now();
+    atStart = ownResources();
     for (const s of states) s.worker.postMessage({ kind: 'start' });
   }
 });

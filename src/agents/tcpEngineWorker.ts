@@ -65,4 +65,5 @@ if (parentPort) {
       if (!engine) finish();
     }
   });
+  port.postMessage({ kind: 'ready' } satisfies WorkerMessage);
 }

@@ -15,16 +15,11 @@ import { TCP_SYN_DEFAULTS, validateTcpSynArgs } from '../commands/tcpSynOptions.
 import { requireNetnsPrerequisites } from '../preflight.js';
 import { errorMessage, UserError } from '../errors.js';
 import { hostBusyCpuSeconds, perThousand, ratio } from './benchHost.js';
-import { RunSession } from '../runner/runSession.js';
-import { buildNetnsTopology } from '../backends/netns.js';
+import { openTcpLab } from './tcpLab.js';
 import type { Topology } from '../backends/topology.js';
-import {
-  installRules, setMasqueradeMode, tablesToBeCreated, type SnatTopology,
-} from '../nat/iptables.js';
+import { setMasqueradeMode } from '../nat/iptables.js';
 import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';
 import { netCountersDelta } from '../counters/netstat.js';
-import type { AgentConnection } from '../runner/agentProcess.js';
-import type { TcpClientConfig, TcpServerConfig } from '../agents/protocol.js';
 import type { MasqueradeMode } from '../types.js';
 
 const SOURCE = fileURLToPath(new URL('../../src/bench/connectLoop.c', import.meta.url));
@@ -34,7 +29,8 @@ interface LoadRun {
   attempts: number;
   failed: number;
   elapsedMs: number;
-  /** The load's own processes: CPU ms in all, and the largest peak RSS of one of them (KiB). */
+  /** The load's own processes: CPU ms from the load's release to its end (the C loop: its whole life, which is
+   * the same thing), and the largest peak RSS of one of them (KiB). */
   clientCpuMs: number;
   clientPeakRssKb: number;
   /** tcp client agents: the connect path they took. */
@@ -99,46 +95,23 @@ export async function benchTcpConnectRate(): Promise<{ lines: string[]; json: ob
     throw new UserError(`gcc could not build the C baseline (apt-get install gcc): ${errorMessage(err)}`);
   });
 
-  const session = await RunSession.open('npm run bench');
-  const { runId, state } = session;
-  let topo: Topology | null = null;
-  let server: AgentConnection | null = null;
+  const lab = await openTcpLab({ command: 'npm run bench', clients: opts.clients, portRange: opts.portRange, serverPort: opts.serverPort, serverWorkers: opts.serverWorkers, mode: modes[0] ?? 'none' });
   const rows: ModeRow[] = [];
   let serverFigures: { acceptPath: string; accepted: number; cpuMs: number; peakRssMb: number } | null = null;
   try {
-    topo = await buildNetnsTopology(
-      { runId, clients: opts.clients, portRange: opts.portRange, serverSysctls: { 'net.core.somaxconn': '65535', 'net.ipv4.tcp_max_syn_backlog': '65535' }, clientSysctls: {} },
-      state,
-    );
-    const t = topo;
-    const snat: SnatTopology = { runId, clientSubnet: t.clientSubnet, clientBridge: t.clientBridge, serverSubnet: t.serverSubnet, forwardHook: t.forwardHook };
-    for (const table of await tablesToBeCreated()) await state.add('tables', table);
-    await installRules(snat);
-    const serverCfg: TcpServerConfig = { port: opts.serverPort, close: 'rst', workers: opts.serverWorkers, backlog: 65535, protocol: 'tcp' };
-    server = await t.startAgent(t.server, { label: 'server agent', agent: 'tcpServer', config: serverCfg, priority: 'high' });
-    await server.waitFor('ready', 30_000);
+    const t = lab.topology;
     const perClient = Math.floor(connections / t.clients.length);
 
     const nodeLoad = async (connectPath: 'auto' | 'handle'): Promise<LoadRun> => {
-      const agents = await Promise.all(
-        t.clients.map((c, i) => {
-          const cfg: TcpClientConfig = {
-            host: t.server.address, port: opts.serverPort, workers: opts.workers, concurrency: opts.concurrency,
-            connections: perClient, durationMs: 60_000, connectTimeoutMs: opts.connectTimeoutMs, close: 'rst', progressIntervalMs: 1000,
-            connectPath,
-          };
-          return t.startAgent(c, { label: `client ${i}`, agent: 'tcpClient', config: cfg, priority: 'normal' });
-        }),
-      );
-      await Promise.all(agents.map((a) => a.waitFor('ready', 30_000)));
-      for (const a of agents) a.send('start');
-      const results = await Promise.all(agents.map((a) => a.waitFor('result', 120_000)));
-      await Promise.all(agents.map((a) => a.stop()));
+      const results = await lab.runClients({
+        workers: opts.workers, concurrency: opts.concurrency, connections: perClient, durationMs: 60_000,
+        connectTimeoutMs: opts.connectTimeoutMs, close: 'rst', progressIntervalMs: 1000, connectPath,
+      });
       return {
         attempts: results.reduce((s, r) => s + r.attempts, 0),
         failed: results.reduce((s, r) => s + r.failed, 0),
         elapsedMs: Math.max(...results.map((r) => r.elapsedMs)),
-        clientCpuMs: results.reduce((s, r) => s + (r.resources?.cpuMs ?? 0), 0),
+        clientCpuMs: results.reduce((s, r) => s + (r.resources?.cpuMs ?? 0) - (r.resourcesAtStart?.cpuMs ?? 0), 0),
         clientPeakRssKb: Math.max(...results.map((r) => r.resources?.peakRssKb ?? 0)),
         connectPath: [...new Set(results.map((r) => r.connectPath ?? 'unknown'))].join('+'),
       };
@@ -167,7 +140,7 @@ export async function benchTcpConnectRate(): Promise<{ lines: string[]; json: ob
     };
 
     for (const mode of modes) {
-      await setMasqueradeMode(snat, mode);
+      await setMasqueradeMode(lab.snat, mode);
       process.stderr.write(`· ${mode}: C baseline\n`);
       const c = await measure(t, cLoad);
       process.stderr.write(`· ${mode}: repro's client agents\n`);
@@ -176,14 +149,11 @@ export async function benchTcpConnectRate(): Promise<{ lines: string[]; json: ob
       const handle = await measure(t, () => nodeLoad('handle'));
       rows.push({ mode, ours, baseline: c, ratio: ratio(ours.connectsPerSecond, c.connectsPerSecond), withoutNativeEngine: handle, withoutNativeEngineRatio: ratio(handle.connectsPerSecond, c.connectsPerSecond) });
     }
-    server.send('stats');
-    const stats = await server.waitFor('stats', 10_000);
+    lab.server.send('stats');
+    const stats = await lab.server.waitFor('stats', 10_000);
     serverFigures = { acceptPath: stats.acceptPath ?? 'unknown', accepted: stats.accepted, cpuMs: stats.resources?.cpuMs ?? 0, peakRssMb: mb(stats.resources?.peakRssKb ?? 0) };
   } finally {
-    if (server) await server.stop();
-    if (topo) await topo.teardown().catch(() => undefined);
-    await session.removeHostState();
-    await session.close();
+    await lab.close();
     await run('rm', ['-f', binary], { check: false });
   }
 

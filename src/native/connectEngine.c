@@ -15,6 +15,7 @@
  *   finished(engine) -> boolean
  *   collect(engine) -> { failures: [errno or 0 = aborted by a stop, count, ...], latency: [index, count, ...], failure: [index, count, ...] }
  *                     (joins the thread; only once finished)
+ *   bucketIndex(microseconds) -> the counts index a latency is filed under (for tests)
  * shared[0..3]: attempts, succeeded, failed, stalls (written by the engine); shared[4]: stop flag (set by JS).
  */
 #define _GNU_SOURCE
@@ -365,8 +366,23 @@ static napi_value collect(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* The counts index the engine files a latency (µs) under: tests hold it against hdr-histogram-js. */
+static napi_value bucket_index(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  int64_t v = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 1 || napi_get_value_int64(env, argv[0], &v) != napi_ok) {
+    napi_throw_type_error(env, NULL, "bucketIndex(microseconds)");
+    return NULL;
+  }
+  CHECK(napi_create_int32(env, counts_index(v), &out));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
+      {"bucketIndex", NULL, bucket_index, NULL, NULL, NULL, napi_default, NULL},
       {"start", NULL, start, NULL, NULL, NULL, napi_default, NULL},
       {"finished", NULL, finished, NULL, NULL, NULL, napi_default, NULL},
       {"collect", NULL, collect, NULL, NULL, NULL, napi_default, NULL},

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { createHistogram, percentileMs, recordMicros } from '../../src/histogram.js';
+import { addBuckets, failuresByName, indexOfValue, valueAtIndex } from '../../src/agents/nativeConnect.js';
+import { rng } from '../random.js';
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+
+/** Latencies from 1 µs to 10 min, spread evenly in log scale, plus the edges of the first buckets. */
+function sampleMicros(n: number, seed: number): number[] {
+  const r = rng(seed);
+  const edges = [1, 2, 1023, 1024, 2047, 2048, 2049, 4095, 4096, 600_000_000];
+  return [...edges, ...Array.from({ length: n }, () => Math.max(1, Math.round(Math.exp(r() * Math.log(600_000_000)))))];
+}
+
+describe('native engine histogram buckets', () => {
+  const values = sampleMicros(5000, 1234);
+
+  it('file a value under the bucket whose lowest value hdr-histogram-js gives it', () => {
+    const h = createHistogram() as unknown as { lowestEquivalentValue(v: number): number };
+    for (const v of values) expect(valueAtIndex(indexOfValue(v)), `value ${v}`).toBe(h.lowestEquivalentValue(v));
+  });
+
+  it('rebuild the histogram the JS engines record: same count, same percentiles', () => {
+    const direct = createHistogram();
+    const counts = new Map<number, number>();
+    for (const v of values) {
+      recordMicros(direct, v);
+      counts.set(indexOfValue(v), (counts.get(indexOfValue(v)) ?? 0) + 1);
+    }
+    const rebuilt = createHistogram();
+    addBuckets(rebuilt, [...counts].flat());
+    expect(rebuilt.totalCount).toBe(direct.totalCount);
+    for (const p of [1, 50, 90, 99, 99.9, 100]) expect(percentileMs(rebuilt, p)).toBe(percentileMs(direct, p));
+  });
+
+  // The addon is built by `npm run build` (pretest) into dist/; under CI its absence is a failure, not a skip.
+  // (Loaded from dist: under vitest the loader runs from src/, where no addon is put.)
+  const engineFile = new URL('../../dist/native/connect_engine.node', import.meta.url).pathname;
+  const skipEngine = !existsSync(engineFile) && process.env['CI'] !== 'true';
+  it.skipIf(skipEngine)('the compiled engine files latencies under the same index as the JS model', () => {
+    expect(existsSync(engineFile), `${engineFile} (npm run build)`).toBe(true);
+    const engine = createRequire(import.meta.url)(engineFile) as { bucketIndex(v: number): number };
+    for (const v of values) expect(engine.bucketIndex(v), `value ${v}`).toBe(indexOfValue(v));
+  });
+});
+
+describe('native engine failures', () => {
+  it('are named by errno, with 0 for attempts given up at a stop', () => {
+    expect(failuresByName([111, 3, 110, 2, 0, 5, 113, 1])).toEqual({ ECONNREFUSED: 3, ETIMEDOUT: 2, ABORTED: 5, EHOSTUNREACH: 1 });
+  });
+  it('keep an errno without a name', () => {
+    expect(failuresByName([4000, 1])).toEqual({ ERRNO_4000: 1 });
+  });
+});
