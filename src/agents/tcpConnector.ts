@@ -100,9 +100,10 @@ function socketConnector(target: ConnectTarget): Connector {
       sock.once('connect', () => {
         if (settled) return;
         settled = true;
-        done(null);
+        // Close first: done() may end the load, whose stop aborts what it still holds (a FIN, not the RST asked for).
         if (target.close === 'rst') sock.resetAndDestroy();
         else sock.destroy();
+        done(null);
       });
       sock.on('error', (err: NodeJS.ErrnoException) => {
         if (settled) return;
@@ -112,6 +113,7 @@ function socketConnector(target: ConnectTarget): Connector {
       });
       return {
         abort() {
+          if (settled) return;
           settled = true;
           sock.destroy();
         },
