@@ -12,6 +12,7 @@ import type { DnsServerConfig } from './dnsProtocol.js';
 import { answerQuery, frameTcp, unframeTcp } from '../dns/packets.js';
 import { plainAnswerer } from '../dns/wire.js';
 import { ownResources, sumResources, type AgentResources } from './resources.js';
+import { freshReports, isReportRequest } from './freshReports.js';
 
 cluster.schedulingPolicy = cluster.SCHED_NONE;
 
@@ -82,8 +83,8 @@ function runWorker(cfg: DnsServerConfig): void {
   const counts = (): void => report({ kind: 'counts', udp, tcp, resources: ownResources() });
   setInterval(counts, 500).unref();
   // The primary asks for fresh counts when the runner asks it for stats.
-  process.on('message', (m: { kind?: string }) => {
-    if (m.kind === 'report') counts();
+  process.on('message', (m: unknown) => {
+    if (isReportRequest(m)) counts();
   });
   process.on('disconnect', () => process.exit(0));
 }
@@ -103,23 +104,7 @@ function runPrimary(cfg: DnsServerConfig): void {
       resources: sumResources([ownResources(), ...all.map((c) => c.resources)]),
     });
   };
-  /** Stats with every worker's counts as of now: ask them, report when all answered (or after REPORT_WAIT_MS). */
-  let asked: { pending: Set<number>; timer: NodeJS.Timeout } | null = null;
-  const answered = (id: number): void => {
-    if (!asked) return;
-    asked.pending.delete(id);
-    if (asked.pending.size > 0) return;
-    clearTimeout(asked.timer);
-    asked = null;
-    stats();
-  };
-  const freshStats = (): void => {
-    if (asked) return;
-    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
-    asked = { pending: new Set(workers.map((w) => w.id)), timer: setTimeout(() => ((asked = null), stats()), REPORT_WAIT_MS) };
-    for (const w of workers) w.send({ kind: 'report' });
-    if (workers.length === 0) answered(-1);
-  };
+  const fresh = freshReports(stats, REPORT_WAIT_MS);
   const stop = (): void => {
     stats();
     for (const w of Object.values(cluster.workers ?? {})) w?.kill();
@@ -133,7 +118,7 @@ function runPrimary(cfg: DnsServerConfig): void {
         if (++listening === cfg.workers) emit({ type: 'ready', role: 'dns-server', pid: process.pid });
       } else if (m.kind === 'counts') {
         counts.set(w.id, { udp: m.udp ?? 0, tcp: m.tcp ?? 0, resources: m.resources ?? { cpuMs: 0, peakRssKb: 0 } });
-        answered(w.id);
+        fresh.answered(w.id);
       } else {
         emit({ type: 'error', message: `dns server worker: ${m.message ?? 'unknown error'}` });
         process.exit(1);
@@ -142,7 +127,7 @@ function runPrimary(cfg: DnsServerConfig): void {
   }
   // The runner closes stdin to stop us; a dead runner closes it too, so no agent outlives its run.
   process.stdin.on('data', (d: Buffer) => {
-    if (d.toString().includes('stats')) freshStats();
+    if (d.toString().includes('stats')) fresh.ask();
   });
   process.stdin.on('end', stop);
   process.stdin.on('close', stop);

@@ -15,6 +15,7 @@ import { configFromArgv, emit, type AcceptPath, type TcpServerConfig } from './p
 import { streamWrapBinding, type TcpHandle } from './tcpHandles.js';
 import { ownResources, sumResources, type AgentResources } from './resources.js';
 import { HttpRequestFramer, httpResponse } from './httpFraming.js';
+import { freshReports, isReportRequest } from './freshReports.js';
 
 cluster.schedulingPolicy = cluster.SCHED_NONE;
 
@@ -79,7 +80,12 @@ function runWorker(cfg: TcpServerConfig): void {
     if (cfg.protocol === 'tcp' && installSink(server, () => accepted++)) acceptPath = 'handle';
     report({ kind: 'listening', acceptPath });
   });
-  setInterval(() => report({ kind: 'accepted', accepted, acceptPath, resources: ownResources() }), 500).unref();
+  const counts = (): void => report({ kind: 'accepted', accepted, acceptPath, resources: ownResources() });
+  setInterval(counts, 500).unref();
+  // The primary asks when the runner asks it: its answer then counts every accept so far, not 500 ms ago.
+  process.on('message', (m: unknown) => {
+    if (isReportRequest(m)) counts();
+  });
   process.on('disconnect', () => process.exit(0));
 }
 
@@ -93,6 +99,7 @@ function runPrimary(cfg: TcpServerConfig): void {
     const resources = sumResources([ownResources(), ...workerResources.values()]);
     emit({ type: 'stats', accepted: total, workers: cfg.workers, acceptPath, resources });
   };
+  const fresh = freshReports(stats);
   const stop = (): void => {
     stats();
     for (const w of Object.values(cluster.workers ?? {})) w?.kill();
@@ -107,6 +114,7 @@ function runPrimary(cfg: TcpServerConfig): void {
       } else if (m.kind === 'accepted') {
         accepted.set(w.id, m.accepted ?? 0);
         if (m.resources) workerResources.set(w.id, m.resources);
+        fresh.answered(w.id);
       } else if (m.kind === 'error') {
         emit({ type: 'error', message: `server worker: ${m.message ?? 'unknown error'}` });
         process.exit(1);
@@ -120,7 +128,7 @@ function runPrimary(cfg: TcpServerConfig): void {
   }
   // The runner closes stdin to stop us; a dead runner closes it too, so no agent outlives its run.
   process.stdin.on('data', (d: Buffer) => {
-    if (d.toString().includes('stats')) stats();
+    if (d.toString().includes('stats')) fresh.ask();
   });
   process.stdin.on('end', stop);
   process.stdin.on('close', stop);

@@ -37,7 +37,7 @@ interface LoadRun {
   connectPath?: string;
 }
 
-interface LoadFigures {
+export interface LoadFigures {
   attempts: number;
   failed: number;
   elapsedMs: number;
@@ -52,7 +52,7 @@ interface LoadFigures {
   serverListenDrops: number;
 }
 
-interface ModeRow {
+export interface ModeRow {
   mode: MasqueradeMode;
   ours: LoadFigures;
   baseline: LoadFigures;
