@@ -32,55 +32,26 @@
 #include <time.h>
 #include <unistd.h>
 
-/* HdrHistogram layout for lowest value 1, 3 significant digits: 2048 sub-buckets, half of them per bucket. */
-#define SUB_BUCKET_HALF_MAGNITUDE 10
-#define SUB_BUCKET_HALF_COUNT 1024
-#define SUB_BUCKET_MASK 2047
-#define HIGHEST_US 600000000LL /* src/histogram.ts: 10 minutes */
-#define BUCKETS 21 /* enough for 2^30 > HIGHEST_US */
-#define COUNTS ((BUCKETS + 1) * SUB_BUCKET_HALF_COUNT)
+#include "engineThread.h"
+#include "hdrBuckets.h"
+
 #define MAX_ERRNO 4096
 #define STALL_US 900000
 #define SHARED_SLOTS 8
 #define ABORTED 0 /* failures[0]: attempts given up at a stop (no errno is 0) */
 
 typedef struct {
-  struct sockaddr_storage dst;
-  socklen_t dst_len;
-  int family;
+  engine_base_t base; /* first: the external JS holds is the engine */
   int concurrency;
   int64_t quota;
   double duration_ms;
   double timeout_ms;
   int rst;
-  int32_t *shared; /* backed by a SharedArrayBuffer the JS side keeps alive through `shared_ref` */
-  napi_ref shared_ref;
+  int32_t *shared; /* = base.shared */
   uint64_t latency[COUNTS];
   uint64_t failure[COUNTS];
   uint64_t failures[MAX_ERRNO];
-  pthread_t thread;
-  volatile int finished;
-  int joined;
 } engine_t;
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int counts_index(int64_t v) {
-  if (v < 1) v = 1;
-  if (v > HIGHEST_US) v = HIGHEST_US;
-  int bits = 64 - __builtin_clzll((uint64_t)v | SUB_BUCKET_MASK);
-  int bucket = bits - (SUB_BUCKET_HALF_MAGNITUDE + 1);
-  int sub = (int)(v >> bucket);
-  return ((bucket + 1) << SUB_BUCKET_HALF_MAGNITUDE) + (sub - SUB_BUCKET_HALF_COUNT);
-}
-
-static void record(uint64_t *counts, double ms) {
-  counts[counts_index((int64_t)(ms * 1000.0 + 0.5))]++;
-}
 
 static void publish(engine_t *e, int64_t attempts, int64_t ok, int64_t failed, int64_t stalls) {
   __atomic_store_n(&e->shared[0], (int32_t)attempts, __ATOMIC_RELAXED);
@@ -125,18 +96,18 @@ static void *run(void *arg) {
   }
   for (;;) {
     double t = now_ms();
-    int stop = __atomic_load_n(&e->shared[4], __ATOMIC_RELAXED);
+    int stop = engine_stopped(&e->base);
     while (!stop && nfree > 0 && attempts < e->quota && t - t0 < e->duration_ms) {
       int s = free_slots[--nfree];
       attempts++;
-      int fd = socket(e->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      int fd = socket(e->base.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       double started = now_ms();
       if (fd < 0) {
         fail(e, errno, started, started, &failed);
         free_slots[nfree++] = s;
         continue;
       }
-      if (connect(fd, (struct sockaddr *)&e->dst, e->dst_len) < 0 && errno != EINPROGRESS) {
+      if (connect(fd, (struct sockaddr *)&e->base.dst, e->base.dst_len) < 0 && errno != EINPROGRESS) {
         fail(e, errno, started, now_ms(), &failed);
         close(fd);
         free_slots[nfree++] = s;
@@ -211,33 +182,14 @@ out:
   if (ep >= 0) close(ep);
   free(slots);
   free(free_slots);
-  __atomic_store_n(&e->finished, 1, __ATOMIC_RELEASE);
+  engine_done(&e->base);
   return NULL;
-}
-
-#define CHECK(call)                                                   \
-  do {                                                                \
-    if ((call) != napi_ok) {                                          \
-      napi_throw_error(env, NULL, "connect engine: " #call " failed"); \
-      return NULL;                                                    \
-    }                                                                 \
-  } while (0)
-
-static void engine_finalize(napi_env env, void *data, void *hint) {
-  (void)hint;
-  engine_t *e = data;
-  if (!e->joined) {
-    __atomic_store_n(&e->shared[4], 1, __ATOMIC_RELAXED);
-    pthread_join(e->thread, NULL);
-  }
-  if (e->shared_ref) napi_delete_reference(env, e->shared_ref);
-  free(e);
 }
 
 static napi_value start(napi_env env, napi_callback_info info) {
   size_t argc = 8;
   napi_value argv[8];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ENGINE_CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc != 8) {
     napi_throw_type_error(env, NULL, "start(host, port, concurrency, quota, durationMs, connectTimeoutMs, rst, shared)");
     return NULL;
@@ -248,146 +200,38 @@ static napi_value start(napi_env env, napi_callback_info info) {
   int64_t quota = 0;
   double duration_ms = 0, timeout_ms = 0;
   bool rst = false;
-  CHECK(napi_get_value_string_utf8(env, argv[0], host, sizeof host, &host_len));
-  CHECK(napi_get_value_int32(env, argv[1], &port));
-  CHECK(napi_get_value_int32(env, argv[2], &concurrency));
-  CHECK(napi_get_value_int64(env, argv[3], &quota));
-  CHECK(napi_get_value_double(env, argv[4], &duration_ms));
-  CHECK(napi_get_value_double(env, argv[5], &timeout_ms));
-  CHECK(napi_get_value_bool(env, argv[6], &rst));
-  napi_typedarray_type type;
-  size_t length = 0;
-  void *data = NULL;
-  CHECK(napi_get_typedarray_info(env, argv[7], &type, &length, &data, NULL, NULL));
-  if (type != napi_int32_array || length < SHARED_SLOTS) {
-    napi_throw_type_error(env, NULL, "shared must be an Int32Array of 8");
-    return NULL;
-  }
+  ENGINE_CHECK(napi_get_value_string_utf8(env, argv[0], host, sizeof host, &host_len));
+  ENGINE_CHECK(napi_get_value_int32(env, argv[1], &port));
+  ENGINE_CHECK(napi_get_value_int32(env, argv[2], &concurrency));
+  ENGINE_CHECK(napi_get_value_int64(env, argv[3], &quota));
+  ENGINE_CHECK(napi_get_value_double(env, argv[4], &duration_ms));
+  ENGINE_CHECK(napi_get_value_double(env, argv[5], &timeout_ms));
+  ENGINE_CHECK(napi_get_value_bool(env, argv[6], &rst));
+  int32_t *shared = engine_shared(env, argv[7], SHARED_SLOTS);
+  if (!shared) return NULL;
   if (port < 1 || port > 65535 || concurrency < 1 || concurrency > 65536 || quota < 0) {
     napi_throw_range_error(env, NULL, "port, concurrency or quota out of range");
     return NULL;
   }
-  engine_t *e = calloc(1, sizeof *e);
-  if (!e) {
-    napi_throw_error(env, NULL, "connect engine: out of memory");
-    return NULL;
-  }
-  struct sockaddr_in *v4 = (struct sockaddr_in *)&e->dst;
-  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&e->dst;
-  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons((uint16_t)port);
-    e->dst_len = sizeof *v4;
-    e->family = AF_INET;
-  } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons((uint16_t)port);
-    e->dst_len = sizeof *v6;
-    e->family = AF_INET6;
-  } else {
-    free(e);
-    napi_throw_type_error(env, NULL, "host must be an IP address");
-    return NULL;
-  }
+  engine_t *e = engine_new(env, sizeof *e, host, port, shared, 4);
+  if (!e) return NULL;
   e->concurrency = concurrency;
   e->quota = quota;
   e->duration_ms = duration_ms;
   e->timeout_ms = timeout_ms;
   e->rst = rst;
-  e->shared = data;
-  CHECK(napi_create_reference(env, argv[7], 1, &e->shared_ref));
-  if (pthread_create(&e->thread, NULL, run, e) != 0) {
-    napi_delete_reference(env, e->shared_ref);
-    free(e);
-    napi_throw_error(env, NULL, "connect engine: pthread_create failed");
-    return NULL;
-  }
-  napi_value external;
-  CHECK(napi_create_external(env, e, engine_finalize, NULL, &external));
-  return external;
-}
-
-static engine_t *engine_arg(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  void *e = NULL;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
-      napi_get_value_external(env, argv[0], &e) != napi_ok || !e) {
-    napi_throw_type_error(env, NULL, "expected a connect engine");
-    return NULL;
-  }
-  return e;
-}
-
-static napi_value finished(napi_env env, napi_callback_info info) {
-  engine_t *e = engine_arg(env, info);
-  if (!e) return NULL;
-  napi_value out;
-  CHECK(napi_get_boolean(env, __atomic_load_n(&e->finished, __ATOMIC_ACQUIRE) != 0, &out));
-  return out;
-}
-
-/* [key, count, key, count, ...] of the non-zero entries. */
-static napi_value pairs(napi_env env, const uint64_t *counts, int n) {
-  napi_value arr, v;
-  uint32_t k = 0;
-  if (napi_create_array(env, &arr) != napi_ok) return NULL;
-  for (int i = 0; i < n; i++) {
-    if (!counts[i]) continue;
-    if (napi_create_int32(env, i, &v) != napi_ok || napi_set_element(env, arr, k++, v) != napi_ok) return NULL;
-    if (napi_create_double(env, (double)counts[i], &v) != napi_ok || napi_set_element(env, arr, k++, v) != napi_ok) return NULL;
-  }
-  return arr;
+  e->shared = shared;
+  return engine_launch(env, &e->base, argv[7], run);
 }
 
 static napi_value collect(napi_env env, napi_callback_info info) {
-  engine_t *e = engine_arg(env, info);
+  engine_t *e = (engine_t *)engine_joined(env, info);
   if (!e) return NULL;
-  if (!__atomic_load_n(&e->finished, __ATOMIC_ACQUIRE)) {
-    napi_throw_error(env, NULL, "connect engine: collect before the loop finished");
-    return NULL;
-  }
-  if (!e->joined) {
-    pthread_join(e->thread, NULL);
-    e->joined = 1;
-  }
-  napi_value out, failures, latency, failure;
-  CHECK(napi_create_object(env, &out));
-  failures = pairs(env, e->failures, MAX_ERRNO);
-  latency = pairs(env, e->latency, COUNTS);
-  failure = pairs(env, e->failure, COUNTS);
-  if (!failures || !latency || !failure) {
-    napi_throw_error(env, NULL, "connect engine: could not build the result");
-    return NULL;
-  }
-  CHECK(napi_set_named_property(env, out, "failures", failures));
-  CHECK(napi_set_named_property(env, out, "latency", latency));
-  CHECK(napi_set_named_property(env, out, "failure", failure));
-  return out;
-}
-
-/* The counts index the engine files a latency (µs) under: tests hold it against hdr-histogram-js. */
-static napi_value bucket_index(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out;
-  int64_t v = 0;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 1 || napi_get_value_int64(env, argv[0], &v) != napi_ok) {
-    napi_throw_type_error(env, NULL, "bucketIndex(microseconds)");
-    return NULL;
-  }
-  CHECK(napi_create_int32(env, counts_index(v), &out));
-  return out;
+  return bucket_result(env, e->failures, MAX_ERRNO, e->latency, e->failure);
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-      {"bucketIndex", NULL, bucket_index, NULL, NULL, NULL, napi_default, NULL},
-      {"start", NULL, start, NULL, NULL, NULL, napi_default, NULL},
-      {"finished", NULL, finished, NULL, NULL, NULL, napi_default, NULL},
-      {"collect", NULL, collect, NULL, NULL, NULL, napi_default, NULL},
-  };
-  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  if (!engine_exports(env, exports, bucket_index, start, collect)) return NULL;
   return exports;
 }
 
