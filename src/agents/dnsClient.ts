@@ -1,22 +1,48 @@
 /**
  * DNS client agent: lookups from worker_threads (so every CPU sends at once), in one of three kinds:
- * raw (dns-packet queries, glibc's timing), libc (glibc's getaddrinfo itself), burst (lockstep workers on one
- * source port). Workers' histograms travel encoded and are merged here into one `dns-result` line.
+ * raw (queries on the bytes with glibc's timing: the native engine, else libuv handles from JS), libc (glibc's
+ * getaddrinfo itself), burst (lockstep workers on one source port). Workers' histograms travel encoded and are merged here into one `dns-result` line.
  */
 import { spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { configFromArgv, emit } from './protocol.js';
-import { BURST_CTL, type DnsClientConfig, type DnsClientKind, type DnsWorkerStart, type RawSocketPath } from './dnsProtocol.js';
+import {
+  BURST_CTL, RAW_SOCKET_CHOICES, type DnsClientConfig, type DnsClientKind, type DnsWorkerStart, type RawSocketChoice, type RawSocketPath,
+} from './dnsProtocol.js';
 import { createHistogram, decodeHistogram, encodeHistogram } from '../histogram.js';
 import { ownResources, type AgentResources } from './resources.js';
 import type { LoopCounts, LoopMessage } from './dnsLookupLoop.js';
+import { nativeDnsMissing, nativeDnsModule } from './nativeDns.js';
+import { udpWrapBinding } from './udpHandles.js';
 
 const WORKER_SCRIPT: Record<DnsClientKind, string> = { raw: 'dnsRawWorker.js', libc: 'dnsLibcWorker.js', burst: 'dnsBurstWorker.js' };
 /** Lookups slower than this count as stalls in progress lines (just under glibc's 5 s timeout). */
 const STALL_MS = 4900;
 
 const cfg = configFromArgv<DnsClientConfig>();
+
+/**
+ * How raw lookups are made: the config's `sockets`, else REPRO_DNS_SOCKETS, else auto: the native engine when it
+ * was built (dnsEngineWorker.ts), else libuv handles from JS (dnsRawWorker.ts: udp_wrap, else dgram).
+ * A path asked for by name that is not there is an error, not a quiet fallback.
+ */
+function rawSockets(): RawSocketChoice {
+  const env = process.env['REPRO_DNS_SOCKETS'];
+  const wanted = cfg.sockets && cfg.sockets !== 'auto' ? cfg.sockets : (env ?? 'auto');
+  const choice = RAW_SOCKET_CHOICES.find((c) => c === wanted);
+  const fail = (message: string): never => {
+    emit({ type: 'error', message });
+    process.exit(1);
+  };
+  if (!choice) return fail(`REPRO_DNS_SOCKETS must be one of ${RAW_SOCKET_CHOICES.join(', ')}, got "${wanted}"`);
+  if (choice === 'native' && !nativeDnsModule()) return fail(`DNS socket path "native" asked for, but ${nativeDnsMissing() ?? 'the engine is missing'}`);
+  if (choice === 'udp_wrap' && !udpWrapBinding()) return fail(`DNS socket path "udp_wrap" asked for, but Node ${process.version} has no usable udp_wrap binding`);
+  if (choice === 'auto' && nativeDnsModule()) return 'native';
+  return choice;
+}
+const sockets: RawSocketChoice = cfg.kind === 'raw' ? rawSockets() : 'auto';
+const workerScript = cfg.kind === 'raw' && sockets === 'native' ? 'dnsEngineWorker.js' : WORKER_SCRIPT[cfg.kind];
 
 /**
  * glibc's getaddrinfo blocks a libuv pool thread per lookup, and the pool's size is read once, at its first
@@ -101,6 +127,7 @@ function runClient(): void {
       attempts: cfg.attempts,
       nameOffset: cfg.nameOffset + (burst ? 0 : i * nameBlock),
       burstPorts: cfg.burstPorts,
+      ...(sockets !== 'native' ? { sockets } : {}),
       loop: {
         concurrency: burst ? 1 : cfg.concurrency,
         quota: quota(i),
@@ -111,7 +138,7 @@ function runClient(): void {
       },
       ...(burst ? { burst: { ctl, answeredAt, workers: cfg.workers, index: i } } : {}),
     };
-    const worker = new Worker(fileURLToPath(new URL(`./${WORKER_SCRIPT[cfg.kind]}`, import.meta.url)), { workerData: start });
+    const worker = new Worker(fileURLToPath(new URL(`./${workerScript}`, import.meta.url)), { workerData: start });
     const st = { worker, counts: { attempts: 0, succeeded: 0, failed: 0, stalls: 0, queries: 0, retries: 0, partial: 0 }, done: false };
     states.push(st);
     worker.on('message', (m: LoopMessage) => {

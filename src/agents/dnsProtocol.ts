@@ -39,6 +39,9 @@ export interface DnsClientConfig {
   /** Burst: source ports the rounds rotate through (outside ip_local_port_range), one fresh port per round. */
   burstPorts: [number, number];
   progressIntervalMs: number;
+  /** raw: how lookups are made; 'auto' (the default): the native engine when it was built, else udp_wrap, else
+   * dgram. The environment's REPRO_DNS_SOCKETS (same values) decides when this is absent or 'auto'. */
+  sockets?: RawSocketChoice;
 }
 
 export interface DnsClientResultEvent {
@@ -58,7 +61,8 @@ export interface DnsClientResultEvent {
   partial: number;
   elapsedMs: number;
   aborted: boolean;
-  /** raw: how its sockets were driven ('udp_wrap': Node's handle-level binding; 'dgram': the public API). */
+  /** raw: how its lookups were made ('native': the C engine of dns_engine.node; 'udp_wrap': Node's handle-level
+   * binding; 'dgram': the public API). */
   socketPath?: RawSocketPath;
   /** CPU and peak RSS of the client process (all its worker threads). */
   resources?: AgentResources;
@@ -66,7 +70,9 @@ export interface DnsClientResultEvent {
   resourcesAtStart?: AgentResources;
 }
 
-export type RawSocketPath = 'udp_wrap' | 'dgram';
+export type RawSocketPath = 'native' | 'udp_wrap' | 'dgram';
+export type RawSocketChoice = 'auto' | RawSocketPath;
+export const RAW_SOCKET_CHOICES: readonly RawSocketChoice[] = ['auto', 'native', 'udp_wrap', 'dgram'];
 
 export interface DnsServerStatsEvent {
   type: 'dns-stats';
@@ -93,6 +99,8 @@ export interface DnsWorkerStart {
   attempts: number;
   nameOffset: number;
   burstPorts: [number, number];
+  /** raw workers on libuv (dnsRawWorker.ts): udp_wrap where the binding is there ('auto'), or as asked. */
+  sockets?: 'auto' | 'udp_wrap' | 'dgram';
   loop: {
     concurrency: number;
     quota: number;

@@ -5,16 +5,17 @@
  * `attempts` tries in all.
  *
  * The sockets are libuv handles driven through Node's udp_wrap binding where it is there (see udpHandles.ts),
- * else dgram sockets; the result says which (`socketPath`). Queries and answers are read and written on the
+ * else (or when the client asks for it: `sockets`) dgram sockets; the result says which (`socketPath`). The
+ * client prefers the native engine (dnsEngineWorker.ts) to this worker when it was built. Queries and answers are read and written on the
  * bytes (src/dns/wire.ts).
  */
 import dgram from 'node:dgram';
-import { getSystemErrorName } from 'node:util';
 import { workerData } from 'node:worker_threads';
 import { canonicalName, type QueryType } from '../dns/packets.js';
 import { buildQuery, encodeName, lookupQname, rcodeName, readResponse } from '../dns/wire.js';
 import { afterTimeout, tryTimeoutMs } from '../dns/glibcResolver.js';
 import { runLookupLoop, type LookupOutcome } from './dnsLookupLoop.js';
+import { errnoName } from './nativeDns.js';
 import { udpWrapBinding, type UdpSendReq, type UdpWrapBinding } from './udpHandles.js';
 import type { DnsWorkerStart, RawSocketPath } from './dnsProtocol.js';
 
@@ -27,14 +28,6 @@ interface LookupSocket {
 }
 type OpenSocket = (onAnswer: (buf: Buffer) => void, onError: (code: string) => void) => LookupSocket | string;
 
-const errName = (errno: number): string => {
-  try {
-    return getSystemErrorName(errno);
-  } catch {
-    return `ERRNO_${-errno}`;
-  }
-};
-
 /** A connected libuv UDP handle (connect binds it to a fresh ephemeral port first). */
 function handleOpener(b: UdpWrapBinding, server: string, port: number): OpenSocket {
   let spare: UdpSendReq | null = null;
@@ -43,16 +36,16 @@ function handleOpener(b: UdpWrapBinding, server: string, port: number): OpenSock
     const err = h.connect(server, port);
     if (err < 0) {
       h.close();
-      return errName(err);
+      return errnoName(err);
     }
     h.onmessage = (nread, _h, buf) => {
-      if (nread < 0) onError(errName(nread));
+      if (nread < 0) onError(errnoName(nread));
       else if (buf) onAnswer(buf);
     };
     const rerr = h.recvStart();
     if (rerr < 0) {
       h.close();
-      return errName(rerr);
+      return errnoName(rerr);
     }
     return {
       send(buf) {
@@ -62,7 +55,7 @@ function handleOpener(b: UdpWrapBinding, server: string, port: number): OpenSock
         req.list = [buf];
         const r = h.send(req, req.list, 1, false);
         if (r > 0) spare = req;
-        return r < 0 ? errName(r) : null;
+        return r < 0 ? errnoName(r) : null;
       },
       close: () => h.close(),
     };
@@ -111,7 +104,7 @@ function rawLookup(cfg: DnsWorkerStart, n: number, open: OpenSocket): Promise<Lo
       settled = true;
       if (timer) clearTimeout(timer);
       sock?.close();
-      resolve({ error, queries: sent, retries: sent - TYPES.length, partial: false });
+      resolve({ error, queries: sent, retries: Math.max(0, sent - TYPES.length), partial: false });
     };
     const sendTry = (s: LookupSocket): void => {
       // Both queries of a try leave back to back: the pair that meets in conntrack.
@@ -146,7 +139,8 @@ function rawLookup(cfg: DnsWorkerStart, n: number, open: OpenSocket): Promise<Lo
 
 const cfg = workerData as DnsWorkerStart;
 const zoneWire = encodeName(canonicalName(cfg.zone));
-const binding = process.env['REPRO_DNS_SOCKETS'] === 'dgram' ? null : udpWrapBinding();
+// dnsClient.ts has checked that udp_wrap, when asked for, is there.
+const binding = cfg.sockets === 'dgram' ? null : udpWrapBinding();
 const socketPath: RawSocketPath = binding ? 'udp_wrap' : 'dgram';
 const open = binding ? handleOpener(binding, cfg.server, cfg.port) : dgramOpener(cfg.server, cfg.port);
 runLookupLoop(cfg.loop, (n) => rawLookup(cfg, n, open), undefined, socketPath);

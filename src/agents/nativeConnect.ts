@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import type { Histogram } from '../histogram.js';
+import { createHistogram, encodeHistogram, type Histogram } from '../histogram.js';
 
 /** The addon as `require` returns it. */
 export interface NativeConnectModule {
@@ -38,30 +38,38 @@ export const SHARED = { ATTEMPTS: 0, SUCCEEDED: 1, FAILED: 2, STALLS: 3, STOP: 4
 /** The addon's file next to the compiled agents: dist/native/connect_engine.node. */
 export const NATIVE_ENGINE_FILE = fileURLToPath(new URL('../native/connect_engine.node', import.meta.url));
 
+/**
+ * An addon of dist/native/ if it was built, loads on this Node and has every function of `functions`, else null.
+ * (Both native engines are loaded this way; each is loaded once per thread by its own module.)
+ */
+export function loadNativeAddon<T>(file: string, functions: readonly string[]): T | null {
+  if (!existsSync(file)) return null;
+  try {
+    const m = createRequire(import.meta.url)(file) as Record<string, unknown>;
+    return functions.every((f) => typeof m[f] === 'function') ? (m as T) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Why an addon is absent, for a one-line note. */
+export function nativeAddonMissing(file: string): string {
+  return existsSync(file)
+    ? `${file} does not load on Node ${process.version}`
+    : `${file} was not built (npm run build needs make and a C compiler)`;
+}
+
 let loaded: NativeConnectModule | null | undefined;
 
 /** The engine if it was built and loads on this Node, else null (the agents then connect through libuv handles). */
 export function nativeConnectModule(): NativeConnectModule | null {
-  if (loaded !== undefined) return loaded;
-  loaded = null;
-  if (!existsSync(NATIVE_ENGINE_FILE)) return loaded;
-  try {
-    const m = createRequire(import.meta.url)(NATIVE_ENGINE_FILE) as Partial<NativeConnectModule>;
-    if (typeof m.start === 'function' && typeof m.finished === 'function' && typeof m.collect === 'function' && typeof m.bucketIndex === 'function') {
-      loaded = m as NativeConnectModule;
-    }
-  } catch {
-    loaded = null;
-  }
+  if (loaded === undefined) loaded = loadNativeAddon<NativeConnectModule>(NATIVE_ENGINE_FILE, ['start', 'finished', 'collect', 'bucketIndex']);
   return loaded;
 }
 
 /** Why the engine is absent, for a one-line note; null when it is there. */
 export function nativeConnectMissing(): string | null {
-  if (nativeConnectModule()) return null;
-  return existsSync(NATIVE_ENGINE_FILE)
-    ? `${NATIVE_ENGINE_FILE} does not load on Node ${process.version}`
-    : `${NATIVE_ENGINE_FILE} was not built (npm run build needs make and a C compiler)`;
+  return nativeConnectModule() ? null : nativeAddonMissing(NATIVE_ENGINE_FILE);
 }
 
 const HALF_MAGNITUDE = 10;
@@ -90,6 +98,20 @@ export function indexOfValue(value: number): number {
 /** Add the engine's [index, count, ...] list to a histogram. */
 export function addBuckets(h: Histogram, pairs: readonly number[]): void {
   for (let i = 0; i + 1 < pairs.length; i += 2) h.recordValueWithCount(valueAtIndex(pairs[i] ?? 0), pairs[i + 1] ?? 0);
+}
+
+/** What an engine collected as a worker reports it: encoded histograms (empty without an engine) and named failures. */
+export function encodeCollected(
+  got: NativeCollected | null, name: (failures: readonly number[]) => Record<string, number>,
+): { histogram: string; failureHistogram: string; failures: Record<string, number> } {
+  const hist = createHistogram();
+  const failHist = createHistogram();
+  addBuckets(hist, got?.latency ?? []);
+  addBuckets(failHist, got?.failure ?? []);
+  const out = { histogram: encodeHistogram(hist), failureHistogram: encodeHistogram(failHist), failures: name(got?.failures ?? []) };
+  hist.destroy();
+  failHist.destroy();
+  return out;
 }
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));

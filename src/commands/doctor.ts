@@ -2,6 +2,7 @@ import { access, readFile } from 'node:fs/promises';
 import { run, CommandNotFoundError } from '../exec.js';
 import { parseIptablesVersion } from '../nat/iptables.js';
 import { nativeConnectMissing } from '../agents/nativeConnect.js';
+import { nativeDnsMissing } from '../agents/nativeDns.js';
 
 export interface Check {
   name: string;
@@ -83,6 +84,14 @@ export async function doctorChecks(): Promise<Check[]> {
     name: 'connect engine (optional)',
     ok: engineMissing === null,
     detail: engineMissing === null ? 'native (dist/native/connect_engine.node)' : `${engineMissing}: TCP clients fall back to libuv handles from JS (fewer connects/s)`,
+    fix: 'apt-get install make gcc python3, then npm run build',
+  });
+
+  const dnsEngineMissing = nativeDnsMissing();
+  checks.push({
+    name: 'dns engine (optional)',
+    ok: dnsEngineMissing === null,
+    detail: dnsEngineMissing === null ? 'native (dist/native/dns_engine.node)' : `${dnsEngineMissing}: raw DNS clients fall back to libuv handles from JS (fewer lookups/s)`,
     fix: 'apt-get install make gcc python3, then npm run build',
   });
 

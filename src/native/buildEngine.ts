@@ -1,35 +1,52 @@
 /**
- * `npm run build`'s last step: compile the native connect engine (connectEngine.c, a Node-API addon) with the
- * node-gyp that npm ships, and put it next to the compiled agents (dist/native/connect_engine.node).
- * A machine without make or a C compiler still gets a working harness: the step says why it was skipped and
- * the TCP client agents connect through libuv handles instead (slower; `repro doctor` and every result say so).
- * REPRO_REQUIRE_NATIVE=1 turns a failed build into a failed `npm run build`.
+ * `npm run build`'s last step: compile the native engines (Node-API addons, src/native/binding.gyp) with the
+ * node-gyp that npm ships, and put them next to the compiled agents (dist/native/):
+ * - connect_engine.node (connectEngine.c): the TCP client agents' connects;
+ * - dns_engine.node (dnsEngine.c): the raw DNS client's lookups.
+ * The two are built independently (make keeps going past a failed one), so one that does not compile does not
+ * cost the other. A machine without make or a C compiler still gets a working harness: the step says why each
+ * engine was skipped and the agents fall back to libuv handles from JS (slower; `repro doctor` and every result
+ * say so). An engine that failed to build is removed from dist/, so no stale copy is loaded.
+ * REPRO_REQUIRE_NATIVE=1 turns any failed engine into a failed `npm run build`.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-const source = fileURLToPath(new URL('../../src/native', import.meta.url));
-const target = fileURLToPath(new URL('./connect_engine.node', import.meta.url));
-const gyp = process.env['npm_config_node_gyp'];
-const args = gyp ? [gyp, 'rebuild', '--directory', source] : null;
+const ENGINES = [
+  { target: 'connect_engine', file: 'connectEngine.c', what: 'native connect engine' },
+  { target: 'dns_engine', file: 'dnsEngine.c', what: 'native DNS engine' },
+] as const;
 
-function give(reason: string): void {
+const source = fileURLToPath(new URL('../../src/native', import.meta.url));
+const dist = fileURLToPath(new URL('.', import.meta.url));
+const gyp = process.env['npm_config_node_gyp'];
+
+function give(what: string, target: string, reason: string): void {
   const required = process.env['REPRO_REQUIRE_NATIVE'] === '1';
-  process.stderr.write(`${required ? 'error' : 'warning'}: native connect engine not built: ${reason}\n`);
+  process.stderr.write(`${required ? 'error' : 'warning'}: ${what} not built: ${reason}\n`);
+  rmSync(path.join(dist, `${target}.node`), { force: true });
   if (required) process.exitCode = 1;
 }
 
-if (!args) {
-  give('not run through npm (npm run build provides node-gyp)');
+if (!gyp) {
+  for (const e of ENGINES) give(e.what, e.target, 'not run through npm (npm run build provides node-gyp)');
 } else {
-  const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-  if (r.status !== 0) {
-    const last = (r.stderr ?? '').trim().split('\n').filter((l) => !l.startsWith('gyp info')).slice(-3).join(' | ');
-    give(`node-gyp exited ${r.status ?? r.signal}: ${last}`);
-  } else {
-    mkdirSync(path.dirname(target), { recursive: true });
-    copyFileSync(path.join(source, 'build', 'Release', 'connect_engine.node'), target);
+  // -k: make goes on with the other engine when one fails to compile.
+  const r = spawnSync(process.execPath, [gyp, 'rebuild', '--directory', source], {
+    stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { ...process.env, MAKEFLAGS: `${process.env['MAKEFLAGS'] ?? ''} -k`.trim() },
+  });
+  const lines = (r.stderr ?? '').trim().split('\n').filter((l) => !l.startsWith('gyp info'));
+  for (const e of ENGINES) {
+    const built = path.join(source, 'build', 'Release', `${e.target}.node`);
+    if (existsSync(built)) {
+      mkdirSync(dist, { recursive: true });
+      copyFileSync(built, path.join(dist, `${e.target}.node`));
+      continue;
+    }
+    // This engine's own compiler messages where there are any, else the last words of node-gyp.
+    const own = lines.filter((l) => l.includes(e.target) || l.includes(e.file));
+    give(e.what, e.target, `node-gyp exited ${r.status ?? r.signal}: ${(own.length > 0 ? own : lines).slice(-3).join(' | ')}`);
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHistogram, percentileMs, recordMicros } from '../../src/histogram.js';
 import { addBuckets, failuresByName, indexOfValue, valueAtIndex } from '../../src/agents/nativeConnect.js';
+import { dnsFailuresByName } from '../../src/agents/nativeDns.js';
 import { rng } from '../random.js';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -33,15 +34,17 @@ describe('native engine histogram buckets', () => {
     for (const p of [1, 50, 90, 99, 99.9, 100]) expect(percentileMs(rebuilt, p)).toBe(percentileMs(direct, p));
   });
 
-  // The addon is built by `npm run build` (pretest) into dist/; under CI its absence is a failure, not a skip.
-  // (Loaded from dist: under vitest the loader runs from src/, where no addon is put.)
-  const engineFile = new URL('../../dist/native/connect_engine.node', import.meta.url).pathname;
-  const skipEngine = !existsSync(engineFile) && process.env['CI'] !== 'true';
-  it.skipIf(skipEngine)('the compiled engine files latencies under the same index as the JS model', () => {
-    expect(existsSync(engineFile), `${engineFile} (npm run build)`).toBe(true);
-    const engine = createRequire(import.meta.url)(engineFile) as { bucketIndex(v: number): number };
-    for (const v of values) expect(engine.bucketIndex(v), `value ${v}`).toBe(indexOfValue(v));
-  });
+  // The addons are built by `npm run build` (pretest) into dist/; under CI their absence is a failure, not a skip.
+  // (Loaded from dist: under vitest the loaders run from src/, where no addon is put.) Both share hdrBuckets.h.
+  for (const addon of ['connect_engine', 'dns_engine']) {
+    const engineFile = new URL(`../../dist/native/${addon}.node`, import.meta.url).pathname;
+    const skipEngine = !existsSync(engineFile) && process.env['CI'] !== 'true';
+    it.skipIf(skipEngine)(`the compiled ${addon} files latencies under the same index as the JS model`, () => {
+      expect(existsSync(engineFile), `${engineFile} (npm run build)`).toBe(true);
+      const engine = createRequire(import.meta.url)(engineFile) as { bucketIndex(v: number): number };
+      for (const v of values) expect(engine.bucketIndex(v), `value ${v}`).toBe(indexOfValue(v));
+    });
+  }
 });
 
 describe('native engine failures', () => {
@@ -50,5 +53,22 @@ describe('native engine failures', () => {
   });
   it('keep an errno without a name', () => {
     expect(failuresByName([4000, 1])).toEqual({ ERRNO_4000: 1 });
+  });
+});
+
+describe('native DNS engine failures', () => {
+  const RCODE_KEY = 4096;
+  it('are named as the raw JS path names them: errnos, rcodes above RCODE_KEY, 0 for lookups given up at a stop', () => {
+    expect(dnsFailuresByName([110, 4, RCODE_KEY + 3, 2, RCODE_KEY + 2, 1, 0, 7, 111, 1], RCODE_KEY)).toEqual({
+      ETIMEDOUT: 4, NXDOMAIN: 2, SERVFAIL: 1, ABORTED: 7, ECONNREFUSED: 1,
+    });
+  });
+  it('keep an rcode or errno without a name', () => {
+    expect(dnsFailuresByName([RCODE_KEY + 12, 1, 4000, 2], RCODE_KEY)).toEqual({ RCODE_12: 1, ERRNO_4000: 2 });
+  });
+  it('use the RCODE_KEY the compiled engine exports', () => {
+    const file = new URL('../../dist/native/dns_engine.node', import.meta.url).pathname;
+    if (!existsSync(file) && process.env['CI'] !== 'true') return;
+    expect((createRequire(import.meta.url)(file) as { RCODE_KEY: number }).RCODE_KEY).toBe(RCODE_KEY);
   });
 });
