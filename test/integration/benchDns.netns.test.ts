@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { capabilityGate } from './capabilities.js';
 import { hostSnapshot } from './hostSnapshot.js';
 import type { DnsLoadFigures } from '../../src/bench/dnsQueryRate.js';
 import { runBenchSection } from './benchSection.js';
+
+const DNS_ENGINE = new URL('../../dist/native/dns_engine.node', import.meta.url).pathname;
 
 /** dnsperf is the baseline: missing, the test skips with the reason, and under CI=true it fails (.ci/run installs it). */
 function gate(): { skip: boolean; reason: string } {
@@ -55,9 +58,11 @@ describe.skipIf(g.skip)(`npm run bench dns (netns, real kernel)${g.skip ? ` — 
       expect(row.ours.clientStartupCpuSeconds).toBeGreaterThan(0);
       expect(row.ours.lookups).toBe(2000);
       expect(row.ratio).toBeGreaterThan(0);
-      // The raw client's fast path is there on the supported Node versions.
+      // The raw client's fast path: the native engine where it was built (always under CI), else udp_wrap on
+      // the supported Node versions.
       const major = Number(process.versions.node.split('.')[0]);
-      if (major === 20 || major === 22) expect(row.ours.socketPath).toBe('udp_wrap');
+      if (existsSync(DNS_ENGINE) || process.env['CI'] === 'true') expect(row.ours.socketPath).toBe('native');
+      else if (major === 20 || major === 22) expect(row.ours.socketPath).toBe('udp_wrap');
     }
     expect(r.stdout).toMatch(/^dns none +ours \d+ q\/s/m);
     expect(hostSnapshot()).toEqual(before);
