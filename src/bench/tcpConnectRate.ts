@@ -87,7 +87,7 @@ async function measure(t: Topology, load: () => Promise<LoadRun>): Promise<LoadF
 
 export async function benchTcpConnectRate(): Promise<{ lines: string[]; json: object }> {
   await requireNetnsPrerequisites();
-  const connections = Number(process.env['REPRO_BENCH_CONNECTIONS'] ?? 30_000);
+  const connections = Number(process.env['REPRO_BENCH_CONNECTIONS'] ?? 120_000);
   const opts = validateTcpSynArgs({ ...TCP_SYN_DEFAULTS, connections, duration: 60 });
   const modes: MasqueradeMode[] = ['none', 'random-fully'];
   const binary = path.join(os.tmpdir(), `repro-connect-loop-${process.pid}`);
