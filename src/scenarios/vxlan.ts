@@ -2,9 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { run, runInNetns } from '../exec.js';
 import { UserError, PrerequisiteError } from '../errors.js';
 import { AgentProcess } from '../runner/agentProcess.js';
-import { RunStateFile } from '../runner/runState.js';
-import { RunLock } from '../runner/runLock.js';
-import { newRunId } from '../net/names.js';
+import { RunSession } from '../runner/runSession.js';
 import { pickFreeSubnets, prefixesInUse } from '../net/subnets.js';
 import {
   createVxlanTopology, planVxlanTopology, setOffload, teardownVxlanTopology, type VxlanTopology,
@@ -91,50 +89,38 @@ async function requireEthtool(): Promise<void> {
  */
 export async function runVxlan(opts: VxlanOptions, command: string, hooks: ScenarioHooks = {}): Promise<ResultFile> {
   await requireEthtool();
-  const startedAt = new Date().toISOString();
-  const runId = newRunId();
-  hooks.onRunId?.(runId);
-  // One run at a time per host: taken before anything is created, released after everything is gone.
-  const lock = await RunLock.acquire(command);
-  const state = new RunStateFile(runId);
-  const phase = hooks.onPhase ?? (() => undefined);
+  // The host's run lock is taken here, before the subnets are picked, and released after everything is gone.
+  const session = await RunSession.open(command, hooks);
+  const { runId, startedAt, state, phase } = session;
 
-  const [underlaySubnet, clusterSubnet, serviceSubnet] = pickFreeSubnets(await prefixesInUse(), 3);
-  if (!underlaySubnet || !clusterSubnet || !serviceSubnet) throw new UserError('no free subnet for the harness');
-  const topoReq = {
-    runId, underlaySubnet, clusterSubnet, serviceSubnet, vxlanPort: opts.vxlanPort,
-    onCreate: (ns: string) => void state.add('netns', ns),
-  };
-  const plan = planVxlanTopology(topoReq);
-  const config: OtherScenarioConfig = {
-    backend: 'netns',
-    modes: opts.modes.map((m) => m.name),
-    connections: opts.connections,
-    workers: opts.workers,
-    concurrency: opts.concurrency,
-    durationSec: opts.durationSec,
-    connectTimeoutMs: opts.connectTimeoutMs,
-    serverWorkers: opts.serverWorkers,
-    serverPort: opts.serverPort,
-    servicePort: opts.servicePort,
-    vxlanPort: opts.vxlanPort,
-    underlaySubnet: plan.underlaySubnet,
-    clusterCidr: plan.clusterCidr,
-    serviceIp: plan.serviceIp,
-  };
-
+  let plan: ReturnType<typeof planVxlanTopology> | null = null;
   let server: AgentProcess | null = null;
-  let client: AgentProcess | null = null;
   const modes: ModeResult[] = [];
-  let interrupted = false;
-  const onAbort = (): void => {
-    interrupted = true;
-    client?.closeInput();
-  };
-  hooks.signal?.addEventListener('abort', onAbort, { once: true });
 
   try {
-    await state.save();
+    const [underlaySubnet, clusterSubnet, serviceSubnet] = pickFreeSubnets(await prefixesInUse(), 3);
+    if (!underlaySubnet || !clusterSubnet || !serviceSubnet) throw new UserError('no free subnet for the harness');
+    const topoReq = {
+      runId, underlaySubnet, clusterSubnet, serviceSubnet, vxlanPort: opts.vxlanPort,
+      onCreate: (ns: string) => void state.add('netns', ns),
+    };
+    plan = planVxlanTopology(topoReq);
+    const config: OtherScenarioConfig = {
+      backend: 'netns',
+      modes: opts.modes.map((m) => m.name),
+      connections: opts.connections,
+      workers: opts.workers,
+      concurrency: opts.concurrency,
+      durationSec: opts.durationSec,
+      connectTimeoutMs: opts.connectTimeoutMs,
+      serverWorkers: opts.serverWorkers,
+      serverPort: opts.serverPort,
+      servicePort: opts.servicePort,
+      vxlanPort: opts.vxlanPort,
+      underlaySubnet: plan.underlaySubnet,
+      clusterCidr: plan.clusterCidr,
+      serviceIp: plan.serviceIp,
+    };
     phase(`topology: nodes on ${plan.underlaySubnet}, pods in ${plan.clusterCidr} over ${plan.vxlanDevice} (UDP ${plan.vxlanPort}), service ${plan.serviceIp}:${opts.servicePort} (run ${runId})`);
     const topo = await createVxlanTopology(topoReq);
     const svc = kubeService(topo, opts);
@@ -149,7 +135,7 @@ export async function runVxlan(opts: VxlanOptions, command: string, hooks: Scena
     await server.waitFor('ready', 15_000);
 
     for (const [index, mode] of opts.modes.entries()) {
-      if (interrupted) break;
+      if (session.interrupted) break;
       await applyMode(topo, svc, mode);
       const rule = describePostrouting(mode.rules, mode.flag);
       phase(`mode ${mode.name}: ${rule}${mode.offloadOff ? `; ethtool -K ${topo.vxlanDevice} tx off` : ''}`);
@@ -167,9 +153,9 @@ export async function runVxlan(opts: VxlanOptions, command: string, hooks: Scena
         progressIntervalMs: 500,
       };
       const c = new AgentProcess('client agent (node A host network)', topo.nodeA.netns, 'tcpClient', cfg);
-      client = c;
+      session.load = [c];
       await c.waitFor('ready', 15_000);
-      if (interrupted) break;
+      if (session.interrupted) break;
       const t0 = performance.now();
       c.onEvent((e) => {
         if (e.type !== 'progress') return;
@@ -182,7 +168,7 @@ export async function runVxlan(opts: VxlanOptions, command: string, hooks: Scena
       // Bounded: the agent stops at its quota or duration; the watchdog allows one connect timeout more.
       const result: TcpClientResultEvent = await c.waitFor('result', opts.durationSec * 1000 + opts.connectTimeoutMs + 15_000);
       await c.stop();
-      client = null;
+      session.load = [];
 
       // Let in-flight packets settle (a last RST, a late retransmit) before reading tables and counters.
       await new Promise((r) => setTimeout(r, 200));
@@ -208,20 +194,18 @@ export async function runVxlan(opts: VxlanOptions, command: string, hooks: Scena
         connectTimeoutMs: opts.connectTimeoutMs,
         receiverVerifiesChecksums: probe.ran ? probe.verified : null,
       });
-      if (result.aborted) interrupted = true;
+      if (result.aborted) session.interrupted = true;
       modes.push(m);
       phase(`mode ${mode.name}: ${m.verdict} — ${m.reason}`);
     }
 
-    const base = resultBase({ runId, startedAt, command, interrupted, environment, modes, summary: summarizeVxlan(modes) });
+    const base = resultBase({ runId, startedAt, command, interrupted: session.interrupted, environment, modes, summary: summarizeVxlan(modes) });
     return { ...base, scenario: 'vxlan', config };
   } finally {
-    hooks.signal?.removeEventListener('abort', onAbort);
     phase('teardown');
-    client?.kill();
+    for (const c of session.load) c.kill();
     if (server) await server.stop();
-    await teardownVxlanTopology(plan).catch(() => undefined);
-    await state.remove();
-    lock.releaseSync();
+    if (plan) await teardownVxlanTopology(plan).catch(() => undefined);
+    await session.close();
   }
 }
