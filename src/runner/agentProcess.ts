@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
@@ -70,7 +71,7 @@ export class AgentConnection {
       void this.exited.then((code) => {
         clearTimeout(timer);
         // Give the line reader a moment: the last event may still be in flight when the exit is seen.
-        setTimeout(() => reject(new Error(`${this.label} exited with code ${code} before its ${type} event${this.tail()}`)), 50);
+        setTimeout(() => reject(new Error(`${this.label} exited with code ${code}${signalNote(code)} before its ${type} event${this.tail()}`)), 50);
       });
     });
   }
@@ -119,7 +120,8 @@ export class AgentProcess extends AgentConnection {
     const child = spawn('ip', ['netns', 'exec', netns, ...niced], { stdio: ['pipe', 'pipe', 'pipe'] });
     const exited = new Promise<number>((resolve) => {
       child.on('error', () => resolve(127));
-      child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+      // Killed by a signal: 128 + its number, as a shell says it (SIGBUS: 135), so the report names which.
+      child.on('close', (code, signal) => resolve(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1)));
     });
     super(label, {
       stdin: child.stdin,
@@ -131,4 +133,10 @@ export class AgentProcess extends AgentConnection {
       },
     });
   }
+}
+
+/** ", killed by SIGxxx" for an exit code above 128 that is a signal's number + 128, else nothing. */
+export function signalNote(code: number): string {
+  const name = Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0];
+  return code > 128 && name ? ` (killed by ${name})` : '';
 }
