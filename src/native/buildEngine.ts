@@ -10,7 +10,7 @@
  * REPRO_REQUIRE_NATIVE=1 turns any failed engine into a failed `npm run build`.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -42,7 +42,11 @@ if (!gyp) {
     const built = path.join(source, 'build', 'Release', `${e.target}.node`);
     if (existsSync(built)) {
       mkdirSync(dist, { recursive: true });
-      copyFileSync(built, path.join(dist, `${e.target}.node`));
+      // Copy, then rename over the old file: an agent running meanwhile keeps the file it mapped (a copy in place
+      // rewrites pages under it: SIGBUS).
+      const next = path.join(dist, `.${e.target}.node.${process.pid}`);
+      copyFileSync(built, next);
+      renameSync(next, path.join(dist, `${e.target}.node`));
       continue;
     }
     // This engine's own compiler messages where there are any, else the last words of node-gyp.
