@@ -4,8 +4,9 @@
  * the backends of a kube-proxy-shaped service VIP); for each MASQUERADE mode, the same lookups from the same
  * client namespaces three times: (a) dnsperf, one process per client namespace, (b) a C loop making lookups
  * as glibc does (src/bench/dnsLookupLoop.c: a fresh socket per lookup, the cost of the race-making pattern at
- * its lowest), (c) the harness's raw client agents; always the same number of queries in flight in total (a raw
- * lookup keeps its A and its AAAA in flight at once).
+ * its lowest), (c) the harness's raw client agents (on the native engine where it was built; REPRO_DNS_SOCKETS=udp_wrap
+ * or =dgram measures the JS paths instead, the row's socketPath says which ran); always the same number of queries
+ * in flight in total (a raw lookup keeps its A and its AAAA in flight at once).
  * Reported per load: queries/s (A and AAAA each count), host CPU and the client side's own CPU per 1 000 queries,
  * the server's CPU and its UdpRcvbufErrors/UdpInErrors (its headroom), peak RSS of the agents.
  *

@@ -229,7 +229,7 @@ static int lower(int c) {
   return c >= 'A' && c <= 'Z' ? c | 0x20 : c;
 }
 
-/* An answer to slot s's lookup: 1 = both answered, 0 = still waiting or not ours, else a failure key. */
+/* An answer to slot s's lookup: 1 = both answered, 0 = still waiting or not ours, < 0: minus its failure key. */
 static int on_answer(engine_t *e, int s, const unsigned char *buf, ssize_t len) {
   lookup_t *l = &e->slots[s];
   if (len < HEADER + l->name_len + 4) return 0;
