@@ -4,8 +4,7 @@
  * end turns its buckets into the same histograms and failure counts the JS loop (tcpConnectWorker.ts) reports.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createHistogram, encodeHistogram } from '../histogram.js';
-import { addBuckets, failuresByName, nativeConnectMissing, nativeConnectModule, SHARED, type NativeEngine } from './nativeConnect.js';
+import { encodeCollected, failuresByName, nativeConnectMissing, nativeConnectModule, SHARED, type NativeEngine } from './nativeConnect.js';
 import type { Counts, WorkerMessage, WorkerStart } from './loadWorker.js';
 
 const FINISH_POLL_MS = 20;
@@ -38,18 +37,8 @@ if (parentPort) {
     clearInterval(progress);
     clearInterval(poll);
     read();
-    const hist = createHistogram();
-    const failHist = createHistogram();
-    let failures: Record<string, number> = {};
-    if (engine) {
-      const got = engines.collect(engine);
-      addBuckets(hist, got.latency);
-      addBuckets(failHist, got.failure);
-      failures = failuresByName(got.failures);
-    }
-    port.postMessage({
-      kind: 'done', ...counts, failures, histogram: encodeHistogram(hist), failureHistogram: encodeHistogram(failHist), connectPath: 'native',
-    } satisfies WorkerMessage);
+    const encoded = encodeCollected(engine ? engines.collect(engine) : null, failuresByName);
+    port.postMessage({ kind: 'done', ...counts, ...encoded, connectPath: 'native' } satisfies WorkerMessage);
     port.close();
   };
 
