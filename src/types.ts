@@ -17,6 +17,8 @@ export type TcpSynProtocol = 'tcp' | 'http';
 
 /** How a TCP client agent opens connections: the native engine (src/native), libuv handles from JS, or net.Socket. */
 export type ConnectPath = 'native' | 'handle' | 'socket';
+/** How the raw DNS client sent its lookups: the native engine, libuv UDP handles from JS, or dgram sockets. */
+export type DnsSocketPath = 'native' | 'udp_wrap' | 'dgram';
 
 export interface LatencyMs {
   p50: number;
@@ -88,6 +90,8 @@ export interface ModeResult {
   vxlan?: VxlanEvidence;
   /** Raw TCP connects: how the client agents made them (native engine, libuv handles, net.Socket); absent in older files. */
   connectPath?: ConnectPath;
+  /** dns --client raw: how the client agents sent their lookups; absent in older files and for other clients. */
+  socketPath?: DnsSocketPath;
 }
 
 /**

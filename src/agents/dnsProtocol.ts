@@ -4,6 +4,7 @@
  * `dns-stats` when asked ("stats" on stdin) and when it stops.
  */
 import type { AgentResources } from './resources.js';
+import type { DnsSocketPath } from '../types.js';
 
 export type DnsClientKind = 'raw' | 'libc' | 'burst';
 
@@ -70,7 +71,7 @@ export interface DnsClientResultEvent {
   resourcesAtStart?: AgentResources;
 }
 
-export type RawSocketPath = 'native' | 'udp_wrap' | 'dgram';
+export type RawSocketPath = DnsSocketPath;
 export type RawSocketChoice = 'auto' | RawSocketPath;
 export const RAW_SOCKET_CHOICES: readonly RawSocketChoice[] = ['auto', 'native', 'udp_wrap', 'dgram'];
 

@@ -3,7 +3,7 @@ import { loadFigures } from './loadFigures.js';
 import { BAND_EARLY_MS, BAND_LATE_FRACTION, BAND_LATE_MS, SLOW_THRESHOLD_MS } from './signatures.js';
 import { attemptsToRuleOut, HARNESS_FAILURE_LIMIT, raceDrops } from './verdict.js';
 import { stallSignatureMs } from '../dns/glibcResolver.js';
-import type { Attribution, ModeCounters, ModeResult, SignatureBand, Verdict } from '../types.js';
+import type { Attribution, DnsSocketPath, ModeCounters, ModeResult, SignatureBand, Verdict } from '../types.js';
 
 /**
  * Pure analysis of one `repro dns` mode: lookup latencies + counter deltas in, a ModeResult (the tcp-syn
@@ -30,7 +30,12 @@ export interface DnsClientOutcome {
   queriesSent: number;
   retries: number;
   partial: number;
+  /** raw client: the path its lookups took. */
+  socketPath?: DnsSocketPath;
 }
+
+/** Slowest first: a mode names the slowest path any of its clients took. */
+const SOCKET_PATHS_SLOWEST_FIRST: readonly DnsSocketPath[] = ['dgram', 'udp_wrap', 'native'];
 
 export interface DnsModeInput {
   mode: string;
@@ -157,6 +162,13 @@ export function analyzeDnsMode(input: DnsModeInput): ModeResult {
     if (partial > 0) notes.push(`${partial} lookups returned only one address family (the resolver gave up on the other query)`);
     if (sig.slowOutsideBands > 0) notes.push(`${sig.slowOutsideBands} lookups took >= ${SLOW_THRESHOLD_MS} ms but match no timeout band (scheduling or load, not a lost query)`);
     if ((failures[ABORT_CODE] ?? 0) > 0) notes.push(`${failures[ABORT_CODE]} lookups were cut short when the mode's time ran out or the run was stopped`);
+    const socketPath = SOCKET_PATHS_SLOWEST_FIRST.find((p) => input.clients.some((c) => c.socketPath === p));
+    if (socketPath && socketPath !== 'native') {
+      notes.push(
+        `the raw client sent its lookups through ${socketPath === 'udp_wrap' ? 'libuv UDP handles from JavaScript' : 'dgram sockets'}, not the native DNS engine ` +
+          '(not built, not loadable here, or REPRO_DNS_SOCKETS, see `repro doctor`): fewer lookups per second, so a rare race needs a longer run',
+      );
+    }
 
     return {
       mode: input.mode,
@@ -171,6 +183,7 @@ export function analyzeDnsMode(input: DnsModeInput): ModeResult {
       verdict,
       reason,
       notes,
+      ...(socketPath ? { socketPath } : {}),
     };
   } finally {
     h.destroy();

@@ -222,7 +222,7 @@ export async function runDns(opts: DnsOptions, command: string, build: BuildTopo
 function toOutcome(r: DnsClientResultEvent): Parameters<typeof analyzeDnsMode>[0]['clients'][number] {
   return {
     lookups: r.lookups, succeeded: r.succeeded, failed: r.failed, failures: r.failures, histogram: r.histogram,
-    queriesSent: r.queriesSent, retries: r.retries, partial: r.partial,
+    queriesSent: r.queriesSent, retries: r.retries, partial: r.partial, ...(r.socketPath ? { socketPath: r.socketPath } : {}),
   };
 }
 

@@ -7,6 +7,8 @@ import { hostSnapshot } from './hostSnapshot.js';
 import { runCli } from './cli.js';
 import type { ModeResult, ResultFile, Verdict } from '../../src/types.js';
 
+const DNS_ENGINE = new URL('../../dist/native/dns_engine.node', import.meta.url).pathname;
+
 const gate = capabilityGate();
 const VERDICTS: Verdict[] = ['reproduced', 'not-reproduced', 'inconclusive', 'invalid'];
 
@@ -65,6 +67,8 @@ describe.skipIf(gate.skip)(`repro dns on the netns backend (real kernel)${gate.s
     for (const m of r.modes) {
       expect(m.counters.clients['UdpOutDatagrams']).toBeGreaterThanOrEqual(2 * m.attempts);
       expect(m.counters.server['UdpInDatagrams']).toBe(m.counters.clients['UdpOutDatagrams']);
+      // The native DNS engine where npm run build made it (always under CI: .ci/run requires it).
+      expect(m.socketPath).toBe(existsSync(DNS_ENGINE) ? 'native' : 'udp_wrap');
     }
     // (The conntrack counters are the host's, shared with any other run at the time: not asserted to be zero.)
     expect(notrack.notes.join(' ')).toMatch(/ask a backend directly/);

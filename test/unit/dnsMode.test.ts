@@ -67,6 +67,17 @@ describe('analyzeDnsMode', () => {
     expect(m.notes.join('\n')).toContain('4010 queries sent, 5 of them retries');
   });
 
+  it('names the slowest socket path of the raw clients, with a note unless it is the native engine', () => {
+    const native = analyzeDnsMode(input({ clients: [{ ...CLIENT_A, socketPath: 'native' }, { ...CLIENT_B, socketPath: 'native' }] }));
+    expect(native.socketPath).toBe('native');
+    expect(native.notes.join('\n')).not.toContain('native DNS engine');
+    const mixed = analyzeDnsMode(input({ clients: [{ ...CLIENT_A, socketPath: 'native' }, { ...CLIENT_B, socketPath: 'udp_wrap' }] }));
+    expect(mixed.socketPath).toBe('udp_wrap');
+    expect(mixed.notes.join('\n')).toContain('through libuv UDP handles from JavaScript, not the native DNS engine');
+    const libc = analyzeDnsMode(input());
+    expect(libc.socketPath).toBeUndefined();
+  });
+
   it('is invalid when the DNS server dropped queries, even with insert_failed', () => {
     const m = analyzeDnsMode(input({ counters: counters({ server: { UdpRcvbufErrors: 3, UdpInErrors: 5 } }) }));
     expect(m.verdict).toBe('invalid');
