@@ -28,7 +28,7 @@ export const TCP_SYN_DEFAULTS = {
   clients: 4,
   workers: 2,
   concurrency: 16,
-  connections: 60_000,
+  connections: 150_000,
   duration: 30,
   close: 'rst',
   'connect-timeout': 8000,

@@ -28,7 +28,7 @@ describe('validateTcpSynArgs', () => {
       clients: 4,
       workers: 2,
       concurrency: 16,
-      connections: 60_000,
+      connections: 150_000,
       durationSec: 30,
       portRange: [40000, 40199],
       close: 'rst',
