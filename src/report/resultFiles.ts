@@ -1,4 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomicWrite.js';
 import path from 'node:path';
 import { withStatistics } from '../analysis/runStatistics.js';
 import { renderMarkdown } from './markdown.js';
@@ -14,7 +15,7 @@ export function defaultResultDir(r: Pick<ResultFile, 'scenario' | 'runId' | 'sta
 export async function writeResult(dir: string, r: ResultFile): Promise<string> {
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, 'result.json');
-  await writeFile(file, JSON.stringify(r, null, 2) + '\n');
+  await writeFileAtomic(file, JSON.stringify(r, null, 2) + '\n');
   return file;
 }
 
@@ -32,7 +33,7 @@ export async function writeRunOutputs(dir: string, raw: ResultFile): Promise<Wri
   const resultFile = await writeResult(dir, result);
   const markdownFile = path.join(dir, 'report.md');
   const htmlFile = path.join(dir, 'report.html');
-  await writeFile(markdownFile, renderMarkdown(result));
-  await writeFile(htmlFile, renderHtml(result));
+  await writeFileAtomic(markdownFile, renderMarkdown(result));
+  await writeFileAtomic(htmlFile, renderHtml(result));
   return { result, resultFile, markdownFile, htmlFile };
 }

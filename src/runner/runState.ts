@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomicWrite.js';
 
 /**
  * What a run has created, written to /run/repro/<runId>.json before each creation, so that
@@ -40,7 +41,7 @@ export class RunStateFile {
     const text = JSON.stringify(this.state, null, 2);
     this.writing = this.writing.then(async () => {
       await mkdir(STATE_DIR, { recursive: true });
-      await writeFile(this.path, text);
+      await writeFileAtomic(this.path, text);
     });
     return this.writing;
   }
