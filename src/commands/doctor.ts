@@ -106,7 +106,8 @@ export async function doctorChecks(): Promise<Check[]> {
 }
 
 export function renderChecks(checks: readonly Check[]): string {
+  const width = Math.max(0, ...checks.map((c) => c.name.length));
   return checks
-    .map((c) => `${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(20)} ${c.detail}${c.ok ? '' : `\n      fix: ${c.fix}`}`)
+    .map((c) => `${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(width)}  ${c.detail}${c.ok ? '' : `\n      fix: ${c.fix}`}`)
     .join('\n');
 }

@@ -115,7 +115,7 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the netns backend (real kernel)${ga
   it('doctor reports every prerequisite as present', async () => {
     const r = await runCli(['doctor']);
     expect(r.code).toBe(0);
-    for (const name of ['root', 'iproute2', 'iptables', 'conntrack', 'connect engine']) expect(r.stdout).toMatch(new RegExp(`^ok\\s+${name}\\b`, 'm'));
+    for (const name of ['root', 'iproute2', 'iptables', 'conntrack', 'connect engine', 'dns engine']) expect(r.stdout).toMatch(new RegExp(`^ok\\s+${name}\\b`, 'm'));
   }, 30_000);
 
   it('env prints the environment block alone', async () => {
