@@ -33,6 +33,8 @@ export function measurementRows(ms: readonly ModeResult[]): string[][] {
     row('attempts', (m) => int(m.attempts)),
     row('failed', (m) => (m.failed === 0 ? '0' : `${int(m.failed)} (${Object.entries(m.failures).map(([k, v]) => `${k} ${v}`).join(', ')})`)),
     row(ms.some((m) => m.http) ? 'requests/s' : `${noun}s/s`, (m) => int(m.connectsPerSecond)),
+    // How the load was made (native engine or a slower fallback): rates of runs on different paths do not compare.
+    ...(ms.some((m) => m.connectPath ?? m.socketPath) ? [row('load path', (m) => m.connectPath ?? m.socketPath ?? '-')] : []),
     row(`${noun} p50`, (m) => fmtMs(m.latencyMs.p50)),
     row(`${noun} p99`, (m) => fmtMs(m.latencyMs.p99)),
     row(`${noun} p99.9`, (m) => fmtMs(m.latencyMs.p999)),

@@ -184,6 +184,12 @@ describe('renderTerminal', () => {
     expect(r).not.toContain('result:');
   });
 
+  it('names the load path of each mode when the result has one (native engine or a fallback), and no row otherwise', () => {
+    expect(out).not.toContain('load path');
+    const r = renderTerminal({ ...RESULT, modes: [{ ...NONE, connectPath: 'native' }, { ...FULLY, connectPath: 'handle' }] });
+    expect(r).toMatch(/^load path +native +handle$/m);
+  });
+
   it('renders a single mode', () => {
     const r = renderTerminal({ ...RESULT, modes: [FULLY] });
     const header = r.split('\n')[3]!;
