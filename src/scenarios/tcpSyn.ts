@@ -25,7 +25,7 @@ export type RunHooks = ScenarioHooks;
 
 /** Counters that are always reported, zero or not. */
 const CLIENT_KEYS = ['TcpExtTCPSynRetrans', 'TcpActiveOpens', 'TcpAttemptFails'];
-const SERVER_KEYS = ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpPassiveOpens'];
+const SERVER_KEYS = ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpPassiveOpens', 'TcpExtTCPSYNChallenge'];
 const CONNTRACK_KEYS = ['insert_failed', 'drop'];
 
 interface Snapshot {

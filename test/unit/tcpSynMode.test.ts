@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeMode, type ClientOutcome, type ModeInput } from '../../src/analysis/tcpSynMode.js';
+import { analyzeMode, extraRetransmitsNote, type ClientOutcome, type ModeInput } from '../../src/analysis/tcpSynMode.js';
 import { countBetween, createHistogram, decodeHistogram, encodeHistogram, recordMicros } from '../../src/histogram.js';
 import type { ModeCounters } from '../../src/types.js';
 
@@ -109,6 +109,18 @@ describe('analyzeMode', () => {
       'clients retransmitted 9 SYNs (TcpExtTCPSynRetrans), 1 more than the latency bands show (completed outside a band)',
     );
     expect(r.notes[1]).toContain('1 attempts took >= 200 ms but match no retransmit band');
+  });
+
+  it("explains extra retransmits by the server's SYN challenges (a port reused before its RST arrived), the rest as outside a band", () => {
+    expect(extraRetransmitsNote(9, 8, 1)).toBe(
+      "clients retransmitted 9 SYNs (TcpExtTCPSynRetrans), 1 more than the latency bands show: 1 answered a challenge ACK " +
+        "(server TcpExtTCPSYNChallenge +1: a local port reused before the previous connection's RST reached the server; resent after ~10 ms, not lost)",
+    );
+    expect(extraRetransmitsNote(11, 8, 2)).toMatch(/: 2 answered a challenge ACK \(server TcpExtTCPSYNChallenge \+2: .*\), 1 completed outside a band$/);
+    // More challenges than extra retransmits: only the extra ones are explained by them.
+    expect(extraRetransmitsNote(9, 8, 5)).toMatch(/: 1 answered a challenge ACK \(server TcpExtTCPSYNChallenge \+5/);
+    expect(extraRetransmitsNote(9, 8, 0)).toBe('clients retransmitted 9 SYNs (TcpExtTCPSynRetrans), 1 more than the latency bands show (completed outside a band)');
+    expect(extraRetransmitsNote(9, 8, undefined)).toContain('(completed outside a band)');
   });
 
   it('counts no more lost SYNs than the clients retransmitted', () => {
