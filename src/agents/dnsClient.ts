@@ -12,6 +12,7 @@ import {
 } from './dnsProtocol.js';
 import { createHistogram, decodeHistogram, encodeHistogram } from '../histogram.js';
 import { ownResources, type AgentResources } from './resources.js';
+import { onLoadOrders } from './runnerOrders.js';
 import type { LoopCounts, LoopMessage } from './dnsLookupLoop.js';
 import { nativeDnsMissing, nativeDnsModule } from './nativeDns.js';
 import { udpWrapBinding } from './udpHandles.js';
@@ -176,17 +177,6 @@ function runClient(): void {
     }
   }, cfg.progressIntervalMs);
 
-  let buffered = '';
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (d: string) => {
-    buffered += d;
-    if (!started && buffered.includes('start')) {
-      started = Date.now();
-      atStart = ownResources();
-      for (const s of states) s.worker.postMessage({ kind: 'start' });
-      if (burst) setTimeout(stopWorkers, cfg.durationMs).unref();
-    }
-  });
   const stopWorkers = (): void => {
     // Burst workers may sit in their barrier: the shared flag reaches them where a message cannot.
     Atomics.store(new Int32Array(ctl), BURST_CTL.STOP, 1);
@@ -202,7 +192,13 @@ function runClient(): void {
       maybeFinish();
     }
   };
-  process.stdin.on('end', abort);
-  process.on('SIGTERM', abort);
-  process.on('SIGINT', () => undefined); // the runner decides
+  onLoadOrders({
+    start: () => {
+      started = Date.now();
+      atStart = ownResources();
+      for (const s of states) s.worker.postMessage({ kind: 'start' });
+      if (burst) setTimeout(stopWorkers, cfg.durationMs).unref();
+    },
+    stop: abort,
+  });
 }

@@ -13,6 +13,7 @@ import { answerQuery, frameTcp, unframeTcp } from '../dns/packets.js';
 import { plainAnswerer } from '../dns/wire.js';
 import { ownResources, sumResources, type AgentResources } from './resources.js';
 import { freshReports, isReportRequest } from './freshReports.js';
+import { onServerOrders } from './runnerOrders.js';
 
 cluster.schedulingPolicy = cluster.SCHED_NONE;
 
@@ -125,14 +126,7 @@ function runPrimary(cfg: DnsServerConfig): void {
       }
     });
   }
-  // The runner closes stdin to stop us; a dead runner closes it too, so no agent outlives its run.
-  process.stdin.on('data', (d: Buffer) => {
-    if (d.toString().includes('stats')) fresh.ask();
-  });
-  process.stdin.on('end', stop);
-  process.stdin.on('close', stop);
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', () => undefined);
+  onServerOrders({ stats: () => fresh.ask(), stop });
 }
 
 const cfg = configFromArgv<DnsServerConfig>();

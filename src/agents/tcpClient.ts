@@ -12,6 +12,7 @@ import type { ConnectCounts, WorkerMessage, WorkerStart } from './loadWorker.js'
 import type { ConnectPath } from './tcpConnector.js';
 import { ownResources, type AgentResources } from './resources.js';
 import { nativeConnectMissing, nativeConnectModule } from './nativeConnect.js';
+import { onLoadOrders } from './runnerOrders.js';
 
 const cfg = configFromArgv<TcpClientConfig>();
 const wanted = cfg.connectPath ?? 'auto';
@@ -137,17 +138,6 @@ const progressTimer = setInterval(() => {
   if (started) emit({ type: 'progress', ...sums() });
 }, cfg.progressIntervalMs);
 
-
-let buffered = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', (d: string) => {
-  buffered += d;
-  if (!started && buffered.includes('start')) {
-    started = Date.now();
-    atStart = ownResources();
-    for (const s of states) s.worker.postMessage({ kind: 'start' });
-  }
-});
 const abort = (): void => {
   if (aborted || finished) return;
   aborted = true;
@@ -157,6 +147,11 @@ const abort = (): void => {
     maybeFinish();
   }
 };
-process.stdin.on('end', abort);
-process.on('SIGTERM', abort);
-process.on('SIGINT', () => undefined); // the runner decides
+onLoadOrders({
+  start: () => {
+    started = Date.now();
+    atStart = ownResources();
+    for (const s of states) s.worker.postMessage({ kind: 'start' });
+  },
+  stop: abort,
+});

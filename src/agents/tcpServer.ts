@@ -16,6 +16,7 @@ import { streamWrapBinding, type TcpHandle } from './tcpHandles.js';
 import { ownResources, sumResources, type AgentResources } from './resources.js';
 import { HttpRequestFramer, httpResponse } from './httpFraming.js';
 import { freshReports, isReportRequest } from './freshReports.js';
+import { onServerOrders } from './runnerOrders.js';
 
 cluster.schedulingPolicy = cluster.SCHED_NONE;
 
@@ -126,14 +127,7 @@ function runPrimary(cfg: TcpServerConfig): void {
       }
     });
   }
-  // The runner closes stdin to stop us; a dead runner closes it too, so no agent outlives its run.
-  process.stdin.on('data', (d: Buffer) => {
-    if (d.toString().includes('stats')) fresh.ask();
-  });
-  process.stdin.on('end', stop);
-  process.stdin.on('close', stop);
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', () => undefined); // the runner decides when we stop
+  onServerOrders({ stats: () => fresh.ask(), stop });
 }
 
 const cfg = configFromArgv<TcpServerConfig>();
