@@ -12,7 +12,7 @@ import type { DnsServerConfig } from './dnsProtocol.js';
 import { answerQuery, frameTcp, unframeTcp } from '../dns/packets.js';
 import { plainAnswerer } from '../dns/wire.js';
 import { ownResources, sumResources, type AgentResources } from './resources.js';
-import { freshReports, isReportRequest } from './freshReports.js';
+import { freshReports, reportToPrimary } from './freshReports.js';
 import { onServerOrders } from './runnerOrders.js';
 
 cluster.schedulingPolicy = cluster.SCHED_NONE;
@@ -81,13 +81,7 @@ function runWorker(cfg: DnsServerConfig): void {
   server.listen({ port: cfg.port, host: '0.0.0.0', backlog: 65535, exclusive: false }, () => {
     if (++ready === sockets.length + 1) report({ kind: 'listening', recvBufferBytes });
   });
-  const counts = (): void => report({ kind: 'counts', udp, tcp, resources: ownResources() });
-  setInterval(counts, 500).unref();
-  // The primary asks for fresh counts when the runner asks it for stats.
-  process.on('message', (m: unknown) => {
-    if (isReportRequest(m)) counts();
-  });
-  process.on('disconnect', () => process.exit(0));
+  reportToPrimary(() => report({ kind: 'counts', udp, tcp, resources: ownResources() }));
 }
 
 function runPrimary(cfg: DnsServerConfig): void {

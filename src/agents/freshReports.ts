@@ -41,3 +41,15 @@ export function freshReports(emitStats: () => void, waitMs = 1000): FreshReports
 export function isReportRequest(m: unknown): boolean {
   return typeof m === 'object' && m !== null && (m as { kind?: unknown }).kind === REPORT_REQUEST.kind;
 }
+
+/**
+ * In a worker: send `report()` every 500 ms and whenever the primary asks (so a "stats" answer counts everything
+ * so far), and exit with the primary.
+ */
+export function reportToPrimary(report: () => void): void {
+  setInterval(report, 500).unref();
+  process.on('message', (m: unknown) => {
+    if (isReportRequest(m)) report();
+  });
+  process.on('disconnect', () => process.exit(0));
+}

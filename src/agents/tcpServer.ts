@@ -15,7 +15,7 @@ import { configFromArgv, emit, type AcceptPath, type TcpServerConfig } from './p
 import { streamWrapBinding, type TcpHandle } from './tcpHandles.js';
 import { ownResources, sumResources, type AgentResources } from './resources.js';
 import { HttpRequestFramer, httpResponse } from './httpFraming.js';
-import { freshReports, isReportRequest } from './freshReports.js';
+import { freshReports, reportToPrimary } from './freshReports.js';
 import { onServerOrders } from './runnerOrders.js';
 
 cluster.schedulingPolicy = cluster.SCHED_NONE;
@@ -81,13 +81,7 @@ function runWorker(cfg: TcpServerConfig): void {
     if (cfg.protocol === 'tcp' && installSink(server, () => accepted++)) acceptPath = 'handle';
     report({ kind: 'listening', acceptPath });
   });
-  const counts = (): void => report({ kind: 'accepted', accepted, acceptPath, resources: ownResources() });
-  setInterval(counts, 500).unref();
-  // The primary asks when the runner asks it: its answer then counts every accept so far, not 500 ms ago.
-  process.on('message', (m: unknown) => {
-    if (isReportRequest(m)) counts();
-  });
-  process.on('disconnect', () => process.exit(0));
+  reportToPrimary(() => report({ kind: 'accepted', accepted, acceptPath, resources: ownResources() }));
 }
 
 function runPrimary(cfg: TcpServerConfig): void {
