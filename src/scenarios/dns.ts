@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import type { AgentConnection } from '../runner/agentProcess.js';
 import { RunSession } from '../runner/runSession.js';
 import { buildNetnsTopology } from '../backends/netns.js';
@@ -18,7 +17,7 @@ import { collectEnvironment } from '../environment.js';
 import { affectsOnlyLibc, planDnsMode, type DnsMode, type DnsModePlan } from '../dns/modes.js';
 import { NSSWITCH_DNS_ONLY, renderResolvConf } from '../dns/glibcResolver.js';
 import type { ModeResult, OtherScenarioConfig, ResultFile } from '../types.js';
-import type { ScenarioHooks } from './hooks.js';
+import { relayClientProgress, type ScenarioHooks } from './hooks.js';
 import { resultBase } from './resultBase.js';
 import type { DnsClientConfig, DnsClientKind, DnsClientResultEvent, DnsServerConfig } from '../agents/dnsProtocol.js';
 
@@ -163,20 +162,7 @@ export async function runDns(opts: DnsOptions, command: string, build: BuildTopo
       await Promise.all(clients.map((c) => c.waitFor('ready', 30_000)));
       if (session.interrupted) break;
 
-      const progress = clients.map(() => ({ attempts: 0, stalls: 0, failed: 0 }));
-      const t0 = performance.now();
-      clients.forEach((c, i) =>
-        c.onEvent((e) => {
-          if (e.type !== 'progress') return;
-          progress[i] = { attempts: e.attempts, stalls: e.stalls, failed: e.failed };
-          hooks.onProgress?.({
-            mode, index, total: opts.modes.length, target: opts.queries, elapsedMs: performance.now() - t0,
-            attempts: progress.reduce((s, p) => s + p.attempts, 0),
-            stalls: progress.reduce((s, p) => s + p.stalls, 0),
-            failed: progress.reduce((s, p) => s + p.failed, 0),
-          });
-        }),
-      );
+      relayClientProgress(clients, hooks, { mode, index, total: opts.modes.length, target: opts.queries });
       for (const c of clients) c.send('start');
       // Bounded: the agents stop at their quota or duration; a lookup in flight ends within attempts x timeout.
       const limitMs = opts.durationSec * 1000 + opts.timeoutMs * opts.attempts + 15_000;

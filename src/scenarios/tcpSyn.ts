@@ -1,9 +1,8 @@
-import { performance } from 'node:perf_hooks';
 import type { AgentConnection } from '../runner/agentProcess.js';
 import { RunSession } from '../runner/runSession.js';
 import { buildNetnsTopology } from '../backends/netns.js';
 import type { Topology } from '../backends/topology.js';
-import type { ScenarioHooks, ScenarioProgress } from './hooks.js';
+import { relayClientProgress, type ScenarioHooks, type ScenarioProgress } from './hooks.js';
 import { conntrackDelta, readConntrackStat, type ConntrackStat } from '../counters/conntrackStat.js';
 import { netCountersDelta, sumCounters, type NetCounters } from '../counters/netstat.js';
 import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';
@@ -126,22 +125,7 @@ export async function runTcpSyn(opts: TcpSynOptions, command: string, build: Bui
       await Promise.all(clients.map((c) => c.waitFor('ready', 30_000)));
       if (session.interrupted) break;
 
-      const progress = clients.map(() => ({ attempts: 0, stalls: 0, failed: 0 }));
-      const t0 = performance.now();
-      clients.forEach((c, i) =>
-        c.onEvent((e) => {
-          if (e.type !== 'progress') return;
-          progress[i] = { attempts: e.attempts, stalls: e.stalls, failed: e.failed };
-          hooks.onProgress?.({
-            mode, index, total: opts.modes.length,
-            attempts: progress.reduce((s, p) => s + p.attempts, 0),
-            target: opts.connections,
-            stalls: progress.reduce((s, p) => s + p.stalls, 0),
-            failed: progress.reduce((s, p) => s + p.failed, 0),
-            elapsedMs: performance.now() - t0,
-          });
-        }),
-      );
+      relayClientProgress(clients, hooks, { mode, index, total: opts.modes.length, target: opts.connections });
       for (const c of clients) c.send('start');
       // Bounded: the agents stop at their quota or duration; the watchdog allows one connect timeout more
       // (two for HTTP: the response timeout equals the connect timeout and starts once the request is written).

@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import { run, runInNetns } from '../exec.js';
 import { UserError, PrerequisiteError } from '../errors.js';
 import { AgentProcess } from '../runner/agentProcess.js';
@@ -20,7 +19,7 @@ import { collectEnvironment } from '../environment.js';
 import type { ModeResult, OtherScenarioConfig, ResultFile } from '../types.js';
 import type { TcpClientConfig, TcpClientResultEvent, TcpServerConfig } from '../agents/protocol.js';
 import type { VxlanMode, VxlanOptions } from '../commands/vxlanOptions.js';
-import type { ScenarioHooks } from './hooks.js';
+import { relayClientProgress, type ScenarioHooks } from './hooks.js';
 
 const SERVER_NICE = -10;
 const NODE_A_KEYS = ['TcpExtTCPSynRetrans', 'TcpActiveOpens', 'TcpAttemptFails', 'UdpInCsumErrors', 'TcpInCsumErrors'];
@@ -156,14 +155,7 @@ export async function runVxlan(opts: VxlanOptions, command: string, hooks: Scena
       session.load = [c];
       await c.waitFor('ready', 15_000);
       if (session.interrupted) break;
-      const t0 = performance.now();
-      c.onEvent((e) => {
-        if (e.type !== 'progress') return;
-        hooks.onProgress?.({
-          mode: mode.name, index, total: opts.modes.length, attempts: e.attempts, target: opts.connections,
-          stalls: e.stalls, failed: e.failed, elapsedMs: performance.now() - t0,
-        });
-      });
+      relayClientProgress([c], hooks, { mode: mode.name, index, total: opts.modes.length, target: opts.connections });
       c.send('start');
       // Bounded: the agent stops at its quota or duration; the watchdog allows one connect timeout more.
       const result: TcpClientResultEvent = await c.waitFor('result', opts.durationSec * 1000 + opts.connectTimeoutMs + 15_000);
