@@ -1,7 +1,8 @@
 /**
  * DNS client agent: lookups from worker_threads (so every CPU sends at once), in one of three kinds:
  * raw (queries on the bytes with glibc's timing: the native engine, else libuv handles from JS), libc (glibc's
- * getaddrinfo itself), burst (lockstep workers on one source port). Workers' histograms travel encoded and are merged here into one `dns-result` line.
+ * getaddrinfo itself), burst (lockstep workers on one source port). Workers' histograms travel encoded and are
+ * merged here into one `dns-result` line.
  */
 import { spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';

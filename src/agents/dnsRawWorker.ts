@@ -6,8 +6,8 @@
  *
  * The sockets are libuv handles driven through Node's udp_wrap binding where it is there (see udpHandles.ts),
  * else (or when the client asks for it: `sockets`) dgram sockets; the result says which (`socketPath`). The
- * client prefers the native engine (dnsEngineWorker.ts) to this worker when it was built. Queries and answers are read and written on the
- * bytes (src/dns/wire.ts).
+ * client prefers the native engine (dnsEngineWorker.ts) to this worker when it was built. Queries and answers
+ * are read and written on the bytes (src/dns/wire.ts).
  */
 import dgram from 'node:dgram';
 import { workerData } from 'node:worker_threads';
@@ -15,7 +15,7 @@ import { canonicalName, type QueryType } from '../dns/packets.js';
 import { buildQuery, encodeName, lookupQname, rcodeName, readResponse } from '../dns/wire.js';
 import { afterTimeout, tryTimeoutMs } from '../dns/glibcResolver.js';
 import { runLookupLoop, type LookupOutcome } from './dnsLookupLoop.js';
-import { errnoName } from './nativeDns.js';
+import { errnoName } from './errnoName.js';
 import { udpWrapBinding, type UdpSendReq, type UdpWrapBinding } from './udpHandles.js';
 import type { DnsWorkerStart, RawSocketPath } from './dnsProtocol.js';
 

@@ -26,9 +26,6 @@ interface WorkerReport {
   resources?: AgentResources;
 }
 
-/** How long the primary waits for its workers' fresh counts before it reports what it has. */
-const REPORT_WAIT_MS = 1000;
-
 function runWorker(cfg: DnsServerConfig): void {
   let udp = 0;
   let tcp = 0;
@@ -99,7 +96,7 @@ function runPrimary(cfg: DnsServerConfig): void {
       resources: sumResources([ownResources(), ...all.map((c) => c.resources)]),
     });
   };
-  const fresh = freshReports(stats, REPORT_WAIT_MS);
+  const fresh = freshReports(stats);
   const stop = (): void => {
     stats();
     for (const w of Object.values(cluster.workers ?? {})) w?.kill();

@@ -12,7 +12,7 @@ export interface FreshReports {
   answered(id: number): void;
 }
 
-export const REPORT_REQUEST = { kind: 'report' } as const;
+const REPORT_REQUEST = { kind: 'report' } as const;
 
 export function freshReports(emitStats: () => void, waitMs = 1000): FreshReports {
   let pending: Set<number> | null = null;
@@ -38,7 +38,7 @@ export function freshReports(emitStats: () => void, waitMs = 1000): FreshReports
 }
 
 /** In a worker: is this message from the primary a report request? */
-export function isReportRequest(m: unknown): boolean {
+function isReportRequest(m: unknown): boolean {
   return typeof m === 'object' && m !== null && (m as { kind?: unknown }).kind === REPORT_REQUEST.kind;
 }
 

@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import os from 'node:os';
+import { errnoName } from './errnoName.js';
 import { createHistogram, encodeHistogram, type Histogram } from '../histogram.js';
 
 /** The addon as `require` returns it. */
@@ -114,14 +114,12 @@ export function encodeCollected(
   return out;
 }
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
-
 /** The engine's [errno, count, ...] list by name; errno 0 marks attempts given up at a stop (ABORTED). */
 export function failuresByName(pairs: readonly number[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (let i = 0; i + 1 < pairs.length; i += 2) {
     const errno = pairs[i] ?? 0;
-    const name = errno === 0 ? 'ABORTED' : (ERRNO_NAMES.get(errno) ?? `ERRNO_${errno}`);
+    const name = errno === 0 ? 'ABORTED' : errnoName(errno);
     out[name] = (out[name] ?? 0) + (pairs[i + 1] ?? 0);
   }
   return out;

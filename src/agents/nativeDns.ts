@@ -4,8 +4,8 @@
  * (nativeConnect.ts: addBuckets); its failure keys are errnos, rcodes above RCODE_KEY, and 0 for ABORTED.
  */
 import { fileURLToPath } from 'node:url';
-import { getSystemErrorName } from 'node:util';
 import { rcodeName } from '../dns/wire.js';
+import { errnoName } from './errnoName.js';
 import { loadNativeAddon, nativeAddonMissing, type NativeCollected, type NativeEngine } from './nativeConnect.js';
 
 /** The addon as `require` returns it. */
@@ -39,17 +39,6 @@ export function nativeDnsModule(): NativeDnsModule | null {
 /** Why the engine is absent, for a one-line note; null when it is there. */
 export function nativeDnsMissing(): string | null {
   return nativeDnsModule() ? null : nativeAddonMissing(NATIVE_DNS_ENGINE_FILE);
-}
-
-/** An errno (either sign) by name as Node gives it (ETIMEDOUT, ECONNREFUSED, ...); the raw JS path names its failures so too. */
-export function errnoName(errno: number): string {
-  const fallback = `ERRNO_${Math.abs(errno)}`;
-  try {
-    const name = getSystemErrorName(-Math.abs(errno));
-    return /^E[A-Z0-9]+$/.test(name) ? name : fallback; // an unknown one is "Unknown system error -N"
-  } catch {
-    return fallback;
-  }
 }
 
 /** The engine's [key, count, ...] failures by the names the JS path gives them: ABORTED, errno names, rcode names. */

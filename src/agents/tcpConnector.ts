@@ -9,7 +9,7 @@
  * never synchronously inside `open`, and never after `abort()`.
  */
 import net from 'node:net';
-import { getSystemErrorName } from 'node:util';
+import { errnoName } from './errnoName.js';
 import { tcpWrapBinding, type TcpConnectReq, type TcpHandle, type TcpWrapBinding } from './tcpHandles.js';
 import type { CloseMode, ConnectPath } from '../types.js';
 
@@ -36,13 +36,6 @@ export interface ConnectTarget {
 
 const noop = (): void => undefined;
 
-function errnoName(status: number): string {
-  try {
-    return getSystemErrorName(status);
-  } catch {
-    return `ERRNO_${-status}`;
-  }
-}
 
 function handleConnector(binding: TcpWrapBinding, target: ConnectTarget): Connector {
   const { TCP, TCPConnectWrap, constants } = binding;

@@ -38,6 +38,7 @@
 #define MAX_ERRNO 4096
 #define STALL_US 900000
 #define SHARED_SLOTS 8
+#define STOP_SLOT 4 /* nativeConnect.ts SHARED.STOP */
 #define ABORTED 0 /* failures[0]: attempts given up at a stop (no errno is 0) */
 
 typedef struct {
@@ -47,17 +48,17 @@ typedef struct {
   double duration_ms;
   double timeout_ms;
   int rst;
-  int32_t *shared; /* = base.shared */
   uint64_t latency[COUNTS];
   uint64_t failure[COUNTS];
   uint64_t failures[MAX_ERRNO];
 } engine_t;
 
 static void publish(engine_t *e, int64_t attempts, int64_t ok, int64_t failed, int64_t stalls) {
-  __atomic_store_n(&e->shared[0], (int32_t)attempts, __ATOMIC_RELAXED);
-  __atomic_store_n(&e->shared[1], (int32_t)ok, __ATOMIC_RELAXED);
-  __atomic_store_n(&e->shared[2], (int32_t)failed, __ATOMIC_RELAXED);
-  __atomic_store_n(&e->shared[3], (int32_t)stalls, __ATOMIC_RELAXED);
+  int32_t *s = e->base.shared;
+  __atomic_store_n(&s[0], (int32_t)attempts, __ATOMIC_RELAXED);
+  __atomic_store_n(&s[1], (int32_t)ok, __ATOMIC_RELAXED);
+  __atomic_store_n(&s[2], (int32_t)failed, __ATOMIC_RELAXED);
+  __atomic_store_n(&s[3], (int32_t)stalls, __ATOMIC_RELAXED);
 }
 
 typedef struct {
@@ -213,14 +214,13 @@ static napi_value start(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "port, concurrency or quota out of range");
     return NULL;
   }
-  engine_t *e = engine_new(env, sizeof *e, host, port, shared, 4);
+  engine_t *e = engine_new(env, sizeof *e, host, port, shared, STOP_SLOT);
   if (!e) return NULL;
   e->concurrency = concurrency;
   e->quota = quota;
   e->duration_ms = duration_ms;
   e->timeout_ms = timeout_ms;
   e->rst = rst;
-  e->shared = shared;
   return engine_launch(env, &e->base, argv[7], run);
 }
 

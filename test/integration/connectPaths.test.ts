@@ -32,7 +32,7 @@ describe.skipIf(gate.skip)(`TCP client connect paths on the real kernel${gate.sk
   let lab: TcpLab;
   let before: HostSnapshot;
 
-  /** The server's accepted count now: its workers report every 500 ms, so wait that out, then ask. */
+  /** The server's accepted count now: give its sink a moment to accept the last connects, then ask (the answer counts every accept so far). */
   async function accepted(): Promise<number> {
     await sleep(700);
     const seen = lab.server.events.filter((e) => e.type === 'stats').length;
