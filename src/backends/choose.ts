@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import { buildNetnsTopology } from './netns.js';
+import { buildNetnsTopology } from './netns/topology.js';
 import { buildDockerTopology } from './docker/topology.js';
 import { connectDocker, dockerAnswers } from './docker/daemon.js';
 import type { RunStateFile } from '../runner/runState.js';

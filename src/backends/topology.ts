@@ -1,7 +1,7 @@
-import type { AgentConnection } from '../runner/agentProcess.js';
-import type { NetCounters } from '../counters/netstat.js';
+import type { AgentConnection } from '../runner/agentConnection.js';
+import type { NetCounters } from '../host/netstat.js';
 import type { BackendName } from '../types.js';
-import type { ExecResult } from '../exec.js';
+import type { ExecResult } from '../host/exec.js';
 
 /**
  * The topology contract both backends build, so scenarios never know which one runs:

@@ -3,7 +3,7 @@
  * The topology of `repro dns` on the netns backend (client namespaces behind MASQUERADE, a DNS server agent on
  * the backends of a kube-proxy-shaped service VIP); for each MASQUERADE mode, the same lookups from the same
  * client namespaces three times: (a) dnsperf, one process per client namespace, (b) a C loop making lookups
- * as glibc does (src/bench/dnsLookupLoop.c: a fresh socket per lookup, the cost of the race-making pattern at
+ * as glibc does (src/bench/glibcStyleLookups.c: a fresh socket per lookup, the cost of the race-making pattern at
  * its lowest), (c) the harness's raw client agents (on the native engine where it was built; REPRO_DNS_SOCKETS=udp_wrap
  * or =dgram measures the JS paths instead, the row's socketPath says which ran); always the same number of queries
  * in flight in total (a raw lookup keeps its A and its AAAA in flight at once).
@@ -18,28 +18,28 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { requireCommand, requireNetnsPrerequisites } from '../preflight.js';
+import { requireCommand, requireNetnsPrerequisites } from '../host/preflight.js';
 import { errorMessage, UserError } from '../errors.js';
-import { run } from '../exec.js';
+import { run } from '../host/exec.js';
 import { hostBusyCpuSeconds, perThousand, ratio } from './benchHost.js';
 import { dnsperfQueryFile, parseBashTimes, parseDnsperfOutput, type DnsperfFigures } from './dnsperfOutput.js';
 import { RunSession } from '../runner/runSession.js';
-import { buildNetnsTopology } from '../backends/netns.js';
+import { buildNetnsTopology } from '../backends/netns/topology.js';
 import type { Topology } from '../backends/topology.js';
-import { netnsDnsExtras, type DnsTopologyExtras } from '../net/dnsNetns.js';
-import { applyBatch, installRules, serviceBatch, setMasqueradeMode, tablesToBeCreated, type SnatTopology } from '../nat/iptables.js';
-import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';
-import { netCountersDelta } from '../counters/netstat.js';
+import { netnsDnsExtras, type DnsTopologyExtras } from '../backends/dnsExtras.js';
+import { applyBatch, installRules, serviceBatch, setMasqueradeMode, tablesToBeCreated, type SnatTopology } from '../host/iptables.js';
+import { deleteEntriesFromSubnet } from '../host/conntrackTable.js';
+import { netCountersDelta } from '../host/netstat.js';
 import { mergeEncoded } from '../histogram.js';
-import { DNS_DEFAULTS } from '../commands/dnsOptions.js';
-import { GLIBC_ATTEMPTS, GLIBC_TIMEOUT_MS } from '../dns/glibcResolver.js';
-import { CLIENT_PORT_RANGE, BURST_PORTS } from '../scenarios/dns.js';
-import { parseModes } from '../commands/tcpSynOptions.js';
-import type { AgentConnection } from '../runner/agentProcess.js';
-import type { DnsClientConfig, DnsServerConfig, DnsServerStatsEvent, RawSocketPath } from '../agents/dnsProtocol.js';
-import type { AgentResources } from '../agents/resources.js';
+import { DNS_DEFAULTS } from '../scenarios/dns/options.js';
+import { GLIBC_ATTEMPTS, GLIBC_TIMEOUT_MS } from '../agents/dns/glibcResolver.js';
+import { CLIENT_PORT_RANGE, BURST_PORTS } from '../scenarios/dns/run.js';
+import { parseModes } from '../scenarios/tcpSyn/options.js';
+import type { AgentConnection } from '../runner/agentConnection.js';
+import type { DnsClientConfig, DnsServerConfig, DnsServerStatsEvent, RawSocketPath } from '../agents/dns/protocol.js';
+import type { AgentResources } from '../agents/common/resources.js';
 
-const LOOP_SOURCE = fileURLToPath(new URL('../../src/bench/dnsLookupLoop.c', import.meta.url));
+const LOOP_SOURCE = fileURLToPath(new URL('../../src/bench/glibcStyleLookups.c', import.meta.url));
 const SERVER_RECV_BUFFER = 8 * 1024 * 1024;
 const SERVER_KEYS = ['UdpInDatagrams', 'UdpOutDatagrams', 'UdpRcvbufErrors', 'UdpInErrors'];
 /** Every load asks names of its own (h<offset+n>.zone). */
@@ -140,7 +140,7 @@ export async function benchDnsQueryRate(): Promise<{ lines: string[]; json: obje
     await installRules(snat);
     await applyBatch(serviceBatch({ runId, clientSubnet: t.clientSubnet, vip, port, backends }));
     const serverCfg: DnsServerConfig = { zone, addresses: backends, port, workers: serverWorkers, recvBufferBytes: SERVER_RECV_BUFFER };
-    const srv = await t.startAgent(t.server, { label: 'dns server agent', agent: 'dnsServer', config: serverCfg, priority: 'high' });
+    const srv = await t.startAgent(t.server, { label: 'dns server agent', agent: 'dns/server', config: serverCfg, priority: 'high' });
     server = srv;
     await srv.waitFor('ready', 30_000);
 
@@ -181,7 +181,7 @@ export async function benchDnsQueryRate(): Promise<{ lines: string[]; json: obje
             timeoutMs: GLIBC_TIMEOUT_MS, attempts: GLIBC_ATTEMPTS, nameOffset: index * NAMES_PER_LOAD + i * lookups,
             burstPorts: BURST_PORTS, progressIntervalMs: 1000,
           };
-          return t.startAgent(c, { label: `dns client agent ${i}`, agent: 'dnsClient', config: cfg, priority: 'normal' });
+          return t.startAgent(c, { label: `dns client agent ${i}`, agent: 'dns/client', config: cfg, priority: 'normal' });
         }),
       );
       session.load = agents;
@@ -318,7 +318,7 @@ export async function benchDnsQueryRate(): Promise<{ lines: string[]; json: obje
       dnsperf: `dnsperf -T ${workers} -c ${workers * concurrency} -q ${inFlight} -n 1 -t ${GLIBC_TIMEOUT_MS / 1000} per client namespace`,
     },
     baseline: "Debian's dnsperf, same client namespaces, same names (A and AAAA each), same queries in flight, same server agent, same run",
-    cLoop: 'src/bench/dnsLookupLoop.c (gcc -O2): glibc-style lookups in C, a fresh connected socket per lookup, A and AAAA by one sendmmsg; what the race-making pattern costs at best',
+    cLoop: 'src/bench/glibcStyleLookups.c (gcc -O2): glibc-style lookups in C, a fresh connected socket per lookup, A and AAAA by one sendmmsg; what the race-making pattern costs at best',
     modes: rows,
   };
   const lines = rows.map(

@@ -2,7 +2,7 @@
  * Debian's `dnsperf` (DNS-OARC, 2.x) as the bench's baseline: its query file, its statistics block, and the
  * CPU it used (bash's `times` after it ran). Pure text in, figures out.
  */
-import { lookupName, type QueryType } from '../dns/packets.js';
+import { lookupName, type QueryType } from '../agents/dns/packets.js';
 
 /**
  * dnsperf's data file: one "name type" per line, the A and the AAAA of each lookup together, as our clients ask.

@@ -4,12 +4,12 @@
  * and collect their results. `close()` tears everything down and leaves the host as found.
  */
 import { RunSession } from '../runner/runSession.js';
-import { buildNetnsTopology } from '../backends/netns.js';
+import { buildNetnsTopology } from '../backends/netns/topology.js';
 import type { Topology } from '../backends/topology.js';
-import { installRules, setMasqueradeMode, tablesToBeCreated, type SnatTopology } from '../nat/iptables.js';
+import { installRules, setMasqueradeMode, tablesToBeCreated, type SnatTopology } from '../host/iptables.js';
 import type { MasqueradeMode } from '../types.js';
-import type { AgentConnection } from '../runner/agentProcess.js';
-import type { TcpClientConfig, TcpClientResultEvent, TcpServerConfig } from '../agents/protocol.js';
+import type { AgentConnection } from '../runner/agentConnection.js';
+import type { TcpClientConfig, TcpClientResultEvent, TcpServerConfig } from '../agents/common/protocol.js';
 
 export interface TcpLabOptions {
   command: string;
@@ -58,7 +58,7 @@ export async function openTcpLab(opts: TcpLabOptions): Promise<TcpLab> {
     await installRules(snat);
     await setMasqueradeMode(snat, opts.mode);
     const serverCfg: TcpServerConfig = { port: opts.serverPort, close: 'rst', workers: opts.serverWorkers, backlog: 65535, protocol: 'tcp' };
-    server = await t.startAgent(t.server, { label: 'server agent', agent: 'tcpServer', config: serverCfg, priority: 'high' });
+    server = await t.startAgent(t.server, { label: 'server agent', agent: 'tcp/server', config: serverCfg, priority: 'high' });
     await server.waitFor('ready', 30_000);
     const srv = server;
 
@@ -67,7 +67,7 @@ export async function openTcpLab(opts: TcpLabOptions): Promise<TcpLab> {
       try {
         for (const [i, c] of t.clients.entries()) {
           const config: TcpClientConfig = { ...cfg, host: cfg.host ?? t.server.address, port: cfg.port ?? opts.serverPort };
-          agents.push(await t.startAgent(c, { label: `client ${i}`, agent: 'tcpClient', config, priority: 'normal' }));
+          agents.push(await t.startAgent(c, { label: `client ${i}`, agent: 'tcp/client', config, priority: 'normal' }));
         }
         await Promise.all(agents.map((a) => a.waitFor('ready', 30_000)));
         for (const a of agents) a.send('start');

@@ -1,13 +1,13 @@
 import { rm } from 'node:fs/promises';
-import { deleteNetnsAndLinks, listLinks, listNetns, waitLinksGone } from '../net/netnsTopology.js';
-import { LINK_PATTERN, NETNS_PATTERN } from '../net/names.js';
-import { dropTablesCreatedByRun, ownedByAnyRun, ownedByRun, removeRules } from '../nat/iptables.js';
-import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';
+import { deleteNetnsAndLinks, listLinks, listNetns, waitLinksGone } from '../backends/netns/namespaces.js';
+import { LINK_PATTERN, NETNS_PATTERN } from '../host/names.js';
+import { dropTablesCreatedByRun, ownedByAnyRun, ownedByRun, removeRules } from '../host/iptables.js';
+import { deleteEntriesFromSubnet } from '../host/conntrackTable.js';
 import { readAllRunStates } from '../runner/runState.js';
 import { removeStaleLock } from '../runner/runLock.js';
 import { connectDocker, dockerAnswers } from '../backends/docker/daemon.js';
 import { removeDockerLeftovers } from '../backends/docker/topology.js';
-import { removeResolverDirs } from '../net/dnsNetns.js';
+import { removeResolverDirs } from '../backends/dnsExtras.js';
 
 export interface CleanupReport {
   containers: string[];

@@ -1,8 +1,8 @@
 import { access, readFile } from 'node:fs/promises';
-import { run, CommandNotFoundError } from '../exec.js';
-import { parseIptablesVersion } from '../nat/iptables.js';
-import { nativeConnectMissing } from '../agents/nativeConnect.js';
-import { nativeDnsMissing } from '../agents/nativeDns.js';
+import { run, CommandNotFoundError } from '../host/exec.js';
+import { parseIptablesVersion } from '../host/iptables.js';
+import { nativeConnectMissing } from '../agents/tcp/nativeConnect.js';
+import { nativeDnsMissing } from '../agents/dns/nativeDns.js';
 
 export interface Check {
   name: string;

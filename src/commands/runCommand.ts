@@ -7,7 +7,7 @@ import { UserError, errorMessage } from '../errors.js';
 import { ScenarioFileError, loadScenarioFile, type ScenarioFile } from '../scenarioFile/load.js';
 import { cliArgsFor, evaluateRun, type RunOutcome } from '../scenarioFile/evaluate.js';
 import { loadResultFile } from '../report/loadResults.js';
-import { summaryJunit, summaryMarkdown, type RunSummary } from '../report/runSummary.js';
+import { summaryJunit, summaryMarkdown, type RunSummary } from '../scenarioFile/summary.js';
 import type { ResultFile } from '../types.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));

@@ -1,8 +1,8 @@
-import { ProgressPrinter } from '../progress.js';
+import { ProgressPrinter } from './progress.js';
 import { renderTerminal } from '../report/terminal.js';
 import { defaultResultDir, writeRunOutputs } from '../report/resultFiles.js';
 import { handleInterrupts } from './interrupts.js';
-import type { ScenarioHooks, ScenarioProgress } from '../scenarios/hooks.js';
+import type { ScenarioHooks, ScenarioProgress } from '../runner/hooks.js';
 import type { ResultFile } from '../types.js';
 
 /** Progress of a scenario's load: a bar per mode on a TTY, plain periodic lines otherwise (src/progress.ts). */

@@ -6,8 +6,8 @@
  * the pair that meets in conntrack), answers matched by id and question name, an rcode other than 0 ending the
  * lookup with its name, and on a try's timeout both queries again from the same socket, `attempts` tries in all.
  * Through Node every lookup also builds and drops a handle object, a send request, buffers and closures; here
- * it is system calls only, on a thread of the engine's own, like the C loop src/bench/dnsLookupLoop.c.
- * What the worker reports is kept as dnsLookupLoop.ts keeps it: counts, stalls (a lookup of `stallMs` or more,
+ * it is system calls only, on a thread of the engine's own, like the C loop src/bench/glibcStyleLookups.c.
+ * What the worker reports is kept as agents/dns/workerLoop.ts keeps it: counts, stalls (a lookup of `stallMs` or more,
  * failed or not), latency of successes and of failures in HdrHistogram buckets, failures by code.
  *
  * JS API:

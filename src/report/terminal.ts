@@ -1,6 +1,6 @@
 import { renderTable } from './table.js';
-import { vxlanRows } from './vxlanRows.js';
-import { dnsRows } from './dnsRows.js';
+import { vxlanRows } from '../scenarios/vxlan/rows.js';
+import { dnsRows } from '../scenarios/dns/rows.js';
 import { delta, int } from './format.js';
 import { attemptNoun, configLine, measurementRows, modeRow } from './modeRows.js';
 import { assessKernel } from '../analysis/kernelFixes.js';

@@ -1,10 +1,10 @@
-import { newRunId } from '../net/names.js';
+import { newRunId } from '../host/names.js';
 import { RunStateFile } from './runState.js';
 import { RunLock } from './runLock.js';
-import { dropTablesCreatedByRun, ownedByRun, removeRules } from '../nat/iptables.js';
-import { deleteEntriesFromSubnet } from '../net/conntrackTable.js';
-import type { AgentConnection } from './agentProcess.js';
-import type { ScenarioHooks } from '../scenarios/hooks.js';
+import { dropTablesCreatedByRun, ownedByRun, removeRules } from '../host/iptables.js';
+import { deleteEntriesFromSubnet } from '../host/conntrackTable.js';
+import type { AgentConnection } from './agentConnection.js';
+import type { ScenarioHooks } from './hooks.js';
 
 /**
  * What every scenario run does around its own work: a run id, the host's run lock (taken before anything is

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isPair, isScalar, parseDocument, type Document, type Node } from 'yaml';
 import { UserError, errorMessage } from '../errors.js';
-import { SCENARIO_SPECS, RESERVED_OPTIONS } from './scenarioSpecs.js';
+import { SCENARIO_SPECS, RESERVED_OPTIONS } from './specs.js';
 import { parseThreshold, type Threshold } from './thresholds.js';
 import type { BackendName, ScenarioName } from '../types.js';
 

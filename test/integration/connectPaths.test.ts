@@ -9,7 +9,7 @@ import { capabilityGate } from './capabilities.js';
 import { hostSnapshot, type HostSnapshot } from './hostSnapshot.js';
 import { decodeHistogram } from '../../src/histogram.js';
 import type { TcpLab, LabClientConfig } from '../../src/bench/tcpLab.js';
-import type { AgentEvent, TcpServerStatsEvent } from '../../src/agents/protocol.js';
+import type { AgentEvent, TcpServerStatsEvent } from '../../src/agents/common/protocol.js';
 import type { ConnectPath } from '../../src/types.js';
 
 const gate = capabilityGate();

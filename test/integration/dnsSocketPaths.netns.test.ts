@@ -11,9 +11,9 @@ import { capabilityGate } from './capabilities.js';
 import { hostSnapshot, type HostSnapshot } from './hostSnapshot.js';
 import { decodeHistogram } from '../../src/histogram.js';
 import type { Topology } from '../../src/backends/topology.js';
-import type { AgentConnection } from '../../src/runner/agentProcess.js';
+import type { AgentConnection } from '../../src/runner/agentConnection.js';
 import type { RunSession } from '../../src/runner/runSession.js';
-import type { DnsClientConfig, DnsClientResultEvent, DnsServerConfig, RawSocketPath } from '../../src/agents/dnsProtocol.js';
+import type { DnsClientConfig, DnsClientResultEvent, DnsServerConfig, RawSocketPath } from '../../src/agents/dns/protocol.js';
 
 const gate = capabilityGate();
 const ENGINE = new URL('../../dist/native/dns_engine.node', import.meta.url).pathname;
@@ -44,7 +44,7 @@ describe.skipIf(gate.skip)(`raw DNS client socket paths on the real kernel${gate
     const t = topo;
     const c = t?.clients[0];
     if (!t || !c) throw new Error('no topology');
-    const agent = await t.startAgent(c, { label: 'dns client', agent: 'dnsClient', config: cfg, priority: 'normal' });
+    const agent = await t.startAgent(c, { label: 'dns client', agent: 'dns/client', config: cfg, priority: 'normal' });
     try {
       await agent.waitFor('ready', 30_000);
       agent.send('start');
@@ -59,9 +59,9 @@ describe.skipIf(gate.skip)(`raw DNS client socket paths on the real kernel${gate
   beforeAll(async () => {
     before = hostSnapshot();
     const { RunSession: Session } = (await import('../../dist/runner/runSession.js')) as typeof import('../../src/runner/runSession.js');
-    const { buildNetnsTopology } = (await import('../../dist/backends/netns.js')) as typeof import('../../src/backends/netns.js');
-    const { netnsDnsExtras } = (await import('../../dist/net/dnsNetns.js')) as typeof import('../../src/net/dnsNetns.js');
-    const { installRules, tablesToBeCreated } = (await import('../../dist/nat/iptables.js')) as typeof import('../../src/nat/iptables.js');
+    const { buildNetnsTopology } = (await import('../../dist/backends/netns/topology.js')) as typeof import('../../src/backends/netns/topology.js');
+    const { netnsDnsExtras } = (await import('../../dist/backends/dnsExtras.js')) as typeof import('../../src/backends/dnsExtras.js');
+    const { installRules, tablesToBeCreated } = (await import('../../dist/host/iptables.js')) as typeof import('../../src/host/iptables.js');
     session = await Session.open('dns socket paths test');
     const { runId, state } = session;
     topo = await buildNetnsTopology({ runId, clients: 1, portRange: [40000, 49999], serverSysctls: {}, clientSysctls: {} }, state);
@@ -74,7 +74,7 @@ describe.skipIf(gate.skip)(`raw DNS client socket paths on the real kernel${gate
     for (const table of await tablesToBeCreated()) await state.add('tables', table);
     await installRules({ runId, clientSubnet: t.clientSubnet, clientBridge: t.clientBridge, serverSubnet: t.serverSubnet, forwardHook: t.forwardHook });
     const serverCfg: DnsServerConfig = { zone: ZONE, addresses: [backend], port: PORT, workers: 2, recvBufferBytes: 4 * 1024 * 1024 };
-    server = await t.startAgent(t.server, { label: 'dns server agent', agent: 'dnsServer', config: serverCfg, priority: 'high' });
+    server = await t.startAgent(t.server, { label: 'dns server agent', agent: 'dns/server', config: serverCfg, priority: 'high' });
     await server.waitFor('ready', 30_000);
     const script = `const s = require('dgram').createSocket('udp4'); s.bind(${PORT}, '${silent}', () => console.log('ready')); s.on('message', () => undefined);`;
     const p = spawn('ip', ['netns', 'exec', t.server.name, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -7,7 +7,7 @@ import { hostSnapshot } from './hostSnapshot.js';
 import { runCli } from './cli.js';
 import { CHROMIUM, loadInChromium } from './headlessChromium.js';
 import type { ResultFile } from '../../src/types.js';
-import type { RunSummary } from '../../src/report/runSummary.js';
+import type { RunSummary } from '../../src/scenarioFile/summary.js';
 import type { DiffResult } from '../../src/analysis/diff.js';
 
 const gate = capabilityGate();

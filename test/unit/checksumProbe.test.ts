@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeProbe, PROBE_TABLE, probeRuleset } from '../../src/net/checksumProbe.js';
+import { describeProbe, PROBE_TABLE, probeRuleset } from '../../src/scenarios/vxlan/checksumProbe.js';
 
 describe('checksum probe', () => {
   it('breaks the UDP checksum of the probe port only, after every other postrouting hook, in a table of its own', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseConntrackFlows, sourceTranslated } from '../../src/counters/conntrackFlows.js';
-import { summarizeOuterFlows } from '../../src/analysis/doubleSnat.js';
+import { parseConntrackFlows, sourceTranslated } from '../../src/host/conntrackFlows.js';
+import { summarizeOuterFlows } from '../../src/scenarios/vxlan/doubleSnat.js';
 
 // Lines as `conntrack -L -p udp --dport 8472` printed them in node A's namespace on kernel 6.18 (legacy rules).
 const REMAPPED = 'udp      17 29 src=10.213.250.1 dst=10.213.250.2 sport=54711 dport=8472 [UNREPLIED] src=10.213.250.2 dst=10.213.250.1 sport=8472 dport=11650 mark=0 use=1';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { conntrackDelta, parseConntrackStat } from '../../src/counters/conntrackStat.js';
+import { conntrackDelta, parseConntrackStat } from '../../src/host/conntrackStat.js';
 
 // Kernel 6.x layout (nf_conntrack_standalone.c): note the double spaces the kernel prints.
 const HEADER_6X =

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeDnsMode, attributeLostQueries, clashSentence, dnsSignatureBands, type DnsClientOutcome, type DnsModeInput } from '../../src/analysis/dnsMode.js';
+import { analyzeDnsMode, attributeLostQueries, clashSentence, dnsSignatureBands, type DnsClientOutcome, type DnsModeInput } from '../../src/scenarios/dns/analyze.js';
 import { createHistogram, encodeHistogram, recordMicros } from '../../src/histogram.js';
 import type { ModeCounters } from '../../src/types.js';
 

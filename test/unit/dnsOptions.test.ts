@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_DNS_MODES, DNS_DEFAULTS, validateDnsArgs, type DnsArgs } from '../../src/commands/dnsOptions.js';
-import { affectsOnlyLibc, parseDnsModes, planDnsMode } from '../../src/dns/modes.js';
+import { DEFAULT_DNS_MODES, DNS_DEFAULTS, validateDnsArgs, type DnsArgs } from '../../src/scenarios/dns/options.js';
+import { affectsOnlyLibc, parseDnsModes, planDnsMode } from '../../src/scenarios/dns/modes.js';
 import { UserError } from '../../src/errors.js';
 
 const args = (over: Partial<DnsArgs> = {}): DnsArgs => ({ ...DNS_DEFAULTS, ...over });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import dnsPacket from 'dns-packet';
 import {
   answerQuery, canonicalName, decodeResponse, encodeQuery, frameTcp, inZone, isDnsName, lookupName, unframeTcp, ZONE_ANSWERS,
-} from '../../src/dns/packets.js';
+} from '../../src/agents/dns/packets.js';
 
 const ZONE = 'repro.test';
 

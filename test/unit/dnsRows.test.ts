@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeDnsMode } from '../../src/analysis/dnsMode.js';
-import { dnsRows } from '../../src/report/dnsRows.js';
+import { analyzeDnsMode } from '../../src/scenarios/dns/analyze.js';
+import { dnsRows } from '../../src/scenarios/dns/rows.js';
 import { attemptNoun, measurementRows } from '../../src/report/modeRows.js';
 import { createHistogram, encodeHistogram, recordMicros } from '../../src/histogram.js';
 import type { ModeResult } from '../../src/types.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   endpointChain, endpointProbability, MAX_ENDPOINTS, noNatBatch, notrackBatch, notrackChain, ownedByAnyRun, ownedByRun, ownsNotrackPath,
   removalBatch, serviceBatch, serviceChain, untrackedChain,
-} from '../../src/nat/iptables.js';
+} from '../../src/host/iptables.js';
 
 const RUN = 'ab12cd';
 const VIP = { runId: RUN, clientSubnet: '10.213.0.0/24', vip: '10.213.1.250', port: 53, backends: ['10.213.1.2', '10.213.1.3', '10.213.1.4'] };

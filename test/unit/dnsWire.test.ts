@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import dnsPacket from 'dns-packet';
-import { answerQuery, canonicalName, encodeQuery, lookupName, type QueryType } from '../../src/dns/packets.js';
-import { buildQuery, encodeName, lookupQname, plainAnswerer, rcodeName, readResponse } from '../../src/dns/wire.js';
+import { answerQuery, canonicalName, encodeQuery, lookupName, type QueryType } from '../../src/agents/dns/packets.js';
+import { buildQuery, encodeName, lookupQname, plainAnswerer, rcodeName, readResponse } from '../../src/agents/dns/wire.js';
 import { rng } from '../random.js';
 
 const ZONE = 'repro.test';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   afterTimeout, GLIBC_ATTEMPTS, GLIBC_TIMEOUT_MS, NSSWITCH_DNS_ONLY, renderResolvConf, stallSignatureMs, tryDeadlineMs, tryTimeoutMs,
-} from '../../src/dns/glibcResolver.js';
+} from '../../src/agents/dns/glibcResolver.js';
 
 describe("glibc's resolver timing", () => {
   it('has the defaults of resolv.conf(5): timeout 5 s, 2 attempts', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { errors } from 'undici';
-import { ABORTED_CODE, CONNECT_TIMEOUT_CODE, httpFailureKind, httpStatusKind } from '../../src/agents/httpFailure.js';
+import { ABORTED_CODE, CONNECT_TIMEOUT_CODE, httpFailureKind, httpStatusKind } from '../../src/agents/tcp/httpFailure.js';
 
 function errno(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`connect ${code} 10.214.0.2:8080`), { code });

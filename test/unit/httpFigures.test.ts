@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { httpModeFigures } from '../../src/analysis/httpFigures.js';
+import { httpModeFigures } from '../../src/scenarios/tcpSyn/httpFigures.js';
 import { createHistogram, decodeHistogram, encodeHistogram, recordMicros } from '../../src/histogram.js';
-import type { HttpFigures } from '../../src/agents/loadWorker.js';
+import type { HttpFigures } from '../../src/agents/tcp/loadWorker.js';
 
 function encoded(pairs: readonly [number, number][]): string {
   const h = createHistogram();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HttpRequestFramer, MAX_HEADER_BYTES, httpResponse } from '../../src/agents/httpFraming.js';
+import { HttpRequestFramer, MAX_HEADER_BYTES, httpResponse } from '../../src/agents/tcp/httpFraming.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const GET_CLOSE = 'GET / HTTP/1.1\r\nhost: 10.214.0.2:8080\r\nconnection: close\r\n\r\n';

@@ -14,7 +14,7 @@ import {
   runComment,
   tablesIn,
   type SnatTopology,
-} from '../../src/nat/iptables.js';
+} from '../../src/host/iptables.js';
 
 describe('parseIptablesVersion', () => {
   it('reads the nf_tables backend', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   describePostrouting, kubePostroutingRules, kubeProxyNatBatch, MARKED_VXLAN_COMMENT, SNAT_COMMENT, type KubeService,
-} from '../../src/nat/kubeProxyRules.js';
+} from '../../src/scenarios/vxlan/kubeProxyRules.js';
 
 const svc: KubeService = {
   clusterCidr: '10.213.1.0/24', serviceIp: '10.213.2.10', servicePort: 80, endpointIp: '10.213.1.130', endpointPort: 8080, vxlanPort: 8472,

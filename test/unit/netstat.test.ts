@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { netCountersDelta, parseNetCounters, sumCounters } from '../../src/counters/netstat.js';
+import { netCountersDelta, parseNetCounters, sumCounters } from '../../src/host/netstat.js';
 
 // /proc/net/snmp as a 6.x kernel prints it.
 const SNMP = `Ip: Forwarding DefaultTTL InReceives InHdrErrors InAddrErrors ForwDatagrams InUnknownProtos InDiscards InDelivers OutRequests OutDiscards OutNoRoutes ReasmTimeout ReasmReqds ReasmOKs ReasmFails FragOKs FragFails FragCreates OutTransmits

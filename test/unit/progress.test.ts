@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ProgressPrinter, bar, progressText } from '../../src/progress.js';
-import type { ScenarioProgress } from '../../src/scenarios/hooks.js';
+import { ProgressPrinter, bar, progressText } from '../../src/commands/progress.js';
+import type { ScenarioProgress } from '../../src/runner/hooks.js';
 
 function fakeStream(isTTY: boolean): { stream: NodeJS.WriteStream; text: () => string } {
   let out = '';

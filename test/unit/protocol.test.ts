@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseEvent } from '../../src/agents/protocol.js';
+import { parseEvent } from '../../src/agents/common/protocol.js';
 
 describe('parseEvent', () => {
   it('returns valid events as they are', () => {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { ScenarioFileError, parseScenarioFile } from '../../src/scenarioFile/load.js';
 import { cliArgsFor, evaluateRun } from '../../src/scenarioFile/evaluate.js';
 import { checkThreshold, parseThreshold, type Threshold } from '../../src/scenarioFile/thresholds.js';
-import { summaryJunit, summaryMarkdown } from '../../src/report/runSummary.js';
+import { summaryJunit, summaryMarkdown } from '../../src/scenarioFile/summary.js';
 import { withStatistics } from '../../src/analysis/runStatistics.js';
 import { makeResult } from './fixtures/results.js';
 

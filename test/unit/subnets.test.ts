@@ -9,7 +9,7 @@ import {
   parsePrefix,
   parseRoutesAndAddrs,
   pickFreeSubnets,
-} from '../../src/net/subnets.js';
+} from '../../src/host/subnets.js';
 
 const p = parsePrefix;
 
@@ -182,7 +182,7 @@ describe('parseRoutesAndAddrs', () => {
 
 describe('parseIptablesPrefixes', () => {
   it('collects the prefixes that rules name, so the harness never picks a range a rule already claims', async () => {
-    const { parseIptablesPrefixes, formatPrefix, pickFreeSubnets, parsePrefix } = await import('../../src/net/subnets.js');
+    const { parseIptablesPrefixes, formatPrefix, pickFreeSubnets, parsePrefix } = await import('../../src/host/subnets.js');
     const save = [
       '*nat',
       ':POSTROUTING ACCEPT [0:0]',

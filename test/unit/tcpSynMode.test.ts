@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeMode, extraRetransmitsNote, type ClientOutcome, type ModeInput } from '../../src/analysis/tcpSynMode.js';
+import { analyzeMode, extraRetransmitsNote, type ClientOutcome, type ModeInput } from '../../src/scenarios/tcpSyn/analyze.js';
 import { countBetween, createHistogram, decodeHistogram, encodeHistogram, recordMicros } from '../../src/histogram.js';
 import type { ModeCounters } from '../../src/types.js';
 

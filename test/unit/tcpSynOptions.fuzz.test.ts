@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { rng } from '../random.js';
-import { validateTcpSynArgs, TCP_SYN_DEFAULTS, type TcpSynArgs } from '../../src/commands/tcpSynOptions.js';
+import { validateTcpSynArgs, TCP_SYN_DEFAULTS, type TcpSynArgs } from '../../src/scenarios/tcpSyn/options.js';
 import { UserError } from '../../src/errors.js';
 
 

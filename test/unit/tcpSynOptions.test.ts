@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseModes, parsePortRange, TCP_SYN_DEFAULTS, validateTcpSynArgs, type TcpSynArgs } from '../../src/commands/tcpSynOptions.js';
+import { parseModes, parsePortRange, TCP_SYN_DEFAULTS, validateTcpSynArgs, type TcpSynArgs } from '../../src/scenarios/tcpSyn/options.js';
 import { UserError } from '../../src/errors.js';
 
 function args(over: Partial<Record<keyof TcpSynArgs, unknown>> = {}): TcpSynArgs {

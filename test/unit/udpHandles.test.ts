@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { udpWrapBinding } from '../../src/agents/udpHandles.js';
+import { udpWrapBinding } from '../../src/agents/dns/udpHandles.js';
 
 describe("the raw DNS client's fast path (Node's udp_wrap binding)", () => {
   it('is there on the supported Node versions (20 and 22): losing it would silently halve the query rate', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeVxlanMode, checksumErrors, summarizeVxlan, type VxlanModeInput } from '../../src/analysis/vxlanMode.js';
-import { parseVxlanMode } from '../../src/commands/vxlanOptions.js';
+import { analyzeVxlanMode, checksumErrors, summarizeVxlan, type VxlanModeInput } from '../../src/scenarios/vxlan/analyze.js';
+import { parseVxlanMode } from '../../src/scenarios/vxlan/options.js';
 import { createHistogram, encodeHistogram, recordMicros } from '../../src/histogram.js';
 
 function histogramOf(ms: number[]): string {

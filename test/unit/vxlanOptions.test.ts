@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseVxlanMode, parseVxlanModes, validateVxlanArgs, VXLAN_DEFAULTS } from '../../src/commands/vxlanOptions.js';
+import { parseVxlanMode, parseVxlanModes, validateVxlanArgs, VXLAN_DEFAULTS } from '../../src/scenarios/vxlan/options.js';
 import { UserError } from '../../src/errors.js';
 
 describe('vxlan modes', () => {

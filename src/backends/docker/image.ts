@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import type Docker from 'dockerode';
-import { run } from '../../exec.js';
+import { run } from '../../host/exec.js';
 import { UserError } from '../../errors.js';
 
 /**

@@ -1,11 +1,11 @@
 import { PassThrough } from 'node:stream';
 import { readFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
-import { AgentConnection } from '../../runner/agentProcess.js';
-import { run } from '../../exec.js';
-import { parseNetCounters } from '../../counters/netstat.js';
-import { formatPrefix, hostAddress, parsePrefix, pickFreeSubnets, prefixesInUse, type Prefix } from '../../net/subnets.js';
-import { linkName, netnsName } from '../../net/names.js';
+import { AgentConnection } from '../../runner/agentConnection.js';
+import { run } from '../../host/exec.js';
+import { parseNetCounters } from '../../host/netstat.js';
+import { formatPrefix, hostAddress, parsePrefix, pickFreeSubnets, prefixesInUse, type Prefix } from '../../host/subnets.js';
+import { linkName, netnsName } from '../../host/names.js';
 import { UserError, errorMessage } from '../../errors.js';
 import type { RunStateFile } from '../../runner/runState.js';
 import type { TestHost, Topology, TopologyRequest } from '../topology.js';

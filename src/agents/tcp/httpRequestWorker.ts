@@ -1,0 +1,139 @@
+/**
+ * One HTTP request loop (`tcp-syn --protocol http`): keeps `concurrency` GET requests in flight through an
+ * undici Pool until its quota or the duration is used up. Without keep-alive every request asks
+ * `Connection: close` (undici's `reset`), so each one opens a fresh TCP connection, the pattern that exposes the
+ * SNAT race; with keep-alive the pool's connections are reused and only a few connects happen.
+ *
+ * Two histograms per worker, in microseconds: the TCP connect time of every connection opened, and the whole
+ * request time (dispatch to the last body byte; it includes the connect when the request opened one).
+ * The connect time is taken around undici's connector: from the connector call (net.connect) to its callback,
+ * which undici's connector calls from the socket's 'connect' event, the same span raw TCP mode measures.
+ * undici's diagnostics channels (`undici:client:beforeConnect` -> `undici:client:connected`) bracket the same
+ * call, but their messages carry fresh connectParams objects and the Pool's one shared connector, so concurrent
+ * connects of one pool cannot be paired to their own start; the wrapper's closure pairs each exactly.
+ */
+import type net from 'node:net';
+import { setMaxListeners } from 'node:events';
+import { parentPort, workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { Pool, buildConnector } from 'undici';
+import { createHistogram, encodeHistogram, recordMicros } from '../../histogram.js';
+import { STALL_MS, driveWorker, type ConnectCounts, type Counts, type WorkerMessage, type WorkerStart } from './loadWorker.js';
+import { httpFailureKind, httpStatusKind } from './httpFailure.js';
+
+/**
+ * `--close rst`: make every later destroy of this socket (undici's close after the response, or on an error)
+ * send an RST instead of a FIN, so the client keeps no TIME_WAIT and a narrow port range is reused at once, as in
+ * raw TCP mode. `resetAndClosing` is the flag Node's own `resetAndDestroy()` sets before `destroy()`; setting it
+ * and keeping undici's `destroy(err)` call keeps the error undici passes (a headers timeout stays one).
+ */
+function closeWithReset(socket: net.Socket): void {
+  const destroy = socket.destroy.bind(socket);
+  socket.destroy = ((err?: Error) => {
+    if (!socket.destroyed && !socket.connecting) (socket as net.Socket & { resetAndClosing?: boolean }).resetAndClosing = true;
+    return destroy(err);
+  }) as typeof socket.destroy;
+}
+
+if (parentPort) {
+  const port = parentPort;
+  const cfg = workerData as WorkerStart;
+  const connectHist = createHistogram();
+  const requestHist = createHistogram();
+  const failHist = createHistogram();
+  const failures: Record<string, number> = {};
+  const counts: Counts = { attempts: 0, succeeded: 0, failed: 0, stalls: 0 };
+  const connects: ConnectCounts = { attempted: 0, succeeded: 0, failed: 0 };
+  const stop = new AbortController();
+  setMaxListeners(cfg.concurrency + 16, stop.signal);
+  let inflight = 0;
+  let deadline = Infinity;
+  let done = false;
+
+  const connectOnce = buildConnector({ timeout: cfg.connectTimeoutMs });
+  const timedConnect: buildConnector.connector = (options, callback) => {
+    connects.attempted++;
+    const t0 = performance.now();
+    connectOnce(options, (...args) => {
+      const us = (performance.now() - t0) * 1000;
+      if (args[0] === null) {
+        connects.succeeded++;
+        recordMicros(connectHist, us);
+        if (cfg.close === 'rst') closeWithReset(args[1]);
+      } else {
+        connects.failed++;
+      }
+      callback(...args);
+    });
+  };
+
+  const pool = new Pool(`http://${cfg.host}:${cfg.port}`, {
+    connect: timedConnect,
+    connections: cfg.concurrency,
+    pipelining: 1,
+    // The response must come within the connect timeout once the request is written; both bound every request.
+    headersTimeout: cfg.connectTimeoutMs,
+    bodyTimeout: cfg.connectTimeoutMs,
+  });
+
+  const finish = async (): Promise<void> => {
+    if (done) return;
+    done = true;
+    clearInterval(progress);
+    await pool.destroy().catch(() => undefined);
+    port.postMessage({
+      kind: 'done',
+      ...counts,
+      failures,
+      histogram: encodeHistogram(connectHist),
+      failureHistogram: encodeHistogram(failHist),
+      http: { requestHistogram: encodeHistogram(requestHist), connects },
+    } satisfies WorkerMessage);
+    port.close();
+  };
+
+  const fail = (t0: number, kind: string): void => {
+    counts.failed++;
+    failures[kind] = (failures[kind] ?? 0) + 1;
+    recordMicros(failHist, (performance.now() - t0) * 1000);
+  };
+
+  const launch = (): void => {
+    counts.attempts++;
+    inflight++;
+    const t0 = performance.now();
+    pool
+      .request({ path: '/', method: 'GET', reset: !cfg.keepalive, signal: stop.signal })
+      .then(async (res) => {
+        await res.body.text();
+        const ms = performance.now() - t0;
+        if (res.statusCode !== 200) return fail(t0, httpStatusKind(res.statusCode));
+        recordMicros(requestHist, ms * 1000);
+        counts.succeeded++;
+        if (ms >= STALL_MS) counts.stalls++;
+      })
+      .catch((err: unknown) => fail(t0, httpFailureKind(err)))
+      .finally(() => {
+        inflight--;
+        next();
+      });
+  };
+
+  const next = (): void => {
+    if (!stop.signal.aborted && counts.attempts < cfg.quota && performance.now() < deadline) {
+      launch();
+    } else if (inflight === 0) {
+      void finish();
+    }
+  };
+
+  const progress = driveWorker(port, cfg, counts, {
+    begin: (at) => (deadline = at),
+    launch,
+    finish: () => void finish(),
+    stop: () => {
+      stop.abort();
+      if (inflight === 0) void finish();
+    },
+  });
+}

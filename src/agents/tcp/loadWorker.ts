@@ -1,0 +1,90 @@
+/**
+ * What the client agent and its load workers (raw TCP connects or HTTP requests) tell each other.
+ * Both kinds of worker take the same start message and report in the same shape, so the agent merges either.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import type { CloseMode } from '../../types.js';
+import type { ConnectPath } from './connector.js';
+
+export interface WorkerStart {
+  host: string;
+  port: number;
+  concurrency: number;
+  quota: number;
+  durationMs: number;
+  connectTimeoutMs: number;
+  close: CloseMode;
+  progressIntervalMs: number;
+  /** HTTP workers only: reuse pooled keep-alive connections instead of one fresh connection per request. */
+  keepalive: boolean;
+  /** TCP workers only: how connects are made (absent: auto, the handle path when this Node has it). */
+  connectPath?: ConnectPath | 'auto';
+}
+
+export interface Counts {
+  attempts: number;
+  succeeded: number;
+  failed: number;
+  stalls: number;
+}
+
+/** TCP connects an HTTP worker opened: one per request without keep-alive, few with it. */
+export interface ConnectCounts {
+  attempted: number;
+  succeeded: number;
+  failed: number;
+}
+
+/** HTTP workers' extra figures: whole-request latency (µs, hdr compressed base64) and the connects opened. */
+export interface HttpFigures {
+  requestHistogram: string;
+  connects: ConnectCounts;
+}
+
+export type WorkerMessage =
+  /** The worker is set up and listening: a 'start' from now on releases its load at once. */
+  | { kind: 'ready' }
+  | ({ kind: 'progress' } & Counts)
+  | ({
+      kind: 'done';
+      histogram: string;
+      failureHistogram: string;
+      failures: Record<string, number>;
+      http?: HttpFigures;
+      /** TCP workers: the path their connects took. */
+      connectPath?: ConnectPath;
+    } & Counts);
+
+/** Attempts at least this slow count as stalls in progress reports. */
+export const STALL_MS = 900;
+
+/** What a load worker does at the agent's messages. */
+export interface WorkerLoop {
+  /** The load is released; no attempt may start after `deadline` (performance.now() time). */
+  begin(deadline: number): void;
+  launch(): void;
+  finish(): void;
+  /** The agent was told to stop: end what is in flight, then finish. */
+  stop(): void;
+}
+
+/**
+ * The part every load worker shares: progress every interval, and the agent's 'start' (launch the first
+ * min(concurrency, quota) attempts) and 'stop' messages. Returns the progress timer, to clear when done.
+ */
+export function driveWorker(port: MessagePort, cfg: WorkerStart, counts: Counts, loop: WorkerLoop): NodeJS.Timeout {
+  const progress = setInterval(() => port.postMessage({ kind: 'progress', ...counts } satisfies WorkerMessage), cfg.progressIntervalMs);
+  port.on('message', (m: { kind: string }) => {
+    if (m.kind === 'start') {
+      loop.begin(performance.now() + cfg.durationMs);
+      const n = Math.min(cfg.concurrency, cfg.quota);
+      for (let i = 0; i < n; i++) loop.launch();
+      if (n === 0) loop.finish();
+    } else if (m.kind === 'stop') {
+      loop.stop();
+    }
+  });
+  port.postMessage({ kind: 'ready' } satisfies WorkerMessage);
+  return progress;
+}

@@ -1,0 +1,166 @@
+import { writeFile } from 'node:fs/promises';
+import { run, runInNetns } from '../../host/exec.js';
+import { hostAddress, formatPrefix, type Prefix } from '../../host/subnets.js';
+import { linkName, netnsName } from '../../host/names.js';
+
+/**
+ * The netns backend's topology: K client namespaces on a Linux bridge of their own, a server namespace
+ * on a veth link, the host routing between them (forwarding enabled on the harness's own devices only,
+ * so the host's global ip_forward is never changed).
+ *
+ *   client i (eth0 .10+i) ─┐
+ *                          ├─ bridge (.1, client subnet) ── host NAT ── veth (.1, server subnet) ── server (eth0 .2)
+ */
+export interface NetnsHost {
+  netns: string;
+  address: string;
+}
+
+export interface NetnsTopology {
+  runId: string;
+  clientSubnet: string;
+  serverSubnet: string;
+  bridge: string;
+  serverLink: string;
+  clients: NetnsHost[];
+  server: NetnsHost;
+  gateway: string;
+}
+
+export interface TopologyRequest {
+  runId: string;
+  clients: number;
+  clientSubnet: Prefix;
+  serverSubnet: Prefix;
+  portRange: [number, number];
+  /** Namespaced sysctls for the server and for every client (keys as in sysctl, e.g. net.core.somaxconn). */
+  serverSysctls?: Record<string, string>;
+  clientSysctls?: Record<string, string>;
+  /** Called with each name right before it is created, so a crash mid-way can still be cleaned up. */
+  onCreate?: (kind: 'netns' | 'link', name: string) => void;
+}
+
+/** Names and addresses of the topology, computed without touching the host. */
+export function planTopology(req: TopologyRequest): NetnsTopology {
+  return {
+    runId: req.runId,
+    clientSubnet: formatPrefix(req.clientSubnet),
+    serverSubnet: formatPrefix(req.serverSubnet),
+    bridge: linkName(req.runId, 'br'),
+    serverLink: linkName(req.runId, 'sv'),
+    gateway: hostAddress(req.clientSubnet, 1),
+    clients: Array.from({ length: req.clients }, (_, i) => ({
+      netns: netnsName(req.runId, `c${i}`),
+      address: hostAddress(req.clientSubnet, 10 + i),
+    })),
+    server: { netns: netnsName(req.runId, 'srv'), address: hostAddress(req.serverSubnet, 2) },
+  };
+}
+
+async function setSysctlInNetns(ns: string, key: string, value: string): Promise<void> {
+  await runInNetns(ns, 'tee', [`/proc/sys/${key.replace(/\./g, '/')}`], { input: value + '\n' });
+}
+
+async function setDeviceForwarding(dev: string): Promise<void> {
+  await writeFile(`/proc/sys/net/ipv4/conf/${dev}/forwarding`, '1\n');
+}
+
+async function upNetns(ns: string, onCreate?: TopologyRequest['onCreate']): Promise<void> {
+  onCreate?.('netns', ns);
+  await run('ip', ['netns', 'add', ns]);
+  await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+}
+
+/** Build the topology on the host. On failure, whatever was created is left for teardown (names are known). */
+export async function createTopology(req: TopologyRequest): Promise<NetnsTopology> {
+  const t = planTopology(req);
+  const clientLen = req.clientSubnet.length;
+  const serverLen = req.serverSubnet.length;
+
+  req.onCreate?.('link', t.bridge);
+  await run('ip', ['link', 'add', 'name', t.bridge, 'type', 'bridge']);
+  await run('ip', ['addr', 'add', `${t.gateway}/${clientLen}`, 'dev', t.bridge]);
+  await run('ip', ['link', 'set', t.bridge, 'up']);
+  await setDeviceForwarding(t.bridge);
+
+  // Server namespace on a veth pair; the host side carries the server subnet's .1.
+  await upNetns(t.server.netns, req.onCreate);
+  req.onCreate?.('link', t.serverLink);
+  await run('ip', ['link', 'add', t.serverLink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', t.server.netns]);
+  await run('ip', ['addr', 'add', `${hostAddress(req.serverSubnet, 1)}/${serverLen}`, 'dev', t.serverLink]);
+  await run('ip', ['link', 'set', t.serverLink, 'up']);
+  await setDeviceForwarding(t.serverLink);
+  await run('ip', ['-n', t.server.netns, 'addr', 'add', `${t.server.address}/${serverLen}`, 'dev', 'eth0']);
+  await run('ip', ['-n', t.server.netns, 'link', 'set', 'eth0', 'up']);
+  for (const [k, v] of Object.entries(req.serverSysctls ?? {})) await setSysctlInNetns(t.server.netns, k, v);
+
+  for (const [i, c] of t.clients.entries()) {
+    const hostSide = linkName(req.runId, `c${i}`);
+    await upNetns(c.netns, req.onCreate);
+    req.onCreate?.('link', hostSide);
+    await run('ip', ['link', 'add', hostSide, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c.netns]);
+    await run('ip', ['link', 'set', hostSide, 'master', t.bridge]);
+    await run('ip', ['link', 'set', hostSide, 'up']);
+    await run('ip', ['-n', c.netns, 'addr', 'add', `${c.address}/${clientLen}`, 'dev', 'eth0']);
+    await run('ip', ['-n', c.netns, 'link', 'set', 'eth0', 'up']);
+    // Only the server subnet is routed: the clients cannot reach anything else.
+    await run('ip', ['-n', c.netns, 'route', 'add', t.serverSubnet, 'via', t.gateway]);
+    await setSysctlInNetns(c.netns, 'net.ipv4.ip_local_port_range', `${req.portRange[0]} ${req.portRange[1]}`);
+    for (const [k, v] of Object.entries(req.clientSysctls ?? {})) await setSysctlInNetns(c.netns, k, v);
+  }
+  return t;
+}
+
+/** Names that currently exist, by kind. */
+export async function listNetns(): Promise<string[]> {
+  const { stdout } = await run('ip', ['netns', 'list']);
+  return stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter((n) => n.length > 0);
+}
+
+export async function listLinks(): Promise<string[]> {
+  const { stdout } = await run('ip', ['-o', 'link', 'show']);
+  return stdout
+    .split('\n')
+    .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1] ?? '')
+    .filter((n) => n.length > 0);
+}
+
+/** Delete namespaces and links by name; missing ones are fine. Returns the names removed. */
+export async function deleteNetnsAndLinks(netns: readonly string[], links: readonly string[]): Promise<string[]> {
+  const removed: string[] = [];
+  const existingNs = new Set(await listNetns());
+  for (const ns of netns) {
+    if (!existingNs.has(ns)) continue;
+    await run('ip', ['netns', 'del', ns], { check: false });
+    removed.push(ns);
+  }
+  // Deleting a namespace removes its veth peers; bridges and any leftovers go by name.
+  const existingLinks = new Set(await listLinks());
+  for (const l of links) {
+    if (!existingLinks.has(l)) continue;
+    await run('ip', ['link', 'del', l], { check: false });
+    removed.push(l);
+  }
+  return removed;
+}
+
+export async function teardownTopology(t: NetnsTopology): Promise<void> {
+  const links = [t.bridge, t.serverLink, ...t.clients.map((_, i) => linkName(t.runId, `c${i}`))];
+  await deleteNetnsAndLinks([...t.clients.map((c) => c.netns), t.server.netns], links);
+  await waitLinksGone(links);
+}
+
+/** A namespace's veth peers disappear asynchronously after `ip netns del`; wait (bounded) until they are gone. */
+export async function waitLinksGone(links: readonly string[], timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const present = new Set(await listLinks());
+    const left = links.filter((l) => present.has(l));
+    if (left.length === 0) return;
+    if (Date.now() > deadline) {
+      for (const l of left) await run('ip', ['link', 'del', l], { check: false });
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

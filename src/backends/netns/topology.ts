@@ -1,0 +1,49 @@
+import { AgentProcess } from '../../runner/agentConnection.js';
+import { readNetnsCounters } from '../../host/netstat.js';
+import { runInNetns } from '../../host/exec.js';
+import { createTopology, planTopology, teardownTopology } from './namespaces.js';
+import { pickFreeSubnets, prefixesInUse } from '../../host/subnets.js';
+import type { RunStateFile } from '../../runner/runState.js';
+import type { Topology, TopologyRequest } from '../topology.js';
+
+/** CPU priority (nice) of a high-priority agent on the netns backend. */
+const HIGH_PRIORITY_NICE = -10;
+
+/** The netns backend: namespaces, veth, a Linux bridge (see src/net/netnsTopology.ts). */
+export async function buildNetnsTopology(req: TopologyRequest, state: RunStateFile): Promise<Topology> {
+  const [clientSubnet, serverSubnet] = pickFreeSubnets(await prefixesInUse(), 2);
+  if (!clientSubnet || !serverSubnet) throw new Error('no free subnet');
+  const netnsReq = { runId: req.runId, clients: req.clients, clientSubnet, serverSubnet, portRange: req.portRange };
+  const plan = planTopology(netnsReq);
+  await state.add('subnets', plan.clientSubnet);
+  await state.add('subnets', plan.serverSubnet);
+  const topology: Topology = {
+    backend: 'netns',
+    runId: req.runId,
+    clientSubnet: plan.clientSubnet,
+    serverSubnet: plan.serverSubnet,
+    clientBridge: plan.bridge,
+    forwardHook: 'FORWARD',
+    clients: plan.clients.map((c) => ({ role: 'client', name: c.netns, address: c.address })),
+    server: { role: 'server', name: plan.server.netns, address: plan.server.address },
+    docker: null,
+    startAgent: async (host, s) =>
+      new AgentProcess(s.label, host.name, s.agent, s.config, s.priority === 'high' ? HIGH_PRIORITY_NICE : 0),
+    readCounters: (host) => readNetnsCounters(host.name),
+    nsExec: (host, cmd, args) => runInNetns(host.name, cmd, args),
+    rootDir: async () => '/',
+    teardown: () => teardownTopology(plan),
+  };
+  try {
+    await createTopology({
+      ...netnsReq,
+      serverSysctls: req.serverSysctls,
+      clientSysctls: req.clientSysctls,
+      onCreate: (kind, name) => void state.add(kind === 'netns' ? 'netns' : 'links', name),
+    });
+  } catch (err) {
+    await topology.teardown().catch(() => undefined);
+    throw err;
+  }
+  return topology;
+}

@@ -1,0 +1,34 @@
+import { run, CommandNotFoundError } from './exec.js';
+import { PrerequisiteError } from '../errors.js';
+import { parsePrefix, formatIpv4, type Prefix } from './subnets.js';
+
+function maskString(p: Prefix): string {
+  return formatIpv4(p.length === 0 ? 0 : 2 ** 32 - 2 ** (32 - p.length));
+}
+
+/**
+ * Delete the conntrack entries whose original source lies in `subnet` (the harness's own clients),
+ * never the host's whole table. Returns how many entries went.
+ */
+export async function deleteEntriesFromSubnet(subnet: string): Promise<number> {
+  const p = parsePrefix(subnet);
+  try {
+    // conntrack prints every deleted entry on stdout (100 000 lookups: 100 000 lines) and the count on stderr.
+    const r = await run('conntrack', ['-D', '-s', formatIpv4(p.network), '--mask-src', maskString(p)], { check: false, discardStdout: true });
+    const m = /(\d+) flow entries have been deleted/.exec(r.stderr + r.stdout);
+    return m?.[1] ? Number(m[1]) : 0;
+  } catch (err) {
+    if (err instanceof CommandNotFoundError) {
+      throw new PrerequisiteError('conntrack not found: install conntrack-tools (Debian: apt-get install conntrack)');
+    }
+    throw err;
+  }
+}
+
+/** Number of conntrack entries whose original source lies in `subnet`. */
+export async function countEntriesFromSubnet(subnet: string): Promise<number> {
+  const p = parsePrefix(subnet);
+  const r = await run('conntrack', ['-L', '-s', formatIpv4(p.network), '--mask-src', maskString(p)], { check: false, discardStdout: true });
+  const m = /(\d+) flow entries have been shown/.exec(r.stderr + r.stdout);
+  return m?.[1] ? Number(m[1]) : 0;
+}

@@ -1,0 +1,167 @@
+import { encodeHistogram, mergeEncoded, percentileMs } from '../../histogram.js';
+import { countSignatures, bandsToRecord, lostSynsBeforeTimeout } from '../../analysis/signatures.js';
+import { attribute, decideVerdict, detectableRatePer100k, observedLostSyns, raceDrops, serverDrops } from '../../analysis/verdict.js';
+import type { MasqueradeMode, ModeCounters, ModeResult } from '../../types.js';
+import type { HttpFigures } from '../../agents/tcp/loadWorker.js';
+import type { ConnectPath } from '../../agents/tcp/connector.js';
+import { httpModeFigures } from './httpFigures.js';
+
+/** What one client agent reported for one mode (the agent's result event, less its type tag). */
+export interface ClientOutcome {
+  attempts: number;
+  succeeded: number;
+  failed: number;
+  failures: Record<string, number>;
+  histogram: string;
+  /** `--protocol http`: request latencies and the connects opened. */
+  http?: HttpFigures;
+  /** Raw connects: the path the client agent's connects took (absent in HTTP runs and older agents). */
+  connectPath?: ConnectPath;
+}
+
+/** Slowest first: a mode whose clients took different paths is named by the slowest one. */
+const PATHS_SLOWEST_FIRST: readonly ConnectPath[] = ['socket', 'handle', 'native'];
+
+export interface ModeInput {
+  mode: MasqueradeMode;
+  rule: string;
+  clients: readonly ClientOutcome[];
+  counters: ModeCounters;
+  durationMs: number;
+  connectTimeoutMs: number;
+  detectRatePer100k: number;
+  /** `--protocol http --keepalive`: requests reused pooled connections. */
+  keepalive?: boolean;
+}
+
+/** Failure codes that mean a lost SYN (the connect timed out), or the run being stopped. */
+const TIMEOUT_CODE = 'ETIMEDOUT';
+const ABORT_CODE = 'ABORTED';
+
+/** Pure: merge the clients' outcomes with the counter deltas into one mode's result and verdict. */
+export function analyzeMode(input: ModeInput): ModeResult {
+  const h = mergeEncoded(input.clients.map((c) => c.histogram));
+  try {
+    const attempts = input.clients.reduce((s, c) => s + c.attempts, 0);
+    const succeeded = input.clients.reduce((s, c) => s + c.succeeded, 0);
+    const failed = input.clients.reduce((s, c) => s + c.failed, 0);
+    const failures: Record<string, number> = {};
+    for (const c of input.clients) for (const [k, v] of Object.entries(c.failures)) failures[k] = (failures[k] ?? 0) + v;
+
+    const sig = countSignatures(h, input.connectTimeoutMs);
+    const timeouts = failures[TIMEOUT_CODE] ?? 0;
+    const synRetrans = input.counters.clients['TcpExtTCPSynRetrans'];
+    const attributionInput = {
+      bands: sig.bands,
+      timeouts,
+      lostSynsPerTimeout: lostSynsBeforeTimeout(input.connectTimeoutMs),
+      conntrack: input.counters.conntrack,
+      server: input.counters.server,
+      ...(synRetrans === undefined ? {} : { synRetrans }),
+    };
+    const attribution = attribute(attributionInput);
+    const observed = observedLostSyns(attributionInput);
+    const harnessFailures = Object.entries(failures)
+      .filter(([k]) => k !== TIMEOUT_CODE && k !== ABORT_CODE)
+      .reduce((s, [, v]) => s + v, 0);
+    const race = raceDrops(input.counters.conntrack);
+    const { verdict, reason } = decideVerdict({
+      attempts,
+      attribution,
+      serverDrops: serverDrops(input.counters.server),
+      harnessFailures,
+      conntrackRaceDrops: race,
+      detectRatePer100k: input.detectRatePer100k,
+      raceCounterAvailable: 'insert_failed' in input.counters.conntrack || 'drop' in input.counters.conntrack,
+    });
+
+    const notes: string[] = [];
+    if (!('insert_failed' in input.counters.conntrack) && 'drop' in input.counters.conntrack) {
+      notes.push("this kernel's conntrack stats have no insert_failed column: race drops are read from drop, which also counts table-full drops");
+    }
+    if (synRetrans !== undefined && synRetrans < observed) {
+      notes.push(
+        `the latency bands show ${observed} lost SYNs but the clients retransmitted only ${synRetrans} SYNs (TcpExtTCPSynRetrans): ` +
+          `${observed - synRetrans} stalls were scheduling delays, not lost SYNs, and are not attributed`,
+      );
+    } else if (synRetrans !== undefined && synRetrans > observed) {
+      notes.push(extraRetransmitsNote(synRetrans, observed, input.counters.server['TcpExtTCPSYNChallenge']));
+    }
+    const noPort = failures['EADDRNOTAVAIL'] ?? 0;
+    if (noPort > 0) {
+      notes.push(
+        `${noPort} connects found no free local port (EADDRNOTAVAIL): widen --port-range, lower --concurrency, or use --close rst (with fin each port waits in TIME_WAIT before reuse)`,
+      );
+    }
+    if (race > attribution.conntrackRace) {
+      notes.push(`insert_failed rose by ${race}, more than the ${attribution.lostSyns} lost SYNs seen: the excess is other traffic of this host or a race on a packet that was retransmitted unnoticed`);
+    }
+    const drop = input.counters.conntrack['drop'] ?? 0;
+    if (drop > race) notes.push(`conntrack drop (+${drop}) exceeds insert_failed (+${race}): the table may have been full (early_drop +${input.counters.conntrack['early_drop'] ?? 0})`);
+    if (sig.slowOutsideBands > 0) notes.push(`${sig.slowOutsideBands} attempts took >= 200 ms but match no retransmit band (scheduling or load, not a lost SYN)`);
+    if ((failures[ABORT_CODE] ?? 0) > 0) notes.push(`${failures[ABORT_CODE]} attempts were cut short when the run was stopped`);
+    const httpClients = input.clients.flatMap((c) => (c.http ? [c.http] : []));
+    const http =
+      httpClients.length === 0
+        ? null
+        : httpModeFigures({ attempts, clients: httpClients, keepalive: input.keepalive ?? false, connectsRecorded: h.totalCount });
+    if (http) notes.push(...http.notes);
+    const connectPath = PATHS_SLOWEST_FIRST.find((p) => input.clients.some((c) => c.connectPath === p));
+    if (connectPath && connectPath !== 'native') {
+      notes.push(
+        `the client agents connected through ${connectPath === 'handle' ? "libuv handles from JavaScript" : 'net.Socket'}, not the native connect engine ` +
+          '(not built or not loadable here, see `repro doctor`): fewer attempts per second, so a rare race needs a longer run',
+      );
+    }
+
+    return {
+      mode: input.mode,
+      rule: input.rule,
+      attempts,
+      succeeded,
+      failed,
+      failures,
+      durationMs: Math.round(input.durationMs),
+      connectsPerSecond: input.durationMs > 0 ? Math.round((attempts / input.durationMs) * 1000) : 0,
+      latencyMs: {
+        p50: percentileMs(h, 50),
+        p90: percentileMs(h, 90),
+        p99: percentileMs(h, 99),
+        p999: percentileMs(h, 99.9),
+        max: h.totalCount === 0 ? 0 : Math.round(h.maxValue) / 1000,
+      },
+      signatures: bandsToRecord(sig.bands),
+      slowOutsideBands: sig.slowOutsideBands,
+      counters: input.counters,
+      attribution,
+      verdict,
+      reason,
+      detectableRatePer100k: attempts > 0 ? Math.round(detectableRatePer100k(attempts) * 100) / 100 : null,
+      notes,
+      histogram: encodeHistogram(h),
+      ...(http ? { http: http.figures } : {}),
+      ...(connectPath ? { connectPath } : {}),
+    };
+  } finally {
+    h.destroy();
+  }
+}
+
+/**
+ * More SYN retransmits than the latency bands show lost SYNs. A SYN that meets a connection the server still holds
+ * on that tuple (the client reused a local port before its own RST for the previous connection reached the server)
+ * draws a challenge ACK (the server's TcpExtTCPSYNChallenge); the client answers it with a RST and resends the SYN
+ * after ~10 ms (TCP_TIMEOUT_MIN): a retransmit, but no lost SYN and no stall. The rest completed outside a band.
+ */
+export function extraRetransmitsNote(synRetrans: number, observed: number, synChallenges: number | undefined): string {
+  const extra = synRetrans - observed;
+  const head = `clients retransmitted ${synRetrans} SYNs (TcpExtTCPSynRetrans), ${extra} more than the latency bands show`;
+  const quick = Math.min(extra, synChallenges ?? 0);
+  if (quick === 0) return `${head} (completed outside a band)`;
+  const rest = extra - quick;
+  return (
+    `${head}: ${quick} answered a challenge ACK (server TcpExtTCPSYNChallenge +${synChallenges ?? 0}: a local port reused before ` +
+    `the previous connection's RST reached the server; resent after ~10 ms, not lost)` +
+    (rest > 0 ? `, ${rest} completed outside a band` : '')
+  );
+}

@@ -1,0 +1,113 @@
+import { UserError } from '../../errors.js';
+import { MASQUERADE_MODES, type CloseMode, type MasqueradeMode, type TcpSynProtocol } from '../../types.js';
+import type { TcpSynOptions } from './run.js';
+
+/** The flags of `repro tcp-syn`, as yargs hands them over (before validation). */
+export interface TcpSynArgs {
+  modes: string;
+  clients: number;
+  workers: number;
+  concurrency: number;
+  connections: number;
+  duration: number;
+  /** Absent: 40000-40199 with --close rst; Linux's own 32768-60999 with --close fin (TIME_WAIT holds ports). */
+  'port-range'?: string | undefined;
+  close: string;
+  'connect-timeout': number;
+  'server-workers': number;
+  port: number;
+  'detect-rate': number;
+  /** Absent (callers written before --protocol): tcp. */
+  protocol?: string | undefined;
+  /** Absent: false. Needs --protocol http. */
+  keepalive?: boolean | undefined;
+}
+
+export const TCP_SYN_DEFAULTS = {
+  modes: MASQUERADE_MODES.join(','),
+  clients: 4,
+  workers: 2,
+  concurrency: 16,
+  connections: 150_000,
+  duration: 30,
+  close: 'rst',
+  'connect-timeout': 8000,
+  'server-workers': 2,
+  port: 8080,
+  'detect-rate': 5,
+  protocol: 'tcp',
+  keepalive: false,
+} as const;
+
+export const DEFAULT_PORT_RANGE: Record<CloseMode, string> = { rst: '40000-40199', fin: '32768-60999' };
+
+function intIn(name: string, v: number, lo: number, hi: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || !Number.isInteger(v) || v < lo || v > hi) {
+    throw new UserError(`--${name} must be a whole number from ${lo} to ${hi}, got ${String(v)}`);
+  }
+  return v;
+}
+
+export function parseModes(text: string): MasqueradeMode[] {
+  const parts = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (parts.length === 0) throw new UserError(`--modes needs at least one of ${MASQUERADE_MODES.join(', ')}`);
+  const out: MasqueradeMode[] = [];
+  for (const p of parts) {
+    if (!(MASQUERADE_MODES as readonly string[]).includes(p)) {
+      throw new UserError(`--modes: unknown mode "${p}" (expected ${MASQUERADE_MODES.join(', ')})`);
+    }
+    if (out.includes(p as MasqueradeMode)) throw new UserError(`--modes: "${p}" is listed twice`);
+    out.push(p as MasqueradeMode);
+  }
+  return out;
+}
+
+export function parsePortRange(text: string): [number, number] {
+  const m = /^\s*(\d{1,5})\s*-\s*(\d{1,5})\s*$/.exec(String(text));
+  if (!m) throw new UserError(`--port-range must look like LO-HI (e.g. 40000-40199), got "${text}"`);
+  const lo = Number(m[1]);
+  const hi = Number(m[2]);
+  if (lo < 1024 || hi > 65535 || lo >= hi) {
+    throw new UserError(`--port-range ${text}: needs 1024 <= LO < HI <= 65535`);
+  }
+  return [lo, hi];
+}
+
+export function validateTcpSynArgs(a: TcpSynArgs): TcpSynOptions {
+  const close = a.close as CloseMode;
+  if (close !== 'rst' && close !== 'fin') throw new UserError(`--close must be rst or fin, got "${a.close}"`);
+  const rangeText = a['port-range'] ?? DEFAULT_PORT_RANGE[close];
+  const portRange = parsePortRange(rangeText);
+  const opts: TcpSynOptions = {
+    modes: parseModes(a.modes),
+    clients: intIn('clients', a.clients, 1, 64),
+    workers: intIn('workers', a.workers, 1, 32),
+    concurrency: intIn('concurrency', a.concurrency, 1, 4096),
+    connections: intIn('connections', a.connections, 1, 100_000_000),
+    durationSec: intIn('duration', a.duration, 1, 86_400),
+    portRange,
+    close,
+    connectTimeoutMs: intIn('connect-timeout', a['connect-timeout'], 100, 300_000),
+    serverWorkers: intIn('server-workers', a['server-workers'], 1, 64),
+    serverPort: intIn('port', a.port, 1, 65535),
+    detectRatePer100k: 0,
+  };
+  const rate = a['detect-rate'];
+  if (typeof rate !== 'number' || !Number.isFinite(rate) || rate <= 0 || rate > 100_000) {
+    throw new UserError(`--detect-rate must be a number above 0 and at most 100000 (per 100 000 attempts), got ${String(rate)}`);
+  }
+  opts.detectRatePer100k = rate;
+  const protocol = (a.protocol ?? 'tcp') as TcpSynProtocol;
+  if (protocol !== 'tcp' && protocol !== 'http') throw new UserError(`--protocol must be tcp or http, got "${a.protocol}"`);
+  const keepalive = a.keepalive ?? false;
+  if (keepalive && protocol !== 'http') throw new UserError('--keepalive needs --protocol http (a bare TCP connect has nothing to keep alive)');
+  opts.protocol = protocol;
+  opts.keepalive = keepalive;
+  const ports = portRange[1] - portRange[0] + 1;
+  if (opts.workers * opts.concurrency > ports) {
+    throw new UserError(
+      `--workers x --concurrency (${opts.workers * opts.concurrency} connects in flight per client) exceeds the ${ports} ports of --port-range ${rangeText}`,
+    );
+  }
+  return opts;
+}
