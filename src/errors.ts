@@ -1,9 +1,11 @@
+import { EXIT } from './exitCodes.js';
+
 /**
- * Errors a user can act on. Each prints as one line and exits with code 2
+ * Errors a user can act on. Each prints as one line and exits with EXIT.USAGE
  * (bad input, missing prerequisite, conflict on the host).
  */
 export class UserError extends Error {
-  readonly exitCode = 2;
+  readonly exitCode = EXIT.USAGE;
   constructor(message: string) {
     super(message);
     this.name = 'UserError';

@@ -230,6 +230,14 @@ interface ResultBase {
   summary: string;
   /** Each later mode against the first, per metric (src/analysis/comparisons.ts); absent in older files. */
   comparisons?: Comparison[];
+  /** Conditions of the host that change what the run means (src/analysis/hostWarnings.ts); absent in older files. */
+  hostWarnings?: HostWarning[];
+}
+
+/** A condition of the host said out loud in every rendering; `id` is stable for tools that key on it. */
+export interface HostWarning {
+  id: 'legacy-iptables' | 'no-insert-failed' | 'no-race-counter' | 'no-clashres' | 'conntrack-table-full';
+  message: string;
 }
 
 /** result.json. `scenario` tells which `config` it carries. */

@@ -1,4 +1,5 @@
 import type { AgentConnection } from '../runner/agentConnection.js';
+import type { AgentName } from '../agents/common/protocol.js';
 import type { NetCounters } from '../host/netstat.js';
 import type { BackendName } from '../types.js';
 import type { ExecResult } from '../host/exec.js';
@@ -17,11 +18,17 @@ export interface TestHost {
 
 export interface AgentStart {
   label: string;
-  /** Script name under dist/agents, e.g. "tcpClient". */
-  agent: string;
+  agent: AgentName;
   config: object;
   /** Servers run above the load's CPU priority: on a 2-core host the clients would otherwise starve them. */
   priority: 'high' | 'normal';
+}
+
+/** A client's resolver configuration (resolv.conf and a DNS-only nsswitch.conf), seen by processes started after it. */
+export interface ResolverFiles {
+  write(host: TestHost, resolvConf: string, nsswitch: string): Promise<void>;
+  /** Remove every file written; safe to call twice. */
+  removeAll(): Promise<void>;
 }
 
 export interface Topology {
@@ -42,6 +49,7 @@ export interface Topology {
   nsExec(host: TestHost, cmd: string, args: readonly string[]): Promise<ExecResult>;
   /** Where the host's own file system is seen from the runner: '/' for a namespace, /proc/<pid>/root for a container. */
   rootDir(host: TestHost): Promise<string>;
+  resolvers: ResolverFiles;
   /** nstat-style counters (/proc/net/snmp + netstat) of the host's network namespace. */
   readCounters(host: TestHost): Promise<NetCounters>;
   /** Remove everything the topology created; safe to call twice and after a partial build. */

@@ -23,17 +23,17 @@ import { errorMessage, UserError } from '../errors.js';
 import { run } from '../host/exec.js';
 import { hostBusyCpuSeconds, perThousand, ratio } from './benchHost.js';
 import { dnsperfQueryFile, parseBashTimes, parseDnsperfOutput, type DnsperfFigures } from './dnsperfOutput.js';
-import { RunSession } from '../runner/runSession.js';
 import { buildNetnsTopology } from '../backends/netns/topology.js';
-import type { Topology } from '../backends/topology.js';
-import { netnsDnsExtras, type DnsTopologyExtras } from '../backends/dnsExtras.js';
-import { applyBatch, installRules, serviceBatch, setMasqueradeMode, tablesToBeCreated, type SnatTopology } from '../host/iptables.js';
 import { deleteEntriesFromSubnet } from '../host/conntrackTable.js';
 import { netCountersDelta } from '../host/netstat.js';
 import { mergeEncoded } from '../histogram.js';
-import { DNS_DEFAULTS } from '../scenarios/dns/options.js';
+import { applyBatch, serviceBatch, setMasqueradeMode } from '../host/iptables.js';
+import { BURST_PORTS, CLIENT_PORT_RANGE, DNS_DEFAULTS } from '../scenarios/dns/options.js';
+import { dnsServiceAddresses } from '../scenarios/dns/serviceAddresses.js';
+import { withRun } from '../scenarios/shared/runScope.js';
+import { openNatLab, shareOf, startOnEveryClient, startRunAgent } from '../scenarios/shared/natLab.js';
+import { AGENT_READY_TIMEOUT_MS, SETTLE_MS, WATCHDOG_SLACK_MS } from '../scenarios/shared/timing.js';
 import { GLIBC_ATTEMPTS, GLIBC_TIMEOUT_MS } from '../agents/dns/glibcResolver.js';
-import { CLIENT_PORT_RANGE, BURST_PORTS } from '../scenarios/dns/run.js';
 import { parseModes } from '../scenarios/tcpSyn/options.js';
 import type { AgentConnection } from '../runner/agentConnection.js';
 import type { DnsClientConfig, DnsServerConfig, DnsServerStatsEvent, RawSocketPath } from '../agents/dns/protocol.js';
@@ -109,7 +109,6 @@ export async function benchDnsQueryRate(): Promise<{ lines: string[]; json: obje
   const serverWorkers = DNS_DEFAULTS['server-workers'];
   /** Queries in flight per client namespace: each raw lookup has its A and its AAAA out at once. */
   const inFlight = 2 * workers * concurrency;
-  const perClient = (i: number): number => Math.floor(lookups / clients) + (i < lookups % clients ? 1 : 0);
 
   const work = await mkdtemp(path.join(os.tmpdir(), 'repro-bench-dns-'));
   const binary = path.join(work, 'dns-lookup-loop');
@@ -117,196 +116,180 @@ export async function benchDnsQueryRate(): Promise<{ lines: string[]; json: obje
     await rm(work, { recursive: true, force: true });
     throw new UserError(`gcc could not build the C lookup loop (apt-get install gcc): ${errorMessage(err)}`);
   });
-  const session = await RunSession.open('npm run bench dns');
-  const { runId, state } = session;
-  let topo: Topology | null = null;
-  let extras: DnsTopologyExtras | null = null;
-  let server: AgentConnection | null = null;
   const rows: {
     mode: string; rule: string; ours: DnsLoadFigures; dnsperf: DnsLoadFigures; cLoop: DnsLoadFigures;
     ratio: number; cLoopRatio: number; oursToCLoop: number; dnsperfRaw: DnsperfFigures[];
   }[] = [];
   let vip = '';
   try {
-    topo = await buildNetnsTopology({ runId, clients, portRange: CLIENT_PORT_RANGE, serverSysctls: {}, clientSysctls: {} }, state);
-    const t = topo;
-    const x = netnsDnsExtras(t);
-    extras = x;
-    const backends = await x.addBackends(backendCount);
-    await x.routeServerToClients();
-    vip = x.vipAddress();
-    const snat: SnatTopology = { runId, clientSubnet: t.clientSubnet, clientBridge: t.clientBridge, serverSubnet: t.serverSubnet, forwardHook: t.forwardHook };
-    for (const table of await tablesToBeCreated()) await state.add('tables', table);
-    await installRules(snat);
-    await applyBatch(serviceBatch({ runId, clientSubnet: t.clientSubnet, vip, port, backends }));
-    const serverCfg: DnsServerConfig = { zone, addresses: backends, port, workers: serverWorkers, recvBufferBytes: SERVER_RECV_BUFFER };
-    const srv = await t.startAgent(t.server, { label: 'dns server agent', agent: 'dns/server', config: serverCfg, priority: 'high' });
-    server = srv;
-    await srv.waitFor('ready', 30_000);
+    await withRun('npm run bench dns', {}, async (scope) => {
+      const { session } = scope;
+      const { runId } = session;
+      const { topology: t, snat } = await openNatLab(scope, buildNetnsTopology, { runId, clients, portRange: CLIENT_PORT_RANGE, serverSysctls: {}, clientSysctls: {} });
+      const service = dnsServiceAddresses(t);
+      const backends = await service.addBackends(backendCount);
+      await service.routeServerToClients();
+      vip = service.vipAddress();
+      await applyBatch(serviceBatch({ runId, clientSubnet: t.clientSubnet, vip, port, backends }));
+      const serverCfg: DnsServerConfig = { zone, addresses: backends, port, workers: serverWorkers, recvBufferBytes: SERVER_RECV_BUFFER };
+      const srv = await startRunAgent(scope, t, t.server, { label: 'dns server agent', agent: 'dns/server', config: serverCfg, priority: 'high' });
 
-    /** Around one load: fresh conntrack, the server's counters and CPU, the host's CPU inside the load. */
-    const measure = async (load: () => Promise<RawLoad>): Promise<DnsLoadFigures> => {
-      await deleteEntriesFromSubnet(t.clientSubnet);
-      const loadAverage1m = Math.round((os.loadavg()[0] ?? 0) * 100) / 100;
-      const [counters0, stats0] = await Promise.all([t.readCounters(t.server), serverStats(srv)]);
-      const r = await load();
-      await new Promise((res) => setTimeout(res, 200));
-      const [counters1, stats1] = await Promise.all([t.readCounters(t.server), serverStats(srv)]);
-      const res0 = stats0.resources ?? NO_RESOURCES;
-      const res1 = stats1.resources ?? NO_RESOURCES;
-      return {
-        queriesSent: r.queriesSent,
-        queriesAnswered: r.queriesAnswered,
-        lookups: r.lookups,
-        failed: r.failed,
-        failures: r.failures,
-        elapsedMs: r.elapsedMs,
-        queriesPerSecond: r.elapsedMs > 0 ? Math.round((r.queriesAnswered / r.elapsedMs) * 1000) : 0,
-        hostCpuSecondsPer1000: perThousand(r.hostCpuSeconds, r.queriesAnswered),
-        clientCpuSecondsPer1000: perThousand(r.clientCpuSeconds, r.queriesAnswered),
-        serverCpuSecondsPer1000: perThousand((res1.cpuMs - res0.cpuMs) / 1000, r.queriesAnswered),
-        server: netCountersDelta(counters0, counters1, SERVER_KEYS),
-        clientPeakRssKb: r.clientPeakRssKb,
-        serverPeakRssKb: res1.peakRssKb,
-        ...r.extra,
-        loadAverage1m,
+      /** Around one load: fresh conntrack, the server's counters and CPU, the host's CPU inside the load. */
+      const measure = async (load: () => Promise<RawLoad>): Promise<DnsLoadFigures> => {
+        await deleteEntriesFromSubnet(t.clientSubnet);
+        const loadAverage1m = Math.round((os.loadavg()[0] ?? 0) * 100) / 100;
+        const [counters0, stats0] = await Promise.all([t.readCounters(t.server), serverStats(srv)]);
+        const r = await load();
+        await new Promise((res) => setTimeout(res, SETTLE_MS));
+        const [counters1, stats1] = await Promise.all([t.readCounters(t.server), serverStats(srv)]);
+        const res0 = stats0.resources ?? NO_RESOURCES;
+        const res1 = stats1.resources ?? NO_RESOURCES;
+        return {
+          queriesSent: r.queriesSent,
+          queriesAnswered: r.queriesAnswered,
+          lookups: r.lookups,
+          failed: r.failed,
+          failures: r.failures,
+          elapsedMs: r.elapsedMs,
+          queriesPerSecond: r.elapsedMs > 0 ? Math.round((r.queriesAnswered / r.elapsedMs) * 1000) : 0,
+          hostCpuSecondsPer1000: perThousand(r.hostCpuSeconds, r.queriesAnswered),
+          clientCpuSecondsPer1000: perThousand(r.clientCpuSeconds, r.queriesAnswered),
+          serverCpuSecondsPer1000: perThousand((res1.cpuMs - res0.cpuMs) / 1000, r.queriesAnswered),
+          server: netCountersDelta(counters0, counters1, SERVER_KEYS),
+          clientPeakRssKb: r.clientPeakRssKb,
+          serverPeakRssKb: res1.peakRssKb,
+          ...r.extra,
+          loadAverage1m,
+        };
       };
-    };
 
-    const oursLoad = (index: number) => async (): Promise<RawLoad> => {
-      const agents = await Promise.all(
-        t.clients.map((c, i) => {
+      const oursLoad = (index: number) => async (): Promise<RawLoad> => {
+        const agents = await startOnEveryClient(t, (_, i) => {
           const cfg: DnsClientConfig = {
-            kind: 'raw', server: vip, port, zone, workers, concurrency, lookups: perClient(i), durationMs: LOAD_LIMIT_S * 1000,
+            kind: 'raw', server: vip, port, zone, workers, concurrency, lookups: shareOf(lookups, clients, i), durationMs: LOAD_LIMIT_S * 1000,
             timeoutMs: GLIBC_TIMEOUT_MS, attempts: GLIBC_ATTEMPTS, nameOffset: index * NAMES_PER_LOAD + i * lookups,
             burstPorts: BURST_PORTS, progressIntervalMs: 1000,
           };
-          return t.startAgent(c, { label: `dns client agent ${i}`, agent: 'dns/client', config: cfg, priority: 'normal' });
-        }),
-      );
-      session.load = agents;
-      try {
-        await Promise.all(agents.map((a) => a.waitFor('ready', 30_000)));
+          return { label: `dns client agent ${i}`, agent: 'dns/client', config: cfg, priority: 'normal' };
+        });
+        session.load = agents;
+        try {
+          await Promise.all(agents.map((a) => a.waitFor('ready', AGENT_READY_TIMEOUT_MS)));
+          const c0 = await hostBusyCpuSeconds();
+          for (const a of agents) a.send('start');
+          const limitMs = LOAD_LIMIT_S * 1000 + GLIBC_TIMEOUT_MS * GLIBC_ATTEMPTS + WATCHDOG_SLACK_MS;
+          const results = await Promise.all(agents.map((a) => a.waitFor('dns-result', limitMs)));
+          const c1 = await hostBusyCpuSeconds();
+          const failures: Record<string, number> = {};
+          for (const r of results) for (const [k, v] of Object.entries(r.failures)) failures[k] = (failures[k] ?? 0) + v;
+          const h = mergeEncoded(results.map((r) => r.histogram));
+          const res = results.map((r) => r.resources ?? NO_RESOURCES);
+          const startup = results.reduce((s, r) => s + (r.resourcesAtStart ?? NO_RESOURCES).cpuMs, 0) / 1000;
+          const extra = {
+            lookupP50Ms: h.getValueAtPercentile(50) / 1000, lookupP99Ms: h.getValueAtPercentile(99) / 1000,
+            socketPath: results[0]?.socketPath ?? 'dgram', clientStartupCpuSeconds: Math.round(startup * 1000) / 1000,
+          };
+          h.destroy();
+          return {
+            queriesSent: results.reduce((s, r) => s + r.queriesSent, 0),
+            queriesAnswered: 2 * results.reduce((s, r) => s + r.succeeded, 0),
+            lookups: results.reduce((s, r) => s + r.lookups, 0),
+            failed: results.reduce((s, r) => s + r.failed, 0),
+            failures,
+            elapsedMs: Math.max(...results.map((r) => r.elapsedMs)),
+            hostCpuSeconds: c1 - c0,
+            clientCpuSeconds: res.reduce((s, r) => s + r.cpuMs, 0) / 1000 - startup,
+            clientPeakRssKb: Math.max(...res.map((r) => r.peakRssKb)),
+            extra,
+          };
+        } finally {
+          await Promise.all(agents.map((a) => a.stop()));
+          session.load = [];
+        }
+      };
+
+      const dnsperfRaw: DnsperfFigures[] = [];
+      const dnsperfLoad = (index: number) => async (): Promise<RawLoad> => {
+        const files = await Promise.all(
+          t.clients.map(async (_, i) => {
+            const file = path.join(work, `queries-${index}-${i}.txt`);
+            const fh = await open(file, 'w');
+            try {
+              for (const text of dnsperfQueryFile(zone, index * NAMES_PER_LOAD + i * lookups, shareOf(lookups, clients, i))) await fh.write(text);
+            } finally {
+              await fh.close();
+            }
+            return file;
+          }),
+        );
+        dnsperfRaw.length = 0;
         const c0 = await hostBusyCpuSeconds();
-        for (const a of agents) a.send('start');
-        const limitMs = (LOAD_LIMIT_S + (GLIBC_TIMEOUT_MS * GLIBC_ATTEMPTS) / 1000 + 15) * 1000;
-        const results = await Promise.all(agents.map((a) => a.waitFor('dns-result', limitMs)));
+        const outs = await Promise.all(t.clients.map((c, i) => runTimed(c.name, 'dnsperf', [
+          '-s', vip, '-p', String(port), '-d', files[i] ?? '', '-n', '1', '-l', String(LOAD_LIMIT_S),
+          '-T', String(workers), '-c', String(workers * concurrency), '-q', String(inFlight), '-t', String(GLIBC_TIMEOUT_MS / 1000),
+        ])));
         const c1 = await hostBusyCpuSeconds();
+        const figures = outs.map((o) => parseDnsperfOutput(o));
+        dnsperfRaw.push(...figures);
         const failures: Record<string, number> = {};
-        for (const r of results) for (const [k, v] of Object.entries(r.failures)) failures[k] = (failures[k] ?? 0) + v;
-        const h = mergeEncoded(results.map((r) => r.histogram));
-        const res = results.map((r) => r.resources ?? NO_RESOURCES);
-        const startup = results.reduce((s, r) => s + (r.resourcesAtStart ?? NO_RESOURCES).cpuMs, 0) / 1000;
-        const extra = {
-          lookupP50Ms: h.getValueAtPercentile(50) / 1000, lookupP99Ms: h.getValueAtPercentile(99) / 1000,
-          socketPath: results[0]?.socketPath ?? 'dgram', clientStartupCpuSeconds: Math.round(startup * 1000) / 1000,
-        };
-        h.destroy();
+        for (const f of figures) {
+          for (const [k, v] of Object.entries(f.responseCodes)) if (k !== 'NOERROR') failures[k] = (failures[k] ?? 0) + v;
+          if (f.lost > 0) failures['LOST'] = (failures['LOST'] ?? 0) + f.lost;
+        }
+        const answered = figures.reduce((s, f) => s + (f.responseCodes['NOERROR'] ?? 0), 0);
+        const sent = figures.reduce((s, f) => s + f.sent, 0);
         return {
-          queriesSent: results.reduce((s, r) => s + r.queriesSent, 0),
-          queriesAnswered: 2 * results.reduce((s, r) => s + r.succeeded, 0),
-          lookups: results.reduce((s, r) => s + r.lookups, 0),
-          failed: results.reduce((s, r) => s + r.failed, 0),
+          queriesSent: sent,
+          queriesAnswered: answered,
+          lookups: sent / 2,
+          failed: Object.values(failures).reduce((s, v) => s + v, 0),
           failures,
-          elapsedMs: Math.max(...results.map((r) => r.elapsedMs)),
+          elapsedMs: Math.round(Math.max(...figures.map((f) => f.runTimeSeconds)) * 1000),
           hostCpuSeconds: c1 - c0,
-          clientCpuSeconds: res.reduce((s, r) => s + r.cpuMs, 0) / 1000 - startup,
-          clientPeakRssKb: Math.max(...res.map((r) => r.peakRssKb)),
-          extra,
+          clientCpuSeconds: outs.reduce((s, o) => s + parseBashTimes(o), 0),
+          clientPeakRssKb: null,
+          extra: {},
         };
-      } finally {
-        await Promise.all(agents.map((a) => a.stop()));
-        session.load = [];
-      }
-    };
-
-    const dnsperfRaw: DnsperfFigures[] = [];
-    const dnsperfLoad = (index: number) => async (): Promise<RawLoad> => {
-      const files = await Promise.all(
-        t.clients.map(async (_, i) => {
-          const file = path.join(work, `queries-${index}-${i}.txt`);
-          const fh = await open(file, 'w');
-          try {
-            for (const text of dnsperfQueryFile(zone, index * NAMES_PER_LOAD + i * lookups, perClient(i))) await fh.write(text);
-          } finally {
-            await fh.close();
-          }
-          return file;
-        }),
-      );
-      dnsperfRaw.length = 0;
-      const c0 = await hostBusyCpuSeconds();
-      const outs = await Promise.all(t.clients.map((c, i) => runTimed(c.name, 'dnsperf', [
-        '-s', vip, '-p', String(port), '-d', files[i] ?? '', '-n', '1', '-l', String(LOAD_LIMIT_S),
-        '-T', String(workers), '-c', String(workers * concurrency), '-q', String(inFlight), '-t', String(GLIBC_TIMEOUT_MS / 1000),
-      ])));
-      const c1 = await hostBusyCpuSeconds();
-      const figures = outs.map((o) => parseDnsperfOutput(o));
-      dnsperfRaw.push(...figures);
-      const failures: Record<string, number> = {};
-      for (const f of figures) {
-        for (const [k, v] of Object.entries(f.responseCodes)) if (k !== 'NOERROR') failures[k] = (failures[k] ?? 0) + v;
-        if (f.lost > 0) failures['LOST'] = (failures['LOST'] ?? 0) + f.lost;
-      }
-      const answered = figures.reduce((s, f) => s + (f.responseCodes['NOERROR'] ?? 0), 0);
-      const sent = figures.reduce((s, f) => s + f.sent, 0);
-      return {
-        queriesSent: sent,
-        queriesAnswered: answered,
-        lookups: sent / 2,
-        failed: Object.values(failures).reduce((s, v) => s + v, 0),
-        failures,
-        elapsedMs: Math.round(Math.max(...figures.map((f) => f.runTimeSeconds)) * 1000),
-        hostCpuSeconds: c1 - c0,
-        clientCpuSeconds: outs.reduce((s, o) => s + parseBashTimes(o), 0),
-        clientPeakRssKb: null,
-        extra: {},
       };
-    };
 
-    const cLoopLoad = (index: number) => async (): Promise<RawLoad> => {
-      const c0 = await hostBusyCpuSeconds();
-      const outs = await Promise.all(t.clients.map((c, i) => runTimed(c.name, binary, [
-        vip, String(port), zone, String(index * NAMES_PER_LOAD + i * lookups), String(perClient(i)), String(workers * concurrency), String(GLIBC_TIMEOUT_MS),
-      ])));
-      const c1 = await hostBusyCpuSeconds();
-      const rs = outs.map((o) => JSON.parse(o.split('\n')[0] ?? '') as { lookups: number; answered: number; failed: number; queries: number; elapsedMs: number });
-      const failed = rs.reduce((s, r) => s + r.failed, 0);
-      return {
-        queriesSent: rs.reduce((s, r) => s + r.queries, 0),
-        queriesAnswered: 2 * rs.reduce((s, r) => s + r.answered, 0),
-        lookups: rs.reduce((s, r) => s + r.lookups, 0),
-        failed,
-        failures: failed > 0 ? { ETIMEDOUT: failed } : {},
-        elapsedMs: Math.max(...rs.map((r) => r.elapsedMs)),
-        hostCpuSeconds: c1 - c0,
-        clientCpuSeconds: outs.reduce((s, o) => s + parseBashTimes(o), 0),
-        clientPeakRssKb: null,
-        extra: {},
+      const cLoopLoad = (index: number) => async (): Promise<RawLoad> => {
+        const c0 = await hostBusyCpuSeconds();
+        const outs = await Promise.all(t.clients.map((c, i) => runTimed(c.name, binary, [
+          vip, String(port), zone, String(index * NAMES_PER_LOAD + i * lookups), String(shareOf(lookups, clients, i)), String(workers * concurrency), String(GLIBC_TIMEOUT_MS),
+        ])));
+        const c1 = await hostBusyCpuSeconds();
+        const rs = outs.map((o) => JSON.parse(o.split('\n')[0] ?? '') as { lookups: number; answered: number; failed: number; queries: number; elapsedMs: number });
+        const failed = rs.reduce((s, r) => s + r.failed, 0);
+        return {
+          queriesSent: rs.reduce((s, r) => s + r.queries, 0),
+          queriesAnswered: 2 * rs.reduce((s, r) => s + r.answered, 0),
+          lookups: rs.reduce((s, r) => s + r.lookups, 0),
+          failed,
+          failures: failed > 0 ? { ETIMEDOUT: failed } : {},
+          elapsedMs: Math.max(...rs.map((r) => r.elapsedMs)),
+          hostCpuSeconds: c1 - c0,
+          clientCpuSeconds: outs.reduce((s, o) => s + parseBashTimes(o), 0),
+          clientPeakRssKb: null,
+          extra: {},
+        };
       };
-    };
 
-    for (const [m, mode] of modes.entries()) {
-      const rule = await setMasqueradeMode(snat, mode);
-      process.stderr.write(`· ${mode}: dnsperf\n`);
-      const perf = await measure(dnsperfLoad(3 * m));
-      const raw = [...dnsperfRaw];
-      process.stderr.write(`· ${mode}: C loop, a fresh socket per lookup\n`);
-      const cLoop = await measure(cLoopLoad(3 * m + 2));
-      process.stderr.write(`· ${mode}: repro's raw client agents\n`);
-      const ours = await measure(oursLoad(3 * m + 1));
-      rows.push({
-        mode, rule, ours, dnsperf: perf, cLoop, ratio: ratio(ours.queriesPerSecond, perf.queriesPerSecond),
-        cLoopRatio: ratio(cLoop.queriesPerSecond, perf.queriesPerSecond), oursToCLoop: ratio(ours.queriesPerSecond, cLoop.queriesPerSecond), dnsperfRaw: raw,
-      });
-    }
+      for (const [m, mode] of modes.entries()) {
+        const rule = await setMasqueradeMode(snat, mode);
+        process.stderr.write(`· ${mode}: dnsperf\n`);
+        const perf = await measure(dnsperfLoad(3 * m));
+        const raw = [...dnsperfRaw];
+        process.stderr.write(`· ${mode}: C loop, a fresh socket per lookup\n`);
+        const cLoop = await measure(cLoopLoad(3 * m + 2));
+        process.stderr.write(`· ${mode}: repro's raw client agents\n`);
+        const ours = await measure(oursLoad(3 * m + 1));
+        rows.push({
+          mode, rule, ours, dnsperf: perf, cLoop, ratio: ratio(ours.queriesPerSecond, perf.queriesPerSecond),
+          cLoopRatio: ratio(cLoop.queriesPerSecond, perf.queriesPerSecond), oursToCLoop: ratio(ours.queriesPerSecond, cLoop.queriesPerSecond), dnsperfRaw: raw,
+        });
+      }
+    });
   } finally {
-    for (const c of session.load) c.kill();
-    if (server) await server.stop();
-    if (extras) await extras.removeResolvers().catch(() => undefined);
-    if (topo) await topo.teardown().catch(() => undefined);
-    await session.removeHostState();
-    await session.close();
     await rm(work, { recursive: true, force: true });
   }
 

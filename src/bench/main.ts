@@ -6,6 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { errorMessage, UserError } from '../errors.js';
+import { EXIT } from '../exitCodes.js';
 import { benchTcpConnectRate } from './tcpConnectRate.js';
 import { benchDnsQueryRate } from './dnsQueryRate.js';
 
@@ -50,5 +51,5 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   process.stderr.write(`bench: ${errorMessage(err)}\n`);
-  process.exitCode = err instanceof UserError ? 2 : 1;
+  process.exitCode = err instanceof UserError ? EXIT.USAGE : EXIT.FAILED;
 });

@@ -3,10 +3,12 @@
  * behind the host's MASQUERADE, one server agent (bare sink), and a way to run one client agent per namespace
  * and collect their results. `close()` tears everything down and leaves the host as found.
  */
-import { RunSession } from '../runner/runSession.js';
 import { buildNetnsTopology } from '../backends/netns/topology.js';
 import type { Topology } from '../backends/topology.js';
-import { installRules, setMasqueradeMode, tablesToBeCreated, type SnatTopology } from '../host/iptables.js';
+import { setMasqueradeMode, type SnatTopology } from '../host/iptables.js';
+import { openRunScope } from '../scenarios/shared/runScope.js';
+import { openNatLab, SERVER_BACKLOG, SERVER_SYSCTLS, startOnEveryClient, startRunAgent } from '../scenarios/shared/natLab.js';
+import { AGENT_READY_TIMEOUT_MS, WATCHDOG_SLACK_MS } from '../scenarios/shared/timing.js';
 import type { MasqueradeMode } from '../types.js';
 import type { AgentConnection } from '../runner/agentConnection.js';
 import type { TcpClientConfig, TcpClientResultEvent, TcpServerConfig } from '../agents/common/protocol.js';
@@ -34,51 +36,29 @@ export interface TcpLab {
 }
 
 export async function openTcpLab(opts: TcpLabOptions): Promise<TcpLab> {
-  const session = await RunSession.open(opts.command);
-  const { runId, state } = session;
-  let topology: Topology | null = null;
-  let server: AgentConnection | null = null;
-  const close = async (): Promise<void> => {
-    if (server) await server.stop();
-    if (topology) await topology.teardown().catch(() => undefined);
-    await session.removeHostState();
-    await session.close();
-  };
+  const { scope, close } = await openRunScope(opts.command);
   try {
-    topology = await buildNetnsTopology(
-      {
-        runId, clients: opts.clients, portRange: opts.portRange, clientSysctls: {},
-        serverSysctls: { 'net.core.somaxconn': '65535', 'net.ipv4.tcp_max_syn_backlog': '65535' },
-      },
-      state,
-    );
-    const t = topology;
-    const snat: SnatTopology = { runId, clientSubnet: t.clientSubnet, clientBridge: t.clientBridge, serverSubnet: t.serverSubnet, forwardHook: t.forwardHook };
-    for (const table of await tablesToBeCreated()) await state.add('tables', table);
-    await installRules(snat);
+    const { topology: t, snat } = await openNatLab(scope, buildNetnsTopology, {
+      runId: scope.session.runId, clients: opts.clients, portRange: opts.portRange, clientSysctls: {}, serverSysctls: SERVER_SYSCTLS,
+    });
     await setMasqueradeMode(snat, opts.mode);
-    const serverCfg: TcpServerConfig = { port: opts.serverPort, close: 'rst', workers: opts.serverWorkers, backlog: 65535, protocol: 'tcp' };
-    server = await t.startAgent(t.server, { label: 'server agent', agent: 'tcp/server', config: serverCfg, priority: 'high' });
-    await server.waitFor('ready', 30_000);
-    const srv = server;
+    const serverCfg: TcpServerConfig = { port: opts.serverPort, close: 'rst', workers: opts.serverWorkers, backlog: SERVER_BACKLOG, protocol: 'tcp' };
+    const server = await startRunAgent(scope, t, t.server, { label: 'server agent', agent: 'tcp/server', config: serverCfg, priority: 'high' });
 
     const runClients = async (cfg: LabClientConfig, whileRunning?: (agents: AgentConnection[]) => void): Promise<TcpClientResultEvent[]> => {
-      const agents: AgentConnection[] = [];
+      const config: TcpClientConfig = { ...cfg, host: cfg.host ?? t.server.address, port: cfg.port ?? opts.serverPort };
+      const agents = await startOnEveryClient(t, (_, i) => ({ label: `client ${i}`, agent: 'tcp/client', config, priority: 'normal' }));
       try {
-        for (const [i, c] of t.clients.entries()) {
-          const config: TcpClientConfig = { ...cfg, host: cfg.host ?? t.server.address, port: cfg.port ?? opts.serverPort };
-          agents.push(await t.startAgent(c, { label: `client ${i}`, agent: 'tcp/client', config, priority: 'normal' }));
-        }
-        await Promise.all(agents.map((a) => a.waitFor('ready', 30_000)));
+        await Promise.all(agents.map((a) => a.waitFor('ready', AGENT_READY_TIMEOUT_MS)));
         for (const a of agents) a.send('start');
         whileRunning?.(agents);
-        const limit = cfg.durationMs + cfg.connectTimeoutMs + 30_000;
+        const limit = cfg.durationMs + cfg.connectTimeoutMs + WATCHDOG_SLACK_MS;
         return await Promise.all(agents.map((a) => a.waitFor('result', limit)));
       } finally {
         await Promise.all(agents.map((a) => a.stop()));
       }
     };
-    return { topology: t, snat, server: srv, runClients, close };
+    return { topology: t, snat, server, runClients, close };
   } catch (err) {
     await close();
     throw err;

@@ -7,7 +7,7 @@ import { readAllRunStates } from '../runner/runState.js';
 import { removeStaleLock } from '../runner/runLock.js';
 import { connectDocker, dockerAnswers } from '../backends/docker/daemon.js';
 import { removeDockerLeftovers } from '../backends/docker/topology.js';
-import { removeResolverDirs } from '../backends/dnsExtras.js';
+import { removeResolverDirs } from '../backends/netns/resolverFiles.js';
 
 export interface CleanupReport {
   containers: string[];

@@ -1,4 +1,5 @@
 import { cleanup } from './cleanup.js';
+import { EXIT } from '../exitCodes.js';
 
 /**
  * Ctrl-C / SIGTERM for a run: the first asks the run to stop (its `finally` tears down and a partial result is
@@ -22,7 +23,7 @@ export function handleInterrupts(say: (text: string) => void): InterruptHandling
       controller.abort();
     } else {
       say(`${sig} again: best-effort cleanup of run ${runId ?? '?'}, then exit`);
-      void (runId ? cleanup(runId) : Promise.resolve()).finally(() => process.exit(130));
+      void (runId ? cleanup(runId) : Promise.resolve()).finally(() => process.exit(EXIT.INTERRUPTED));
     }
   };
   process.on('SIGINT', onSignal);

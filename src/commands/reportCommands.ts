@@ -7,6 +7,7 @@ import { loadResultFile, loadResults } from '../report/loadResults.js';
 import { renderMarkdown } from '../report/markdown.js';
 import { renderHtml } from '../report/html.js';
 import { renderDiff } from '../report/diffText.js';
+import { SCENARIOS } from '../scenarios/registry.js';
 
 export type ReportFormat = 'md' | 'html' | 'json';
 
@@ -14,7 +15,8 @@ export type ReportFormat = 'md' | 'html' | 'json';
 export async function reportCommand(file: string, format: ReportFormat): Promise<string> {
   const r = withStatistics(await loadResultFile(file));
   if (format === 'json') return JSON.stringify(r, null, 2) + '\n';
-  return format === 'html' ? renderHtml(r) : renderMarkdown(r);
+  const rows = SCENARIOS[r.scenario].rows;
+  return format === 'html' ? renderHtml(r, rows) : renderMarkdown(r, rows);
 }
 
 export function parseFailOn(text: string): string[] {

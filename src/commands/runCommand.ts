@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
 import { UserError, errorMessage } from '../errors.js';
+import { EXIT, exitCodeOfSignal } from '../exitCodes.js';
 import { ScenarioFileError, loadScenarioFile, type ScenarioFile } from '../scenarioFile/load.js';
 import { cliArgsFor, evaluateRun, type RunOutcome } from '../scenarioFile/evaluate.js';
 import { loadResultFile } from '../report/loadResults.js';
@@ -30,7 +31,7 @@ function runChild(args: string[], stopping: { child: ReturnType<typeof spawn> | 
     child.on('error', () => resolve(null));
     child.on('close', (code, signal) => {
       stopping.child = null;
-      resolve(code ?? (signal ? 128 + 15 : null));
+      resolve(code ?? (signal ? exitCodeOfSignal(signal) : null));
     });
   });
 }
@@ -86,7 +87,7 @@ export async function runScenarioFile(file: string, opts: RunFileOptions): Promi
       } catch (err) {
         error = error ?? `no result: ${errorMessage(err)}`;
       }
-      if (code === 130) interrupted = true;
+      if (code === EXIT.INTERRUPTED) interrupted = true;
       const outcome = evaluateRun(run, result, { dir: run.name, durationSec, exitCode: code, error });
       outcomes.push(outcome);
       const failed = outcome.thresholds.filter((t) => !t.ok);
@@ -114,8 +115,8 @@ export async function runScenarioFile(file: string, opts: RunFileOptions): Promi
   await writeFile(path.join(dir, 'summary.md'), summaryMarkdown(summary));
   await writeFile(path.join(dir, 'junit.xml'), summaryJunit(summary));
   opts.say(`${summary.ok ? 'PASS' : 'FAIL'}: ${outcomes.filter((o) => o.ok).length}/${sf.runs.length} runs pass; results in ${dir} (summary.md, junit.xml)`);
-  if (interrupted) return 130;
-  return summary.ok ? 0 : 1;
+  if (interrupted) return EXIT.INTERRUPTED;
+  return summary.ok ? EXIT.OK : EXIT.FAILED;
 }
 
 /** Registers `run` on the CLI; setExit receives its exit code. */
@@ -134,7 +135,7 @@ export function registerRunCommand<T>(y: Argv<T>, setExit: (code: number) => voi
         const sf = await loadListingProblems(argv.file);
         for (const r of sf.runs) say(`${r.name}: repro ${cliArgsFor(r, `<dir>/${r.name}`).join(' ')} · modes ${r.expectedModes.join(', ')} · ${Object.values(r.thresholds).flat().length} thresholds`);
         say(`${argv.file}: valid (${sf.runs.length} runs)`);
-        setExit(0);
+        setExit(EXIT.OK);
         return;
       }
       setExit(await runScenarioFile(argv.file, { out: argv.out, say }));

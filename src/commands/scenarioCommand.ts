@@ -1,49 +1,103 @@
+import type { Argv, Options } from 'yargs';
+import { UserError } from '../errors.js';
+import { EXIT } from '../exitCodes.js';
 import { ProgressPrinter } from './progress.js';
+import { handleInterrupts } from './interrupts.js';
 import { renderTerminal } from '../report/terminal.js';
 import { defaultResultDir, writeRunOutputs } from '../report/resultFiles.js';
-import { handleInterrupts } from './interrupts.js';
-import type { ScenarioHooks, ScenarioProgress } from '../runner/hooks.js';
+import { requireNetnsPrerequisites } from '../host/preflight.js';
+import { chooseBackend } from '../backends/choose.js';
+import { buildNetnsTopology } from '../backends/netns/topology.js';
+import { SCENARIOS } from '../scenarios/registry.js';
+import type { ScenarioEntry } from '../scenarios/shared/definition.js';
 import type { ResultFile } from '../types.js';
 
-/** Progress of a scenario's load: a bar per mode on a TTY, plain periodic lines otherwise (src/progress.ts). */
-export function progressLines(progress: ProgressPrinter, noun: string): (p: ScenarioProgress) => void {
-  return (p) => progress.progress(p, noun);
+/** The flags every scenario command has besides its own. */
+export interface CommonScenarioArgs {
+  backend: string;
+  image?: string | undefined;
+  json: boolean;
+  out: string | undefined;
+}
+
+/** The common flags of a scenario: where it runs, and where its result goes. */
+export function commonFlags(s: ScenarioEntry): Record<string, Options> {
+  const docker = s.backends.includes('docker');
+  return {
+    backend: {
+      type: 'string',
+      choices: ['auto', 'netns', 'docker'],
+      default: 'auto',
+      describe: docker
+        ? 'where the hosts run: netns (network namespaces), docker (containers behind a docker0-style bridge), or auto (docker when a daemon answers, else netns)'
+        : 'where the nodes run: this scenario has the netns backend only (auto uses it)',
+    },
+    ...(docker
+      ? { image: { type: 'string', describe: 'docker backend: a ready image holding node and the project at /opt/repro (docker/Dockerfile builds one); default: built offline from the host and cached' } }
+      : {}),
+    json: { type: 'boolean', default: false, describe: 'print result.json alone on stdout (the table and progress still go to stderr)' },
+    out: { type: 'string', describe: `result directory (default: results/<time>-${s.name}-<run id>)` },
+  } satisfies Record<string, Options>;
 }
 
 /**
  * Write result.json (with rates and comparisons), report.md and report.html; the table on stderr, the JSON on
- * stdout with --json. Returns the exit code: 130 for an interrupted run, else 0.
+ * stdout with --json. Returns the exit code: EXIT.INTERRUPTED for an interrupted run, else EXIT.OK.
  */
 export async function writeAndRender(argv: { json: boolean; out: string | undefined }, raw: ResultFile): Promise<number> {
-  const w = await writeRunOutputs(argv.out ?? defaultResultDir(raw), raw);
-  process.stderr.write('\n' + renderTerminal(w.result, w.resultFile) + '\n');
+  const rows = SCENARIOS[raw.scenario].rows;
+  const w = await writeRunOutputs(argv.out ?? defaultResultDir(raw), raw, rows);
+  process.stderr.write('\n' + renderTerminal(w.result, w.resultFile, rows) + '\n');
   process.stderr.write(`reports: ${w.markdownFile}, ${w.htmlFile}\n`);
   if (argv.json) process.stdout.write(JSON.stringify(w.result, null, 2) + '\n');
-  return w.result.interrupted ? 130 : 0;
+  return w.result.interrupted ? EXIT.INTERRUPTED : EXIT.OK;
 }
 
 /**
- * The tail every scenario command shares, after validation and prerequisites: run with Ctrl-C handling
- * (the first stops the run and keeps a partial result, the second cleans up this run and exits), write
- * result.json, render the table on stderr, the JSON on stdout with --json. Returns the exit code.
+ * The one tail every scenario command shares: validate, check prerequisites, choose the backend, run with
+ * Ctrl-C handling (the first stops the run and keeps a partial result, the second cleans up this run and exits),
+ * write result.json and the reports, render the table on stderr, the JSON on stdout with --json.
  */
-export async function runScenarioCommand(
-  argv: { json: boolean; out: string | undefined },
-  noun: string,
-  run: (command: string, hooks: ScenarioHooks) => Promise<ResultFile>,
-): Promise<number> {
+export async function runScenarioCommand(s: ScenarioEntry, argv: CommonScenarioArgs & Record<string, unknown>): Promise<number> {
+  const prepared = s.prepare(argv);
+  const docker = s.backends.includes('docker');
+  if (!docker && argv.backend === 'docker') throw new UserError(`repro ${s.name} runs on the netns backend only: use --backend netns (or auto)`);
+  await requireNetnsPrerequisites();
   const progress = new ProgressPrinter(process.stderr);
+  const chosen = docker ? await chooseBackend(argv.backend, argv.image, (t) => progress.phase(t)) : { backend: 'netns' as const, build: buildNetnsTopology };
   const interrupts = handleInterrupts((t) => progress.phase(t));
   const command = ['repro', ...process.argv.slice(2)].join(' ');
   try {
-    const result = await run(command, {
-      onRunId: (id) => interrupts.setRunId(id),
-      onPhase: (t) => progress.phase(t),
-      onProgress: progressLines(progress, noun),
-      signal: interrupts.signal,
+    const result = await prepared.run({
+      command,
+      backend: chosen.backend,
+      build: chosen.build,
+      hooks: {
+        onRunId: (id) => interrupts.setRunId(id),
+        onPhase: (t) => progress.phase(t),
+        onProgress: (p) => progress.progress(p, prepared.progressNoun),
+        onModeDone: () => progress.endLine(),
+        signal: interrupts.signal,
+      },
     });
+    progress.endLine();
     return await writeAndRender(argv, result);
   } finally {
+    progress.endLine();
     interrupts.dispose();
   }
+}
+
+/** One yargs command per registered scenario, from its flag table; setExit receives its exit code. */
+export function registerScenarioCommands<T>(y: Argv<T>, setExit: (code: number) => void): Argv<T> {
+  let out = y;
+  for (const s of Object.values(SCENARIOS)) {
+    out = out.command(
+      s.name,
+      s.describe,
+      (a) => a.options({ ...commonFlags(s), ...s.flags }),
+      async (argv) => setExit(await runScenarioCommand(s, argv as unknown as CommonScenarioArgs & Record<string, unknown>)),
+    ) as Argv<T>;
+  }
+  return out;
 }

@@ -65,3 +65,13 @@ export function conntrackDelta(before: ConntrackStat, after: ConntrackStat): Rec
 export async function readConntrackStat(path = CONNTRACK_STAT_PATH): Promise<ConntrackStat> {
   return parseConntrackStat(await readFile(path, 'utf8'));
 }
+
+/**
+ * The deltas a result keeps: every one that moved, plus the named columns when the kernel has them (0 when they
+ * did not move). A column this kernel lacks stays absent, never a made-up 0.
+ */
+export function conntrackCounters(before: ConntrackStat, after: ConntrackStat, keep: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(conntrackDelta(before, after))) if (v !== 0 || keep.includes(k)) out[k] = v;
+  return out;
+}

@@ -1,4 +1,4 @@
-import { run, CommandNotFoundError, CommandFailedError } from './exec.js';
+import { run, runInNetns, CommandNotFoundError, CommandFailedError } from './exec.js';
 import { PrerequisiteError, UserError } from '../errors.js';
 import type { MasqueradeMode } from '../types.js';
 
@@ -147,10 +147,21 @@ export function ownedByRun(runId: string): (name: string) => boolean {
 export const ownedByAnyRun = (name: string): boolean =>
   /^[0-9a-f]{6,}$/.test(name) || /^REPRO-[A-Z]+-[0-9a-f]{6,}$/.test(name);
 
+/** Add to the tables as they are (`--noflush`): the host's own rules stay untouched. */
 export async function applyBatch(batch: string): Promise<void> {
+  await restore(['--noflush'], batch, null);
+}
+
+/** Replace whole tables inside a namespace of the harness's own, where the tables are the harness's alone. */
+export async function restoreNetnsTables(netns: string, batch: string): Promise<void> {
+  await restore([], batch, netns);
+}
+
+async function restore(flags: readonly string[], batch: string, netns: string | null): Promise<void> {
   if (batch.trim() === '') return;
+  const args = ['-w', '10', ...flags];
   try {
-    await run('iptables-restore', ['-w', '10', '--noflush'], { input: batch });
+    await (netns === null ? run('iptables-restore', args, { input: batch }) : runInNetns(netns, 'iptables-restore', args, { input: batch }));
   } catch (err) {
     if (err instanceof CommandNotFoundError) {
       throw new PrerequisiteError('iptables-restore not found: install iptables (Debian: apt-get install iptables)');

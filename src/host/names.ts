@@ -13,6 +13,8 @@ export function newRunId(): string {
 }
 
 export const netnsName = (runId: string, role: string): string => `${NETNS_PREFIX}${runId}-${role}`;
+/** Docker containers and networks take the namespaces' shape, so `repro cleanup` finds both by one pattern. */
+export const containerName = (runId: string, role: string): string => `${NETNS_PREFIX}${runId}-${role}`;
 export const linkName = (runId: string, role: string): string => `${LINK_PREFIX}${runId}-${role}`;
 
 export const NETNS_PATTERN = /^repro-([0-9a-f]{6})-[a-z0-9]+$/;

@@ -1,4 +1,4 @@
-import { buildReportModel, type ReportModel, type Table } from './reportModel.js';
+import { buildReportModel, type ReportModel, type ScenarioRows, type Table } from './reportModel.js';
 import { escapeXml, latencyChart, ratesChart, type RatePoint } from './svgCharts.js';
 import type { ResultFile } from '../types.js';
 
@@ -49,6 +49,7 @@ export function renderHtmlModel(m: ReportModel): string {
 <p class="verdict ${esc(r.verdict)}" id="verdict"><strong>Verdict: ${esc(m.headline)}</strong></p>
 <ul>${m.modeVerdicts.map((v) => `<li><strong>${esc(v.mode)}</strong>: ${esc(v.verdict)} — ${esc(v.reason)}</li>`).join('')}
 ${m.comparisonLines.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>
+${m.hostWarnings.length > 0 ? `<ul class="warnings">${m.hostWarnings.map((w) => `<li><strong>warning</strong>: ${esc(w)}</li>`).join('')}</ul>` : ''}
 <h2>Latency distributions</h2>
 <p class="muted">${esc(m.config)}. Successful connects only; failures (timeouts included) are counted in the table below. Shaded: the signature bands (${esc(bands.join(', ') || 'none')}).</p>
 ${latencyChart(r.modes.map((x) => ({ name: x.mode, histogram: x.histogram })), bands, `connect latency by mode, run ${r.runId}`)}
@@ -77,6 +78,6 @@ ${m.fullCommand ? `<details><summary>with every option spelled out</summary><pre
 `;
 }
 
-export function renderHtml(r: ResultFile): string {
-  return renderHtmlModel(buildReportModel(r));
+export function renderHtml(r: ResultFile, scenarioRows?: ScenarioRows): string {
+  return renderHtmlModel(buildReportModel(r, scenarioRows));
 }

@@ -1,4 +1,4 @@
-import { buildReportModel, type ReportModel, type Table } from './reportModel.js';
+import { buildReportModel, type ReportModel, type ScenarioRows, type Table } from './reportModel.js';
 import type { ResultFile } from '../types.js';
 
 function cell(s: string): string {
@@ -25,6 +25,7 @@ export function renderMarkdownModel(m: ReportModel): string {
   out.push(`# ${m.title}`, '', `**Verdict: ${m.headline}**`, '');
   for (const v of m.modeVerdicts) out.push(`- **${v.mode}**: ${v.verdict} — ${v.reason}`);
   for (const line of m.comparisonLines) out.push(`- ${line}`);
+  for (const w of m.hostWarnings) out.push(`- **warning**: ${w}`);
   out.push('', '## Modes side by side', '', `${m.config}`, '', mdTable(m.modes), '');
   const notes = m.modeVerdicts.flatMap((v) => v.notes.map((n) => `- ${v.mode}: ${n}`));
   if (notes.length > 0) out.push('Notes:', '', ...notes, '');
@@ -52,6 +53,6 @@ export function renderMarkdownModel(m: ReportModel): string {
   return out.join('\n');
 }
 
-export function renderMarkdown(r: ResultFile): string {
-  return renderMarkdownModel(buildReportModel(r));
+export function renderMarkdown(r: ResultFile, scenarioRows?: ScenarioRows): string {
+  return renderMarkdownModel(buildReportModel(r, scenarioRows));
 }

@@ -1,6 +1,7 @@
 import { assessKernel, VENDOR_CAVEAT, type FixAssessment } from '../analysis/kernelFixes.js';
 import { withStatistics } from '../analysis/runStatistics.js';
-import { configLine, measurementRows, modeRow } from './modeRows.js';
+import { attemptNoun, configLine, measurementRows, modeRow } from './modeRows.js';
+import { typedHostWarnings } from '../analysis/hostWarnings.js';
 import { delta, fmtP, fmtRate, int, num } from './format.js';
 import type { Comparison, ModeResult, RateEstimate, ResultFile } from '../types.js';
 
@@ -22,8 +23,17 @@ const KEY_COUNTERS: Record<'conntrack' | 'clients' | 'server', readonly string[]
   server: ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpPassiveOpens', 'UdpInErrors', 'UdpRcvbufErrors', 'UdpInCsumErrors'],
 };
 
+/** A scenario's own rows of the modes table (its folder's rows.ts), below the common ones. */
+export type ScenarioRows = (modes: readonly ModeResult[]) => string[][];
+
 export interface ReportModel {
   result: ResultFile;
+  /** The modes side by side as the terminal shows them: measurements, counters, attribution, the scenario's rows, verdicts. */
+  summary: Table;
+  /** Conditions of the host that change what the run means. */
+  hostWarnings: string[];
+  /** Which known conntrack/NAT changes the kernel carries, in one line. */
+  kernelLine: string;
   title: string;
   /** The verdict in one sentence, first thing a reader sees. */
   headline: string;
@@ -106,8 +116,40 @@ function headlineOf(r: ResultFile, comparisons: readonly Comparison[]): string {
   return parts.length > 0 ? `${head}: ${parts.join('; ')}` : head;
 }
 
+/** One line: which known conntrack/NAT changes the kernel carries (details in report.md / report.html). */
+export function kernelLine(version: string): string {
+  const fixes = assessKernel(version);
+  const list = (st: string): string => fixes.filter((f) => f.status === st).map((f) => f.id).join(', ');
+  const parts = [`kernel ${version} carries ${fixes.filter((f) => f.status === 'present').length} of ${fixes.length} known conntrack/NAT changes`];
+  if (list('absent')) parts.push(`lacks: ${list('absent')}`);
+  if (list('uncertain')) parts.push(`uncertain: ${list('uncertain')}`);
+  return parts.join('; ');
+}
+
+/** The modes side by side, one row per figure, as the terminal shows them. */
+function summaryRows(ms: readonly ModeResult[], scenarioRows: ScenarioRows): string[][] {
+  const row = (label: string, f: (m: ModeResult) => string): string[] => modeRow(ms, label, f);
+  const lost = attemptNoun(ms) === 'lookup' ? 'lost queries' : 'lost SYNs';
+  return [
+    ...measurementRows(ms),
+    row('slow, no band', (m) => int(m.slowOutsideBands)),
+    row('conntrack insert_failed', (m) => delta(m.counters.conntrack['insert_failed'])),
+    row('conntrack drop', (m) => delta(m.counters.conntrack['drop'])),
+    row('clients SynRetrans', (m) => delta(m.counters.clients['TcpExtTCPSynRetrans'])),
+    row('server ListenOverflows', (m) => delta(m.counters.server['TcpExtListenOverflows'])),
+    row('server ListenDrops', (m) => delta(m.counters.server['TcpExtListenDrops'])),
+    row(`${lost}: race`, (m) => int(m.attribution.conntrackRace)),
+    row(`${lost}: server`, (m) => int(m.attribution.serverOverload)),
+    row(`${lost}: unexplained`, (m) => int(m.attribution.unexplained)),
+    ...scenarioRows(ms),
+    row('verdict', (m) => m.verdict.toUpperCase()),
+  ];
+}
+
+const NO_ROWS: ScenarioRows = () => [];
+
 /** Pure: the report's content from a result (statistics recomputed when the file predates them). */
-export function buildReportModel(input: ResultFile): ReportModel {
+export function buildReportModel(input: ResultFile, scenarioRows: ScenarioRows = NO_ROWS): ReportModel {
   const r = input.comparisons && input.modes.every((m) => m.rates) ? input : withStatistics(input);
   const ms = r.modes;
   const comparisons = r.comparisons ?? [];
@@ -115,6 +157,9 @@ export function buildReportModel(input: ResultFile): ReportModel {
   const env = r.environment;
   return {
     result: r,
+    summary: { header: ['', ...ms.map((m) => m.mode)], rows: summaryRows(ms, scenarioRows) },
+    hostWarnings: (r.hostWarnings ?? typedHostWarnings(env)).map((w) => w.message),
+    kernelLine: kernelLine(env.kernelVersion),
     title: `repro ${r.scenario} · run ${r.runId} · ${r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`,
     headline: headlineOf(r, comparisons),
     modeVerdicts: ms.map((m) => ({ mode: m.mode, verdict: m.verdict, reason: m.reason, notes: m.notes })),
@@ -129,6 +174,7 @@ export function buildReportModel(input: ResultFile): ReportModel {
         row('race per 100k (95 % CI)', (m) => rateCell(m, 'race')),
         row(`lost (${ms[0]?.attribution.unit ?? 'lost-syn'}): race / server / unexplained`, (m) =>
           `${m.attribution.conntrackRace} / ${m.attribution.serverOverload} / ${m.attribution.unexplained}`),
+        ...scenarioRows(ms),
       ],
     },
     rates: {

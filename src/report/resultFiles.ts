@@ -4,6 +4,7 @@ import path from 'node:path';
 import { withStatistics } from '../analysis/runStatistics.js';
 import { renderMarkdown } from './markdown.js';
 import { renderHtml } from './html.js';
+import type { ScenarioRows } from './reportModel.js';
 import type { ResultFile } from '../types.js';
 
 /** results/<UTC time>-<scenario>-<run id>, relative to the working directory. */
@@ -28,12 +29,12 @@ export interface WrittenRun {
 }
 
 /** result.json (with statistics), report.md and report.html in dir. */
-export async function writeRunOutputs(dir: string, raw: ResultFile): Promise<WrittenRun> {
+export async function writeRunOutputs(dir: string, raw: ResultFile, scenarioRows?: ScenarioRows): Promise<WrittenRun> {
   const result = withStatistics(raw);
   const resultFile = await writeResult(dir, result);
   const markdownFile = path.join(dir, 'report.md');
   const htmlFile = path.join(dir, 'report.html');
-  await writeFileAtomic(markdownFile, renderMarkdown(result));
-  await writeFileAtomic(htmlFile, renderHtml(result));
+  await writeFileAtomic(markdownFile, renderMarkdown(result, scenarioRows));
+  await writeFileAtomic(htmlFile, renderHtml(result, scenarioRows));
   return { result, resultFile, markdownFile, htmlFile };
 }

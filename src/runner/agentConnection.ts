@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
-import { constants } from 'node:os';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
+import { signalNote } from '../exitCodes.js';
 import { parseEvent, type AgentEvent } from '../agents/common/protocol.js';
 
 /** How the runner reaches an agent: its stdin, stdout and stderr, how it ends, how to end it. */
@@ -102,41 +100,4 @@ export class AgentConnection {
     clearTimeout(timer);
     return code;
   }
-}
-
-/** The compiled agent script `dist/agents/<agent>.js`. */
-export function agentScript(agent: string): string {
-  return fileURLToPath(new URL(`../agents/${agent}.js`, import.meta.url));
-}
-
-/**
- * An agent started inside a network namespace: `ip netns exec NS node dist/agents/<agent>.js <json config>`.
- * `nice` > 0 lowers its CPU priority, < 0 raises it (the server must never starve behind the load).
- */
-export class AgentProcess extends AgentConnection {
-  constructor(label: string, netns: string, agent: string, config: object, nice = 0) {
-    const command = [process.execPath, agentScript(agent), JSON.stringify(config)];
-    const niced = nice === 0 ? command : ['nice', '-n', String(nice), ...command];
-    const child = spawn('ip', ['netns', 'exec', netns, ...niced], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const exited = new Promise<number>((resolve) => {
-      child.on('error', () => resolve(127));
-      // Killed by a signal: 128 + its number, as a shell says it (SIGBUS: 135), so the report names which.
-      child.on('close', (code, signal) => resolve(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1)));
-    });
-    super(label, {
-      stdin: child.stdin,
-      stdout: child.stdout,
-      stderr: child.stderr,
-      exited,
-      kill: () => {
-        if (child.exitCode === null) child.kill('SIGKILL');
-      },
-    });
-  }
-}
-
-/** ", killed by SIGxxx" for an exit code above 128 that is a signal's number + 128, else nothing. */
-export function signalNote(code: number): string {
-  const name = Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0];
-  return code > 128 && name ? ` (killed by ${name})` : '';
 }

@@ -1,12 +1,11 @@
-import { TCP_SYN_DEFAULTS, validateTcpSynArgs, type TcpSynArgs } from '../scenarios/tcpSyn/options.js';
-import { DNS_DEFAULTS, validateDnsArgs, type DnsArgs } from '../scenarios/dns/options.js';
-import { VXLAN_DEFAULTS, validateVxlanArgs, type VxlanArgs } from '../scenarios/vxlan/options.js';
+import { SCENARIOS } from '../scenarios/registry.js';
+import { flagDefaults } from '../scenarios/shared/definition.js';
 import type { ScenarioName } from '../types.js';
 
 /**
  * What `repro run` needs to know of each scenario command to check a scenario file before running anything:
- * its options (the command's long names and defaults) and its own validation, which yields the mode names.
- * The runs themselves go through the real command (`repro <scenario> ...`).
+ * its options (the command's long names and defaults, from the same flag table the CLI is built from) and its
+ * own validation, which yields the mode names. The runs themselves go through the real command.
  */
 export interface ScenarioSpec {
   defaults: Readonly<Record<string, string | number | boolean>>;
@@ -16,22 +15,19 @@ export interface ScenarioSpec {
   modeNames(args: Record<string, unknown>): string[];
 }
 
+function specOf(name: ScenarioName): ScenarioSpec {
+  const s = SCENARIOS[name];
+  const defaults = flagDefaults(s.flags);
+  const optional = Object.keys(s.flags).filter((k) => !(k in defaults));
+  // --image belongs to the docker backend's scenarios; a run entry may name one.
+  if (s.backends.includes('docker')) optional.push('image');
+  return { defaults, optional, modeNames: (a) => s.prepare(a).modeNames };
+}
+
 export const SCENARIO_SPECS: Record<ScenarioName, ScenarioSpec> = {
-  'tcp-syn': {
-    defaults: TCP_SYN_DEFAULTS,
-    optional: ['port-range', 'image'],
-    modeNames: (a) => validateTcpSynArgs(a as unknown as TcpSynArgs).modes,
-  },
-  dns: {
-    defaults: DNS_DEFAULTS,
-    optional: ['modes'],
-    modeNames: (a) => validateDnsArgs(a as unknown as DnsArgs).modes.map(String),
-  },
-  vxlan: {
-    defaults: VXLAN_DEFAULTS,
-    optional: [],
-    modeNames: (a) => validateVxlanArgs(a as unknown as VxlanArgs).modes.map((m) => m.name),
-  },
+  'tcp-syn': specOf('tcp-syn'),
+  dns: specOf('dns'),
+  vxlan: specOf('vxlan'),
 };
 
 /** Options a run may not set in `options:` because the run entry or `repro run` sets them. */

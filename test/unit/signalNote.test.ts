@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { signalNote } from '../../src/runner/agentConnection.js';
+import { signalNote } from '../../src/exitCodes.js';
 
 describe('an agent that died of a signal', () => {
   it('is named by the signal behind 128 + its number', () => {

@@ -8,6 +8,9 @@ import type { DnsAgentEvent } from '../dns/protocol.js';
 import type { AgentResources } from './resources.js';
 import type { ConnectPath } from '../tcp/connector.js';
 
+/** An agent, named by its compiled script under dist/agents/. */
+export type AgentName = 'tcp/client' | 'tcp/server' | 'dns/client' | 'dns/server';
+
 export interface ReadyEvent {
   type: 'ready';
   role: 'tcp-client' | 'tcp-server' | 'dns-client' | 'dns-server';

@@ -5,17 +5,20 @@ import { AgentConnection } from '../../runner/agentConnection.js';
 import { run } from '../../host/exec.js';
 import { parseNetCounters } from '../../host/netstat.js';
 import { formatPrefix, hostAddress, parsePrefix, pickFreeSubnets, prefixesInUse, type Prefix } from '../../host/subnets.js';
-import { linkName, netnsName } from '../../host/names.js';
+import { containerName, linkName } from '../../host/names.js';
 import { UserError, errorMessage } from '../../errors.js';
 import type { RunStateFile } from '../../runner/runState.js';
 import type { TestHost, Topology, TopologyRequest } from '../topology.js';
+import type { AgentName } from '../../agents/common/protocol.js';
+import { dockerResolverFiles } from './resolverFiles.js';
 import { IMAGE_NODE, IMAGE_PROJECT_DIR, ensureAgentImage } from './image.js';
 
 /** Label on every container and network the harness creates: its run id. */
 export const RUN_LABEL = 'repro.run';
 
-/** CPU weight of high-priority containers (the server); Docker's default is 1024. */
-const HIGH_PRIORITY_SHARES = 8192;
+/** CPU weights: Docker's default, and eight times it for high-priority containers (the server). */
+const NORMAL_SHARES = 1024;
+const HIGH_PRIORITY_SHARES = 8 * NORMAL_SHARES;
 
 /** The container's main process: the agents run beside it through `docker exec`, so counters and the
  * container's network namespace stay the same across modes. It exits when the container is removed. */
@@ -47,7 +50,7 @@ async function containerPid(docker: Docker, name: string): Promise<number> {
 }
 
 /** Run an agent inside a container with `docker exec`; stdout/stderr demultiplexed (no TTY). */
-async function execAgent(docker: Docker, container: string, label: string, agent: string, config: object): Promise<AgentConnection> {
+async function execAgent(docker: Docker, container: string, label: string, agent: AgentName, config: object): Promise<AgentConnection> {
   const exec = await docker.getContainer(container).exec({
     Cmd: [IMAGE_NODE, `${IMAGE_PROJECT_DIR}/dist/agents/${agent}.js`, JSON.stringify(config)],
     AttachStdin: true,
@@ -104,17 +107,17 @@ export async function buildDockerTopology(req: TopologyRequest, state: RunStateF
   await state.add('subnets', serverSubnet);
 
   const names = {
-    clientNet: netnsName(req.runId, 'clients'),
-    serverNet: netnsName(req.runId, 'server'),
+    clientNet: containerName(req.runId, 'clients'),
+    serverNet: containerName(req.runId, 'server'),
     clientBridge: linkName(req.runId, 'cbr'),
     serverBridge: linkName(req.runId, 'sbr'),
   };
   const clients: TestHost[] = Array.from({ length: req.clients }, (_, i) => ({
     role: 'client',
-    name: netnsName(req.runId, `c${i}`),
+    name: containerName(req.runId, `c${i}`),
     address: hostAddress(clientPrefix, 10 + i),
   }));
-  const server: TestHost = { role: 'server', name: netnsName(req.runId, 'srv'), address: hostAddress(serverPrefix, 2) };
+  const server: TestHost = { role: 'server', name: containerName(req.runId, 'srv'), address: hostAddress(serverPrefix, 2) };
   const labels = { [RUN_LABEL]: req.runId };
   const pids = new Map<string, number>();
 
@@ -172,13 +175,14 @@ export async function buildDockerTopology(req: TopologyRequest, state: RunStateF
     await createNetwork(names.serverNet, names.serverBridge, serverPrefix);
     const clientSysctls = { 'net.ipv4.ip_local_port_range': `${req.portRange[0]} ${req.portRange[1]}`, ...req.clientSysctls };
     await createContainer(server, names.serverNet, req.serverSysctls, HIGH_PRIORITY_SHARES);
-    await Promise.all(clients.map((c) => createContainer(c, names.clientNet, clientSysctls, 1024)));
+    await Promise.all(clients.map((c) => createContainer(c, names.clientNet, clientSysctls, NORMAL_SHARES)));
   } catch (err) {
     await teardown();
     throw err;
   }
   phase(`docker ${o.version}: image ${image}, ${req.clients + 1} containers up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
+  const rootDir = async (host: TestHost): Promise<string> => `/proc/${pids.get(host.name) ?? (await containerPid(docker, host.name))}/root`;
   return {
     backend: 'docker',
     runId: req.runId,
@@ -192,7 +196,8 @@ export async function buildDockerTopology(req: TopologyRequest, state: RunStateF
     startAgent: (host, s) => execAgent(docker, host.name, s.label, s.agent, s.config),
     // The host's own tools (ip, ...) run in the container's network namespace through nsenter: the image has none.
     nsExec: async (host, cmd, args) => run('nsenter', ['-t', String(pids.get(host.name) ?? (await containerPid(docker, host.name))), '-n', cmd, ...args]),
-    rootDir: async (host) => `/proc/${pids.get(host.name) ?? (await containerPid(docker, host.name))}/root`,
+    rootDir,
+    resolvers: dockerResolverFiles(rootDir),
     readCounters: async (host) => {
       const pid = pids.get(host.name) ?? (await containerPid(docker, host.name));
       const [snmp, netstat] = await Promise.all([readFile(`/proc/${pid}/net/snmp`, 'utf8'), readFile(`/proc/${pid}/net/netstat`, 'utf8')]);

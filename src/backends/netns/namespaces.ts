@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { run, runInNetns } from '../../host/exec.js';
 import { hostAddress, formatPrefix, type Prefix } from '../../host/subnets.js';
 import { linkName, netnsName } from '../../host/names.js';
+import type { TopologyRequest } from '../topology.js';
 
 /**
  * The netns backend's topology: K client namespaces on a Linux bridge of their own, a server namespace
@@ -27,12 +28,10 @@ export interface NetnsTopology {
   gateway: string;
 }
 
-export interface TopologyRequest {
-  runId: string;
-  clients: number;
+/** The backend's request with the subnets picked for it. */
+export interface NamespacesRequest extends Omit<TopologyRequest, 'serverSysctls' | 'clientSysctls'> {
   clientSubnet: Prefix;
   serverSubnet: Prefix;
-  portRange: [number, number];
   /** Namespaced sysctls for the server and for every client (keys as in sysctl, e.g. net.core.somaxconn). */
   serverSysctls?: Record<string, string>;
   clientSysctls?: Record<string, string>;
@@ -41,7 +40,7 @@ export interface TopologyRequest {
 }
 
 /** Names and addresses of the topology, computed without touching the host. */
-export function planTopology(req: TopologyRequest): NetnsTopology {
+export function planTopology(req: NamespacesRequest): NetnsTopology {
   return {
     runId: req.runId,
     clientSubnet: formatPrefix(req.clientSubnet),
@@ -65,14 +64,14 @@ async function setDeviceForwarding(dev: string): Promise<void> {
   await writeFile(`/proc/sys/net/ipv4/conf/${dev}/forwarding`, '1\n');
 }
 
-async function upNetns(ns: string, onCreate?: TopologyRequest['onCreate']): Promise<void> {
+async function upNetns(ns: string, onCreate?: NamespacesRequest['onCreate']): Promise<void> {
   onCreate?.('netns', ns);
   await run('ip', ['netns', 'add', ns]);
   await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
 }
 
 /** Build the topology on the host. On failure, whatever was created is left for teardown (names are known). */
-export async function createTopology(req: TopologyRequest): Promise<NetnsTopology> {
+export async function createTopology(req: NamespacesRequest): Promise<NetnsTopology> {
   const t = planTopology(req);
   const clientLen = req.clientSubnet.length;
   const serverLen = req.serverSubnet.length;

@@ -1,13 +1,11 @@
-import { AgentProcess } from '../../runner/agentConnection.js';
+import { AgentProcess, HIGH_PRIORITY_NICE } from './agentProcess.js';
 import { readNetnsCounters } from '../../host/netstat.js';
 import { runInNetns } from '../../host/exec.js';
+import { netnsResolverFiles } from './resolverFiles.js';
 import { createTopology, planTopology, teardownTopology } from './namespaces.js';
 import { pickFreeSubnets, prefixesInUse } from '../../host/subnets.js';
 import type { RunStateFile } from '../../runner/runState.js';
 import type { Topology, TopologyRequest } from '../topology.js';
-
-/** CPU priority (nice) of a high-priority agent on the netns backend. */
-const HIGH_PRIORITY_NICE = -10;
 
 /** The netns backend: namespaces, veth, a Linux bridge (see src/net/netnsTopology.ts). */
 export async function buildNetnsTopology(req: TopologyRequest, state: RunStateFile): Promise<Topology> {
@@ -17,6 +15,7 @@ export async function buildNetnsTopology(req: TopologyRequest, state: RunStateFi
   const plan = planTopology(netnsReq);
   await state.add('subnets', plan.clientSubnet);
   await state.add('subnets', plan.serverSubnet);
+  const resolvers = netnsResolverFiles();
   const topology: Topology = {
     backend: 'netns',
     runId: req.runId,
@@ -32,7 +31,11 @@ export async function buildNetnsTopology(req: TopologyRequest, state: RunStateFi
     readCounters: (host) => readNetnsCounters(host.name),
     nsExec: (host, cmd, args) => runInNetns(host.name, cmd, args),
     rootDir: async () => '/',
-    teardown: () => teardownTopology(plan),
+    resolvers,
+    teardown: async () => {
+      await resolvers.removeAll();
+      await teardownTopology(plan);
+    },
   };
   try {
     await createTopology({

@@ -1,4 +1,4 @@
-import { UserError } from '../../errors.js';
+import { parseModeList } from '../shared/modeList.js';
 import { MASQUERADE_MODES, type MasqueradeMode } from '../../types.js';
 import { RESOLVER_OPTIONS, type ResolverOption } from '../../agents/dns/glibcResolver.js';
 
@@ -36,15 +36,5 @@ export function affectsOnlyLibc(mode: DnsMode): boolean {
 }
 
 export function parseDnsModes(text: string): DnsMode[] {
-  const parts = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  if (parts.length === 0) throw new UserError(`--modes needs at least one of ${DNS_MODES.join(', ')}`);
-  const out: DnsMode[] = [];
-  for (const p of parts) {
-    if (!(DNS_MODES as readonly string[]).includes(p)) {
-      throw new UserError(`--modes: unknown mode or mitigation "${p}" (expected ${DNS_MODES.join(', ')})`);
-    }
-    if (out.includes(p as DnsMode)) throw new UserError(`--modes: "${p}" is listed twice`);
-    out.push(p as DnsMode);
-  }
-  return out;
+  return parseModeList(text, DNS_MODES, 'mode or mitigation');
 }

@@ -1,11 +1,36 @@
 import { UserError } from '../../errors.js';
+import type { FlagTable } from '../shared/definition.js';
 import { DNS_MODES, parseDnsModes, type DnsMode } from './modes.js';
 import { isDnsName, canonicalName } from '../../agents/dns/packets.js';
 import { GLIBC_ATTEMPTS, GLIBC_TIMEOUT_MS } from '../../agents/dns/glibcResolver.js';
 import { MAX_ENDPOINTS } from '../../host/iptables.js';
-import { BURST_PORTS, type DnsOptions } from './run.js';
 import type { DnsClientKind } from '../../agents/dns/protocol.js';
 import { parseWholeNumber as intIn } from '../shared/numberOption.js';
+
+export interface DnsOptions {
+  modes: DnsMode[];
+  client: DnsClientKind;
+  clients: number;
+  workers: number;
+  concurrency: number;
+  /** Lookups per mode over all clients (burst: queries). */
+  queries: number;
+  durationSec: number;
+  backends: number;
+  vip: boolean;
+  zone: string;
+  timeoutMs: number;
+  attempts: number;
+  serverWorkers: number;
+  port: number;
+  detectRatePer100k: number;
+}
+
+/** Clients' ephemeral ports, and the block below it the burst rounds rotate through (never handed out by the kernel). */
+export const CLIENT_PORT_RANGE: [number, number] = [32768, 60999];
+export const BURST_PORTS: [number, number] = [10000, 32767];
+/** libuv's thread pool runs at most 1024 getaddrinfo calls at once; a few threads stay free for the agent's own work. */
+const LIBC_LOOKUPS_IN_FLIGHT_MAX = 1020;
 
 /** The flags of `repro dns`, as yargs hands them over (before validation). */
 export interface DnsArgs {
@@ -48,6 +73,23 @@ export const DNS_DEFAULTS = {
   'detect-rate': 25,
 } as const;
 
+const d = DNS_DEFAULTS;
+export const DNS_FLAGS: FlagTable = {
+  client: { type: 'string', choices: [...DNS_CLIENTS], default: d.client, describe: "libc: glibc's getaddrinfo with a resolv.conf per client; raw: A+AAAA back to back from a fresh UDP socket, glibc's timing; burst: lockstep workers sending from one source port at once" },
+  modes: { type: 'string', describe: `configurations to compare, comma-separated, from: ${DNS_MODES.join(', ')} [default: all of them with --client libc; none,random,random-fully,notrack otherwise]` },
+  clients: { type: 'number', default: d.clients, describe: 'client hosts behind the NAT (1-64)' },
+  workers: { type: 'number', default: d.workers, describe: 'worker threads per client (1-32; burst: the sockets that share a source port)' },
+  concurrency: { type: 'number', default: d.concurrency, describe: 'lookups in flight per worker (1-1024; burst workers move in lockstep)' },
+  queries: { type: 'number', default: d.queries, describe: 'lookups per mode over all clients (burst: queries)' },
+  duration: { type: 'number', default: d.duration, describe: 'seconds of load per mode at most; a mode stops at --queries or --duration, whichever comes first' },
+  backends: { type: 'number', default: d.backends, describe: 'DNS service endpoints behind the VIP (1-26)' },
+  vip: { type: 'string', choices: ['on', 'off'], default: d.vip, describe: "on: clients ask a service VIP the host DNATs to the backends at random (kube-proxy's iptables shape); off: they ask the first backend" },
+  zone: { type: 'string', default: d.zone, describe: 'the test zone the server answers (A and AAAA for every name below it, NXDOMAIN elsewhere)' },
+  'server-workers': { type: 'number', default: d['server-workers'], describe: "processes reading the DNS server's shared sockets" },
+  port: { type: 'number', default: d.port, describe: 'UDP/TCP port of the DNS service' },
+  'detect-rate': { type: 'number', default: d['detect-rate'], describe: 'race rate per 100 000 lookups that a not-reproduced verdict must rule out (95 %)' },
+};
+
 export function validateDnsArgs(a: DnsArgs): DnsOptions {
   if (!(DNS_CLIENTS as readonly string[]).includes(a.client)) throw new UserError(`--client must be one of ${DNS_CLIENTS.join(', ')}, got "${a.client}"`);
   const client = a.client as DnsClientKind;
@@ -85,8 +127,8 @@ export function validateDnsArgs(a: DnsArgs): DnsOptions {
     }
     if (opts.workers < 2) throw new UserError('--client burst needs --workers 2 or more (the workers are what collide)');
   }
-  if (client === 'libc' && opts.workers * opts.concurrency > 1020) {
-    throw new UserError(`--workers x --concurrency (${opts.workers * opts.concurrency}) exceeds the 1020 lookups libuv's thread pool can run at once`);
+  if (client === 'libc' && opts.workers * opts.concurrency > LIBC_LOOKUPS_IN_FLIGHT_MAX) {
+    throw new UserError(`--workers x --concurrency (${opts.workers * opts.concurrency}) exceeds the ${LIBC_LOOKUPS_IN_FLIGHT_MAX} lookups libuv's thread pool can run at once`);
   }
   return opts;
 }

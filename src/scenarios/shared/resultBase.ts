@@ -1,3 +1,4 @@
+import { typedHostWarnings } from '../../analysis/hostWarnings.js';
 import { overallVerdict } from '../../analysis/verdict.js';
 import { SLOW_THRESHOLD_MS, TOLERANCE_DESCRIPTION } from '../../analysis/signatures.js';
 import { RESULT_SCHEMA, type EnvironmentInfo, type ModeResult, type ResultFile } from '../../types.js';
@@ -26,5 +27,6 @@ export function resultBase(r: RunRecord): Omit<ResultFile, 'scenario' | 'config'
     modes: r.modes,
     verdict: overallVerdict(r.modes.map((m) => m.verdict)),
     summary: r.summary,
+    hostWarnings: typedHostWarnings(r.environment),
   };
 }

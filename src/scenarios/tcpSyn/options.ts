@@ -1,6 +1,11 @@
 import { UserError } from '../../errors.js';
-import { MASQUERADE_MODES, type CloseMode, type MasqueradeMode, type TcpSynProtocol } from '../../types.js';
-import type { TcpSynOptions } from './run.js';
+import { MASQUERADE_MODES, type CloseMode, type MasqueradeMode, type TcpSynConfig, type TcpSynProtocol } from '../../types.js';
+import type { FlagTable } from '../shared/definition.js';
+import { parseModeList } from '../shared/modeList.js';
+import { parseWholeNumber as intIn } from '../shared/numberOption.js';
+
+/** The options of a run, before the backend adds its subnets. */
+export type TcpSynOptions = Omit<TcpSynConfig, 'clientSubnet' | 'serverSubnet' | 'backend'>;
 
 /** The flags of `repro tcp-syn`, as yargs hands them over (before validation). */
 export interface TcpSynArgs {
@@ -17,7 +22,7 @@ export interface TcpSynArgs {
   'server-workers': number;
   port: number;
   'detect-rate': number;
-  /** Absent (callers written before --protocol): tcp. */
+  /** Absent: tcp. */
   protocol?: string | undefined;
   /** Absent: false. Needs --protocol http. */
   keepalive?: boolean | undefined;
@@ -41,25 +46,26 @@ export const TCP_SYN_DEFAULTS = {
 
 export const DEFAULT_PORT_RANGE: Record<CloseMode, string> = { rst: '40000-40199', fin: '32768-60999' };
 
-function intIn(name: string, v: number, lo: number, hi: number): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || !Number.isInteger(v) || v < lo || v > hi) {
-    throw new UserError(`--${name} must be a whole number from ${lo} to ${hi}, got ${String(v)}`);
-  }
-  return v;
-}
+const d = TCP_SYN_DEFAULTS;
+export const TCP_SYN_FLAGS: FlagTable = {
+  modes: { type: 'string', default: d.modes, describe: 'MASQUERADE configurations to compare, comma-separated: none (no flag), random (--random), random-fully (--random-fully)' },
+  clients: { type: 'number', default: d.clients, describe: 'client hosts behind the NAT (1-64)' },
+  workers: { type: 'number', default: d.workers, describe: 'worker threads per client (1-32)' },
+  concurrency: { type: 'number', default: d.concurrency, describe: 'connects in flight per worker (1-4096)' },
+  connections: { type: 'number', default: d.connections, describe: 'connect attempts per mode, over all clients' },
+  duration: { type: 'number', default: d.duration, describe: 'seconds per mode at most; a mode stops at --connections or --duration, whichever comes first' },
+  'port-range': { type: 'string', describe: "the clients' ip_local_port_range LO-HI; narrow ranges make clients pick the same source ports, which the race needs [default: 40000-40199 with --close rst, 32768-60999 with --close fin]" },
+  close: { type: 'string', choices: ['rst', 'fin'], default: d.close, describe: 'how clients close: rst (no TIME_WAIT, ports reused at once) or fin (orderly close, TIME_WAIT)' },
+  'connect-timeout': { type: 'number', default: d['connect-timeout'], describe: 'ms before an attempt is given up and counted as ETIMEDOUT (8000 shows the 1 s, 3 s and 7 s signatures)' },
+  'server-workers': { type: 'number', default: d['server-workers'], describe: 'server processes accepting on the shared listener' },
+  port: { type: 'number', default: d.port, describe: 'TCP port of the server agent' },
+  'detect-rate': { type: 'number', default: d['detect-rate'], describe: 'race rate per 100 000 attempts that a not-reproduced verdict must rule out (95 %); fewer attempts make a mode inconclusive' },
+  protocol: { type: 'string', choices: ['tcp', 'http'], default: d.protocol, describe: 'what an attempt is: tcp (a bare connect) or http (a GET through undici, one fresh connection per request; records connect and request latency)' },
+  keepalive: { type: 'boolean', default: d.keepalive, describe: 'with --protocol http: pooled keep-alive connections, the mitigation to compare (most requests then open no connection)' },
+};
 
 export function parseModes(text: string): MasqueradeMode[] {
-  const parts = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  if (parts.length === 0) throw new UserError(`--modes needs at least one of ${MASQUERADE_MODES.join(', ')}`);
-  const out: MasqueradeMode[] = [];
-  for (const p of parts) {
-    if (!(MASQUERADE_MODES as readonly string[]).includes(p)) {
-      throw new UserError(`--modes: unknown mode "${p}" (expected ${MASQUERADE_MODES.join(', ')})`);
-    }
-    if (out.includes(p as MasqueradeMode)) throw new UserError(`--modes: "${p}" is listed twice`);
-    out.push(p as MasqueradeMode);
-  }
-  return out;
+  return parseModeList(text, MASQUERADE_MODES, 'mode');
 }
 
 export function parsePortRange(text: string): [number, number] {

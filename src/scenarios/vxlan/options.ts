@@ -1,4 +1,5 @@
 import { UserError } from '../../errors.js';
+import type { FlagTable } from '../shared/definition.js';
 import { MASQUERADE_MODES, type MasqueradeMode } from '../../types.js';
 import { POSTROUTING_VARIANTS, type PostroutingVariant } from './kubeProxyRules.js';
 import { parseWholeNumber } from '../shared/numberOption.js';
@@ -56,6 +57,20 @@ export const VXLAN_DEFAULTS = {
   'service-port': 80,
   'vxlan-port': 8472,
 } as const;
+
+const d = VXLAN_DEFAULTS;
+export const VXLAN_FLAGS: FlagTable = {
+  modes: { type: 'string', default: d.modes, describe: 'comma-separated modes <legacy|patched>[+none|+random|+random-fully][+offload-off]: KUBE-POSTROUTING before/after kubernetes#92035, the MASQUERADE flag (default random-fully), tx checksum offload off on the vxlan devices' },
+  connections: { type: 'number', default: d.connections, describe: 'connects per mode from node A (host network) to the service backed by pod B' },
+  workers: { type: 'number', default: d.workers, describe: 'worker threads of the client (1-32)' },
+  concurrency: { type: 'number', default: d.concurrency, describe: 'connects in flight per worker (1-1024)' },
+  duration: { type: 'number', default: d.duration, describe: 'seconds per mode at most; a mode stops at --connections or --duration, whichever comes first' },
+  'connect-timeout': { type: 'number', default: d['connect-timeout'], describe: 'ms before a connect is given up as ETIMEDOUT (70000 keeps the 1 s ... 63 s SYN-retransmit signatures)' },
+  'server-workers': { type: 'number', default: d['server-workers'], describe: "processes accepting on pod B's listener" },
+  port: { type: 'number', default: d.port, describe: "pod B's TCP port (the service's endpoint)" },
+  'service-port': { type: 'number', default: d['service-port'], describe: "the service's port on its ClusterIP" },
+  'vxlan-port': { type: 'number', default: d['vxlan-port'], describe: "the vxlan devices' UDP port (flannel: 8472)" },
+};
 
 const DEFAULT_FLAG: MasqueradeMode = 'random-fully';
 const OFFLOAD_OFF = 'offload-off';

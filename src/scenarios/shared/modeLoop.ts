@@ -1,0 +1,88 @@
+import type { AgentConnection } from '../../runner/agentConnection.js';
+import type { AgentEvent } from '../../agents/common/protocol.js';
+import type { RunSession } from '../../runner/runSession.js';
+import type { ScenarioHooks } from '../../runner/hooks.js';
+import type { ModeResult } from '../../types.js';
+import { relayClientProgress } from './progressRelay.js';
+import { AGENT_READY_TIMEOUT_MS, SETTLE_MS, WATCHDOG_SLACK_MS } from './timing.js';
+
+/** A load phase that did not end by itself within its bound: the run is stopped, never left hanging. */
+export class WatchdogError extends Error {
+  override name = 'WatchdogError';
+}
+
+type ResultEventType = 'result' | 'dns-result';
+type ResultOf<T extends ResultEventType> = Extract<AgentEvent, { type: T }>;
+/** What every load result carries, whichever its type. */
+type LoadFacts = Pick<ResultOf<ResultEventType>, 'elapsedMs' | 'aborted'>;
+
+/** What a scenario does in each mode; the loop does the rest, in the same order for every scenario. */
+export interface ModeSteps<M, S, T extends ResultEventType> {
+  name(mode: M): string;
+  /** Rules, resolvers, offloads, emptied conntrack entries: the mode's state. Returns the rule as written. */
+  prepare(mode: M, index: number): Promise<string>;
+  /** The counters diffed around the load. */
+  snapshot(): Promise<S>;
+  /** This mode's load agents, started but not yet released. */
+  startLoad(mode: M, index: number): Promise<AgentConnection[]>;
+  resultEvent: T;
+  /** Attempts the load makes in all (for progress). */
+  target: number;
+  /** The load's own bound (its duration plus what attempts in flight may still take), before the watchdog slack. */
+  loadBoundMs: number;
+  /** How the bound is made up, for the watchdog's message (e.g. "--duration + --connect-timeout"). */
+  boundText: string;
+  /** After the after-snapshot (e.g. remove a mode's extra rules). */
+  afterLoad?(mode: M): Promise<void>;
+  analyze(mode: M, rule: string, results: ResultOf<T>[], before: S, after: S, durationMs: number): Promise<ModeResult>;
+}
+
+/**
+ * The mode loop every scenario runs: per mode, prepare its state, snapshot the counters, start the load agents
+ * and release them at once, wait for their results under a watchdog, let packets settle, snapshot again and
+ * analyze. An abort stops between steps (the agents' input is closed and they report what they have).
+ */
+export async function runModes<M, S, T extends ResultEventType>(
+  session: RunSession, hooks: ScenarioHooks, modes: readonly M[], steps: ModeSteps<M, S, T>,
+): Promise<ModeResult[]> {
+  const out: ModeResult[] = [];
+  for (const [index, mode] of modes.entries()) {
+    if (session.interrupted) break;
+    const name = steps.name(mode);
+    const rule = await steps.prepare(mode, index);
+    session.phase(`mode ${name}: ${rule}`);
+    const before = await steps.snapshot();
+
+    const agents = (session.load = await steps.startLoad(mode, index));
+    await Promise.all(agents.map((c) => c.waitFor('ready', AGENT_READY_TIMEOUT_MS)));
+    if (session.interrupted) break;
+    relayClientProgress(agents, hooks, { mode: name, index, total: modes.length, target: steps.target });
+    for (const c of agents) c.send('start');
+
+    const limitMs = steps.loadBoundMs + WATCHDOG_SLACK_MS;
+    const results = await Promise.all(
+      agents.map((c) =>
+        c.waitFor(steps.resultEvent, limitMs).catch((err: unknown) => {
+          throw new WatchdogError(
+            `watchdog: ${c.label} gave no result within ${Math.round(limitMs / 1000)} s (${steps.boundText} + ${Math.round(WATCHDOG_SLACK_MS / 1000)} s), ` +
+              `so the run was stopped and torn down (${err instanceof Error ? err.message : String(err)})`,
+          );
+        }),
+      ),
+    );
+    // TypeScript does not narrow Extract<> over a type parameter; both result events carry these two fields.
+    const facts = results as readonly LoadFacts[];
+    const durationMs = Math.max(...facts.map((r) => r.elapsedMs));
+    await Promise.all(agents.map((c) => c.stop()));
+    session.load = [];
+
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const after = await steps.snapshot();
+    await steps.afterLoad?.(mode);
+    const m = await steps.analyze(mode, rule, results, before, after, durationMs);
+    if (facts.some((r) => r.aborted)) session.interrupted = true;
+    out.push(m);
+    hooks.onModeDone?.(m);
+  }
+  return out;
+}

@@ -1,0 +1,53 @@
+import type { AgentConnection } from '../../runner/agentConnection.js';
+import type { BuildTopology } from '../../backends/choose.js';
+import type { AgentStart, TestHost, Topology, TopologyRequest } from '../../backends/topology.js';
+import { installRules, tablesToBeCreated, type SnatTopology, type Table } from '../../host/iptables.js';
+import type { RunScope } from './runScope.js';
+import { AGENT_READY_TIMEOUT_MS } from './timing.js';
+
+/** Listen backlog of the harness's servers, and the somaxconn / tcp_max_syn_backlog that let it be that long. */
+export const SERVER_BACKLOG = 65_535;
+/** Namespaced sysctls of a server that is never the bottleneck. */
+export const SERVER_SYSCTLS: Record<string, string> = {
+  'net.core.somaxconn': String(SERVER_BACKLOG),
+  'net.ipv4.tcp_max_syn_backlog': String(SERVER_BACKLOG),
+};
+
+/** Clients behind a MASQUERADE rule of the run's own, a server on the far side. */
+export interface NatLab {
+  topology: Topology;
+  snat: SnatTopology;
+}
+
+/**
+ * Build the topology on the chosen backend and install the run's NAT chains (MASQUERADE without a flag until a
+ * mode sets one); both are undone when the run ends. `tables`: the iptables tables the run will write.
+ */
+export async function openNatLab(scope: RunScope, build: BuildTopology, req: TopologyRequest, tables: readonly Table[] = ['nat', 'filter']): Promise<NatLab> {
+  const { session } = scope;
+  const topology = await build(req, session.state);
+  scope.onTeardown(() => topology.teardown());
+  const t = topology;
+  const snat: SnatTopology = { runId: session.runId, clientSubnet: t.clientSubnet, clientBridge: t.clientBridge, serverSubnet: t.serverSubnet, forwardHook: t.forwardHook };
+  for (const table of await tablesToBeCreated(tables)) await session.state.add('tables', table);
+  await installRules(snat);
+  return { topology, snat };
+}
+
+/** Start an agent that lives for the whole run (a server), stopped at teardown; resolves once it is ready. */
+export async function startRunAgent(scope: RunScope, t: Topology, host: TestHost, start: AgentStart): Promise<AgentConnection> {
+  const agent = await t.startAgent(host, start);
+  scope.onTeardown(() => agent.stop());
+  await agent.waitFor('ready', AGENT_READY_TIMEOUT_MS);
+  return agent;
+}
+
+/** One load agent per client host, started at once (not yet released). */
+export function startOnEveryClient(t: Topology, start: (host: TestHost, index: number) => AgentStart): Promise<AgentConnection[]> {
+  return Promise.all(t.clients.map((c, i) => t.startAgent(c, start(c, i))));
+}
+
+/** A quota split over the clients, the first ones taking the remainder. */
+export function shareOf(total: number, parts: number, index: number): number {
+  return Math.floor(total / parts) + (index < total % parts ? 1 : 0);
+}
