@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHistogram, percentileMs, recordMicros } from '../../src/histogram.js';
-import { addBuckets, failuresByName, indexOfValue, valueAtIndex } from '../../src/agents/tcp/nativeConnect.js';
+import { addBuckets, indexOfValue, valueAtIndex } from '../../src/agents/common/nativeAddon.js';
+import { failuresByName } from '../../src/agents/tcp/nativeConnect.js';
 import { dnsFailuresByName } from '../../src/agents/dns/nativeDns.js';
 import { rng } from '../random.js';
 import { createRequire } from 'node:module';

@@ -4,7 +4,7 @@
  * and when the engine says it has finished (polled), one 'done' message with what it collected, then the port closes.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { NativeEngine } from '../tcp/nativeConnect.js';
+import type { NativeEngine } from './nativeAddon.js';
 
 const FINISH_POLL_MS = 20;
 

@@ -8,6 +8,9 @@ import type { DnsAgentEvent } from '../dns/protocol.js';
 import type { AgentResources } from './resources.js';
 import type { ConnectPath } from '../tcp/connector.js';
 
+/** Listen backlog of the harness's servers (their namespaces' somaxconn and tcp_max_syn_backlog are raised to match). */
+export const LISTEN_BACKLOG = 65_535;
+
 /** An agent, named by its compiled script under dist/agents/. */
 export type AgentName = 'tcp/client' | 'tcp/server' | 'dns/client' | 'dns/server';
 

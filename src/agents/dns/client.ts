@@ -12,8 +12,7 @@ import {
   BURST_CTL, RAW_SOCKET_CHOICES, type DnsClientConfig, type DnsClientKind, type DnsWorkerStart, type RawSocketChoice, type RawSocketPath,
 } from './protocol.js';
 import { createHistogram, decodeHistogram, encodeHistogram } from '../../histogram.js';
-import { ownResources, type AgentResources } from '../common/resources.js';
-import { onLoadOrders } from '../common/runnerOrders.js';
+import { runFields, runLoadPrimary } from '../common/loadPrimary.js';
 import type { LoopCounts, LoopMessage } from './workerLoop.js';
 import { nativeDnsMissing, nativeDnsModule } from './nativeDns.js';
 import { udpWrapBinding } from './udpHandles.js';
@@ -74,53 +73,23 @@ function runClient(): void {
   // Distinct names per worker: raw/libc workers get a block each; burst workers share the round's name.
   const nameBlock = Math.ceil(cfg.lookups / cfg.workers);
 
-  const states: { worker: Worker; counts: LoopCounts; done: boolean }[] = [];
+  const counts: LoopCounts[] = [];
   const total = createHistogram();
   const failureTotal = createHistogram();
   const failures: Record<string, number> = {};
-  let started = 0;
-  let workersReady = 0;
-  let aborted = false;
-  let finished = false;
   let socketPath: RawSocketPath | undefined;
-  let atStart: AgentResources | undefined;
 
   const sums = (): LoopCounts =>
-    states.reduce(
-      (a, s) => ({
-        attempts: a.attempts + s.counts.attempts, succeeded: a.succeeded + s.counts.succeeded, failed: a.failed + s.counts.failed,
-        stalls: a.stalls + s.counts.stalls, queries: a.queries + s.counts.queries, retries: a.retries + s.counts.retries,
-        partial: a.partial + s.counts.partial,
+    counts.reduce(
+      (a, c) => ({
+        attempts: a.attempts + c.attempts, succeeded: a.succeeded + c.succeeded, failed: a.failed + c.failed,
+        stalls: a.stalls + c.stalls, queries: a.queries + c.queries, retries: a.retries + c.retries,
+        partial: a.partial + c.partial,
       }),
       { attempts: 0, succeeded: 0, failed: 0, stalls: 0, queries: 0, retries: 0, partial: 0 },
     );
 
-  const maybeFinish = (): void => {
-    if (finished || !states.every((s) => s.done)) return;
-    finished = true;
-    clearInterval(progressTimer);
-    const s = sums();
-    emit({
-      type: 'dns-result',
-      lookups: s.attempts,
-      succeeded: s.succeeded,
-      failed: s.failed,
-      failures,
-      histogram: encodeHistogram(total),
-      failureHistogram: encodeHistogram(failureTotal),
-      queriesSent: s.queries,
-      retries: s.retries,
-      partial: s.partial,
-      elapsedMs: started ? Date.now() - started : 0,
-      aborted,
-      ...(socketPath ? { socketPath } : {}),
-      resources: ownResources(),
-      ...(atStart ? { resourcesAtStart: atStart } : {}),
-    });
-    process.exit(0);
-  };
-
-  for (let i = 0; i < cfg.workers; i++) {
+  const workers = Array.from({ length: cfg.workers }, (_, i) => {
     const start: DnsWorkerStart = {
       server: cfg.server,
       port: cfg.port,
@@ -140,18 +109,54 @@ function runClient(): void {
       },
       ...(burst ? { burst: { ctl, answeredAt, workers: cfg.workers, index: i } } : {}),
     };
-    const worker = new Worker(fileURLToPath(new URL(`./${workerScript}`, import.meta.url)), { workerData: start });
-    const st = { worker, counts: { attempts: 0, succeeded: 0, failed: 0, stalls: 0, queries: 0, retries: 0, partial: 0 }, done: false };
-    states.push(st);
+    counts.push({ attempts: 0, succeeded: 0, failed: 0, stalls: 0, queries: 0, retries: 0, partial: 0 });
+    return new Worker(fileURLToPath(new URL(`./${workerScript}`, import.meta.url)), { workerData: start });
+  });
+
+  const stopWorkers = (): void => {
+    // Burst workers may sit in their barrier: the shared flag reaches them where a message cannot.
+    Atomics.store(new Int32Array(ctl), BURST_CTL.STOP, 1);
+    Atomics.notify(new Int32Array(ctl), BURST_CTL.GEN);
+    for (const w of workers) w.postMessage({ kind: 'stop' });
+  };
+  const primary = runLoadPrimary({
+    role: 'dns-client',
+    workers,
+    progressIntervalMs: cfg.progressIntervalMs,
+    progress: () => {
+      const s = sums();
+      return { attempts: s.attempts, succeeded: s.succeeded, failed: s.failed, stalls: s.stalls };
+    },
+    stopWorkers,
+    onStart: () => {
+      if (burst) setTimeout(stopWorkers, cfg.durationMs).unref();
+    },
+    result: (run) => {
+      const s = sums();
+      return {
+        type: 'dns-result',
+        lookups: s.attempts,
+        succeeded: s.succeeded,
+        failed: s.failed,
+        failures,
+        histogram: encodeHistogram(total),
+        failureHistogram: encodeHistogram(failureTotal),
+        queriesSent: s.queries,
+        retries: s.retries,
+        partial: s.partial,
+        ...runFields(run),
+        ...(socketPath ? { socketPath } : {}),
+      };
+    },
+  });
+
+  workers.forEach((worker, i) => {
     worker.on('message', (m: LoopMessage) => {
       if (m.kind === 'ready') {
         if (m.socketPath) socketPath = m.socketPath;
-        // Workers load their modules in parallel; the runner's clock must not start before the last one can send.
-        if (++workersReady === cfg.workers) emit({ type: 'ready', role: 'dns-client', pid: process.pid });
-        return;
+        return primary.workerReady();
       }
-      const { kind: _kind, ...counts } = m;
-      st.counts = { attempts: counts.attempts, succeeded: counts.succeeded, failed: counts.failed, stalls: counts.stalls, queries: counts.queries, retries: counts.retries, partial: counts.partial };
+      counts[i] = { attempts: m.attempts, succeeded: m.succeeded, failed: m.failed, stalls: m.stalls, queries: m.queries, retries: m.retries, partial: m.partial };
       if (m.kind === 'done') {
         const h = decodeHistogram(m.histogram);
         total.add(h);
@@ -160,46 +165,12 @@ function runClient(): void {
         failureTotal.add(f);
         f.destroy();
         for (const [k, v] of Object.entries(m.failures)) failures[k] = (failures[k] ?? 0) + v;
-        st.done = true;
-        maybeFinish();
+        primary.workerDone(i);
       }
     });
     worker.on('error', (err) => {
       emit({ type: 'error', message: `dns client worker: ${err.message}` });
-      st.done = true;
-      maybeFinish();
+      primary.workerDone(i);
     });
-  }
-
-  const progressTimer = setInterval(() => {
-    if (started) {
-      const s = sums();
-      emit({ type: 'progress', attempts: s.attempts, succeeded: s.succeeded, failed: s.failed, stalls: s.stalls });
-    }
-  }, cfg.progressIntervalMs);
-
-  const stopWorkers = (): void => {
-    // Burst workers may sit in their barrier: the shared flag reaches them where a message cannot.
-    Atomics.store(new Int32Array(ctl), BURST_CTL.STOP, 1);
-    Atomics.notify(new Int32Array(ctl), BURST_CTL.GEN);
-    for (const s of states) s.worker.postMessage({ kind: 'stop' });
-  };
-  const abort = (): void => {
-    if (aborted || finished) return;
-    aborted = true;
-    stopWorkers();
-    if (!started) {
-      for (const s of states) s.done = true;
-      maybeFinish();
-    }
-  };
-  onLoadOrders({
-    start: () => {
-      started = Date.now();
-      atStart = ownResources();
-      for (const s of states) s.worker.postMessage({ kind: 'start' });
-      if (burst) setTimeout(stopWorkers, cfg.durationMs).unref();
-    },
-    stop: abort,
   });
 }

@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { canonicalName } from './packets.js';
 import { encodeName } from './wire.js';
 import { tryTimeoutMs } from './glibcResolver.js';
-import { encodeCollected } from '../tcp/nativeConnect.js';
+import { encodeCollected, readCounts } from '../common/nativeAddon.js';
 import { DNS_SHARED, dnsFailuresByName, nativeDnsMissing, nativeDnsModule } from './nativeDns.js';
 import { runEngineWorker } from '../common/engineWorker.js';
 import type { LoopCounts, LoopMessage } from './workerLoop.js';
@@ -24,15 +24,7 @@ if (parentPort) {
     stopSlot: DNS_SHARED.STOP,
     progressIntervalMs: loop.progressIntervalMs,
     // The engine's live counts (partial stays 0: a raw lookup succeeds with both answers or fails).
-    read: (shared) => ({
-      attempts: Atomics.load(shared, DNS_SHARED.ATTEMPTS),
-      succeeded: Atomics.load(shared, DNS_SHARED.SUCCEEDED),
-      failed: Atomics.load(shared, DNS_SHARED.FAILED),
-      stalls: Atomics.load(shared, DNS_SHARED.STALLS),
-      queries: Atomics.load(shared, DNS_SHARED.QUERIES),
-      retries: Atomics.load(shared, DNS_SHARED.RETRIES),
-      partial: 0,
-    }),
+    read: (shared) => ({ ...readCounts(shared, DNS_SHARED, ['attempts', 'succeeded', 'failed', 'stalls', 'queries', 'retries']), partial: 0 }),
     start: (shared) =>
       engines.start(
         cfg.server, cfg.port, encodeName(canonicalName(cfg.zone)), cfg.nameOffset, loop.concurrency, loop.quota, loop.durationMs,

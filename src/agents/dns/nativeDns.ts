@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { rcodeName } from './wire.js';
 import { errnoName } from '../common/errnoName.js';
-import { loadNativeAddon, nativeAddonMissing, type NativeCollected, type NativeEngine } from '../tcp/nativeConnect.js';
+import { lazyAddon, type NativeCollected, type NativeEngine } from '../common/nativeAddon.js';
 
 /** The addon as `require` returns it. */
 export interface NativeDnsModule {
@@ -28,18 +28,10 @@ export const DNS_SHARED = { ATTEMPTS: 0, SUCCEEDED: 1, FAILED: 2, STALLS: 3, QUE
 /** The addon's file next to the compiled agents: dist/native/dns_engine.node. */
 export const NATIVE_DNS_ENGINE_FILE = fileURLToPath(new URL('../../native/dns_engine.node', import.meta.url));
 
-let loaded: NativeDnsModule | null | undefined;
-
+const engine = lazyAddon<NativeDnsModule>(NATIVE_DNS_ENGINE_FILE, ['start', 'finished', 'collect', 'bucketIndex']);
 /** The engine if it was built and loads on this Node, else null (the raw client then uses libuv handles from JS). */
-export function nativeDnsModule(): NativeDnsModule | null {
-  if (loaded === undefined) loaded = loadNativeAddon<NativeDnsModule>(NATIVE_DNS_ENGINE_FILE, ['start', 'finished', 'collect', 'bucketIndex']);
-  return loaded;
-}
-
-/** Why the engine is absent, for a one-line note; null when it is there. */
-export function nativeDnsMissing(): string | null {
-  return nativeDnsModule() ? null : nativeAddonMissing(NATIVE_DNS_ENGINE_FILE);
-}
+export const nativeDnsModule = engine.module;
+export const nativeDnsMissing = engine.missing;
 
 /** The engine's [key, count, ...] failures by the names the JS path gives them: ABORTED, errno names, rcode names. */
 export function dnsFailuresByName(pairs: readonly number[], rcodeKey: number): Record<string, number> {

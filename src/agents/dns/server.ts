@@ -7,23 +7,21 @@
 import cluster from 'node:cluster';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { configFromArgv, emit } from '../common/protocol.js';
+import { configFromArgv, emit, LISTEN_BACKLOG } from '../common/protocol.js';
 import type { DnsServerConfig } from './protocol.js';
 import { answerQuery, frameTcp, unframeTcp } from './packets.js';
 import { plainAnswerer } from './wire.js';
 import { ownResources, sumResources, type AgentResources } from '../common/resources.js';
-import { freshReports, reportToPrimary } from '../common/freshReports.js';
-import { onServerOrders } from '../common/runnerOrders.js';
+import { reportToPrimary } from '../common/freshReports.js';
+import { runServerPrimary, type WorkerReportBase } from '../common/serverPrimary.js';
 
 cluster.schedulingPolicy = cluster.SCHED_NONE;
 
-interface WorkerReport {
+interface WorkerReport extends WorkerReportBase {
   kind: 'listening' | 'counts' | 'error';
   udp?: number;
   tcp?: number;
   recvBufferBytes?: number;
-  message?: string;
-  resources?: AgentResources;
 }
 
 function runWorker(cfg: DnsServerConfig): void {
@@ -75,49 +73,37 @@ function runWorker(cfg: DnsServerConfig): void {
     conn.on('end', () => conn.end());
   });
   server.on('error', fail);
-  server.listen({ port: cfg.port, host: '0.0.0.0', backlog: 65535, exclusive: false }, () => {
+  server.listen({ port: cfg.port, host: '0.0.0.0', backlog: LISTEN_BACKLOG, exclusive: false }, () => {
     if (++ready === sockets.length + 1) report({ kind: 'listening', recvBufferBytes });
   });
   reportToPrimary(() => report({ kind: 'counts', udp, tcp, resources: ownResources() }));
 }
 
 function runPrimary(cfg: DnsServerConfig): void {
-  let listening = 0;
   let recvBufferBytes = 0;
   const counts = new Map<number, { udp: number; tcp: number; resources: AgentResources }>();
-  const stats = (): void => {
-    const all = [...counts.values()];
-    emit({
-      type: 'dns-stats',
-      udpQueries: all.reduce((s, c) => s + c.udp, 0),
-      tcpQueries: all.reduce((s, c) => s + c.tcp, 0),
-      workers: cfg.workers,
-      recvBufferBytes,
-      resources: sumResources([ownResources(), ...all.map((c) => c.resources)]),
-    });
-  };
-  const fresh = freshReports(stats);
-  const stop = (): void => {
-    stats();
-    for (const w of Object.values(cluster.workers ?? {})) w?.kill();
-    process.exit(0);
-  };
-  for (let i = 0; i < cfg.workers; i++) {
-    const w = cluster.fork();
-    w.on('message', (m: WorkerReport) => {
-      if (m.kind === 'listening') {
-        recvBufferBytes = m.recvBufferBytes ?? 0;
-        if (++listening === cfg.workers) emit({ type: 'ready', role: 'dns-server', pid: process.pid });
-      } else if (m.kind === 'counts') {
-        counts.set(w.id, { udp: m.udp ?? 0, tcp: m.tcp ?? 0, resources: m.resources ?? { cpuMs: 0, peakRssKb: 0 } });
-        fresh.answered(w.id);
-      } else {
-        emit({ type: 'error', message: `dns server worker: ${m.message ?? 'unknown error'}` });
-        process.exit(1);
-      }
-    });
-  }
-  onServerOrders({ stats: () => fresh.ask(), stop });
+  runServerPrimary<WorkerReport>({
+    workers: cfg.workers,
+    role: 'dns-server',
+    label: 'dns server worker',
+    onListening: (m) => {
+      recvBufferBytes = m.recvBufferBytes ?? 0;
+    },
+    onReport: (id, m) => {
+      counts.set(id, { udp: m.udp ?? 0, tcp: m.tcp ?? 0, resources: m.resources ?? { cpuMs: 0, peakRssKb: 0 } });
+    },
+    emitStats: () => {
+      const all = [...counts.values()];
+      emit({
+        type: 'dns-stats',
+        udpQueries: all.reduce((s, c) => s + c.udp, 0),
+        tcpQueries: all.reduce((s, c) => s + c.tcp, 0),
+        workers: cfg.workers,
+        recvBufferBytes,
+        resources: sumResources([ownResources(), ...all.map((c) => c.resources)]),
+      });
+    },
+  });
 }
 
 const cfg = configFromArgv<DnsServerConfig>();

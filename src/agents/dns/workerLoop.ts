@@ -5,7 +5,8 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { createHistogram, encodeHistogram, recordMicros } from '../../histogram.js';
+import { attemptRecord } from '../common/attempts.js';
+import { runLoopFrame } from '../common/loopFrame.js';
 import type { DnsWorkerStart, RawSocketPath } from './protocol.js';
 
 export interface LookupOutcome {
@@ -44,23 +45,9 @@ export function runLookupLoop(
   settings: LoopSettings, lookup: (n: number) => Promise<LookupOutcome>, stopped: StopCheck = () => false, socketPath?: RawSocketPath,
 ): void {
   if (!parentPort) throw new Error('runLookupLoop must run in a worker thread');
-  const port = parentPort;
-  const hist = createHistogram();
-  const failHist = createHistogram();
-  const failures: Record<string, number> = {};
+  const record = attemptRecord();
   const counts: LoopCounts = { attempts: 0, succeeded: 0, failed: 0, stalls: 0, queries: 0, retries: 0, partial: 0 };
   let inflight = 0;
-  let stopping = false;
-  let deadline = Infinity;
-  let done = false;
-
-  const finish = (): void => {
-    if (done) return;
-    done = true;
-    clearInterval(progress);
-    port.postMessage({ kind: 'done', ...counts, failures, histogram: encodeHistogram(hist), failureHistogram: encodeHistogram(failHist) } satisfies LoopMessage);
-    port.close();
-  };
 
   const launch = (): void => {
     const n = counts.attempts++;
@@ -69,7 +56,7 @@ export function runLookupLoop(
     lookup(n)
       .catch((err: unknown): LookupOutcome => ({ error: (err as NodeJS.ErrnoException).code ?? 'ERROR', queries: 0, retries: 0, partial: false }))
       .then((o) => {
-        if (done) return;
+        if (loop.finished()) return;
         inflight--;
         const ms = o.micros !== undefined ? o.micros / 1000 : performance.now() - t0;
         counts.queries += o.queries;
@@ -77,41 +64,29 @@ export function runLookupLoop(
         if (o.error === null) {
           counts.succeeded++;
           if (o.partial) counts.partial++;
-          recordMicros(hist, ms * 1000);
+          record.ok(ms);
         } else {
           counts.failed++;
-          failures[o.error] = (failures[o.error] ?? 0) + 1;
-          recordMicros(failHist, ms * 1000);
+          record.fail(o.error, ms);
         }
         if (ms >= settings.stallMs) counts.stalls++;
-        next();
+        loop.next();
       });
   };
 
-  const next = (): void => {
-    if (!stopping && !stopped() && counts.attempts < settings.quota && performance.now() < deadline) launch();
-    else if (inflight === 0) finish();
-  };
-
-  const progress = setInterval(() => port.postMessage({ kind: 'progress', ...counts } satisfies LoopMessage), settings.progressIntervalMs);
-  // Loaded and listening: the client reports ready only when every worker is, so the load starts at once.
-  port.postMessage({ kind: 'ready', ...(socketPath ? { socketPath } : {}) } satisfies LoopMessage);
-
-  port.on('message', (m: { kind: string }) => {
-    if (m.kind === 'start') {
-      deadline = performance.now() + settings.durationMs;
-      const n = Math.min(settings.concurrency, settings.quota);
-      for (let i = 0; i < n; i++) launch();
-      if (n === 0) finish();
-    } else if (m.kind === 'stop') {
-      stopping = true;
-      // Lookups still waiting for a timeout are cut short and counted, not waited for (up to 10 s).
-      if (inflight > 0) {
-        counts.failed += inflight;
-        failures['ABORTED'] = (failures['ABORTED'] ?? 0) + inflight;
-        inflight = 0;
-      }
-      finish();
-    }
+  const loop = runLoopFrame(parentPort, settings, counts, {
+    launch,
+    inflight: () => inflight,
+    stopped,
+    // Lookups still waiting for a timeout are cut short and counted, not waited for (up to 10 s).
+    stop: () => {
+      counts.failed += inflight;
+      record.failUntimed('ABORTED', inflight);
+      inflight = 0;
+    },
+    done: () => ({ kind: 'done', ...counts, ...record.encoded() }) satisfies LoopMessage,
+    progress: () => ({ kind: 'progress', ...counts }) satisfies LoopMessage,
+    // Loaded and listening: the client reports ready only when every worker is, so the load starts at once.
+    ready: { kind: 'ready', ...(socketPath ? { socketPath } : {}) } satisfies LoopMessage,
   });
 }

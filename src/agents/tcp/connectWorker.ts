@@ -6,39 +6,23 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { createHistogram, encodeHistogram, recordMicros } from '../../histogram.js';
+import { attemptRecord } from '../common/attempts.js';
 import { createConnector, type PendingConnect } from './connector.js';
-import { STALL_MS, driveWorker, type Counts, type WorkerMessage, type WorkerStart } from './loadWorker.js';
+import { STALL_MS, type Counts, type WorkerMessage, type WorkerStart } from './loadWorker.js';
+import { runLoopFrame } from '../common/loopFrame.js';
 
 if (parentPort) {
   const port = parentPort;
   const cfg = workerData as WorkerStart;
   const prefer = cfg.connectPath === 'native' ? 'auto' : (cfg.connectPath ?? 'auto');
   const connector = createConnector({ host: cfg.host, port: cfg.port, close: cfg.close }, prefer);
-  const hist = createHistogram();
-  const failHist = createHistogram();
-  const failures: Record<string, number> = {};
+  const record = attemptRecord();
   const counts: Counts = { attempts: 0, succeeded: 0, failed: 0, stalls: 0 };
   const inflight = new Map<PendingConnect, number>();
-  let stopping = false;
-  let deadline = Infinity;
-  let done = false;
-
-  const finish = (): void => {
-    if (done) return;
-    done = true;
-    clearInterval(sweep);
-    clearInterval(progress);
-    port.postMessage({
-      kind: 'done', ...counts, failures, histogram: encodeHistogram(hist), failureHistogram: encodeHistogram(failHist), connectPath: connector.path,
-    } satisfies WorkerMessage);
-    port.close();
-  };
 
   const failed = (t0: number, code: string): void => {
     counts.failed++;
-    failures[code] = (failures[code] ?? 0) + 1;
-    recordMicros(failHist, (performance.now() - t0) * 1000);
+    record.fail(code, performance.now() - t0);
   };
 
   const launch = (): void => {
@@ -48,23 +32,15 @@ if (parentPort) {
       inflight.delete(pending);
       if (error === null) {
         const ms = performance.now() - t0;
-        recordMicros(hist, ms * 1000);
+        record.ok(ms);
         counts.succeeded++;
         if (ms >= STALL_MS) counts.stalls++;
       } else {
         failed(t0, error);
       }
-      next();
+      loop.next();
     });
     inflight.set(pending, t0);
-  };
-
-  const next = (): void => {
-    if (!stopping && counts.attempts < cfg.quota && performance.now() < deadline) {
-      launch();
-    } else if (inflight.size === 0) {
-      finish();
-    }
   };
 
   /** End an attempt from outside (timeout, stop); its callback will not run. */
@@ -83,16 +59,19 @@ if (parentPort) {
         ended++;
       }
     }
-    for (let i = 0; i < ended; i++) next();
+    for (let i = 0; i < ended; i++) loop.next();
   }, 100);
-  const progress = driveWorker(port, cfg, counts, {
-    begin: (at) => (deadline = at),
+  const loop = runLoopFrame(port, cfg, counts, {
     launch,
-    finish,
+    inflight: () => inflight.size,
     stop: () => {
-      stopping = true;
       for (const [pending, t0] of inflight) giveUp(pending, t0, 'ABORTED');
-      if (inflight.size === 0) finish();
     },
+    done: () => {
+      clearInterval(sweep);
+      return { kind: 'done', ...counts, ...record.encoded(), connectPath: connector.path } satisfies WorkerMessage;
+    },
+    progress: () => ({ kind: 'progress', ...counts }) satisfies WorkerMessage,
+    ready: { kind: 'ready' } satisfies WorkerMessage,
   });
 }

@@ -4,7 +4,8 @@
  * end turns its buckets into the same histograms and failure counts the JS loop (tcpConnectWorker.ts) reports.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { encodeCollected, failuresByName, nativeConnectMissing, nativeConnectModule, SHARED } from './nativeConnect.js';
+import { encodeCollected, readCounts } from '../common/nativeAddon.js';
+import { failuresByName, nativeConnectMissing, nativeConnectModule, SHARED } from './nativeConnect.js';
 import { runEngineWorker } from '../common/engineWorker.js';
 import type { Counts, WorkerMessage, WorkerStart } from './loadWorker.js';
 
@@ -16,12 +17,7 @@ if (parentPort) {
     sharedLength: SHARED.LENGTH,
     stopSlot: SHARED.STOP,
     progressIntervalMs: cfg.progressIntervalMs,
-    read: (shared) => ({
-      attempts: Atomics.load(shared, SHARED.ATTEMPTS),
-      succeeded: Atomics.load(shared, SHARED.SUCCEEDED),
-      failed: Atomics.load(shared, SHARED.FAILED),
-      stalls: Atomics.load(shared, SHARED.STALLS),
-    }),
+    read: (shared) => readCounts(shared, SHARED, ['attempts', 'succeeded', 'failed', 'stalls']),
     start: (shared) => engines.start(cfg.host, cfg.port, cfg.concurrency, cfg.quota, cfg.durationMs, cfg.connectTimeoutMs, cfg.close === 'rst', shared),
     finished: (engine) => engines.finished(engine),
     progress: (counts) => ({ kind: 'progress', ...counts }) satisfies WorkerMessage,

@@ -18,7 +18,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { Pool, buildConnector } from 'undici';
 import { createHistogram, encodeHistogram, recordMicros } from '../../histogram.js';
-import { STALL_MS, driveWorker, type ConnectCounts, type Counts, type WorkerMessage, type WorkerStart } from './loadWorker.js';
+import { attemptRecord } from '../common/attempts.js';
+import { runLoopFrame } from '../common/loopFrame.js';
+import { STALL_MS, type ConnectCounts, type Counts, type WorkerMessage, type WorkerStart } from './loadWorker.js';
 import { httpFailureKind, httpStatusKind } from './httpFailure.js';
 
 /**
@@ -38,17 +40,14 @@ function closeWithReset(socket: net.Socket): void {
 if (parentPort) {
   const port = parentPort;
   const cfg = workerData as WorkerStart;
-  const connectHist = createHistogram();
+  // The record's successes are the connects the requests opened; its failures are the requests'.
+  const record = attemptRecord();
   const requestHist = createHistogram();
-  const failHist = createHistogram();
-  const failures: Record<string, number> = {};
   const counts: Counts = { attempts: 0, succeeded: 0, failed: 0, stalls: 0 };
   const connects: ConnectCounts = { attempted: 0, succeeded: 0, failed: 0 };
   const stop = new AbortController();
   setMaxListeners(cfg.concurrency + 16, stop.signal);
   let inflight = 0;
-  let deadline = Infinity;
-  let done = false;
 
   const connectOnce = buildConnector({ timeout: cfg.connectTimeoutMs });
   const timedConnect: buildConnector.connector = (options, callback) => {
@@ -58,7 +57,7 @@ if (parentPort) {
       const us = (performance.now() - t0) * 1000;
       if (args[0] === null) {
         connects.succeeded++;
-        recordMicros(connectHist, us);
+        record.ok(us / 1000);
         if (cfg.close === 'rst') closeWithReset(args[1]);
       } else {
         connects.failed++;
@@ -76,26 +75,9 @@ if (parentPort) {
     bodyTimeout: cfg.connectTimeoutMs,
   });
 
-  const finish = async (): Promise<void> => {
-    if (done) return;
-    done = true;
-    clearInterval(progress);
-    await pool.destroy().catch(() => undefined);
-    port.postMessage({
-      kind: 'done',
-      ...counts,
-      failures,
-      histogram: encodeHistogram(connectHist),
-      failureHistogram: encodeHistogram(failHist),
-      http: { requestHistogram: encodeHistogram(requestHist), connects },
-    } satisfies WorkerMessage);
-    port.close();
-  };
-
   const fail = (t0: number, kind: string): void => {
     counts.failed++;
-    failures[kind] = (failures[kind] ?? 0) + 1;
-    recordMicros(failHist, (performance.now() - t0) * 1000);
+    record.fail(kind, performance.now() - t0);
   };
 
   const launch = (): void => {
@@ -115,25 +97,19 @@ if (parentPort) {
       .catch((err: unknown) => fail(t0, httpFailureKind(err)))
       .finally(() => {
         inflight--;
-        next();
+        loop.next();
       });
   };
 
-  const next = (): void => {
-    if (!stop.signal.aborted && counts.attempts < cfg.quota && performance.now() < deadline) {
-      launch();
-    } else if (inflight === 0) {
-      void finish();
-    }
-  };
-
-  const progress = driveWorker(port, cfg, counts, {
-    begin: (at) => (deadline = at),
+  const loop = runLoopFrame(port, cfg, counts, {
     launch,
-    finish: () => void finish(),
-    stop: () => {
-      stop.abort();
-      if (inflight === 0) void finish();
+    inflight: () => inflight,
+    stop: () => stop.abort(),
+    done: async () => {
+      await pool.destroy().catch(() => undefined);
+      return { kind: 'done', ...counts, ...record.encoded(), http: { requestHistogram: encodeHistogram(requestHist), connects } } satisfies WorkerMessage;
     },
+    progress: () => ({ kind: 'progress', ...counts }) satisfies WorkerMessage,
+    ready: { kind: 'ready' } satisfies WorkerMessage,
   });
 }

@@ -2,8 +2,6 @@
  * What the client agent and its load workers (raw TCP connects or HTTP requests) tell each other.
  * Both kinds of worker take the same start message and report in the same shape, so the agent merges either.
  */
-import type { MessagePort } from 'node:worker_threads';
-import { performance } from 'node:perf_hooks';
 import type { CloseMode } from '../../types.js';
 import type { ConnectPath } from './connector.js';
 
@@ -58,33 +56,3 @@ export type WorkerMessage =
 
 /** Attempts at least this slow count as stalls in progress reports. */
 export const STALL_MS = 900;
-
-/** What a load worker does at the agent's messages. */
-export interface WorkerLoop {
-  /** The load is released; no attempt may start after `deadline` (performance.now() time). */
-  begin(deadline: number): void;
-  launch(): void;
-  finish(): void;
-  /** The agent was told to stop: end what is in flight, then finish. */
-  stop(): void;
-}
-
-/**
- * The part every load worker shares: progress every interval, and the agent's 'start' (launch the first
- * min(concurrency, quota) attempts) and 'stop' messages. Returns the progress timer, to clear when done.
- */
-export function driveWorker(port: MessagePort, cfg: WorkerStart, counts: Counts, loop: WorkerLoop): NodeJS.Timeout {
-  const progress = setInterval(() => port.postMessage({ kind: 'progress', ...counts } satisfies WorkerMessage), cfg.progressIntervalMs);
-  port.on('message', (m: { kind: string }) => {
-    if (m.kind === 'start') {
-      loop.begin(performance.now() + cfg.durationMs);
-      const n = Math.min(cfg.concurrency, cfg.quota);
-      for (let i = 0; i < n; i++) loop.launch();
-      if (n === 0) loop.finish();
-    } else if (m.kind === 'stop') {
-      loop.stop();
-    }
-  });
-  port.postMessage({ kind: 'ready' } satisfies WorkerMessage);
-  return progress;
-}

@@ -1,14 +1,10 @@
 /**
- * The native connect engine (src/native/connectEngine.c, built by `npm run build` into dist/native/): loading it,
- * and turning what it kept into the agents' usual figures. The engine buckets latencies exactly as
- * hdr-histogram-js does for 1 µs .. 10 min at 3 significant digits, so a bucket's lowest value recorded with the
- * bucket's count gives the histogram the JS engines would have built.
+ * The native connect engine (src/native/connectEngine.c, built by `npm run build` into dist/native/): its
+ * functions, its shared slots, and its failures by name (src/agents/common/nativeAddon.ts loads it).
  */
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { errnoName } from '../common/errnoName.js';
-import { createHistogram, encodeHistogram, type Histogram } from '../../histogram.js';
+import { lazyAddon, type NativeCollected, type NativeEngine } from '../common/nativeAddon.js';
 
 /** The addon as `require` returns it. */
 export interface NativeConnectModule {
@@ -22,97 +18,16 @@ export interface NativeConnectModule {
   bucketIndex(microseconds: number): number;
 }
 
-/** An opaque engine handle (a Node-API external). */
-export type NativeEngine = { readonly __nativeEngine: unique symbol };
-
-/** Flat [key, count, key, count, ...] lists of the non-zero entries. */
-export interface NativeCollected {
-  failures: number[];
-  latency: number[];
-  failure: number[];
-}
-
 /** Slots of the engine's shared Int32Array. */
 export const SHARED = { ATTEMPTS: 0, SUCCEEDED: 1, FAILED: 2, STALLS: 3, STOP: 4, LENGTH: 8 } as const;
 
 /** The addon's file next to the compiled agents: dist/native/connect_engine.node. */
 export const NATIVE_ENGINE_FILE = fileURLToPath(new URL('../../native/connect_engine.node', import.meta.url));
 
-/**
- * An addon of dist/native/ if it was built, loads on this Node and has every function of `functions`, else null.
- * (Both native engines are loaded this way; each is loaded once per thread by its own module.)
- */
-export function loadNativeAddon<T>(file: string, functions: readonly string[]): T | null {
-  if (!existsSync(file)) return null;
-  try {
-    const m = createRequire(import.meta.url)(file) as Record<string, unknown>;
-    return functions.every((f) => typeof m[f] === 'function') ? (m as T) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Why an addon is absent, for a one-line note. */
-export function nativeAddonMissing(file: string): string {
-  return existsSync(file)
-    ? `${file} does not load on Node ${process.version}`
-    : `${file} was not built (npm run build needs make and a C compiler)`;
-}
-
-let loaded: NativeConnectModule | null | undefined;
-
+const engine = lazyAddon<NativeConnectModule>(NATIVE_ENGINE_FILE, ['start', 'finished', 'collect', 'bucketIndex']);
 /** The engine if it was built and loads on this Node, else null (the agents then connect through libuv handles). */
-export function nativeConnectModule(): NativeConnectModule | null {
-  if (loaded === undefined) loaded = loadNativeAddon<NativeConnectModule>(NATIVE_ENGINE_FILE, ['start', 'finished', 'collect', 'bucketIndex']);
-  return loaded;
-}
-
-/** Why the engine is absent, for a one-line note; null when it is there. */
-export function nativeConnectMissing(): string | null {
-  return nativeConnectModule() ? null : nativeAddonMissing(NATIVE_ENGINE_FILE);
-}
-
-const HALF_MAGNITUDE = 10;
-const HALF_COUNT = 1 << HALF_MAGNITUDE;
-
-/** The lowest value of HdrHistogram counts index `index` (lowest discernible value 1, 3 significant digits). */
-export function valueAtIndex(index: number): number {
-  let bucket = (index >> HALF_MAGNITUDE) - 1;
-  let sub = (index & (HALF_COUNT - 1)) + HALF_COUNT;
-  if (bucket < 0) {
-    sub -= HALF_COUNT;
-    bucket = 0;
-  }
-  return sub * 2 ** bucket;
-}
-
-/** HdrHistogram counts index of `value` (the engine's counts_index, for tests). */
-export function indexOfValue(value: number): number {
-  const v = Math.max(1, Math.round(value));
-  const bits = Math.max(Math.floor(Math.log2(v)) + 1, 11);
-  const bucket = bits - (HALF_MAGNITUDE + 1);
-  const sub = Math.floor(v / 2 ** bucket);
-  return ((bucket + 1) << HALF_MAGNITUDE) + (sub - HALF_COUNT);
-}
-
-/** Add the engine's [index, count, ...] list to a histogram. */
-export function addBuckets(h: Histogram, pairs: readonly number[]): void {
-  for (let i = 0; i + 1 < pairs.length; i += 2) h.recordValueWithCount(valueAtIndex(pairs[i] ?? 0), pairs[i + 1] ?? 0);
-}
-
-/** What an engine collected as a worker reports it: encoded histograms (empty without an engine) and named failures. */
-export function encodeCollected(
-  got: NativeCollected | null, name: (failures: readonly number[]) => Record<string, number>,
-): { histogram: string; failureHistogram: string; failures: Record<string, number> } {
-  const hist = createHistogram();
-  const failHist = createHistogram();
-  addBuckets(hist, got?.latency ?? []);
-  addBuckets(failHist, got?.failure ?? []);
-  const out = { histogram: encodeHistogram(hist), failureHistogram: encodeHistogram(failHist), failures: name(got?.failures ?? []) };
-  hist.destroy();
-  failHist.destroy();
-  return out;
-}
+export const nativeConnectModule = engine.module;
+export const nativeConnectMissing = engine.missing;
 
 /** The engine's [errno, count, ...] list by name; errno 0 marks attempts given up at a stop (ABORTED). */
 export function failuresByName(pairs: readonly number[]): Record<string, number> {

@@ -15,17 +15,15 @@ import { configFromArgv, emit, type AcceptPath, type TcpServerConfig } from '../
 import { streamWrapBinding, type TcpHandle } from './handles.js';
 import { ownResources, sumResources, type AgentResources } from '../common/resources.js';
 import { HttpRequestFramer, httpResponse } from './httpFraming.js';
-import { freshReports, reportToPrimary } from '../common/freshReports.js';
-import { onServerOrders } from '../common/runnerOrders.js';
+import { reportToPrimary } from '../common/freshReports.js';
+import { runServerPrimary, type WorkerReportBase } from '../common/serverPrimary.js';
 
 cluster.schedulingPolicy = cluster.SCHED_NONE;
 
-interface WorkerReport {
+interface WorkerReport extends WorkerReportBase {
   kind: 'listening' | 'accepted' | 'error';
   accepted?: number;
   acceptPath?: AcceptPath;
-  resources?: AgentResources;
-  message?: string;
 }
 
 /**
@@ -85,43 +83,26 @@ function runWorker(cfg: TcpServerConfig): void {
 }
 
 function runPrimary(cfg: TcpServerConfig): void {
-  let listening = 0;
   const accepted = new Map<number, number>();
   const workerResources = new Map<number, AgentResources>();
   let acceptPath: AcceptPath = 'handle';
-  const stats = (): void => {
-    const total = [...accepted.values()].reduce((s, n) => s + n, 0);
-    const resources = sumResources([ownResources(), ...workerResources.values()]);
-    emit({ type: 'stats', accepted: total, workers: cfg.workers, acceptPath, resources });
-  };
-  const fresh = freshReports(stats);
-  const stop = (): void => {
-    stats();
-    for (const w of Object.values(cluster.workers ?? {})) w?.kill();
-    process.exit(0);
-  };
-  for (let i = 0; i < cfg.workers; i++) {
-    const w = cluster.fork();
-    w.on('message', (m: WorkerReport) => {
-      if (m.kind === 'listening') {
-        if (m.acceptPath === 'socket') acceptPath = 'socket';
-        if (++listening === cfg.workers) emit({ type: 'ready', role: 'tcp-server', pid: process.pid });
-      } else if (m.kind === 'accepted') {
-        accepted.set(w.id, m.accepted ?? 0);
-        if (m.resources) workerResources.set(w.id, m.resources);
-        fresh.answered(w.id);
-      } else if (m.kind === 'error') {
-        emit({ type: 'error', message: `server worker: ${m.message ?? 'unknown error'}` });
-        process.exit(1);
-      }
-    });
-    w.on('exit', (code) => {
-      if (code !== 0 && code !== null) {
-        emit({ type: 'error', message: `server worker exited with code ${code}` });
-      }
-    });
-  }
-  onServerOrders({ stats: () => fresh.ask(), stop });
+  runServerPrimary<WorkerReport>({
+    workers: cfg.workers,
+    role: 'tcp-server',
+    label: 'server worker',
+    onListening: (m) => {
+      if (m.acceptPath === 'socket') acceptPath = 'socket';
+    },
+    onReport: (id, m) => {
+      accepted.set(id, m.accepted ?? 0);
+      if (m.resources) workerResources.set(id, m.resources);
+    },
+    emitStats: () => {
+      const total = [...accepted.values()].reduce((s, n) => s + n, 0);
+      const resources = sumResources([ownResources(), ...workerResources.values()]);
+      emit({ type: 'stats', accepted: total, workers: cfg.workers, acceptPath, resources });
+    },
+  });
 }
 
 const cfg = configFromArgv<TcpServerConfig>();

@@ -5,7 +5,7 @@ import { isDnsName, canonicalName } from '../../agents/dns/packets.js';
 import { GLIBC_ATTEMPTS, GLIBC_TIMEOUT_MS } from '../../agents/dns/glibcResolver.js';
 import { MAX_ENDPOINTS } from '../../host/iptables.js';
 import type { DnsClientKind } from '../../agents/dns/protocol.js';
-import { parseWholeNumber as intIn } from '../shared/numberOption.js';
+import { parseDetectRate, parseWholeNumber as intIn } from '../shared/numberOption.js';
 
 export interface DnsOptions {
   modes: DnsMode[];
@@ -98,10 +98,7 @@ export function validateDnsArgs(a: DnsArgs): DnsOptions {
   if (typeof a.zone !== 'string' || !isDnsName(a.zone) || canonicalName(a.zone).length > 230) {
     throw new UserError(`--zone "${String(a.zone)}" is not a DNS name (labels of letters, digits and inner hyphens, separated by dots)`);
   }
-  const rate = a['detect-rate'];
-  if (typeof rate !== 'number' || !Number.isFinite(rate) || rate <= 0 || rate > 100_000) {
-    throw new UserError(`--detect-rate must be a number above 0 and at most 100000 (per 100 000 lookups), got ${String(rate)}`);
-  }
+  const rate = parseDetectRate(a['detect-rate'], 'lookups');
   const opts: DnsOptions = {
     modes: a.modes === undefined ? [...DEFAULT_DNS_MODES[client]] : parseDnsModes(a.modes),
     client,

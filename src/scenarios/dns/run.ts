@@ -1,6 +1,3 @@
-import type { Topology } from '../../backends/topology.js';
-import { conntrackCounters, readConntrackStat, type ConntrackStat } from '../../host/conntrackStat.js';
-import { netCountersDelta, sumCounters, type NetCounters } from '../../host/netstat.js';
 import { deleteEntriesFromSubnet } from '../../host/conntrackTable.js';
 import {
   applyBatch, noNatBatch, notrackBatch, ownsNotrackPath, removeRules, serviceBatch, setMasqueradeMode,
@@ -11,7 +8,7 @@ import { NSSWITCH_DNS_ONLY, renderResolvConf } from '../../agents/dns/glibcResol
 import type { DnsClientConfig, DnsClientKind, DnsClientResultEvent, DnsServerConfig } from '../../agents/dns/protocol.js';
 import type { ModeResult, OtherScenarioConfig, ResultFile } from '../../types.js';
 import { withRun } from '../shared/runScope.js';
-import { openNatLab, shareOf, startOnEveryClient, startRunAgent } from '../shared/natLab.js';
+import { labCounters, labSnapshot, openNatLab, type ReportedCounters, shareOf, startOnEveryClient, startRunAgent } from '../shared/natLab.js';
 import { runModes } from '../shared/modeLoop.js';
 import { resultBase } from '../shared/resultBase.js';
 import { PROGRESS_INTERVAL_MS } from '../shared/timing.js';
@@ -24,22 +21,14 @@ import { BURST_PORTS, CLIENT_PORT_RANGE, type DnsOptions } from './options.js';
 /** The DNS server's receive buffer per socket: a burst of lookups must never overflow it. */
 const SERVER_RECV_BUFFER = 8 * 1024 * 1024;
 
-const CONNTRACK_KEYS = ['insert_failed', 'drop', 'clashres'];
-const CLIENT_KEYS = ['UdpOutDatagrams', 'UdpInDatagrams', 'UdpRcvbufErrors', 'UdpInErrors'];
-const SERVER_KEYS = ['UdpInDatagrams', 'UdpOutDatagrams', 'UdpRcvbufErrors', 'UdpInErrors', 'TcpPassiveOpens'];
+const REPORTED: ReportedCounters = {
+  conntrack: ['insert_failed', 'drop', 'clashres'],
+  clients: ['UdpOutDatagrams', 'UdpInDatagrams', 'UdpRcvbufErrors', 'UdpInErrors'],
+  server: ['UdpInDatagrams', 'UdpOutDatagrams', 'UdpRcvbufErrors', 'UdpInErrors', 'TcpPassiveOpens'],
+};
 /** Names differ between clients (h<offset+n>.zone), so no answer can be mistaken for another client's. */
 const NAMES_PER_CLIENT = 10_000_000;
 
-interface Snapshot {
-  conntrack: ConntrackStat;
-  clients: NetCounters[];
-  server: NetCounters;
-}
-
-async function snapshot(t: Topology): Promise<Snapshot> {
-  const [conntrack, server, ...clients] = await Promise.all([readConntrackStat(), t.readCounters(t.server), ...t.clients.map((c) => t.readCounters(c))]);
-  return { conntrack, server, clients };
-}
 
 /** Notes for a mode whose effect depends on the client kind or the path. */
 function modeNotes(plan: DnsModePlan, client: DnsClientKind, vip: boolean): string[] {
@@ -101,7 +90,7 @@ export function runDns(opts: DnsOptions, ctx: RunContext): Promise<ResultFile> {
         await deleteEntriesFromSubnet(t.clientSubnet);
         return rule;
       },
-      snapshot: () => snapshot(t),
+      snapshot: () => labSnapshot(t),
       startLoad: (mode, index) => {
         const server = targetOf(planDnsMode(mode, opts.vip));
         return startOnEveryClient(t, (_, i) => {
@@ -126,11 +115,7 @@ export function runDns(opts: DnsOptions, ctx: RunContext): Promise<ResultFile> {
           mode,
           rule,
           clients: results.map(toOutcome),
-          counters: {
-            conntrack: conntrackCounters(before.conntrack, after.conntrack, CONNTRACK_KEYS),
-            clients: sumCounters(before.clients.map((b, i) => netCountersDelta(b, after.clients[i] ?? b, CLIENT_KEYS))),
-            server: netCountersDelta(before.server, after.server, SERVER_KEYS),
-          },
+          counters: labCounters(before, after, REPORTED),
           durationMs,
           timeoutMs: opts.timeoutMs,
           attempts: opts.attempts,

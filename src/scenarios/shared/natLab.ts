@@ -1,12 +1,16 @@
 import type { AgentConnection } from '../../runner/agentConnection.js';
+import { LISTEN_BACKLOG } from '../../agents/common/protocol.js';
 import type { BuildTopology } from '../../backends/choose.js';
 import type { AgentStart, TestHost, Topology, TopologyRequest } from '../../backends/topology.js';
 import { installRules, tablesToBeCreated, type SnatTopology, type Table } from '../../host/iptables.js';
+import { conntrackCounters, readConntrackStat, type ConntrackStat } from '../../host/conntrackStat.js';
+import { netCountersDelta, sumCounters, type NetCounters } from '../../host/netstat.js';
+import type { ModeCounters } from '../../types.js';
 import type { RunScope } from './runScope.js';
 import { AGENT_READY_TIMEOUT_MS } from './timing.js';
 
 /** Listen backlog of the harness's servers, and the somaxconn / tcp_max_syn_backlog that let it be that long. */
-export const SERVER_BACKLOG = 65_535;
+export const SERVER_BACKLOG = LISTEN_BACKLOG;
 /** Namespaced sysctls of a server that is never the bottleneck. */
 export const SERVER_SYSCTLS: Record<string, string> = {
   'net.core.somaxconn': String(SERVER_BACKLOG),
@@ -50,4 +54,32 @@ export function startOnEveryClient(t: Topology, start: (host: TestHost, index: n
 /** A quota split over the clients, the first ones taking the remainder. */
 export function shareOf(total: number, parts: number, index: number): number {
   return Math.floor(total / parts) + (index < total % parts ? 1 : 0);
+}
+
+/** The counters a NAT lab diffs around a load: conntrack stats where the NAT happens, nstat of every host. */
+export interface LabSnapshot {
+  conntrack: ConntrackStat;
+  clients: NetCounters[];
+  server: NetCounters;
+}
+
+export async function labSnapshot(t: Topology): Promise<LabSnapshot> {
+  const [conntrack, server, ...clients] = await Promise.all([readConntrackStat(), t.readCounters(t.server), ...t.clients.map((c) => t.readCounters(c))]);
+  return { conntrack, server, clients };
+}
+
+/** The counters every result reports, zero or not, by group. */
+export interface ReportedCounters {
+  conntrack: readonly string[];
+  clients: readonly string[];
+  server: readonly string[];
+}
+
+/** A mode's counter deltas: every one that moved plus the reported ones; the clients' summed. */
+export function labCounters(before: LabSnapshot, after: LabSnapshot, keys: ReportedCounters): ModeCounters {
+  return {
+    conntrack: conntrackCounters(before.conntrack, after.conntrack, keys.conntrack),
+    clients: sumCounters(before.clients.map((b, i) => netCountersDelta(b, after.clients[i] ?? b, keys.clients))),
+    server: netCountersDelta(before.server, after.server, keys.server),
+  };
 }

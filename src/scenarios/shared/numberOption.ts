@@ -7,3 +7,11 @@ export function parseWholeNumber(name: string, v: unknown, lo: number, hi: numbe
   }
   return v;
 }
+
+/** `--detect-rate`: a rate per 100 000 above 0 and at most 100 000 (`unit` names what is counted). */
+export function parseDetectRate(v: unknown, unit: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 100_000) {
+    throw new UserError(`--detect-rate must be a number above 0 and at most 100000 (per 100 000 ${unit}), got ${String(v)}`);
+  }
+  return v;
+}

@@ -2,7 +2,7 @@ import { UserError } from '../../errors.js';
 import { MASQUERADE_MODES, type CloseMode, type MasqueradeMode, type TcpSynConfig, type TcpSynProtocol } from '../../types.js';
 import type { FlagTable } from '../shared/definition.js';
 import { parseModeList } from '../shared/modeList.js';
-import { parseWholeNumber as intIn } from '../shared/numberOption.js';
+import { parseDetectRate, parseWholeNumber as intIn } from '../shared/numberOption.js';
 
 /** The options of a run, before the backend adds its subnets. */
 export type TcpSynOptions = Omit<TcpSynConfig, 'clientSubnet' | 'serverSubnet' | 'backend'>;
@@ -96,13 +96,8 @@ export function validateTcpSynArgs(a: TcpSynArgs): TcpSynOptions {
     connectTimeoutMs: intIn('connect-timeout', a['connect-timeout'], 100, 300_000),
     serverWorkers: intIn('server-workers', a['server-workers'], 1, 64),
     serverPort: intIn('port', a.port, 1, 65535),
-    detectRatePer100k: 0,
+    detectRatePer100k: parseDetectRate(a['detect-rate'], 'attempts'),
   };
-  const rate = a['detect-rate'];
-  if (typeof rate !== 'number' || !Number.isFinite(rate) || rate <= 0 || rate > 100_000) {
-    throw new UserError(`--detect-rate must be a number above 0 and at most 100000 (per 100 000 attempts), got ${String(rate)}`);
-  }
-  opts.detectRatePer100k = rate;
   const protocol = (a.protocol ?? 'tcp') as TcpSynProtocol;
   if (protocol !== 'tcp' && protocol !== 'http') throw new UserError(`--protocol must be tcp or http, got "${a.protocol}"`);
   const keepalive = a.keepalive ?? false;

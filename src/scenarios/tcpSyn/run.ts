@@ -1,13 +1,10 @@
 import type { AgentConnection } from '../../runner/agentConnection.js';
-import type { Topology } from '../../backends/topology.js';
-import { conntrackCounters, readConntrackStat, type ConntrackStat } from '../../host/conntrackStat.js';
-import { netCountersDelta, sumCounters, type NetCounters } from '../../host/netstat.js';
 import { deleteEntriesFromSubnet } from '../../host/conntrackTable.js';
 import { setMasqueradeMode } from '../../host/iptables.js';
 import { collectEnvironment } from '../../host/environment.js';
 import { analyzeMode, type ClientOutcome } from './analyze.js';
 import { withRun } from '../shared/runScope.js';
-import { openNatLab, SERVER_BACKLOG, SERVER_SYSCTLS, shareOf, startOnEveryClient, startRunAgent } from '../shared/natLab.js';
+import { labCounters, labSnapshot, openNatLab, type ReportedCounters, SERVER_BACKLOG, SERVER_SYSCTLS, shareOf, startOnEveryClient, startRunAgent } from '../shared/natLab.js';
 import { runModes } from '../shared/modeLoop.js';
 import { resultBase } from '../shared/resultBase.js';
 import { PROGRESS_INTERVAL_MS } from '../shared/timing.js';
@@ -17,9 +14,11 @@ import type { TcpClientConfig, TcpClientResultEvent, TcpServerConfig } from '../
 import type { TcpSynOptions } from './options.js';
 
 /** Counters that are always reported, zero or not. */
-const CLIENT_KEYS = ['TcpExtTCPSynRetrans', 'TcpActiveOpens', 'TcpAttemptFails'];
-const SERVER_KEYS = ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpPassiveOpens', 'TcpExtTCPSYNChallenge'];
-const CONNTRACK_KEYS = ['insert_failed', 'drop'];
+const REPORTED: ReportedCounters = {
+  conntrack: ['insert_failed', 'drop'],
+  clients: ['TcpExtTCPSynRetrans', 'TcpActiveOpens', 'TcpAttemptFails'],
+  server: ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpPassiveOpens', 'TcpExtTCPSYNChallenge'],
+};
 
 const CLIENT_SYSCTLS = {
   // With --close fin every port sits in TIME_WAIT for 60 s; let connect() reuse it (timestamps make that safe),
@@ -27,16 +26,6 @@ const CLIENT_SYSCTLS = {
   'net.ipv4.tcp_tw_reuse': '1',
 };
 
-interface Snapshot {
-  conntrack: ConntrackStat;
-  clients: NetCounters[];
-  server: NetCounters;
-}
-
-async function snapshot(t: Topology): Promise<Snapshot> {
-  const [conntrack, server, ...clients] = await Promise.all([readConntrackStat(), t.readCounters(t.server), ...t.clients.map((c) => t.readCounters(c))]);
-  return { conntrack, server, clients };
-}
 
 /**
  * `tcp-syn`: build the topology (netns or docker), then for each MASQUERADE mode run the connect storm from
@@ -81,7 +70,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
         await deleteEntriesFromSubnet(t.clientSubnet);
         return rule;
       },
-      snapshot: () => snapshot(t),
+      snapshot: () => labSnapshot(t),
       startLoad: (): Promise<AgentConnection[]> =>
         startOnEveryClient(t, (_, i) => ({ label: `client agent ${i}`, agent: 'tcp/client', config: clientCfg(i), priority: 'normal' })),
       resultEvent: 'result',
@@ -93,11 +82,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
           mode,
           rule,
           clients: results.map(toOutcome),
-          counters: {
-            conntrack: conntrackCounters(before.conntrack, after.conntrack, CONNTRACK_KEYS),
-            clients: sumCounters(before.clients.map((b, i) => netCountersDelta(b, after.clients[i] ?? b, CLIENT_KEYS))),
-            server: netCountersDelta(before.server, after.server, SERVER_KEYS),
-          },
+          counters: labCounters(before, after, REPORTED),
           durationMs,
           connectTimeoutMs: opts.connectTimeoutMs,
           detectRatePer100k: opts.detectRatePer100k,

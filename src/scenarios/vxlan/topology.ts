@@ -1,6 +1,7 @@
 import { run, runInNetns } from '../../host/exec.js';
 import { formatIpv4, formatPrefix, hostAddress, type Prefix } from '../../host/subnets.js';
 import { netnsName } from '../../host/names.js';
+import { SERVER_SYSCTLS } from '../shared/natLab.js';
 import { deleteNetnsAndLinks } from '../../backends/netns/namespaces.js';
 import { setNetnsSysctl } from '../../host/netnsSysctl.js';
 
@@ -157,8 +158,7 @@ export async function createVxlanTopology(req: VxlanTopologyRequest): Promise<Vx
   // host-network client's source is the node address, outside the cluster CIDR, and kube-proxy marks it.
   await ip(a.netns, ['route', 'add', t.serviceSubnet, 'via', b.underlay, 'dev', t.underlayDevice]);
   // The pod's listener must never be the bottleneck: deep accept and SYN queues in its own namespace.
-  await setNetnsSysctl(b.pod.netns, 'net.core.somaxconn', '65535');
-  await setNetnsSysctl(b.pod.netns, 'net.ipv4.tcp_max_syn_backlog', '65535');
+  for (const [key, value] of Object.entries(SERVER_SYSCTLS)) await setNetnsSysctl(b.pod.netns, key, value);
   return t;
 }
 
