@@ -40,6 +40,10 @@ export interface SignatureBand {
 export interface Attribution {
   /** Unit of the three numbers below: lost SYNs for tcp-syn (a 3 s stall is two lost SYNs), lost queries for dns. */
   unit: 'lost-syn' | 'lost-query' | 'lost-packet';
+  /**
+   * All losses, counted in `unit`: lost SYNs for tcp-syn and vxlan, lost queries for dns (the JSON name is the
+   * contract's and stays). conntrackRace + serverOverload + unexplained = lostSyns.
+   */
   lostSyns: number;
   conntrackRace: number;
   serverOverload: number;

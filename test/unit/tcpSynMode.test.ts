@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeMode, extraRetransmitsNote, type ClientOutcome, type ModeInput } from '../../src/scenarios/tcpSyn/analyze.js';
+import { analyzeMode, extraRetransmitsNote, type ModeInput } from '../../src/scenarios/tcpSyn/analyze.js';
+import type { ClientOutcome } from '../../src/scenarios/shared/clientOutcome.js';
 import { countBetween, createHistogram, decodeHistogram, encodeHistogram, recordMicros } from '../../src/histogram.js';
 import type { ModeCounters } from '../../src/types.js';
 

@@ -7,10 +7,8 @@
  * Two histograms per worker, in microseconds: the TCP connect time of every connection opened, and the whole
  * request time (dispatch to the last body byte; it includes the connect when the request opened one).
  * The connect time is taken around undici's connector: from the connector call (net.connect) to its callback,
- * which undici's connector calls from the socket's 'connect' event, the same span raw TCP mode measures.
- * undici's diagnostics channels (`undici:client:beforeConnect` -> `undici:client:connected`) bracket the same
- * call, but their messages carry fresh connectParams objects and the Pool's one shared connector, so concurrent
- * connects of one pool cannot be paired to their own start; the wrapper's closure pairs each exactly.
+ * which undici's connector calls from the socket's 'connect' event, the same span raw TCP mode measures; the
+ * wrapper's closure pairs each connect with its own start, however many are in flight.
  */
 import type net from 'node:net';
 import { setMaxListeners } from 'node:events';

@@ -2,22 +2,11 @@ import { encodeHistogram, mergeEncoded, percentileMs } from '../../histogram.js'
 import { countSignatures, bandsToRecord, lostSynsBeforeTimeout } from '../../analysis/signatures.js';
 import { attribute, decideVerdict, detectableRatePer100k, observedLostSyns, raceDrops, serverDrops } from '../../analysis/verdict.js';
 import type { MasqueradeMode, ModeCounters, ModeResult } from '../../types.js';
-import type { HttpFigures } from '../../agents/tcp/loadWorker.js';
 import type { ConnectPath } from '../../agents/tcp/connector.js';
 import { httpModeFigures } from './httpFigures.js';
+import type { ClientOutcome } from '../shared/clientOutcome.js';
 
 /** What one client agent reported for one mode (the agent's result event, less its type tag). */
-export interface ClientOutcome {
-  attempts: number;
-  succeeded: number;
-  failed: number;
-  failures: Record<string, number>;
-  histogram: string;
-  /** `--protocol http`: request latencies and the connects opened. */
-  http?: HttpFigures;
-  /** Raw connects: the path the client agent's connects took (absent in HTTP runs and older agents). */
-  connectPath?: ConnectPath;
-}
 
 /** Slowest first: a mode whose clients took different paths is named by the slowest one. */
 const PATHS_SLOWEST_FIRST: readonly ConnectPath[] = ['socket', 'handle', 'native'];

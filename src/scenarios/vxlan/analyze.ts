@@ -3,7 +3,7 @@ import { countSignatures, lostSynsBeforeTimeout } from '../../analysis/signature
 import { HARNESS_FAILURE_LIMIT, observedLostSyns, serverDrops } from '../../analysis/verdict.js';
 import { loadFigures } from '../../analysis/loadFigures.js';
 import type { OuterFlowSummary } from './doubleSnat.js';
-import type { ClientOutcome } from '../tcpSyn/analyze.js';
+import type { ClientOutcome } from '../shared/clientOutcome.js';
 import type { VxlanMode } from './options.js';
 import type { Attribution, ModeCounters, ModeResult, Verdict, VxlanEvidence } from '../../types.js';
 
