@@ -184,6 +184,11 @@ export interface EnvironmentInfo {
   harness: { name: string; version: string; commit: string | null };
   backend: BackendName;
   docker: { version: string } | null;
+  /**
+   * Where the NAT under test ran, with the iptables named above inside it: the netns backend's router namespace;
+   * null: the host's own namespace (docker). Absent in older files (their netns runs NATed in the host).
+   */
+  natNamespace?: string | null;
 }
 
 export interface TcpSynConfig {

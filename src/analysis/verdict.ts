@@ -1,4 +1,4 @@
-import type { Attribution, SignatureBand, Verdict } from '../types.js';
+import type { Attribution, SignatureBand, Verdict, ModeResult } from '../types.js';
 
 /** The kernel's names for the counters that explain a lost SYN. */
 export const RACE_COUNTER = 'insert_failed';
@@ -123,4 +123,9 @@ export function overallVerdict(verdicts: readonly Verdict[]): Verdict {
   if (verdicts.length === 0) return 'invalid';
   for (const v of PRECEDENCE) if (verdicts.includes(v)) return v;
   return 'invalid';
+}
+
+/** A mode whose conditions changed under it (its rules removed or edited mid-mode): its counts say nothing. */
+export function invalidated(m: ModeResult, what: string): ModeResult {
+  return { ...m, verdict: 'invalid', reason: `${what}, so this mode's counts do not say what it does (it was: ${m.verdict} — ${m.reason})` };
 }

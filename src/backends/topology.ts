@@ -1,13 +1,14 @@
 import type { AgentConnection } from '../runner/agentConnection.js';
 import type { AgentName } from '../agents/common/protocol.js';
 import type { NetCounters } from '../host/netstat.js';
+import type { ConntrackStat } from '../host/conntrackStat.js';
 import type { BackendName } from '../types.js';
 import type { ExecResult } from '../host/exec.js';
 
 /**
  * The topology contract both backends build, so scenarios never know which one runs:
- * K clients on a client network whose host-side bridge is `clientBridge`, a server on a network of its own,
- * the host routing between them through the NAT under test.
+ * K clients on a client network whose bridge is `clientBridge`, a server on a network of its own, and between
+ * them the NAT under test: in a router namespace of the run's own (netns), or in the host (docker, Docker's shape).
  */
 export interface TestHost {
   role: 'client' | 'server';
@@ -36,8 +37,14 @@ export interface Topology {
   runId: string;
   clientSubnet: string;
   serverSubnet: string;
-  /** The client network's bridge on the host: the MASQUERADE rule's `! -o` device. */
+  /** The client network's bridge where the NAT runs: the MASQUERADE rule's `! -o` device. */
   clientBridge: string;
+  /** The namespace that holds the NAT under test, its rules and its conntrack table; null: the host's own. */
+  natNetns: string | null;
+  /** Conntrack stats where the NAT happens. */
+  readNatStats(): Promise<ConntrackStat>;
+  /** Forget the lab's conntrack entries where the NAT happens (before each mode), never anyone else's. */
+  clearNatEntries(): Promise<void>;
   /** Built-in or Docker chain the harness's forward accepts hang from (FORWARD, or DOCKER-USER under Docker). */
   forwardHook: string;
   clients: TestHost[];

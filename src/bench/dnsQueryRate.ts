@@ -24,7 +24,6 @@ import { run } from '../host/exec.js';
 import { hostBusyCpuSeconds, perThousand, ratio } from './benchHost.js';
 import { dnsperfQueryFile, parseBashTimes, parseDnsperfOutput, type DnsperfFigures } from './dnsperfOutput.js';
 import { buildNetnsTopology } from '../backends/netns/topology.js';
-import { deleteEntriesFromSubnet } from '../host/conntrackTable.js';
 import { netCountersDelta } from '../host/netstat.js';
 import { mergeEncoded } from '../histogram.js';
 import { applyBatch, serviceBatch, setMasqueradeMode } from '../host/iptables.js';
@@ -130,13 +129,13 @@ export async function benchDnsQueryRate(): Promise<{ lines: string[]; json: obje
       const backends = await service.addBackends(backendCount);
       await service.routeServerToClients();
       vip = service.vipAddress();
-      await applyBatch(serviceBatch({ runId, clientSubnet: t.clientSubnet, vip, port, backends }));
+      await applyBatch(serviceBatch({ runId, clientSubnet: t.clientSubnet, vip, port, backends }), t.natNetns);
       const serverCfg: DnsServerConfig = { zone, addresses: backends, port, workers: serverWorkers, recvBufferBytes: SERVER_RECV_BUFFER };
       const srv = await startRunAgent(scope, t, t.server, { label: 'dns server agent', agent: 'dns/server', config: serverCfg, priority: 'high' });
 
       /** Around one load: fresh conntrack, the server's counters and CPU, the host's CPU inside the load. */
       const measure = async (load: () => Promise<RawLoad>): Promise<DnsLoadFigures> => {
-        await deleteEntriesFromSubnet(t.clientSubnet);
+        await t.clearNatEntries();
         const loadAverage1m = Math.round((os.loadavg()[0] ?? 0) * 100) / 100;
         const [counters0, stats0] = await Promise.all([t.readCounters(t.server), serverStats(srv)]);
         const r = await load();

@@ -18,7 +18,6 @@ import { hostBusyCpuSeconds, perThousand, ratio } from './benchHost.js';
 import { openTcpLab } from './tcpLab.js';
 import type { Topology } from '../backends/topology.js';
 import { setMasqueradeMode } from '../host/iptables.js';
-import { deleteEntriesFromSubnet } from '../host/conntrackTable.js';
 import { netCountersDelta } from '../host/netstat.js';
 import type { MasqueradeMode } from '../types.js';
 
@@ -64,7 +63,7 @@ export interface ModeRow {
 const mb = (kb: number): number => Math.round(kb / 102.4) / 10;
 
 async function measure(t: Topology, load: () => Promise<LoadRun>): Promise<LoadFigures> {
-  await deleteEntriesFromSubnet(t.clientSubnet);
+  await t.clearNatEntries();
   const before = await t.readCounters(t.server);
   const c0 = await hostBusyCpuSeconds();
   const r = await load();

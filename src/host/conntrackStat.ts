@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { runInNetns } from './exec.js';
 
 /**
  * /proc/net/stat/nf_conntrack: a header naming the columns, then one row of hex numbers per CPU.
@@ -74,4 +75,9 @@ export function conntrackCounters(before: ConntrackStat, after: ConntrackStat, k
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(conntrackDelta(before, after))) if (v !== 0 || keep.includes(k)) out[k] = v;
   return out;
+}
+
+/** The stats of a named network namespace (read from inside it: the file is per namespace). */
+export async function readNetnsConntrackStat(netns: string): Promise<ConntrackStat> {
+  return parseConntrackStat((await runInNetns(netns, 'cat', [CONNTRACK_STAT_PATH])).stdout);
 }

@@ -1,9 +1,9 @@
 import os from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { run } from './exec.js';
+import { run, runInNetns } from './exec.js';
 import { iptablesInfo } from './iptables.js';
-import { readConntrackStat } from './conntrackStat.js';
+import { readConntrackStat, readNetnsConntrackStat } from './conntrackStat.js';
 import type { EnvironmentInfo } from '../types.js';
 
 /** Conntrack and NAT sysctls that change what a run can show. */
@@ -21,9 +21,12 @@ export const CONNTRACK_SYSCTLS = [
   'net.ipv4.ip_local_port_range',
 ] as const;
 
-async function readSysctl(key: string): Promise<string | null> {
+/** A sysctl as the namespace `netns` sees it (null: the runner's own), or null when it does not exist there. */
+async function readSysctl(key: string, netns: string | null): Promise<string | null> {
+  const file = `/proc/sys/${key.replace(/\./g, '/')}`;
   try {
-    return (await readFile(`/proc/sys/${key.replace(/\./g, '/')}`, 'utf8')).trim().replace(/\s+/g, ' ');
+    const text = netns === null ? await readFile(file, 'utf8') : (await runInNetns(netns, 'cat', [file])).stdout;
+    return text.trim().replace(/\s+/g, ' ');
   } catch {
     return null;
   }
@@ -49,16 +52,23 @@ export function kernelVersionOf(release: string): string {
   return /^(\d+\.\d+(?:\.\d+)?)/.exec(release)?.[1] ?? release;
 }
 
-export async function collectEnvironment(backend: 'netns' | 'docker', docker: { version: string } | null = null): Promise<EnvironmentInfo> {
+/**
+ * The environment block of a result. `natNetns`: the namespace where the NAT under test runs (the netns backend's
+ * router); its conntrack sysctls and stat columns are read there. null: the host's (docker, or no run).
+ */
+export async function collectEnvironment(
+  backend: 'netns' | 'docker', docker: { version: string } | null = null, natNetns: string | null = null,
+): Promise<EnvironmentInfo> {
   const pkg = await packageInfo();
   const [ipt, commit, columns] = await Promise.all([
     iptablesInfo().catch(() => ({ version: 'not found', backend: 'none' })),
     gitCommit(pkg.root),
-    readConntrackStat().then((s) => s.columns).catch(() => [] as string[]),
+    (natNetns === null ? readConntrackStat() : readNetnsConntrackStat(natNetns)).then((s) => s.columns).catch(() => [] as string[]),
   ]);
   const sysctls: Record<string, string> = {};
   for (const k of CONNTRACK_SYSCTLS) {
-    const v = await readSysctl(k);
+    // The clients' port range is theirs, not the NAT's: read where the run sets it, not here.
+    const v = await readSysctl(k, k === 'net.ipv4.ip_local_port_range' ? null : natNetns);
     if (v !== null) sysctls[k] = v;
   }
   const release = os.release();
@@ -75,5 +85,6 @@ export async function collectEnvironment(backend: 'netns' | 'docker', docker: { 
     harness: { name: pkg.name, version: pkg.version, commit },
     backend,
     docker,
+    natNamespace: natNetns,
   };
 }

@@ -68,6 +68,8 @@ export interface SnatTopology {
   /** Chain the forward accepts hang from: FORWARD (default), or DOCKER-USER on a Docker host, which Docker
    * evaluates before its isolation chains that would drop traffic between two of its networks. */
   forwardHook?: string;
+  /** The namespace whose tables hold the rules; absent or null: the host's. */
+  netns?: string | null;
 }
 
 /** Batch creating the run's chains and jumps: NAT chain (empty until a mode is set) and forward accepts. */
@@ -147,9 +149,9 @@ export function ownedByRun(runId: string): (name: string) => boolean {
 export const ownedByAnyRun = (name: string): boolean =>
   /^[0-9a-f]{6,}$/.test(name) || /^REPRO-[A-Z]+-[0-9a-f]{6,}$/.test(name);
 
-/** Add to the tables as they are (`--noflush`): the host's own rules stay untouched. */
-export async function applyBatch(batch: string): Promise<void> {
-  await restore(['--noflush'], batch, null);
+/** Add to the tables as they are (`--noflush`): whatever else they hold stays untouched. `netns` null: the host's. */
+export async function applyBatch(batch: string, netns: string | null = null): Promise<void> {
+  await restore(['--noflush'], batch, netns);
 }
 
 /** Replace whole tables inside a namespace of the harness's own, where the tables are the harness's alone. */
@@ -173,23 +175,56 @@ async function restore(flags: readonly string[], batch: string, netns: string | 
   }
 }
 
-export async function iptablesSave(): Promise<string> {
-  return (await run('iptables-save', [])).stdout;
+export async function iptablesSave(netns: string | null = null): Promise<string> {
+  return (netns === null ? await run('iptables-save', []) : await runInNetns(netns, 'iptables-save', [])).stdout;
 }
 
 export async function installRules(t: SnatTopology): Promise<void> {
-  await applyBatch(installBatch(t));
+  await applyBatch(installBatch(t), t.netns ?? null);
 }
 
 export async function setMasqueradeMode(t: SnatTopology, mode: MasqueradeMode): Promise<string> {
-  await applyBatch(modeBatch(t, mode));
+  await applyBatch(modeBatch(t, mode), t.netns ?? null);
   return masqueradeRule(natChain(t.runId), t.clientSubnet, t.clientBridge, mode).slice(3);
 }
 
+/**
+ * The run's rules as `iptables-save` prints them while `mode` is set: the NAT chain's rule, the forward accepts
+ * and the two tagged jumps. A mode is only valid if all of them are still there when it ends.
+ */
+export function expectedRules(t: SnatTopology, mode: MasqueradeMode): string[] {
+  const nat = natChain(t.runId);
+  const fwd = forwardChain(t.runId);
+  // iptables-save quotes comments.
+  const tag = `-m comment --comment "${runComment(t.runId)}"`;
+  return [
+    `-A POSTROUTING ${tag} -j ${nat}`,
+    masqueradeRule(nat, t.clientSubnet, t.clientBridge, mode),
+    `-A ${t.forwardHook ?? 'FORWARD'} ${tag} -j ${fwd}`,
+    `-A ${fwd} -s ${t.clientSubnet} -d ${t.serverSubnet} -j ACCEPT`,
+    `-A ${fwd} -s ${t.serverSubnet} -d ${t.clientSubnet} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+  ];
+}
+
+/** What of the run's rules is missing from `iptables-save` output, and what its own NAT chain holds besides. */
+export function rulesChanged(saveText: string, t: SnatTopology, mode: MasqueradeMode): string[] {
+  const lines = new Set(saveText.split('\n').map((l) => l.trim()));
+  const expected = expectedRules(t, mode);
+  const out = expected.filter((r) => !lines.has(r)).map((r) => `missing: ${r}`);
+  const nat = `-A ${natChain(t.runId)} `;
+  for (const l of lines) if (l.startsWith(nat) && !expected.includes(l)) out.push(`added: ${l}`);
+  return out;
+}
+
+/** Check the run's rules where they live; returns what changed (nothing: they are as the run wrote them). */
+export async function verifyRules(t: SnatTopology, mode: MasqueradeMode): Promise<string[]> {
+  return rulesChanged(await iptablesSave(t.netns ?? null), t, mode);
+}
+
 /** Remove every rule and chain of one run (or, with ownedByAnyRun, of all runs). Returns how many rules/chains went. */
-export async function removeRules(owns: (name: string) => boolean): Promise<number> {
-  const batch = removalBatch(await iptablesSave(), owns);
-  await applyBatch(batch);
+export async function removeRules(owns: (name: string) => boolean, netns: string | null = null): Promise<number> {
+  const batch = removalBatch(await iptablesSave(netns), owns);
+  await applyBatch(batch, netns);
   return batch.split('\n').filter((l) => l.startsWith('-D ') || l.startsWith('-X ')).length;
 }
 

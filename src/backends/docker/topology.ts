@@ -4,6 +4,8 @@ import type Docker from 'dockerode';
 import { AgentConnection } from '../../runner/agentConnection.js';
 import { run } from '../../host/exec.js';
 import { parseNetCounters } from '../../host/netstat.js';
+import { readConntrackStat } from '../../host/conntrackStat.js';
+import { deleteEntriesFromSubnet } from '../../host/conntrackTable.js';
 import { formatPrefix, hostAddress, parsePrefix, pickFreeSubnets, prefixesInUse, type Prefix } from '../../host/subnets.js';
 import { containerName, linkName } from '../../host/names.js';
 import { UserError, errorMessage } from '../../errors.js';
@@ -190,6 +192,10 @@ export async function buildDockerTopology(req: TopologyRequest, state: RunStateF
     serverSubnet,
     clientBridge: names.clientBridge,
     forwardHook: 'DOCKER-USER',
+    // Docker's shape: the host NATs, in the host's table, shared with everything else on the host.
+    natNetns: null,
+    readNatStats: () => readConntrackStat(),
+    clearNatEntries: async () => void (await deleteEntriesFromSubnet(clientSubnet)),
     clients,
     server,
     docker: { version: o.version },

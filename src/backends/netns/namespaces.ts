@@ -1,16 +1,16 @@
-import { writeFile } from 'node:fs/promises';
 import { run, runInNetns } from '../../host/exec.js';
 import { hostAddress, formatPrefix, type Prefix } from '../../host/subnets.js';
 import { linkName, netnsName } from '../../host/names.js';
 import type { TopologyRequest } from '../topology.js';
 
 /**
- * The netns backend's topology: K client namespaces on a Linux bridge of their own, a server namespace
- * on a veth link, the host routing between them (forwarding enabled on the harness's own devices only,
- * so the host's global ip_forward is never changed).
+ * The netns backend's topology: K client namespaces on a Linux bridge inside a router namespace of the run's
+ * own, which also holds the veth to the server namespace and the NAT under test (forwarding on inside it). Nothing
+ * is created in the host namespace: every link is made inside the router, so deleting the namespaces is the
+ * whole teardown, and the router's conntrack table and stats are the lab's alone.
  *
- *   client i (eth0 .10+i) ─┐
- *                          ├─ bridge (.1, client subnet) ── host NAT ── veth (.1, server subnet) ── server (eth0 .2)
+ *   client i (eth0 .10+i) ─┐   router namespace
+ *                          ├─ bridge (.1, client subnet) ── NAT ── veth (.1, server subnet) ── server (eth0 .2)
  */
 export interface NetnsHost {
   netns: string;
@@ -19,6 +19,8 @@ export interface NetnsHost {
 
 export interface NetnsTopology {
   runId: string;
+  /** The namespace that routes and NATs between clients and server. */
+  router: string;
   clientSubnet: string;
   serverSubnet: string;
   bridge: string;
@@ -43,6 +45,7 @@ export interface NamespacesRequest extends Omit<TopologyRequest, 'serverSysctls'
 export function planTopology(req: NamespacesRequest): NetnsTopology {
   return {
     runId: req.runId,
+    router: netnsName(req.runId, 'rtr'),
     clientSubnet: formatPrefix(req.clientSubnet),
     serverSubnet: formatPrefix(req.serverSubnet),
     bridge: linkName(req.runId, 'br'),
@@ -60,46 +63,40 @@ async function setSysctlInNetns(ns: string, key: string, value: string): Promise
   await runInNetns(ns, 'tee', [`/proc/sys/${key.replace(/\./g, '/')}`], { input: value + '\n' });
 }
 
-async function setDeviceForwarding(dev: string): Promise<void> {
-  await writeFile(`/proc/sys/net/ipv4/conf/${dev}/forwarding`, '1\n');
-}
-
 async function upNetns(ns: string, onCreate?: NamespacesRequest['onCreate']): Promise<void> {
   onCreate?.('netns', ns);
   await run('ip', ['netns', 'add', ns]);
   await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
 }
 
-/** Build the topology on the host. On failure, whatever was created is left for teardown (names are known). */
+/** Build the topology. On failure, whatever was created is left for teardown (names are known). */
 export async function createTopology(req: NamespacesRequest): Promise<NetnsTopology> {
   const t = planTopology(req);
   const clientLen = req.clientSubnet.length;
   const serverLen = req.serverSubnet.length;
+  const inRouter = (...args: string[]): Promise<unknown> => run('ip', ['-n', t.router, ...args]);
 
-  req.onCreate?.('link', t.bridge);
-  await run('ip', ['link', 'add', 'name', t.bridge, 'type', 'bridge']);
-  await run('ip', ['addr', 'add', `${t.gateway}/${clientLen}`, 'dev', t.bridge]);
-  await run('ip', ['link', 'set', t.bridge, 'up']);
-  await setDeviceForwarding(t.bridge);
+  await upNetns(t.router, req.onCreate);
+  await setSysctlInNetns(t.router, 'net.ipv4.ip_forward', '1');
+  await inRouter('link', 'add', 'name', t.bridge, 'type', 'bridge');
+  await inRouter('addr', 'add', `${t.gateway}/${clientLen}`, 'dev', t.bridge);
+  await inRouter('link', 'set', t.bridge, 'up');
 
-  // Server namespace on a veth pair; the host side carries the server subnet's .1.
+  // Server namespace on a veth pair; the router's side carries the server subnet's .1.
   await upNetns(t.server.netns, req.onCreate);
-  req.onCreate?.('link', t.serverLink);
-  await run('ip', ['link', 'add', t.serverLink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', t.server.netns]);
-  await run('ip', ['addr', 'add', `${hostAddress(req.serverSubnet, 1)}/${serverLen}`, 'dev', t.serverLink]);
-  await run('ip', ['link', 'set', t.serverLink, 'up']);
-  await setDeviceForwarding(t.serverLink);
+  await inRouter('link', 'add', t.serverLink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', t.server.netns);
+  await inRouter('addr', 'add', `${hostAddress(req.serverSubnet, 1)}/${serverLen}`, 'dev', t.serverLink);
+  await inRouter('link', 'set', t.serverLink, 'up');
   await run('ip', ['-n', t.server.netns, 'addr', 'add', `${t.server.address}/${serverLen}`, 'dev', 'eth0']);
   await run('ip', ['-n', t.server.netns, 'link', 'set', 'eth0', 'up']);
   for (const [k, v] of Object.entries(req.serverSysctls ?? {})) await setSysctlInNetns(t.server.netns, k, v);
 
   for (const [i, c] of t.clients.entries()) {
-    const hostSide = linkName(req.runId, `c${i}`);
+    const routerSide = linkName(req.runId, `c${i}`);
     await upNetns(c.netns, req.onCreate);
-    req.onCreate?.('link', hostSide);
-    await run('ip', ['link', 'add', hostSide, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c.netns]);
-    await run('ip', ['link', 'set', hostSide, 'master', t.bridge]);
-    await run('ip', ['link', 'set', hostSide, 'up']);
+    await inRouter('link', 'add', routerSide, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c.netns);
+    await inRouter('link', 'set', routerSide, 'master', t.bridge);
+    await inRouter('link', 'set', routerSide, 'up');
     await run('ip', ['-n', c.netns, 'addr', 'add', `${c.address}/${clientLen}`, 'dev', 'eth0']);
     await run('ip', ['-n', c.netns, 'link', 'set', 'eth0', 'up']);
     // Only the server subnet is routed: the clients cannot reach anything else.
@@ -143,10 +140,9 @@ export async function deleteNetnsAndLinks(netns: readonly string[], links: reado
   return removed;
 }
 
+/** Delete the run's namespaces: their links, rules and conntrack tables go with them. */
 export async function teardownTopology(t: NetnsTopology): Promise<void> {
-  const links = [t.bridge, t.serverLink, ...t.clients.map((_, i) => linkName(t.runId, `c${i}`))];
-  await deleteNetnsAndLinks([...t.clients.map((c) => c.netns), t.server.netns], links);
-  await waitLinksGone(links);
+  await deleteNetnsAndLinks([...t.clients.map((c) => c.netns), t.server.netns, t.router], []);
 }
 
 /** A namespace's veth peers disappear asynchronously after `ip netns del`; wait (bounded) until they are gone. */

@@ -1,20 +1,20 @@
 import { AgentProcess, HIGH_PRIORITY_NICE } from './agentProcess.js';
 import { readNetnsCounters } from '../../host/netstat.js';
 import { runInNetns } from '../../host/exec.js';
+import { readNetnsConntrackStat } from '../../host/conntrackStat.js';
+import { flushNetnsTable } from '../../host/conntrackTable.js';
 import { netnsResolverFiles } from './resolverFiles.js';
 import { createTopology, planTopology, teardownTopology } from './namespaces.js';
 import { pickFreeSubnets, prefixesInUse } from '../../host/subnets.js';
 import type { RunStateFile } from '../../runner/runState.js';
 import type { Topology, TopologyRequest } from '../topology.js';
 
-/** The netns backend: namespaces, veth, a Linux bridge (see src/net/netnsTopology.ts). */
+/** The netns backend: client and server namespaces behind a router namespace that holds the NAT (namespaces.ts). */
 export async function buildNetnsTopology(req: TopologyRequest, state: RunStateFile): Promise<Topology> {
   const [clientSubnet, serverSubnet] = pickFreeSubnets(await prefixesInUse(), 2);
   if (!clientSubnet || !serverSubnet) throw new Error('no free subnet');
   const netnsReq = { runId: req.runId, clients: req.clients, clientSubnet, serverSubnet, portRange: req.portRange };
   const plan = planTopology(netnsReq);
-  await state.add('subnets', plan.clientSubnet);
-  await state.add('subnets', plan.serverSubnet);
   const resolvers = netnsResolverFiles();
   const topology: Topology = {
     backend: 'netns',
@@ -23,6 +23,10 @@ export async function buildNetnsTopology(req: TopologyRequest, state: RunStateFi
     serverSubnet: plan.serverSubnet,
     clientBridge: plan.bridge,
     forwardHook: 'FORWARD',
+    natNetns: plan.router,
+    readNatStats: () => readNetnsConntrackStat(plan.router),
+    // The router's table holds the lab's entries alone.
+    clearNatEntries: () => flushNetnsTable(plan.router),
     clients: plan.clients.map((c) => ({ role: 'client', name: c.netns, address: c.address })),
     server: { role: 'server', name: plan.server.netns, address: plan.server.address },
     docker: null,
@@ -42,7 +46,7 @@ export async function buildNetnsTopology(req: TopologyRequest, state: RunStateFi
       ...netnsReq,
       serverSysctls: req.serverSysctls,
       clientSysctls: req.clientSysctls,
-      onCreate: (kind, name) => void state.add(kind === 'netns' ? 'netns' : 'links', name),
+      onCreate: (_kind, name) => void state.add('netns', name),
     });
   } catch (err) {
     await topology.teardown().catch(() => undefined);

@@ -1,6 +1,5 @@
-import { deleteEntriesFromSubnet } from '../../host/conntrackTable.js';
 import {
-  applyBatch, noNatBatch, notrackBatch, ownsNotrackPath, removeRules, serviceBatch, setMasqueradeMode,
+  applyBatch, noNatBatch, notrackBatch, ownsNotrackPath, removeRules, serviceBatch, setMasqueradeMode, verifyRules,
 } from '../../host/iptables.js';
 import { collectEnvironment } from '../../host/environment.js';
 import { SLOW_THRESHOLD_MS } from '../../analysis/signatures.js';
@@ -60,8 +59,8 @@ export function runDns(opts: DnsOptions, ctx: RunContext): Promise<ResultFile> {
     await service.routeServerToClients();
     const vip = service.vipAddress();
     phase(`${t.backend}: clients on ${t.clientSubnet}, DNS backends ${backends.join(', ')}${opts.vip ? `, service VIP ${vip}` : ''}`);
-    if (opts.vip) await applyBatch(serviceBatch({ runId, clientSubnet: t.clientSubnet, vip, port: opts.port, backends }));
-    const environment = await collectEnvironment(t.backend, t.docker);
+    if (opts.vip) await applyBatch(serviceBatch({ runId, clientSubnet: t.clientSubnet, vip, port: opts.port, backends }), t.natNetns);
+    const environment = await collectEnvironment(t.backend, t.docker, t.natNetns);
     const config: OtherScenarioConfig = {
       ...opts, backend: t.backend, clientSubnet: t.clientSubnet, serverSubnet: t.serverSubnet, vipAddress: opts.vip ? vip : null, backendAddresses: backends,
     };
@@ -76,8 +75,8 @@ export function runDns(opts: DnsOptions, ctx: RunContext): Promise<ResultFile> {
         const plan = planDnsMode(mode, opts.vip);
         let rule: string;
         if (plan.notrack) {
-          await applyBatch(noNatBatch(runId));
-          await applyBatch(notrackBatch({ runId, clientSubnet: t.clientSubnet, serverSubnet: t.serverSubnet, port: opts.port, forwardHook: t.forwardHook }));
+          await applyBatch(noNatBatch(runId), t.natNetns);
+          await applyBatch(notrackBatch({ runId, clientSubnet: t.clientSubnet, serverSubnet: t.serverSubnet, port: opts.port, forwardHook: t.forwardHook }), t.natNetns);
           rule = `no NAT; raw PREROUTING: -p udp --dport/--sport ${opts.port} between ${t.clientSubnet} and ${t.serverSubnet} -j CT --notrack`;
         } else {
           rule = await setMasqueradeMode(snat, plan.masquerade ?? 'none');
@@ -87,10 +86,15 @@ export function runDns(opts: DnsOptions, ctx: RunContext): Promise<ResultFile> {
           const text = renderResolvConf({ nameserver: targetOf(plan), timeoutMs: opts.timeoutMs, attempts: opts.attempts, options: plan.resolverOptions });
           for (const c of t.clients) await t.resolvers.write(c, text, NSSWITCH_DNS_ONLY);
         }
-        await deleteEntriesFromSubnet(t.clientSubnet);
+        await t.clearNatEntries();
         return rule;
       },
       snapshot: () => labSnapshot(t),
+      // notrack takes the NAT rule out on purpose; every other mode runs through it.
+      verify: async (mode) => {
+        const plan = planDnsMode(mode, opts.vip);
+        return plan.notrack ? [] : verifyRules(snat, plan.masquerade ?? 'none');
+      },
       startLoad: (mode, index) => {
         const server = targetOf(planDnsMode(mode, opts.vip));
         return startOnEveryClient(t, (_, i) => {
@@ -108,7 +112,7 @@ export function runDns(opts: DnsOptions, ctx: RunContext): Promise<ResultFile> {
       loadBoundMs: opts.durationSec * 1000 + opts.timeoutMs * opts.attempts,
       boundText: '--duration + the resolver\'s attempts x timeout',
       afterLoad: async (mode) => {
-        if (planDnsMode(mode, opts.vip).notrack) await removeRules(ownsNotrackPath(runId));
+        if (planDnsMode(mode, opts.vip).notrack) await removeRules(ownsNotrackPath(runId), t.natNetns);
       },
       analyze: async (mode, rule, results, before, after, durationMs) =>
         analyzeDnsMode({

@@ -4,6 +4,7 @@ import type { RunSession } from '../../runner/runSession.js';
 import type { ScenarioHooks } from '../../runner/hooks.js';
 import type { ModeResult } from '../../types.js';
 import { relayClientProgress } from './progressRelay.js';
+import { invalidated } from '../../analysis/verdict.js';
 import { AGENT_READY_TIMEOUT_MS, SETTLE_MS, WATCHDOG_SLACK_MS } from './timing.js';
 
 /** A load phase that did not end by itself within its bound: the run is stopped, never left hanging. */
@@ -32,6 +33,11 @@ export interface ModeSteps<M, S, T extends ResultEventType> {
   loadBoundMs: number;
   /** How the bound is made up, for the watchdog's message (e.g. "--duration + --connect-timeout"). */
   boundText: string;
+  /**
+   * What changed of the mode's own state while it ran (a rule someone else removed or edited: a dockerd restart,
+   * a firewalld reload, kube-proxy resyncing); anything listed makes the mode invalid.
+   */
+  verify?(mode: M): Promise<string[]>;
   /** After the after-snapshot (e.g. remove a mode's extra rules). */
   afterLoad?(mode: M): Promise<void>;
   analyze(mode: M, rule: string, results: ResultOf<T>[], before: S, after: S, durationMs: number): Promise<ModeResult>;
@@ -78,8 +84,10 @@ export async function runModes<M, S, T extends ResultEventType>(
 
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const after = await steps.snapshot();
+    const changed = (await steps.verify?.(mode)) ?? [];
     await steps.afterLoad?.(mode);
-    const m = await steps.analyze(mode, rule, results, before, after, durationMs);
+    const analyzed = await steps.analyze(mode, rule, results, before, after, durationMs);
+    const m = changed.length > 0 ? invalidated(analyzed, `the harness's rules changed during the mode (${changed.join('; ')})`) : analyzed;
     if (facts.some((r) => r.aborted)) session.interrupted = true;
     out.push(m);
     hooks.onModeDone?.(m);

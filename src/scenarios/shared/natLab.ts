@@ -3,7 +3,7 @@ import { LISTEN_BACKLOG } from '../../agents/common/protocol.js';
 import type { BuildTopology } from '../../backends/choose.js';
 import type { AgentStart, TestHost, Topology, TopologyRequest } from '../../backends/topology.js';
 import { installRules, tablesToBeCreated, type SnatTopology, type Table } from '../../host/iptables.js';
-import { conntrackCounters, readConntrackStat, type ConntrackStat } from '../../host/conntrackStat.js';
+import { conntrackCounters, type ConntrackStat } from '../../host/conntrackStat.js';
 import { netCountersDelta, sumCounters, type NetCounters } from '../../host/netstat.js';
 import type { ModeCounters } from '../../types.js';
 import type { RunScope } from './runScope.js';
@@ -32,8 +32,11 @@ export async function openNatLab(scope: RunScope, build: BuildTopology, req: Top
   const topology = await build(req, session.state);
   scope.onTeardown(() => topology.teardown());
   const t = topology;
-  const snat: SnatTopology = { runId: session.runId, clientSubnet: t.clientSubnet, clientBridge: t.clientBridge, serverSubnet: t.serverSubnet, forwardHook: t.forwardHook };
-  for (const table of await tablesToBeCreated(tables)) await session.state.add('tables', table);
+  const snat: SnatTopology = {
+    runId: session.runId, clientSubnet: t.clientSubnet, clientBridge: t.clientBridge, serverSubnet: t.serverSubnet, forwardHook: t.forwardHook, netns: t.natNetns,
+  };
+  // In the host (docker), tables the run brings into being are dropped again at the end; a router namespace's go with it.
+  if (t.natNetns === null) for (const table of await tablesToBeCreated(tables)) await session.state.add('tables', table);
   await installRules(snat);
   return { topology, snat };
 }
@@ -64,7 +67,7 @@ export interface LabSnapshot {
 }
 
 export async function labSnapshot(t: Topology): Promise<LabSnapshot> {
-  const [conntrack, server, ...clients] = await Promise.all([readConntrackStat(), t.readCounters(t.server), ...t.clients.map((c) => t.readCounters(c))]);
+  const [conntrack, server, ...clients] = await Promise.all([t.readNatStats(), t.readCounters(t.server), ...t.clients.map((c) => t.readCounters(c))]);
   return { conntrack, server, clients };
 }
 

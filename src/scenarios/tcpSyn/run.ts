@@ -1,6 +1,5 @@
 import type { AgentConnection } from '../../runner/agentConnection.js';
-import { deleteEntriesFromSubnet } from '../../host/conntrackTable.js';
-import { setMasqueradeMode } from '../../host/iptables.js';
+import { setMasqueradeMode, verifyRules } from '../../host/iptables.js';
 import { collectEnvironment } from '../../host/environment.js';
 import { analyzeMode } from './analyze.js';
 import type { ClientOutcome } from '../shared/clientOutcome.js';
@@ -43,7 +42,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
     });
     phase(`${t.backend}: clients on ${t.clientSubnet} (bridge ${t.clientBridge}), server ${t.server.address} on ${t.serverSubnet}`);
     const config: TcpSynConfig = { ...opts, backend: t.backend, clientSubnet: t.clientSubnet, serverSubnet: t.serverSubnet };
-    const environment = await collectEnvironment(t.backend, t.docker);
+    const environment = await collectEnvironment(t.backend, t.docker, t.natNetns);
 
     const protocol = opts.protocol ?? 'tcp';
     const serverCfg: TcpServerConfig = { port: opts.serverPort, close: opts.close, workers: opts.serverWorkers, backlog: SERVER_BACKLOG, protocol };
@@ -68,10 +67,11 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
       name: (mode) => mode,
       prepare: async (mode) => {
         const rule = await setMasqueradeMode(snat, mode);
-        await deleteEntriesFromSubnet(t.clientSubnet);
+        await t.clearNatEntries();
         return rule;
       },
       snapshot: () => labSnapshot(t),
+      verify: (mode) => verifyRules(snat, mode),
       startLoad: (): Promise<AgentConnection[]> =>
         startOnEveryClient(t, (_, i) => ({ label: `client agent ${i}`, agent: 'tcp/client', config: clientCfg(i), priority: 'normal' })),
       resultEvent: 'result',

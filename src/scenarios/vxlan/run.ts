@@ -2,13 +2,12 @@ import { run } from '../../host/exec.js';
 import { UserError, PrerequisiteError } from '../../errors.js';
 import { AgentProcess, HIGH_PRIORITY_NICE } from '../../backends/netns/agentProcess.js';
 import { pickFreeSubnets, prefixesInUse } from '../../host/subnets.js';
-import { conntrackCounters, parseConntrackStat, CONNTRACK_STAT_PATH, type ConntrackStat } from '../../host/conntrackStat.js';
+import { conntrackCounters, readNetnsConntrackStat, type ConntrackStat } from '../../host/conntrackStat.js';
 import { netCountersDelta, readNetnsCounters, type NetCounters } from '../../host/netstat.js';
 import { readConntrackFlows } from '../../host/conntrackFlows.js';
 import { flushNetnsTable } from '../../host/conntrackTable.js';
 import { restoreNetnsTables } from '../../host/iptables.js';
 import { packetsOf, readRuleCounters } from '../../host/iptablesCounters.js';
-import { runInNetns } from '../../host/exec.js';
 import { collectEnvironment } from '../../host/environment.js';
 import type { ModeResult, OtherScenarioConfig, ResultFile } from '../../types.js';
 import type { TcpClientConfig, TcpServerConfig } from '../../agents/common/protocol.js';
@@ -38,13 +37,13 @@ interface Snapshot {
 }
 
 async function snapshot(t: VxlanTopology): Promise<Snapshot> {
-  const [stat, nodeA, nodeB, podB] = await Promise.all([
-    runInNetns(t.nodeA.netns, 'cat', [CONNTRACK_STAT_PATH]),
+  const [conntrack, nodeA, nodeB, podB] = await Promise.all([
+    readNetnsConntrackStat(t.nodeA.netns),
     readNetnsCounters(t.nodeA.netns),
     readNetnsCounters(t.nodeB.netns),
     readNetnsCounters(t.nodeB.pod.netns),
   ]);
-  return { conntrack: parseConntrackStat(stat.stdout), nodeA, nodeB, podB };
+  return { conntrack, nodeA, nodeB, podB };
 }
 
 function kubeService(t: VxlanTopology, opts: VxlanOptions): KubeService {
@@ -113,7 +112,7 @@ export async function runVxlan(opts: VxlanOptions, ctx: RunContext): Promise<Res
     phase(`topology: nodes on ${plan.underlaySubnet}, pods in ${plan.clusterCidr} over ${plan.vxlanDevice} (UDP ${plan.vxlanPort}), service ${plan.serviceIp}:${opts.servicePort} (run ${runId})`);
     const topo = await createVxlanTopology(topoReq);
     const svc = kubeService(topo, opts);
-    const environment = await collectEnvironment('netns');
+    const environment = await collectEnvironment('netns', null, topo.nodeA.netns);
     // Positive control: node B must count a broken outer checksum, or "0 checksum errors" proves nothing.
     const probe = await runChecksumProbe(topo.nodeA.netns, topo.nodeB.netns, topo.nodeB.underlay);
     config['checksumProbe'] = probe;
