@@ -5,6 +5,7 @@ import { delta, int } from './format.js';
 import { attemptNoun, configLine, measurementRows, modeRow } from './modeRows.js';
 import { assessKernel } from '../analysis/kernelFixes.js';
 import { hostWarnings } from '../analysis/hostWarnings.js';
+import { headlineMetric } from '../analysis/comparisons.js';
 import type { ModeResult, ResultFile } from '../types.js';
 
 /** One line: which known conntrack/NAT changes the kernel carries (details in report.md / report.html). */
@@ -52,7 +53,7 @@ export function renderTerminal(r: ResultFile, resultPath?: string): string {
     out.push(`${m.mode}: ${m.verdict} — ${m.reason}`);
     for (const n of m.notes) out.push(`  note: ${n}`);
   }
-  const race = (r.comparisons ?? []).filter((c) => c.metric === 'race');
+  const race = (r.comparisons ?? []).filter((c) => c.metric === headlineMetric(r.comparisons ?? []));
   if (race.length > 0) out.push('');
   for (const c of race) out.push(`${c.candidate} vs ${c.baseline}: ${c.verdict} — ${c.reason}`);
   out.push('', kernelLine(r.environment.kernelVersion));

@@ -40,7 +40,7 @@ describe('report.md', () => {
   });
   it('shows modes side by side with rates, the comparison, the kernel fixes and the command', () => {
     expect(md).toContain('|  | none | random-fully |');
-    expect(md).toMatch(/\| race per 100k \(95 % CI\) \| 13\.3 \(5\.76–26\.3\) \| 0 \(0–6\.15\) \|/);
+    expect(md).toMatch(/\| race per 100k \(two-sided 95 % CI\) \| 13\.3 \(5\.76–26\.3\) \| 0 \(0–6\.15\) \|/);
     expect(md).toMatch(/\| random-fully vs none \| race \| 0\/60,000 vs 8\/60,000 \| 0 \(0–0\.\d+\) \| 0\.0078 \| better \|/);
     expect(md).toContain('What kernel 6.18.44 can show');
     expect(md).toContain('✅ present');

@@ -140,8 +140,10 @@ export async function runDns(opts: DnsOptions, command: string, build: BuildTopo
         rule = await setMasqueradeMode(snat, plan.masquerade ?? 'none');
         if (plan.viaVip) rule += `; DNAT ${vip}:${opts.port} -> ${backends.length} backends (statistic --mode random)`;
       }
+      let resolvConf: string | undefined;
       if (opts.client === 'libc') {
         const text = renderResolvConf({ nameserver: target, timeoutMs: opts.timeoutMs, attempts: opts.attempts, options: plan.resolverOptions });
+        resolvConf = text;
         for (const c of t.clients) await x.writeResolver(c, text, NSSWITCH_DNS_ONLY);
       }
       await deleteEntriesFromSubnet(t.clientSubnet);
@@ -181,7 +183,7 @@ export async function runDns(opts: DnsOptions, command: string, build: BuildTopo
       };
       const m = analyzeDnsMode({
         mode, rule, clients: results.map(toOutcome), counters, durationMs, timeoutMs: opts.timeoutMs, attempts: opts.attempts,
-        detectRatePer100k: opts.detectRatePer100k, notes: modeNotes(plan, opts.client, opts.vip),
+        detectRatePer100k: opts.detectRatePer100k, notes: modeNotes(plan, opts.client, opts.vip), ...(resolvConf === undefined ? {} : { resolvConf }),
       });
       if (results.some((r) => r.aborted)) session.interrupted = true;
       modes.push(m);

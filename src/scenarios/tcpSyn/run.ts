@@ -25,7 +25,8 @@ export type RunHooks = ScenarioHooks;
 /** Counters that are always reported, zero or not. */
 const CLIENT_KEYS = ['TcpExtTCPSynRetrans', 'TcpActiveOpens', 'TcpAttemptFails'];
 const SERVER_KEYS = ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpPassiveOpens', 'TcpExtTCPSYNChallenge'];
-const CONNTRACK_KEYS = ['insert_failed', 'drop'];
+// clashres kept when the kernel has it: its absence marks a kernel before 5.10 (race drops = min(insert_failed, drop)).
+const CONNTRACK_KEYS = ['insert_failed', 'drop', 'clashres'];
 
 interface Snapshot {
   conntrack: ConntrackStat;
