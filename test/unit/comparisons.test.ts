@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { attemptsToSettle, compareCounts, decide, settleProbability, SETTLE_POWER } from '../../src/analysis/comparisons.js';
 import { logGamma } from '../../src/analysis/exactStats.js';
+import { withStatistics } from '../../src/analysis/runStatistics.js';
+import { makeResult } from './fixtures/results.js';
 import { rateOf } from '../../src/analysis/rates.js';
 
 const pair = (xb: number, xc: number, n = 20_000) => ({ baselineCount: xb, baselineAttempts: n, candidateCount: xc, candidateAttempts: n });
@@ -66,10 +68,11 @@ describe('comparing two modes', () => {
   });
 
   it('2 vs 0 in 150 000 each is not "no difference": both upper bounds under --detect-rate prove no equality', () => {
-    // Two-sided 95 % upper bounds: 7.22 / 1.5 = 4.82 and 3.69 / 1.5 = 2.46 per 100 000, both under 5.
-    const c = compareCounts('none', 'random', 'race', pair(2, 0, 150_000));
-    expect(c.verdict).toBe('inconclusive');
-    expect(c.reason).not.toContain('below 5 per 100 000');
+    // Two-sided 95 % upper bounds: 7.22 / 1.5 = 4.82 and 3.69 / 1.5 = 2.46 per 100 000, both under the run's --detect-rate 5.
+    const r = withStatistics(makeResult([{ mode: 'none', attempts: 150_000, race: 2 }, { mode: 'random', attempts: 150_000 }]));
+    const race = r.comparisons?.find((c) => c.metric === 'race');
+    expect(race?.verdict).toBe('inconclusive');
+    expect(race?.reason).not.toContain('below 5 per 100 000');
   });
 
   it('large similar counts are no difference by the ratio interval', () => {
