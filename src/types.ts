@@ -5,7 +5,11 @@ export const RESULT_SCHEMA = 'repro/result@1';
 export type MasqueradeMode = 'none' | 'random' | 'random-fully';
 export const MASQUERADE_MODES: readonly MasqueradeMode[] = ['none', 'random', 'random-fully'];
 
-export type Verdict = 'reproduced' | 'not-reproduced' | 'inconclusive' | 'invalid';
+/**
+ * `race-resolved` (dns): the race happened (the kernel counted clashes it resolved, `clashres`) and no lookup was
+ * lost to it: the kernel races here and hides it. The kernel's selftest calls this outcome PASS.
+ */
+export type Verdict = 'reproduced' | 'race-resolved' | 'not-reproduced' | 'inconclusive' | 'invalid';
 
 export type ScenarioName = 'tcp-syn' | 'dns' | 'vxlan';
 export type BackendName = 'netns' | 'docker';
@@ -38,7 +42,7 @@ export interface SignatureBand {
 }
 
 export interface Attribution {
-  /** Unit of the three numbers below: lost SYNs for tcp-syn (a 3 s stall is two lost SYNs), lost queries for dns. */
+  /** Unit of the numbers below: lost SYNs for tcp-syn (a 3 s stall is three lost SYNs since 6.5), lost queries for dns. */
   unit: 'lost-syn' | 'lost-query' | 'lost-packet';
   /**
    * All losses, counted in `unit`: lost SYNs for tcp-syn and vxlan, lost queries for dns (the JSON name is the
@@ -47,7 +51,36 @@ export interface Attribution {
   lostSyns: number;
   conntrackRace: number;
   serverOverload: number;
+  /** vxlan only: lost SYNs matched by checksum errors on the path (never counted as conntrackRace). */
+  checksum?: number;
   unexplained: number;
+}
+
+/**
+ * The kernel's SYN retransmit schedule a mode's bands were built from (net/ipv4/tcp_timer.c, see
+ * src/analysis/synSchedule.ts): a connect whose first n SYNs were lost completes at completionMs[n - 1].
+ */
+export interface SynSchedule {
+  /** net.ipv4.tcp_syn_linear_timeouts (6.5+); 0 where the sysctl is absent (exponential from the first retransmit). */
+  linearTimeouts: number;
+  /** net.ipv4.tcp_syn_retries. */
+  retries: number;
+  /** Initial RTO of a SYN (TCP_TIMEOUT_INIT, 1 s). */
+  initialRtoMs: number;
+  /** When a connect that lost its first n SYNs completes, n = 1 ..: the times the retransmits are sent. */
+  completionMs: number[];
+  /** When the kernel itself gives up (ETIMEDOUT) on a connect none of whose SYNs was answered. */
+  giveUpMs: number;
+  /** `sysctl`: read from the client's /proc/sys/net/ipv4; `assumed-exponential`: not read, the pre-6.5 defaults. */
+  source: 'sysctl' | 'assumed-exponential';
+}
+
+/** dns: the resolver timing a mode's bands were built from, and where it came from. */
+export interface ResolverTiming {
+  timeoutMs: number;
+  attempts: number;
+  /** `resolv.conf`: parsed from the file written for the clients, as glibc reads it; `client-config`: the raw/burst clients' own. */
+  source: 'resolv.conf' | 'client-config';
 }
 
 export interface ModeCounters {
@@ -81,7 +114,7 @@ export interface ModeResult {
   verdict: Verdict;
   /** Why the verdict is what it is, in one or two sentences. */
   reason: string;
-  /** Lost SYNs per 100 000 attempts that a run of this size could rule out (95 %, zero observed); null without attempts. */
+  /** Lost SYNs per 100 000 attempts that a run of this size could rule out (one-sided 95 %, zero observed: 3.0/n); null without attempts. */
   detectableRatePer100k: number | null;
   notes: string[];
   /** Merged connect-latency histogram (microseconds), hdr-histogram compressed base64, successful attempts only. */
@@ -96,6 +129,10 @@ export interface ModeResult {
   connectPath?: ConnectPath;
   /** dns --client raw: how the client agents sent their lookups; absent in older files and for other clients. */
   socketPath?: DnsSocketPath;
+  /** tcp-syn, vxlan: the SYN retransmit schedule the bands and lost-SYN counts follow; absent in older files. */
+  synSchedule?: SynSchedule;
+  /** dns: the resolver timeout and attempts the bands follow; absent in older files. */
+  resolver?: ResolverTiming;
 }
 
 /**
@@ -138,9 +175,12 @@ export interface VxlanEvidence {
   drops: boolean;
 }
 
-/** A count of events in `attempts`, as a rate per 100 000 attempts with an exact (Poisson) 95 % interval. */
+/** A count of events in `attempts`, as a rate per 100 000 attempts with an exact (Poisson) two-sided 95 % interval. */
 export interface RateEstimate {
-  /** stalls, stalls_1s, ..., race, unexplained, or a conntrack column (insert_failed, drop, clashres, ...). */
+  /**
+   * stalls, stalls_1s, ..., race, unexplained, or a conntrack column (insert_failed, drop, clashres, ...);
+   * vxlan: checksum (lost SYNs matched by checksum errors), double_snat (per outer flow), drops.
+   */
   metric: string;
   description: string;
   count: number;
@@ -167,8 +207,15 @@ export interface Comparison {
   pValue: number;
   verdict: ComparisonVerdict;
   reason: string;
-  /** When inconclusive: roughly how many attempts per mode would settle it; null otherwise or when out of reach. */
+  /**
+   * When inconclusive: attempts per mode at which a repeat run, with the rates observed here, settles the comparison
+   * (better, worse or no difference) with probability `settlePower`; null otherwise, out of reach, or 0 vs 0.
+   */
   attemptsToSettle: number | null;
+  /** The probability attemptsToSettle aims for (0.8); absent in older files. */
+  settlePower?: number;
+  /** When more attempts cannot settle it (0 vs 0): what would; absent otherwise. */
+  settleHint?: string;
 }
 
 export interface EnvironmentInfo {

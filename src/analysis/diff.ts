@@ -1,5 +1,6 @@
-import { COMPARED_METRICS, compareCounts, metricCount } from './comparisons.js';
-import { detectRateOf } from './runStatistics.js';
+import { comparedMetrics, compareCounts } from './comparisons.js';
+import { metricExposure } from './rates.js';
+import { settleHintFor } from './runStatistics.js';
 import type { Comparison, ModeResult, ResultFile, Verdict } from '../types.js';
 
 /** A result with the name it goes by in a run directory (the run's name), or its scenario alone. */
@@ -16,7 +17,7 @@ export interface ModeDiff {
   attempts: { old: number; new: number };
   p99Ms: { old: number; new: number };
   connectsPerSecond: { old: number; new: number };
-  /** New against old, per compared metric (race, stalls): same exact test as between modes. */
+  /** New against old, per compared metric (race and lost; vxlan: double_snat and drops): same exact test as between modes. */
   metrics: Comparison[];
 }
 
@@ -76,15 +77,16 @@ function diffMode(oldR: ResultFile, newR: ResultFile, o: ModeResult | undefined,
     connectsPerSecond: { old: o?.connectsPerSecond ?? 0, new: n?.connectsPerSecond ?? 0 },
   } as const;
   if (!o || !n) return { ...base, metrics: [] };
-  const detect = Math.min(detectRateOf(oldR), detectRateOf(newR));
-  const metrics = COMPARED_METRICS.map((metric) =>
-    compareCounts(`old ${mode}`, `new ${mode}`, metric, {
-      baselineCount: metricCount(o, metric),
-      baselineAttempts: o.attempts,
-      candidateCount: metricCount(n, metric),
-      candidateAttempts: n.attempts,
-    }, detect),
-  );
+  const metrics = comparedMetrics([o, n]).map((metric) => {
+    const b = metricExposure(o, metric);
+    const c = metricExposure(n, metric);
+    return compareCounts(`old ${mode}`, `new ${mode}`, metric, {
+      baselineCount: b.count,
+      baselineAttempts: b.attempts,
+      candidateCount: c.count,
+      candidateAttempts: c.attempts,
+    }, { settleHint: settleHintFor(newR.scenario) });
+  });
   return { ...base, metrics };
 }
 

@@ -22,7 +22,7 @@ export function typedHostWarnings(env: EnvironmentInfo): HostWarning[] {
     );
   }
   if (cols.length > 0 && !cols.includes('clashres')) {
-    out.push(warn('no-clashres', 'no clashres column (kernels before ~5.9/5.10): insert_failed also counts clashes the kernel resolved'));
+    out.push(warn('no-clashres', 'no clashres column (kernels before 5.10): insert_failed also counts clashes the kernel resolved, so race drops are read as min(insert_failed, drop)'));
   }
   const count = Number(env.conntrackSysctls['net.netfilter.nf_conntrack_count']);
   const max = Number(env.conntrackSysctls['net.netfilter.nf_conntrack_max']);

@@ -11,29 +11,50 @@ interface Backport {
   series: string;
   /** First stable release with the change; null when only the year is known (then the series is uncertain). */
   from: string | null;
+  /** Where this was checked: a stable review mail (subject and message id), or `secondary:` a page that lists it. */
+  source: string;
 }
 
 export interface KnownFix {
   id: string;
   change: string;
   race: 'tcp-syn' | 'dns' | 'vxlan' | 'all';
+  /** The upstream commits (12-hex-digit ids) that make the change. */
+  commits: readonly string[];
   /** Present from this mainline version on. */
   presentFrom: string;
   /** Versions in [uncertainFrom, presentFrom) may or may not carry it (the table marks the version "~"). */
   uncertainFrom?: string;
   backports: Backport[];
+  /** Where the commits and the mainline release were checked (commit pages, mailing-list message ids). */
+  sources: readonly string[];
   ifPresent: string;
   ifAbsent: string;
 }
 
+/**
+ * Every row cites its sources; test/unit/fixtures/kernelFixSources.ts holds the excerpts they were checked against.
+ * Mainline releases follow from the tree and date a commit was applied on (fixes to net/nf go into the release
+ * under development, net-next/nf-next material into the next merge window) unless a source states the release.
+ */
 export const KNOWN_FIXES: readonly KnownFix[] = [
   {
     id: 'port-search-random',
-    change: 'NAT port search: rovers removed, random start offset (6ed5943f8735), clash search capped at 128 tries (a504b703bb1d)',
+    change:
+      'NAT port search: port rovers removed, random start offset (6ed5943f8735); clash search bounded at 248 attempts, ' +
+      'in rounds of 128, 64, 32, 16 and 8 ports from a new random offset each (a504b703bb1d)',
     race: 'tcp-syn',
-    uncertainFrom: '4.20',
-    presentFrom: '5.1',
-    backports: [{ series: '4.9', from: '4.9.300' }, { series: '4.14', from: null }, { series: '4.19', from: '4.19.228' }],
+    commits: ['6ed5943f8735', 'a504b703bb1d'],
+    presentFrom: '5.0',
+    backports: [
+      { series: '4.9', from: '4.9.300', source: '[PATCH 4.9 26/48] netfilter: nat: remove l4 protocol port rovers, <20220207103753.195557005@linuxfoundation.org> (4.9.300-rc1)' },
+      { series: '4.14', from: '4.14.265', source: '[PATCH 4.14 40/69] netfilter: nat: limit port clash resolution attempts, <20220207103756.945579357@linuxfoundation.org> (4.14.265-rc1)' },
+      { series: '4.19', from: '4.19.228', source: '[PATCH 4.19 47/86] netfilter: nat: limit port clash resolution attempts, <20220207103759.092441686@linuxfoundation.org> (4.19.228-rc1)' },
+    ],
+    sources: [
+      'https://git.zx2c4.com/linux-dev/commit/net?id=a504b703bb1da526a01593da0e4be2af9d9f5fa8 (committed to nf-next 2018-12-17, before v4.20: 5.0 merge window)',
+      '4.19.y stable request: <Yfqb6BKXBqrkMkBa@strlen.de> (both commits, 2022-02-02)',
+    ],
     ifPresent: 'the TCP SYN race is rare here (a few per 100 000 connects), not impossible: expect small counts',
     ifAbsent: 'the TCP SYN race is frequent here (percent of connects under contention)',
   },
@@ -41,8 +62,13 @@ export const KNOWN_FIXES: readonly KnownFix[] = [
     id: 'udp-clash-same-tuple',
     change: 'resolve clash for matching conntracks (ed07d9a021df)',
     race: 'dns',
+    commits: ['ed07d9a021df'],
     presentFrom: '4.19',
     backports: [],
+    sources: [
+      'https://git.zx2c4.com/linux-dev/commit/include/linux?id=ed07d9a021df6da53456663a76999189badc432a (committed to nf-next 2018-07-18)',
+      'secondary: Alibaba Cloud / feiskyer DNS-timeout notes ("included since kernel v4.19")',
+    ],
     ifPresent: 'A/AAAA races with identical tuples are resolved, not dropped',
     ifAbsent: 'A/AAAA races with identical tuples drop a query (5 s lookups)',
   },
@@ -50,8 +76,17 @@ export const KNOWN_FIXES: readonly KnownFix[] = [
     id: 'udp-clash-same-origin',
     change: 'skip NAT clash resolution for same-origin entries (4e35c1cb9460)',
     race: 'dns',
+    commits: ['4e35c1cb9460'],
     presentFrom: '5.0',
-    backports: [],
+    backports: [
+      { series: '4.9', from: '4.9.163', source: 'secondary: ssup2.github.io conntrack race notes ("Linux Longterm 4.9.163+, 4.14.106+, 4.19.29+"); the March 2019 stable review mails were not reachable' },
+      { series: '4.14', from: '4.14.106', source: 'secondary: ssup2.github.io (as above)' },
+      { series: '4.19', from: '4.19.29', source: 'secondary: ssup2.github.io (as above)' },
+    ],
+    sources: [
+      'https://git.zx2c4.com/linux-dev/commit/?id=4e35c1cb9460240e983a01745b5f29fe3a4d8e39 (committed 2019-02-04, a fix during the 5.0 cycle)',
+      'secondary: feiskyer kubernetes-handbook ("包含在内核 v5.0 中")',
+    ],
     ifPresent: 'the second UDP race (same origin through NAT) is resolved',
     ifAbsent: 'the second UDP race (same origin through NAT) still drops queries',
   },
@@ -59,53 +94,87 @@ export const KNOWN_FIXES: readonly KnownFix[] = [
     id: 'udp-clash-insert',
     change: 'allow insertion of clashing entries (6a757c07e51f)',
     race: 'dns',
+    commits: ['6a757c07e51f'],
     presentFrom: '5.6',
     backports: [],
+    sources: [
+      '[PATCH nf 0/4] netfilter: conntrack: allow insertion of clashing entries, <20200203163707.27254-1-fw@strlen.de> (nf, 2020-02-03, after v5.5: 5.6)',
+    ],
     ifPresent: 'the DNS race through a DNAT to different backends (the Kubernetes case) is resolved',
     ifAbsent: 'the DNS race through a DNAT to different backends (the Kubernetes case) can be shown',
   },
   {
     id: 'clashres-counter',
-    change: '`clash_resolve` counter (`clashres` column)',
+    change: '`clash_resolve` counter (`clashres` column, bc92470413f3); insert_failed counts only unresolved clashes from here',
     race: 'all',
-    uncertainFrom: '5.9',
-    presentFrom: '5.11',
+    commits: ['bc92470413f3'],
+    presentFrom: '5.10',
     backports: [],
+    sources: [
+      'https://git.zx2c4.com/linux-dev/commit/?id=ff73e7479b8eea594a985ca29f4b45d604dbcb2c (its child, committed to nf-next 2020-08-28: 5.10 merge window)',
+      'https://git.zx2c4.com/linux-dev/diff/?id=bb89abe52bf426f1f40850c441efc77426cc31e1 (before it __nf_ct_resolve_clash() bumps insert_failed on a resolved clash)',
+    ],
     ifPresent: 'insert_failed counts only unresolved clashes; resolved ones appear as clashres',
-    ifAbsent: 'no clashres column: resolved clashes are invisible, insert_failed may include them',
+    ifAbsent: 'no clashres column: resolved clashes are invisible, insert_failed includes them (race drops are min(insert_failed, drop))',
   },
   {
     id: 'clash-reverse-direction',
-    change: 'reverse-direction clash resolution; nfqueue clash fix',
+    change: 'clash resolution for reverse collisions (a4e6a1031e77); nfqueue: old clash resolution logic removed (8af79d3edb5f)',
     race: 'dns',
+    commits: ['a4e6a1031e77', '8af79d3edb5f'],
     presentFrom: '6.12',
     backports: [],
+    sources: [
+      'patchwork-bot on [PATCH net 01/14], <172735923478.1264119.9767417416009097828.git-patchwork-notify@kernel.org> (applied to netdev/net.git 2024-09-26, after v6.11: 6.12)',
+    ],
     ifPresent: 'more UDP clash cases are resolved',
     ifAbsent: 'reverse-direction UDP clashes can still drop packets',
   },
   {
     id: 'udp-zero-checksum',
-    change: 'NAT: never update the UDP checksum when it is 0',
+    change: 'NAT: never update the UDP checksum when it is 0 (ea64d8d6c675)',
     race: 'vxlan',
+    commits: ['ea64d8d6c675'],
     presentFrom: '5.7',
     backports: [
-      { series: '5.6', from: '5.6.13' },
-      { series: '5.4', from: '5.4.41' },
-      { series: '4.19', from: '4.19.123' },
-      { series: '4.14', from: '4.14.181' },
+      { series: '5.6', from: '5.6.13', source: '[PATCH 5.6 107/118] netfilter: nat: never update the UDP checksum when its 0, <20200513094427.452324281@linuxfoundation.org> (5.6.13-rc1)' },
+      { series: '5.4', from: '5.4.41', source: '[PATCH 5.4 81/90] netfilter: nat: never update the UDP checksum when its 0, <20200513094417.648417436@linuxfoundation.org>; shortlog of Linux 5.4.41' },
+      { series: '4.19', from: '4.19.123', source: '[PATCH 4.19 44/48] netfilter: nat: never update the UDP checksum when its 0, <20200513094403.869182531@linuxfoundation.org> (4.19.123-rc1)' },
+      { series: '4.14', from: '4.14.181', source: '[PATCH 4.14 034/114] netfilter: nat: never update the UDP checksum when its 0, <20200518173509.806344582@linuxfoundation.org> (4.14.181-rc1)' },
+    ],
+    sources: [
+      '[PATCH 1/2] netfilter: nat: never update the UDP checksum when it\'s 0, <20200429214811.19941-2-pablo@netfilter.org> (nf pull for net, 2020-04-29, after v5.6: 5.7)',
     ],
     ifPresent: 'VXLAN double SNAT no longer corrupts checksums (the double SNAT itself remains unless rules clear the mark)',
     ifAbsent: 'VXLAN double SNAT with --random-fully corrupts UDP checksums: the NIC drops the packets',
   },
   {
     id: 'evict-closing-tcp',
-    change: 'evict closing TCP entries on reply-tuple collision',
+    change: 'SNAT: evict closing TCP entries on reply tuple collision (4589725502871e77)',
     race: 'tcp-syn',
-    uncertainFrom: '6.4',
-    presentFrom: '6.7',
+    commits: ['458972550287'],
+    presentFrom: '6.5',
     backports: [],
+    sources: [
+      'patchwork-bot on [net-next,6/8], <168781022304.12712.2901963056439649933.git-patchwork-notify@kernel.org> (applied to netdev/net-next.git 2023-06-26, in the 6.5 merge window)',
+    ],
     ifPresent: 'port exhaustion by closing entries is eased (the concurrency race is not affected)',
     ifAbsent: 'closing TCP entries can still block a reused tuple (port exhaustion, not the race)',
+  },
+  {
+    id: 'syn-linear-timeouts',
+    change: 'linear SYN timeouts: net.ipv4.tcp_syn_linear_timeouts, default 4 (ccce324dabfe)',
+    race: 'tcp-syn',
+    commits: ['ccce324dabfe'],
+    presentFrom: '6.5',
+    backports: [],
+    sources: [
+      'https://git.zx2c4.com/wireguard-linux/commit/?id=ccce324dabfe2143519daf50ed8b1ef1d0c542f7 (committed to net-next 2023-05-11, during 6.4-rc: 6.5)',
+      'https://lore.kernel.org/r/20230509180558.2541885-1-morleyd.kernel@gmail.com',
+      'secondary: docs.kernel.org ip-sysctl via l2dy.github.io ("net.ipv4.tcp_syn_linear_timeouts - INTEGER (since Linux 6.5)")',
+    ],
+    ifPresent: 'SYN-loss stalls complete at 1, 2, 3, 4, 5, 7, 11 s (4 linear timeouts): bands follow the clients\' schedule',
+    ifAbsent: 'SYN-loss stalls complete at 1, 3, 7, 15 s (exponential backoff from the first retransmit)',
   },
 ];
 
@@ -125,6 +194,8 @@ export interface FixAssessment {
   id: string;
   change: string;
   race: KnownFix['race'];
+  /** The upstream commits of the change. */
+  commits: readonly string[];
   status: FixStatus;
   /** Why this status: which version rule decided. */
   basis: string;
@@ -140,7 +211,7 @@ function v(s: string): [number, number, number] {
 
 /** Pure: the status of one known change on a kernel version. */
 export function assessFix(fix: KnownFix, kernelVersion: string): FixAssessment {
-  const base = { id: fix.id, change: fix.change, race: fix.race };
+  const base = { id: fix.id, change: fix.change, race: fix.race, commits: fix.commits };
   const k = parseVersion(kernelVersion);
   const say = (status: FixStatus, basis: string): FixAssessment => ({
     ...base,
@@ -157,7 +228,8 @@ export function assessFix(fix: KnownFix, kernelVersion: string): FixAssessment {
   const bp = fix.backports.find((b) => b.series === series);
   if (bp) {
     if (bp.from === null) return say('uncertain', `backported to ${series} stable, release not known`);
-    return compareVersions(k, v(bp.from)) >= 0 ? say('present', `backported in ${bp.from}`) : say('absent', `backported only in ${bp.from}`);
+    const per = bp.source.startsWith('secondary:') ? ' (per a secondary source; the stable changelog was not checked)' : '';
+    return compareVersions(k, v(bp.from)) >= 0 ? say('present', `backported in ${bp.from}${per}`) : say('absent', `backported only in ${bp.from}${per}`);
   }
   return say('absent', `older than mainline ${fix.presentFrom}, no known backport to ${series}`);
 }

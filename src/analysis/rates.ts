@@ -1,7 +1,10 @@
 import { poissonInterval } from './exactStats.js';
 import type { ModeResult, RateEstimate } from '../types.js';
 
-/** All intervals in results and reports are exact two-sided 95 % intervals. */
+/**
+ * All intervals in results and reports are exact two-sided 95 % intervals (zero events in n: upper 3.69/n); only the
+ * not-reproduced rule uses a one-sided bound (3.0/n), and says so (src/analysis/verdict.ts RULE_OUT_BOUND).
+ */
 export const CONFIDENCE = 0.95;
 export const PER = 100_000;
 
@@ -14,6 +17,8 @@ export interface MetricCount {
   metric: string;
   description: string;
   count: number;
+  /** The denominator when it is not the mode's attempts (vxlan double_snat: outer flows). */
+  attempts?: number;
 }
 
 function unitWord(m: ModeResult): string {
@@ -36,14 +41,39 @@ export function modeCounts(m: ModeResult): MetricCount[] {
     },
     ...bands.map(([b, n]) => ({ metric: `stalls_${b}`, description: `attempts in the ~${b} band`, count: n })),
     { metric: 'lost', description: `${unitWord(m)} the stalls show and the clients' retransmits confirm`, count: m.attribution.lostSyns },
-    { metric: 'race', description: `${unitWord(m)} matched by the conntrack race counter`, count: m.attribution.conntrackRace },
+    // vxlan's losses are checksum drops, not the conntrack race: they get their own metric.
+    m.vxlan
+      ? { metric: 'checksum', description: `${unitWord(m)} matched by checksum errors on the path`, count: m.attribution.checksum ?? 0 }
+      : { metric: 'race', description: `${unitWord(m)} matched by the conntrack race counter`, count: m.attribution.conntrackRace },
     { metric: 'unexplained', description: `${unitWord(m)} no counter explains`, count: m.attribution.unexplained },
   ];
+  if (m.vxlan) out.push(...vxlanCounts(m, m.vxlan));
   for (const [k, v] of Object.entries(m.counters.conntrack)) {
     if (!CONNTRACK_EVENT_COUNTERS.includes(k)) continue;
     out.push({ metric: k, description: `conntrack ${k} (host counter delta)`, count: Math.max(0, v) });
   }
   return out;
+}
+
+/**
+ * What vxlan tests, as counts: outer flows masqueraded a second time (per outer flow: still marked in POSTROUTING or
+ * with a rewritten source), checksum errors counted on the path, and drops: the larger of checksum errors and lost SYNs
+ * (the two overlap: a SYN dropped for its checksum is both).
+ */
+function vxlanCounts(m: ModeResult, v: NonNullable<ModeResult['vxlan']>): MetricCount[] {
+  const doubled = Math.max(v.markedOuterFlows, v.outerFlowsRemapped);
+  const csum = Object.values(v.checksumErrors).reduce((s, n) => s + n, 0);
+  return [
+    { metric: 'double_snat', description: 'outer VXLAN flows masqueraded a second time, per outer flow', count: doubled, attempts: Math.max(v.outerFlows, doubled) },
+    { metric: 'checksum_errors', description: 'checksum errors counted on node B, pod B and node A', count: csum },
+    { metric: 'drops', description: 'packets lost: the larger of checksum errors and lost SYNs', count: Math.max(csum, m.attribution.lostSyns) },
+  ];
+}
+
+/** A metric's count and its denominator (attempts, or vxlan's outer flows); zero of the mode's attempts when absent. */
+export function metricExposure(m: ModeResult, metric: string): { count: number; attempts: number } {
+  const c = modeCounts(m).find((x) => x.metric === metric);
+  return { count: c?.count ?? 0, attempts: c?.attempts ?? m.attempts };
 }
 
 export function rateOf(count: number, attempts: number, metric = '', description = ''): RateEstimate {
@@ -60,9 +90,9 @@ export function rateOf(count: number, attempts: number, metric = '', description
   };
 }
 
-/** Pure: per-mode rates per 100 000 attempts with exact 95 % intervals. */
+/** Pure: per-mode rates per 100 000 attempts (or outer flows) with exact two-sided 95 % intervals. */
 export function modeRates(m: ModeResult): RateEstimate[] {
-  return modeCounts(m).map((c) => rateOf(c.count, m.attempts, c.metric, c.description));
+  return modeCounts(m).map((c) => rateOf(c.count, c.attempts ?? m.attempts, c.metric, c.description));
 }
 
 /** Four significant digits: enough for a report, stable in JSON. */

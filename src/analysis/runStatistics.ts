@@ -10,11 +10,18 @@ export function detectRateOf(r: ResultFile): number {
   return typeof v === 'number' && v > 0 ? v : DEFAULT_DETECT_RATE_PER_100K;
 }
 
+/** What settles a comparison of two zero counts in each scenario: a load that provokes the race. */
+export function settleHintFor(scenario: ResultFile['scenario']): string {
+  if (scenario === 'dns') return '`--client burst` (lockstep queries that provoke the clash)';
+  if (scenario === 'tcp-syn') return '`--load burst` (connects that provoke the race)';
+  return 'a load that provokes the race';
+}
+
 /**
  * Pure: the result with per-mode rates and the between-mode comparisons filled in (recomputed from the counts
  * the file already holds, so old result files get them too when re-rendered).
  */
 export function withStatistics(r: ResultFile): ResultFile {
   const modes = r.modes.map((m) => ({ ...m, rates: modeRates(m) }));
-  return { ...r, modes, comparisons: compareModes(modes, detectRateOf(r)) };
+  return { ...r, modes, comparisons: compareModes(modes, { settleHint: settleHintFor(r.scenario) }) };
 }

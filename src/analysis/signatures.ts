@@ -1,9 +1,11 @@
 import { countBetween, type Histogram } from '../histogram.js';
-import type { SignatureBand } from '../types.js';
+import { assumedExponentialSchedule, lostSynsByTimeout } from './synSchedule.js';
+import type { SignatureBand, SynSchedule } from '../types.js';
 
 /**
- * Linux retransmits an unanswered SYN after 1 s and doubles the interval each time,
- * so a connect that lost n SYNs completes at about (2^n - 1) s: 1 s, 3 s, 7 s, 15 s, 31 s, 63 s.
+ * A connect that lost its first n SYNs completes when the kernel sends the n-th retransmit: the schedule's
+ * completion time (src/analysis/synSchedule.ts). Before 6.5 that is (2^n - 1) s: 1, 3, 7, 15 s; since 6.5 with the
+ * default 4 linear timeouts it is 1, 2, 3, 4, 5, 7, 11 s. A band is named by its completion time ("2s").
  */
 export const BAND_EARLY_MS = 20;
 export const BAND_LATE_MS = 300;
@@ -13,7 +15,8 @@ export const SLOW_THRESHOLD_MS = 200;
 
 export const TOLERANCE_DESCRIPTION =
   `band n (n lost SYNs) covers [T-${BAND_EARLY_MS} ms, T+${BAND_LATE_MS} ms+${BAND_LATE_FRACTION * 100}% of T] ` +
-  `with T = (2^n - 1) s; attempts >= ${SLOW_THRESHOLD_MS} ms outside every band are "slow outside bands"`;
+  `with T the completion time of the n-th SYN retransmit on the kernel's schedule (modes[].synSchedule); ` +
+  `attempts >= ${SLOW_THRESHOLD_MS} ms outside every band are "slow outside bands"`;
 
 export interface BandDef {
   name: string;
@@ -22,31 +25,28 @@ export interface BandDef {
   hiMs: number;
 }
 
-export function retransmitCompletionMs(lostSyns: number): number {
-  return (2 ** lostSyns - 1) * 1000;
+/** Completion time of a connect that lost its first n SYNs (0: no loss); beyond the schedule: never (Infinity). */
+export function retransmitCompletionMs(lostSyns: number, schedule: SynSchedule = assumedExponentialSchedule()): number {
+  if (lostSyns <= 0) return 0;
+  return schedule.completionMs[lostSyns - 1] ?? Infinity;
+}
+
+/** The band of a completion time T: [T - 20 ms, T + 300 ms + 5 % of T]. */
+export function bandAround(name: string, lostSyns: number, t: number): BandDef {
+  return { name, lostSyns, loMs: t - BAND_EARLY_MS, hiMs: t + BAND_LATE_MS + BAND_LATE_FRACTION * t };
 }
 
 /** Bands for 1..n lost SYNs whose completion time lies below maxMs (the connect timeout). */
-export function signatureBands(maxMs: number): BandDef[] {
-  const bands: BandDef[] = [];
-  for (let n = 1; n <= 12; n++) {
-    const t = retransmitCompletionMs(n);
-    if (t >= maxMs) break;
-    bands.push({
-      name: `${t / 1000}s`,
-      lostSyns: n,
-      loMs: t - BAND_EARLY_MS,
-      hiMs: t + BAND_LATE_MS + BAND_LATE_FRACTION * t,
-    });
-  }
-  return bands;
+export function signatureBands(maxMs: number, schedule: SynSchedule = assumedExponentialSchedule()): BandDef[] {
+  return schedule.completionMs
+    .map((t, i) => ({ t, n: i + 1 }))
+    .filter(({ t }) => t < maxMs)
+    .map(({ t, n }) => bandAround(`${t / 1000}s`, n, t));
 }
 
 /** SYNs an attempt must have lost before a connect timeout of timeoutMs ended it. */
-export function lostSynsBeforeTimeout(timeoutMs: number): number {
-  let n = 0;
-  while (retransmitCompletionMs(n + 1) < timeoutMs) n++;
-  return n + 1;
+export function lostSynsBeforeTimeout(timeoutMs: number, schedule: SynSchedule = assumedExponentialSchedule()): number {
+  return lostSynsByTimeout(schedule, timeoutMs);
 }
 
 export interface SignatureCounts {
@@ -54,8 +54,8 @@ export interface SignatureCounts {
   slowOutsideBands: number;
 }
 
-export function countSignatures(h: Histogram, maxMs: number): SignatureCounts {
-  const bands = signatureBands(maxMs).map((b) => ({
+export function countSignatures(h: Histogram, maxMs: number, schedule: SynSchedule = assumedExponentialSchedule()): SignatureCounts {
+  const bands = signatureBands(maxMs, schedule).map((b) => ({
     ...b,
     count: countBetween(h, b.loMs * 1000, b.hiMs * 1000),
   }));

@@ -15,9 +15,46 @@ export interface AttributionInput {
   synRetrans?: number;
 }
 
-/** Race drops the conntrack counters show: insert_failed (drop where a kernel lacks it). */
+/** Which conntrack counter a mode's race drops were read from, and what that reading is worth. */
+export interface RaceCounter {
+  drops: number;
+  /** The column (or rule) read; null when the kernel has neither insert_failed nor drop. */
+  counter: 'insert_failed' | 'drop' | 'min(insert_failed, drop)' | null;
+  /** The counter as a reason names it: the column whose value was taken. */
+  label: string;
+  /**
+   * True when the reading may include clashes the kernel resolved: before 5.10 (no clashres column) insert_failed
+   * is also bumped by a resolved clash (__nf_ct_resolve_clash), and without drop nothing tells the two apart.
+   */
+  includesResolved: boolean;
+}
+
+/**
+ * Race drops the conntrack counters show. Since 5.10 (clashres column, bc92470413f3) insert_failed counts only
+ * clashes that cost the packet. Before it, a resolved clash bumps insert_failed too, and only unresolved ones bump
+ * drop as well (71d8c47fc653: "the drop counter is bumped whenever we drop packets"), so the race drops are
+ * min(insert_failed, drop) (drop alone also counts other drops, e.g. a full table).
+ */
+export function raceCounter(conntrack: Record<string, number>): RaceCounter {
+  const failed = conntrack[RACE_COUNTER];
+  const drop = conntrack['drop'];
+  const none: RaceCounter = { drops: 0, counter: null, label: 'no race counter', includesResolved: false };
+  if ('clashres' in conntrack) {
+    if (failed !== undefined) return { drops: failed, counter: 'insert_failed', label: 'insert_failed', includesResolved: false };
+    if (drop !== undefined) return { drops: drop, counter: 'drop', label: 'drop', includesResolved: false };
+    return none;
+  }
+  if (failed !== undefined && drop !== undefined) {
+    const label = failed <= drop ? 'insert_failed' : 'drop (insert_failed also counts resolved clashes on this kernel)';
+    return { drops: Math.min(failed, drop), counter: 'min(insert_failed, drop)', label, includesResolved: false };
+  }
+  if (failed !== undefined) return { drops: failed, counter: 'insert_failed', label: 'insert_failed', includesResolved: true };
+  if (drop !== undefined) return { drops: drop, counter: 'drop', label: 'drop', includesResolved: false };
+  return none;
+}
+
 export function raceDrops(conntrack: Record<string, number>): number {
-  return conntrack[RACE_COUNTER] ?? conntrack['drop'] ?? 0;
+  return raceCounter(conntrack).drops;
 }
 
 /** SYNs the server's listener dropped (ListenDrops includes ListenOverflows on Linux; take the larger). */
@@ -42,15 +79,28 @@ export function attribute(input: AttributionInput): Attribution {
   return { unit: 'lost-syn', lostSyns, conntrackRace, serverOverload, unexplained: lostSyns - conntrackRace - serverOverload };
 }
 
-/** Smallest number of attempts with zero events that rules out a rate of ratePer100k at 95 % (rule of three). */
+/**
+ * The not-reproduced rule's bound is one-sided: with zero events in n attempts, rates above -ln(0.05)/n = 3.0/n are
+ * ruled out at 95 % (the "rule of three"). The rates table's intervals are two-sided 95 % (upper 3.69/n for zero),
+ * so both name which they are wherever they appear.
+ */
+export const RULE_OUT_BOUND = 'one-sided 95 %';
+
+/** Smallest number of attempts with zero events that rules out a rate of ratePer100k (one-sided 95 %, rule of three). */
 export function attemptsToRuleOut(ratePer100k: number): number {
   return Math.ceil((-Math.log(0.05) * 100_000) / ratePer100k);
 }
 
-/** Upper 95 % bound on the event rate per 100 000 attempts when zero events were seen in n attempts. */
+/** One-sided upper 95 % bound on the event rate per 100 000 attempts when zero events were seen in n attempts. */
 export function detectableRatePer100k(attempts: number): number {
   if (attempts <= 0) return Infinity;
   return (-Math.log(0.05) / attempts) * 100_000;
+}
+
+/** "ruled out at 95 % (one-sided: 0 in 150 000 bounds the rate at 2.0 per 100 000)" */
+export function ruledOutPhrase(attempts: number): string {
+  const bound = detectableRatePer100k(attempts);
+  return `ruled out (${RULE_OUT_BOUND} upper bound for 0 in ${attempts}: ${Number(bound.toPrecision(3))} per 100 000; the rates table's intervals are two-sided)`;
 }
 
 export interface VerdictInput {
@@ -63,6 +113,8 @@ export interface VerdictInput {
   detectRatePer100k: number;
   /** False when the kernel's conntrack stats have neither insert_failed nor drop. */
   raceCounterAvailable?: boolean;
+  /** The counter the race drops were read from (named in the reason); insert_failed when not given. */
+  raceCounterName?: string;
 }
 
 export interface VerdictOutcome {
@@ -94,31 +146,36 @@ export function decideVerdict(v: VerdictInput): VerdictOutcome {
       reason: `${v.harnessFailures} attempts failed for reasons other than a lost SYN (more than ${HARNESS_FAILURE_LIMIT * 100} % of attempts)`,
     };
   }
+  const counter = v.raceCounterName ?? RACE_COUNTER;
   if (a.conntrackRace > 0) {
     const rest = a.unexplained > 0 ? `; ${a.unexplained} more lost SYNs are explained by no counter` : '';
     return {
       verdict: 'reproduced',
-      reason: `${a.conntrackRace} of ${a.lostSyns} lost SYNs are matched by conntrack insert_failed (+${v.conntrackRaceDrops})${rest}`,
+      reason: `${a.conntrackRace} of ${a.lostSyns} lost SYNs are matched by conntrack ${counter} (+${v.conntrackRaceDrops})${rest}`,
     };
   }
   const needed = attemptsToRuleOut(v.detectRatePer100k);
-  const unexplained = a.unexplained > 0 ? ` (${a.unexplained} lost SYNs seen, none matched by insert_failed)` : '';
-  const stray = v.conntrackRaceDrops > 0 && a.lostSyns === 0 ? ` (insert_failed +${v.conntrackRaceDrops} without any stalled connect: other traffic on this host?)` : '';
+  const unexplained = a.unexplained > 0 ? ` (${a.unexplained} lost SYNs seen, none matched by ${counter})` : '';
+  const stray = v.conntrackRaceDrops > 0 && a.lostSyns === 0 ? ` (${counter} +${v.conntrackRaceDrops} without any stalled connect: other traffic on this host?)` : '';
   if (v.attempts >= needed) {
     return {
       verdict: 'not-reproduced',
-      reason: `no race drop in ${v.attempts} attempts: a race rate of ${v.detectRatePer100k} per 100 000 or more is ruled out at 95 %${unexplained}${stray}`,
+      reason: `no race drop in ${v.attempts} attempts: a race rate of ${v.detectRatePer100k} per 100 000 or more is ${ruledOutPhrase(v.attempts)}${unexplained}${stray}`,
     };
   }
   return {
     verdict: 'inconclusive',
-    reason: `no race drop in ${v.attempts} attempts, too few to rule out ${v.detectRatePer100k} per 100 000: needs at least ${needed}${unexplained}${stray}`,
+    reason: `no race drop in ${v.attempts} attempts, too few to rule out ${v.detectRatePer100k} per 100 000 (${RULE_OUT_BOUND}): needs at least ${needed}${unexplained}${stray}`,
   };
 }
 
-const PRECEDENCE: Verdict[] = ['reproduced', 'invalid', 'inconclusive', 'not-reproduced'];
+/**
+ * `race-resolved` ranks right after `reproduced`: it is evidence of the race too (the kernel counted it), so a run
+ * where one mode shows it says so rather than a harness problem or a lack of evidence elsewhere.
+ */
+const PRECEDENCE: Verdict[] = ['reproduced', 'race-resolved', 'invalid', 'inconclusive', 'not-reproduced'];
 
-/** Run verdict: reproduced if any mode reproduced; else the worst of the rest. */
+/** Run verdict: reproduced if any mode reproduced, race-resolved if any mode showed the race resolved; else the worst of the rest. */
 export function overallVerdict(verdicts: readonly Verdict[]): Verdict {
   if (verdicts.length === 0) return 'invalid';
   for (const v of PRECEDENCE) if (verdicts.includes(v)) return v;

@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { UserError } from '../errors.js';
 import { withStatistics } from '../analysis/runStatistics.js';
-import { COMPARED_METRICS } from '../analysis/comparisons.js';
+import { COMPARED_METRICS, VXLAN_COMPARED_METRICS } from '../analysis/comparisons.js';
 import { diffResults } from '../analysis/diff.js';
 import { loadResultFile, loadResults } from '../report/loadResults.js';
 import { renderMarkdown } from '../report/markdown.js';
@@ -23,8 +23,8 @@ export function parseFailOn(text: string): string[] {
   if (text === 'never' || text === '') return [];
   const list = text.split(',').map((s) => s.trim());
   for (const m of list) {
-    if (!(COMPARED_METRICS as readonly string[]).includes(m)) {
-      throw new UserError(`--fail-on-worse: unknown metric "${m}" (use ${COMPARED_METRICS.join(', ')} or never)`);
+    if (!([...COMPARED_METRICS, ...VXLAN_COMPARED_METRICS] as readonly string[]).includes(m)) {
+      throw new UserError(`--fail-on-worse: unknown metric "${m}" (use ${[...COMPARED_METRICS, ...VXLAN_COMPARED_METRICS].join(', ')} or never)`);
     }
   }
   return list;

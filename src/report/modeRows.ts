@@ -40,8 +40,15 @@ export function measurementRows(ms: readonly ModeResult[]): string[][] {
     row(`${noun} p99.9`, (m) => fmtMs(m.latencyMs.p999)),
     row(`${noun} max`, (m) => fmtMs(m.latencyMs.max)),
     ...(ms.some((m) => m.http) ? httpRows(ms) : []),
+    // The kernel schedule the bands follow (tcp-syn, vxlan): read from the clients' sysctls, or assumed.
+    ...(ms.some((m) => m.synSchedule) ? [row('SYN retransmits at', (m) => (m.synSchedule ? synScheduleCell(m.synSchedule) : '-'))] : []),
     ...bandNames.map((b) => row(`stalls ~${b}`, (m) => int(m.signatures[b] ?? 0))),
   ];
+}
+
+function synScheduleCell(s: NonNullable<ModeResult['synSchedule']>): string {
+  const times = s.completionMs.slice(0, 6).map((t) => t / 1000).join(', ');
+  return `${times}${s.completionMs.length > 6 ? ' ...' : ''} s${s.source === 'sysctl' ? '' : ' (assumed)'}`;
 }
 
 /** `--protocol http`: what the application saw (request latency), and how many connects the requests opened. */

@@ -2,6 +2,7 @@ import { assessKernel, VENDOR_CAVEAT, type FixAssessment } from '../analysis/ker
 import { withStatistics } from '../analysis/runStatistics.js';
 import { attemptNoun, configLine, measurementRows, modeRow } from './modeRows.js';
 import { typedHostWarnings } from '../analysis/hostWarnings.js';
+import { headlineMetric } from '../analysis/comparisons.js';
 import { delta, fmtP, fmtRate, int, num } from './format.js';
 import type { Comparison, ModeResult, RateEstimate, ResultFile } from '../types.js';
 
@@ -104,9 +105,11 @@ function headlineOf(r: ResultFile, comparisons: readonly Comparison[]): string {
   const parts: string[] = [];
   const rep = mode('reproduced');
   if (rep.length > 0) parts.push(`the ${r.scenario} race was reproduced with ${rep.join(', ')}`);
+  const hidden = mode('race-resolved');
+  if (hidden.length > 0) parts.push(`the race happened with ${hidden.join(', ')} and the kernel resolved it (no lookup lost)`);
   const inv = mode('invalid');
   if (inv.length > 0) parts.push(`${inv.join(', ')} invalid (the harness was a bottleneck)`);
-  const race = comparisons.filter((c) => c.metric === 'race');
+  const race = comparisons.filter((c) => c.metric === headlineMetric(comparisons));
   const decided = race.filter((c) => c.verdict === 'better' || c.verdict === 'worse');
   for (const c of decided) parts.push(`${c.candidate} is ${c.verdict} than ${c.baseline} (p = ${fmtP(c.pValue)})`);
   if (race.length > 0 && decided.length === 0) {
@@ -163,22 +166,22 @@ export function buildReportModel(input: ResultFile, scenarioRows: ScenarioRows =
     title: `repro ${r.scenario} · run ${r.runId} · ${r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`,
     headline: headlineOf(r, comparisons),
     modeVerdicts: ms.map((m) => ({ mode: m.mode, verdict: m.verdict, reason: m.reason, notes: m.notes })),
-    comparisonLines: comparisons.filter((c) => c.metric === 'race').map((c) => `${c.candidate} vs ${c.baseline}: ${c.verdict} — ${c.reason}`),
+    comparisonLines: comparisons.filter((c) => c.metric === headlineMetric(comparisons)).map((c) => `${c.candidate} vs ${c.baseline}: ${c.verdict} — ${c.reason}`),
     modes: {
       header: ['', ...ms.map((m) => m.mode)],
       rows: [
         row('verdict', (m) => m.verdict),
         ...measurementRows(ms),
-        row('stalls per 100k (95 % CI)', (m) => rateCell(m, 'stalls')),
-        row('lost per 100k (95 % CI)', (m) => rateCell(m, 'lost')),
-        row('race per 100k (95 % CI)', (m) => rateCell(m, 'race')),
+        row('stalls per 100k (two-sided 95 % CI)', (m) => rateCell(m, 'stalls')),
+        row('lost per 100k (two-sided 95 % CI)', (m) => rateCell(m, 'lost')),
+        row('race per 100k (two-sided 95 % CI)', (m) => rateCell(m, 'race')),
         row(`lost (${ms[0]?.attribution.unit ?? 'lost-syn'}): race / server / unexplained`, (m) =>
           `${m.attribution.conntrackRace} / ${m.attribution.serverOverload} / ${m.attribution.unexplained}`),
         ...scenarioRows(ms),
       ],
     },
     rates: {
-      header: ['per 100 000 attempts (exact 95 % CI)', ...ms.map((m) => m.mode)],
+      header: ['per 100 000 attempts (exact two-sided 95 % CI)', ...ms.map((m) => m.mode)],
       rows: [...new Set(ms.flatMap((m) => (m.rates ?? []).map((x) => x.metric)))].map((metric) => row(metric, (m) => rateCell(m, metric))),
     },
     counters: { header: ['counter delta', ...ms.map((m) => m.mode)], rows: counterRows(ms, true) },

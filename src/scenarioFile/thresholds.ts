@@ -1,4 +1,4 @@
-import { COMPARED_METRICS } from '../analysis/comparisons.js';
+import { COMPARED_METRICS, VXLAN_COMPARED_METRICS } from '../analysis/comparisons.js';
 import { CONNTRACK_EVENT_COUNTERS, modeCounts, rateOf } from '../analysis/rates.js';
 import type { Comparison, ModeResult } from '../types.js';
 
@@ -18,8 +18,9 @@ export interface Threshold {
 }
 
 const FIGURES = ['attempts', 'failed', 'failed_pct', 'connects_per_s', 'p50_ms', 'p90_ms', 'p99_ms', 'p999_ms', 'max_ms'] as const;
-const COUNT_NAMES = ['stalls', 'lost', 'race', 'unexplained', ...CONNTRACK_EVENT_COUNTERS];
-const VERDICTS = ['reproduced', 'not-reproduced', 'inconclusive', 'invalid'];
+const COMPARABLE = [...COMPARED_METRICS, ...VXLAN_COMPARED_METRICS];
+const COUNT_NAMES = ['stalls', 'lost', 'race', 'unexplained', 'checksum', 'checksum_errors', 'double_snat', 'drops', ...CONNTRACK_EVENT_COUNTERS];
+const VERDICTS = ['reproduced', 'race-resolved', 'not-reproduced', 'inconclusive', 'invalid'];
 const COMPARISON_VERDICTS = ['better', 'worse', 'no-difference', 'inconclusive'];
 
 function isCount(name: string): boolean {
@@ -29,14 +30,14 @@ function isCount(name: string): boolean {
 /** What kind of value a metric has, or null when the name is unknown. */
 export function metricKind(metric: string): 'number' | 'verdict' | 'comparison' | null {
   if (metric === 'verdict') return 'verdict';
-  if ((COMPARED_METRICS as readonly string[]).some((m) => metric === `${m}_vs_baseline`)) return 'comparison';
+  if ((COMPARABLE as readonly string[]).some((m) => metric === `${m}_vs_baseline`)) return 'comparison';
   if ((FIGURES as readonly string[]).includes(metric)) return 'number';
   const base = metric.replace(/_per_100k(_upper)?$/, '');
   return isCount(base) ? 'number' : null;
 }
 
 export const METRIC_HELP =
-  `verdict, ${COMPARED_METRICS.map((m) => `${m}_vs_baseline`).join(', ')}, ${FIGURES.join(', ')}, ` +
+  `verdict, ${COMPARABLE.map((m) => `${m}_vs_baseline`).join(', ')}, ${FIGURES.join(', ')}, ` +
   `${COUNT_NAMES.join(', ')}, stalls_<band> (e.g. stalls_1s), and any count with _per_100k or _per_100k_upper`;
 
 /** Parse one expression; a string describing the problem when it is not valid. */
@@ -87,8 +88,9 @@ export function metricValue(m: ModeResult, metric: string, comparisons: readonly
     if (!(CONNTRACK_EVENT_COUNTERS as readonly string[]).includes(base)) return { missing: `${m.mode} has no "${base}"` };
   }
   const n = count?.count ?? 0;
-  if (metric.endsWith('_per_100k_upper')) return rateOf(n, m.attempts).upper;
-  if (metric.endsWith('_per_100k')) return rateOf(n, m.attempts).per100k;
+  const of = count?.attempts ?? m.attempts;
+  if (metric.endsWith('_per_100k_upper')) return rateOf(n, of).upper;
+  if (metric.endsWith('_per_100k')) return rateOf(n, of).per100k;
   return n;
 }
 

@@ -10,7 +10,7 @@ import type { ModeResult, ResultFile, Verdict } from '../../src/types.js';
 const DNS_ENGINE = new URL('../../dist/native/dns_engine.node', import.meta.url).pathname;
 
 const gate = capabilityGate();
-const VERDICTS: Verdict[] = ['reproduced', 'not-reproduced', 'inconclusive', 'invalid'];
+const VERDICTS: Verdict[] = ['reproduced', 'race-resolved', 'not-reproduced', 'inconclusive', 'invalid'];
 
 /** The snapshot plus what only `repro dns` writes: the per-namespace resolver files under /etc/netns. */
 function snapshot(): ReturnType<typeof hostSnapshot> & { etcNetns: string[] | null } {

@@ -99,13 +99,47 @@ describe('analyzeDnsMode', () => {
     expect(m.reason).toContain('5 lookups failed');
   });
 
-  it('does not call a stall the race without insert_failed, and says what the kernel resolved', () => {
+  it('does not call a stall the race without insert_failed; clashes the kernel resolved are their own outcome', () => {
     const m = analyzeDnsMode(input({ counters: counters({ conntrack: { insert_failed: 0, drop: 0, clashres: 7 } }) }));
     expect(m.attribution.conntrackRace).toBe(0);
     expect(m.attribution.unexplained).toBe(7);
-    expect(m.verdict).toBe('inconclusive');
-    expect(m.reason).toContain('needs 11983');
+    expect(m.verdict).toBe('race-resolved');
     expect(m.reason).toContain('resolved 7 clashes');
+    expect(m.reason).toContain('this kernel races here and hides it');
+  });
+
+  it('without clashes, too few lookups is inconclusive and names the one-sided bound', () => {
+    const m = analyzeDnsMode(input({ counters: counters({ conntrack: { insert_failed: 0, drop: 0, clashres: 0 } }) }));
+    expect(m.verdict).toBe('inconclusive');
+    expect(m.reason).toContain('one-sided 95 %; needs 11983');
+  });
+
+  it('before 5.10 (no clashres column): race drops are min(insert_failed, drop) and the reason never says the kernel dropped insert_failed', () => {
+    // insert_failed +4 counts resolved clashes too on such a kernel; drop +1: at most one query was dropped.
+    const m = analyzeDnsMode(input({ counters: counters({ conntrack: { insert_failed: 4, drop: 1 } }) }));
+    expect(m.attribution.conntrackRace).toBe(1);
+    expect(m.verdict).toBe('reproduced');
+    expect(m.reason).not.toMatch(/dropped 4/);
+    expect(m.reason).toContain('at most 1 clashing packets were dropped and at least 3 clashes were resolved');
+  });
+
+  it('is invalid, as tcp-syn is, when the kernel has no usable race counter', () => {
+    expect(analyzeDnsMode(input({ counters: counters({ conntrack: {} }) })).verdict).toBe('invalid');
+    // insert_failed alone before 5.10 cannot tell a dropped clash from a resolved one.
+    const m = analyzeDnsMode(input({ counters: counters({ conntrack: { insert_failed: 3 } }) }));
+    expect(m.verdict).toBe('invalid');
+    expect(m.reason).toContain('no race drop can be told');
+  });
+
+  it('takes the timeout and attempts from the resolv.conf glibc read, as res_setoptions() parses it', () => {
+    // timeout:2 attempts:3 -> bands at 2, 4, 6 s; a 40 s timeout is capped at RES_MAXRETRANS (30), 9 attempts at RES_MAXRETRY (5).
+    const conf = '# written by repro\nnameserver 10.0.0.2\noptions timeout:2 attempts:3 single-request\n';
+    const m = analyzeDnsMode(input({ resolvConf: conf }));
+    expect(Object.keys(m.signatures)).toEqual(['2s', '4s', '6s']);
+    expect(m.resolver).toEqual({ timeoutMs: 2000, attempts: 3, source: 'resolv.conf' });
+    expect(m.notes.some((n) => n.includes('the bands follow the resolv.conf'))).toBe(true);
+    expect(analyzeDnsMode(input({ resolvConf: 'options timeout:40 attempts:9' })).resolver).toEqual({ timeoutMs: 30_000, attempts: 5, source: 'resolv.conf' });
+    expect(analyzeDnsMode(input()).resolver).toEqual({ timeoutMs: 5000, attempts: 2, source: 'client-config' });
   });
 
   it('is not-reproduced with enough clean lookups', () => {
@@ -127,6 +161,7 @@ describe('clash accounting', () => {
     expect(clashSentence({ insert_failed: 2, clashres: 9 })).toBe('the kernel resolved 9 clashes (clashres +9) and dropped 2 (insert_failed +2)');
     expect(clashSentence({ insert_failed: 1, clashres: 0 })).toBe('the kernel dropped 1 (insert_failed +1)');
     expect(clashSentence({ insert_failed: 3 })).toContain('has no clashres column');
+    expect(clashSentence({ insert_failed: 3 })).not.toContain('dropped 3');
   });
 
   it('credits the race first, the harness next, and never more than was lost', () => {

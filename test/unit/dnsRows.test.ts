@@ -24,7 +24,10 @@ describe('dns rows of the terminal table', () => {
   it('show clashres and the harness drops per mode, "-" where a kernel has no such column', () => {
     const rows = dnsRows([none, vc]);
     expect(rows[0]).toEqual(['conntrack clashres', '+12', '-']);
-    expect(rows[1]).toEqual(['server UdpRcvbufErrors', '0', '+2']);
+    // none: the kernel resolved 12 clashes and lost no lookup (race-resolved); use-vc: a kernel before 5.10, nothing resolved.
+    expect(rows[1]).toEqual(['race resolved by the kernel', 'YES (12)', 'no (>= 0)']);
+    expect(none.verdict).toBe('race-resolved');
+    expect(rows[2]).toEqual(['server UdpRcvbufErrors', '0', '+2']);
     expect(rows.map((r) => r[0])).toContain('clients UdpRcvbufErrors');
   });
 

@@ -26,7 +26,7 @@ describe('hostWarnings', () => {
   });
   it('says when clashres is missing (older kernels count resolved clashes in insert_failed)', () => {
     expect(hostWarnings(env({ conntrackColumns: KERNEL_4_COLUMNS }))).toEqual([
-      'no clashres column (kernels before ~5.9/5.10): insert_failed also counts clashes the kernel resolved',
+      'no clashres column (kernels before 5.10): insert_failed also counts clashes the kernel resolved, so race drops are read as min(insert_failed, drop)',
     ]);
   });
   it('says when the race counters are missing', () => {

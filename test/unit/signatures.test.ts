@@ -15,8 +15,10 @@ function histogramMs(valuesMs: readonly number[]): Histogram {
 }
 
 describe('retransmitCompletionMs', () => {
-  it('is (2^n - 1) s', () => {
-    expect([0, 1, 2, 3, 4, 5, 6].map(retransmitCompletionMs)).toEqual([0, 1000, 3000, 7000, 15000, 31000, 63000]);
+  it('is (2^n - 1) s on the pre-6.5 schedule assumed when none is given', () => {
+    expect([0, 1, 2, 3, 4, 5, 6].map((n) => retransmitCompletionMs(n))).toEqual([0, 1000, 3000, 7000, 15000, 31000, 63000]);
+    // The kernel gives up at 127 s: there is no seventh retransmit.
+    expect(retransmitCompletionMs(7)).toBe(Infinity);
   });
 });
 

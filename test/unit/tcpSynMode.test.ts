@@ -3,6 +3,7 @@ import { analyzeMode, extraRetransmitsNote, type ModeInput } from '../../src/sce
 import type { ClientOutcome } from '../../src/scenarios/shared/clientOutcome.js';
 import { countBetween, createHistogram, decodeHistogram, encodeHistogram, recordMicros } from '../../src/histogram.js';
 import type { ModeCounters } from '../../src/types.js';
+import { synScheduleFromSysctls } from '../../src/analysis/synSchedule.js';
 
 /** Encoded histogram of [valueUs, times] pairs. */
 function encoded(pairs: readonly [number, number][]): string {
@@ -93,6 +94,34 @@ describe('analyzeMode', () => {
     const h = decodeHistogram(analyzeMode(modeInput()).histogram);
     expect(h.totalCount).toBe(1998);
     expect(countBetween(h, 900_000, 1_100_000)).toBe(2);
+  });
+
+  it("follows the clients' SYN schedule: on 6.5+ a 3 s stall is 3 lost SYNs and an 8 s timeout 7 (net/ipv4/tcp_timer.c)", () => {
+    const linear = synScheduleFromSysctls({ tcp_syn_linear_timeouts: '4', tcp_syn_retries: '6' });
+    const c: ClientOutcome = {
+      attempts: 1000, succeeded: 999, failed: 1, failures: { ETIMEDOUT: 1 },
+      histogram: encoded([[800, 995], [1_001_000, 1], [2_003_000, 1], [3_004_000, 1], [4_050_000, 1]]),
+    };
+    const r = analyzeMode(modeInput({ clients: [c], synSchedule: linear, counters: counters({ clients: { TcpExtTCPSynRetrans: 17 } }) }));
+    expect(r.signatures).toEqual({ '1s': 1, '2s': 1, '3s': 1, '4s': 1, '5s': 0, '7s': 0 });
+    expect(r.slowOutsideBands).toBe(0);
+    // 1 + 2 + 3 + 4 in the bands + 7 for the timeout (SYNs at 0, 1, 2, 3, 4, 5, 7 s).
+    expect(r.attribution.lostSyns).toBe(17);
+    expect(r.synSchedule).toEqual(linear);
+    // Without the schedule the same stalls read as 1 s and 3 s bands plus two slow outliers.
+    const old = analyzeMode(modeInput({ clients: [c], counters: counters({ clients: { TcpExtTCPSynRetrans: 17 } }) }));
+    expect(old.slowOutsideBands).toBe(2);
+    expect(old.synSchedule?.source).toBe('assumed-exponential');
+  });
+
+  it('before 5.10 (no clashres column) race drops are min(insert_failed, drop): resolved clashes bump insert_failed too', () => {
+    // 5 lost SYNs, insert_failed +9 (4 of them resolved UDP clashes of other traffic), drop +5.
+    const r = analyzeMode(modeInput({ counters: counters({ conntrack: { insert_failed: 9, drop: 5 }, clients: { TcpExtTCPSynRetrans: 8 } }) }));
+    expect(r.attribution.conntrackRace).toBe(5);
+    expect(r.notes.some((n) => n.includes('min(insert_failed, drop) = 5'))).toBe(true);
+    // With a clashres column (5.10+) insert_failed counts only unresolved clashes and is read as is.
+    const modern = analyzeMode(modeInput({ counters: counters({ conntrack: { insert_failed: 3, drop: 9, clashres: 0 }, clients: { TcpExtTCPSynRetrans: 8 } }) }));
+    expect(modern.attribution.conntrackRace).toBe(3);
   });
 
   it('attributes lost SYNs: bands + timeouts, race first', () => {

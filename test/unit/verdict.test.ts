@@ -11,6 +11,7 @@ import {
   type VerdictInput,
 } from '../../src/analysis/verdict.js';
 import type { Attribution, SignatureBand } from '../../src/types.js';
+import { rateOf } from '../../src/analysis/rates.js';
 
 const BANDS: SignatureBand[] = [
   { name: '1s', lostSyns: 1, loMs: 980, hiMs: 1350, count: 5 },
@@ -185,6 +186,15 @@ describe('decideVerdict', () => {
     expect(v.reason).toContain('5 per 100 000');
   });
 
+  it('says its bound is one-sided, beside the rates table whose intervals are two-sided (published values)', () => {
+    // 0 events in 60 000: one-sided 95 % upper bound -ln(0.05)/n = 2.996/n = 4.99 per 100 000 (the rule of three);
+    // the two-sided exact (Garwood) 95 % upper bound for 0 is 3.689, i.e. 6.15 per 100 000 (Ulm 1990, Table 1).
+    const v = decideVerdict(input({ attempts: 60_000 }));
+    expect(v.reason).toContain('one-sided 95 % upper bound for 0 in 60000: 4.99 per 100 000');
+    expect(v.reason).toContain("the rates table's intervals are two-sided");
+    expect(rateOf(0, 60_000).upper).toBeCloseTo(6.148, 2);
+  });
+
   it('is inconclusive with too few attempts and says how many are needed', () => {
     const v = decideVerdict(input({ attempts: 1000 }));
     expect(v.verdict).toBe('inconclusive');
@@ -218,6 +228,11 @@ describe('overallVerdict', () => {
     expect(overallVerdict(['not-reproduced', 'inconclusive', 'invalid'])).toBe('invalid');
     expect(overallVerdict(['not-reproduced', 'inconclusive', 'not-reproduced'])).toBe('inconclusive');
     expect(overallVerdict(['not-reproduced', 'not-reproduced'])).toBe('not-reproduced');
+  });
+
+  it('a mode where the race happened and the kernel resolved it outranks everything but reproduced', () => {
+    expect(overallVerdict(['race-resolved', 'not-reproduced', 'invalid'])).toBe('race-resolved');
+    expect(overallVerdict(['race-resolved', 'reproduced'])).toBe('reproduced');
   });
 
   it('is invalid for no modes', () => {

@@ -57,5 +57,29 @@ export function renderResolvConf(c: ResolvConf): string {
   ].join('\n');
 }
 
+/** resolv.h: RES_MAXRETRANS (timeout cap, s) and RES_MAXRETRY (attempts cap); RES_TIMEOUT and RES_DFLRETRY are the defaults. */
+export const RES_MAXRETRANS = 30;
+export const RES_MAXRETRY = 5;
+
+/**
+ * The timeout and attempts glibc takes from a resolv.conf text, as res_setoptions() reads `options` lines: the last
+ * `timeout:n` / `attempts:n` wins, atoi() of the digits (0 for none), capped at RES_MAXRETRANS / RES_MAXRETRY;
+ * without either, the defaults (5 s, 2).
+ */
+export function resolvConfTiming(text: string): { timeoutMs: number; attempts: number } {
+  let timeoutS = GLIBC_TIMEOUT_MS / 1000;
+  let attempts = GLIBC_ATTEMPTS;
+  const atoi = (v: string): number => Number(/^\d*/.exec(v)?.[0] || '0');
+  for (const line of text.split('\n')) {
+    const words = line.trim().split(/\s+/);
+    if (words[0] !== 'options') continue;
+    for (const w of words.slice(1)) {
+      if (w.startsWith('timeout:')) timeoutS = Math.min(atoi(w.slice('timeout:'.length)), RES_MAXRETRANS);
+      else if (w.startsWith('attempts:')) attempts = Math.min(atoi(w.slice('attempts:'.length)), RES_MAXRETRY);
+    }
+  }
+  return { timeoutMs: timeoutS * 1000, attempts };
+}
+
 /** nsswitch.conf for the client namespaces: hosts from DNS only (no /etc/hosts, no systemd-resolved, no mDNS). */
 export const NSSWITCH_DNS_ONLY = 'hosts: dns\n';

@@ -1,9 +1,9 @@
 import { countBetween, mergeEncoded, type Histogram } from '../../histogram.js';
 import { loadFigures } from '../../analysis/loadFigures.js';
 import { BAND_EARLY_MS, BAND_LATE_FRACTION, BAND_LATE_MS, SLOW_THRESHOLD_MS } from '../../analysis/signatures.js';
-import { attemptsToRuleOut, HARNESS_FAILURE_LIMIT, raceDrops } from '../../analysis/verdict.js';
-import { stallSignatureMs } from '../../agents/dns/glibcResolver.js';
-import type { Attribution, DnsSocketPath, ModeCounters, ModeResult, SignatureBand, Verdict } from '../../types.js';
+import { attemptsToRuleOut, HARNESS_FAILURE_LIMIT, raceCounter, RULE_OUT_BOUND, ruledOutPhrase } from '../../analysis/verdict.js';
+import { resolvConfTiming, stallSignatureMs } from '../../agents/dns/glibcResolver.js';
+import type { Attribution, DnsSocketPath, ModeCounters, ModeResult, ResolverTiming, SignatureBand, Verdict } from '../../types.js';
 
 /**
  * Pure analysis of one `repro dns` mode: lookup latencies + counter deltas in, a ModeResult (the tcp-syn
@@ -48,6 +48,17 @@ export interface DnsModeInput {
   detectRatePer100k: number;
   /** Notes the scenario knows (a mitigation this client ignores, the path the queries took...). */
   notes?: readonly string[];
+  /**
+   * The resolv.conf the clients' glibc read (--client libc): its timeout and attempts, parsed as glibc parses them,
+   * decide the bands; timeoutMs/attempts above are then only the agents' configuration, checked against it.
+   */
+  resolvConf?: string;
+}
+
+/** The timing a mode's bands follow: the resolv.conf's when there is one, else the clients' own configuration. */
+export function resolverTiming(input: Pick<DnsModeInput, 'timeoutMs' | 'attempts' | 'resolvConf'>): ResolverTiming {
+  if (input.resolvConf === undefined) return { timeoutMs: input.timeoutMs, attempts: input.attempts, source: 'client-config' };
+  return { ...resolvConfTiming(input.resolvConf), source: 'resolv.conf' };
 }
 
 export function dnsSignatureBands(timeoutMs: number, attempts: number): Omit<SignatureBand, 'count'>[] {
@@ -70,9 +81,21 @@ export function dnsServerDrops(server: Record<string, number>): number {
 
 /** Lost queries: the latency bands (k per lookup in band k) plus every try of each lookup that failed by timeout. */
 export function attributeLostQueries(lostQueries: number, conntrack: Record<string, number>, harnessDrops: number): Attribution {
-  const conntrackRace = Math.min(lostQueries, raceDrops(conntrack));
+  const conntrackRace = Math.min(lostQueries, raceCounter(conntrack).drops);
   const serverOverload = Math.min(lostQueries - conntrackRace, harnessDrops);
   return { unit: 'lost-query', lostSyns: lostQueries, conntrackRace, serverOverload, unexplained: lostQueries - conntrackRace - serverOverload };
+}
+
+/**
+ * Clashes the kernel resolved: its clashres column; before 5.10 (no column) at least insert_failed - drop, since there
+ * every clash bumps insert_failed and only an unresolved one bumps drop too. Null when nothing tells.
+ */
+export function resolvedClashes(conntrack: Record<string, number>): number | null {
+  const resolved = conntrack['clashres'];
+  if (resolved !== undefined) return resolved;
+  const failed = conntrack['insert_failed'];
+  const drop = conntrack['drop'];
+  return failed !== undefined && drop !== undefined ? Math.max(0, failed - drop) : null;
 }
 
 /** What the kernel did with clashes, in one sentence: resolved (clashres), dropped (insert_failed), or neither. */
@@ -80,9 +103,15 @@ export function clashSentence(conntrack: Record<string, number>): string {
   const failed = conntrack['insert_failed'] ?? 0;
   const resolved = conntrack['clashres'];
   if (resolved === undefined) {
-    return failed > 0
-      ? `the kernel dropped ${failed} clashing packets (insert_failed +${failed}); it has no clashres column, so resolved clashes are not counted`
-      : `no unresolved clash (insert_failed 0); this kernel has no clashres column, so resolved clashes are not counted`;
+    // Before 5.10 insert_failed counts resolved clashes too: never call it "dropped".
+    const rc = raceCounter(conntrack);
+    const drop = conntrack['drop'];
+    const head = `this kernel has no clashres column (before 5.10): insert_failed (+${failed}) counts resolved clashes too`;
+    if (rc.counter === 'min(insert_failed, drop)') {
+      const atLeast = resolvedClashes(conntrack) ?? 0;
+      return `${head}; with drop +${drop ?? 0}, at most ${rc.drops} clashing packets were dropped` + (atLeast > 0 ? ` and at least ${atLeast} clashes were resolved` : '');
+    }
+    return `${head}, and without a drop column nothing tells a dropped clash from a resolved one`;
   }
   if (resolved === 0 && failed === 0) return 'no clash reached conntrack (clashres 0, insert_failed 0)';
   const parts: string[] = [];
@@ -105,7 +134,18 @@ interface DnsVerdictInput {
 export function decideDnsVerdict(v: DnsVerdictInput): { verdict: Verdict; reason: string } {
   const a = v.attribution;
   const clash = clashSentence(v.conntrack);
+  const rc = raceCounter(v.conntrack);
   if (v.lookups === 0) return { verdict: 'invalid', reason: 'no lookup was made' };
+  // A UDP clash the kernel resolved also bumps insert_failed before 5.10: without drop to bound it, no race drop can be told.
+  if (rc.counter === null || rc.includesResolved) {
+    return {
+      verdict: 'invalid',
+      reason:
+        rc.counter === null
+          ? "this kernel's conntrack stats have neither an insert_failed nor a drop column: a race drop cannot be told from any other loss"
+          : 'this kernel has insert_failed but neither a clashres nor a drop column: insert_failed also counts clashes the kernel resolved, so no race drop can be told',
+    };
+  }
   if (v.serverDrops > 0) {
     return { verdict: 'invalid', reason: `the harness's DNS server dropped ${v.serverDrops} queries (UdpRcvbufErrors/UdpInErrors): it was a bottleneck, so stalls cannot be pinned on the race` };
   }
@@ -117,14 +157,23 @@ export function decideDnsVerdict(v: DnsVerdictInput): { verdict: Verdict; reason
   }
   if (a.conntrackRace > 0) {
     const rest = a.unexplained > 0 ? `; ${a.unexplained} more lost queries are explained by no counter` : '';
-    return { verdict: 'reproduced', reason: `${a.conntrackRace} of ${a.lostSyns} lost queries are matched by conntrack insert_failed; ${clash}${rest}` };
+    return { verdict: 'reproduced', reason: `${a.conntrackRace} of ${a.lostSyns} lost queries are matched by conntrack ${rc.label}; ${clash}${rest}` };
+  }
+  const unexplained = a.unexplained > 0 ? ` (${a.unexplained} lost queries seen, none matched by ${rc.label})` : '';
+  const resolved = resolvedClashes(v.conntrack) ?? 0;
+  if (resolved > 0) {
+    return {
+      verdict: 'race-resolved',
+      reason:
+        `the race happened and the kernel resolved it: ${clash}, and no lookup was lost to it — ` +
+        `this kernel races here and hides it (an older kernel, or one without clash resolution for this path, would drop the query)${unexplained}`,
+    };
   }
   const needed = attemptsToRuleOut(v.detectRatePer100k);
-  const unexplained = a.unexplained > 0 ? ` (${a.unexplained} lost queries seen, none matched by insert_failed)` : '';
   if (v.lookups >= needed) {
-    return { verdict: 'not-reproduced', reason: `no lookup lost to the race in ${v.lookups}: a rate of ${v.detectRatePer100k} per 100 000 or more is ruled out at 95 %; ${clash}${unexplained}` };
+    return { verdict: 'not-reproduced', reason: `no lookup lost to the race in ${v.lookups}: a rate of ${v.detectRatePer100k} per 100 000 or more is ${ruledOutPhrase(v.lookups)}; ${clash}${unexplained}` };
   }
-  return { verdict: 'inconclusive', reason: `no lookup lost to the race in ${v.lookups}, too few to rule out ${v.detectRatePer100k} per 100 000 (needs ${needed}); ${clash}${unexplained}` };
+  return { verdict: 'inconclusive', reason: `no lookup lost to the race in ${v.lookups}, too few to rule out ${v.detectRatePer100k} per 100 000 (${RULE_OUT_BOUND}; needs ${needed}); ${clash}${unexplained}` };
 }
 
 /** Pure: merge the clients' outcomes with the counter deltas into one mode's result and verdict. */
@@ -140,8 +189,9 @@ export function analyzeDnsMode(input: DnsModeInput): ModeResult {
       .filter(([k]) => !(TIMEOUT_CODES as readonly string[]).includes(k) && k !== ABORT_CODE)
       .reduce((s, [, v]) => s + v, 0);
 
-    const sig = countBands(h, input.timeoutMs, input.attempts);
-    const lostQueries = sig.bands.reduce((s, b) => s + b.lostSyns * b.count, 0) + timeouts * input.attempts;
+    const timing = resolverTiming(input);
+    const sig = countBands(h, timing.timeoutMs, timing.attempts);
+    const lostQueries = sig.bands.reduce((s, b) => s + b.lostSyns * b.count, 0) + timeouts * timing.attempts;
     const serverDrops = dnsServerDrops(input.counters.server);
     const clientDrops = input.counters.clients['UdpRcvbufErrors'] ?? 0;
     const attribution = attributeLostQueries(lostQueries, input.counters.conntrack, serverDrops + clientDrops);
@@ -150,14 +200,21 @@ export function analyzeDnsMode(input: DnsModeInput): ModeResult {
     });
 
     const notes = [...(input.notes ?? [])];
+    if (timing.source === 'resolv.conf' && (timing.timeoutMs !== input.timeoutMs || timing.attempts !== input.attempts)) {
+      notes.push(
+        `the clients' resolv.conf says timeout ${timing.timeoutMs / 1000} s and ${timing.attempts} attempts (as glibc reads it), ` +
+          `not the configured ${input.timeoutMs / 1000} s and ${input.attempts}: the bands follow the resolv.conf`,
+      );
+    }
     notes.push(`${clashSentence(input.counters.conntrack)}`);
-    const race = raceDrops(input.counters.conntrack);
+    const rc = raceCounter(input.counters.conntrack);
+    const race = rc.drops;
     if (race > attribution.conntrackRace) {
-      notes.push(`insert_failed rose by ${race}, more than the ${lostQueries} lost queries seen: a lost query retried within its lookup's first try, or other traffic of this host`);
+      notes.push(`${rc.label} rose by ${race}, more than the ${lostQueries} lost queries seen: a lost query retried within its lookup's first try, or other traffic of this host`);
     }
     const retries = sum((c) => c.retries);
     const queries = sum((c) => c.queriesSent);
-    if (queries > 0) notes.push(`${queries} queries sent, ${retries} of them retries after a ${input.timeoutMs / 1000} s timeout`);
+    if (queries > 0) notes.push(`${queries} queries sent, ${retries} of them retries after a ${timing.timeoutMs / 1000} s timeout`);
     const partial = sum((c) => c.partial);
     if (partial > 0) notes.push(`${partial} lookups returned only one address family (the resolver gave up on the other query)`);
     if (sig.slowOutsideBands > 0) notes.push(`${sig.slowOutsideBands} lookups took >= ${SLOW_THRESHOLD_MS} ms but match no timeout band (scheduling or load, not a lost query)`);
@@ -184,6 +241,7 @@ export function analyzeDnsMode(input: DnsModeInput): ModeResult {
       reason,
       notes,
       ...(socketPath ? { socketPath } : {}),
+      resolver: timing,
     };
   } finally {
     h.destroy();

@@ -69,6 +69,8 @@ export function runDns(opts: DnsOptions, ctx: RunContext): Promise<ResultFile> {
     await startRunAgent(scope, t, t.server, { label: 'dns server agent', agent: 'dns/server', config: serverCfg, priority: 'high' });
 
     const targetOf = (plan: DnsModePlan): string => (plan.viaVip ? vip : backends[0] ?? t.server.address);
+    // The resolv.conf the libc clients read in the current mode: its timeout and attempts are the analysis's.
+    let resolvConf: string | undefined;
     const modes = await runModes(session, ctx.hooks, opts.modes, {
       name: (mode) => mode,
       prepare: async (mode) => {
@@ -82,8 +84,10 @@ export function runDns(opts: DnsOptions, ctx: RunContext): Promise<ResultFile> {
           rule = await setMasqueradeMode(snat, plan.masquerade ?? 'none');
           if (plan.viaVip) rule += `; DNAT ${vip}:${opts.port} -> ${backends.length} backends (statistic --mode random)`;
         }
+        resolvConf = undefined;
         if (opts.client === 'libc') {
           const text = renderResolvConf({ nameserver: targetOf(plan), timeoutMs: opts.timeoutMs, attempts: opts.attempts, options: plan.resolverOptions });
+          resolvConf = text;
           for (const c of t.clients) await t.resolvers.write(c, text, NSSWITCH_DNS_ONLY);
         }
         await t.clearNatEntries();
@@ -125,6 +129,7 @@ export function runDns(opts: DnsOptions, ctx: RunContext): Promise<ResultFile> {
           attempts: opts.attempts,
           detectRatePer100k: opts.detectRatePer100k,
           notes: modeNotes(planDnsMode(mode, opts.vip), opts.client, opts.vip),
+          ...(resolvConf === undefined ? {} : { resolvConf }),
         }),
     });
 

@@ -1,7 +1,8 @@
 import { encodeHistogram, mergeEncoded, percentileMs } from '../../histogram.js';
 import { countSignatures, bandsToRecord, lostSynsBeforeTimeout } from '../../analysis/signatures.js';
-import { attribute, decideVerdict, detectableRatePer100k, observedLostSyns, raceDrops, serverDrops } from '../../analysis/verdict.js';
-import type { MasqueradeMode, ModeCounters, ModeResult } from '../../types.js';
+import { attribute, decideVerdict, detectableRatePer100k, observedLostSyns, raceCounter, serverDrops } from '../../analysis/verdict.js';
+import { assumedExponentialSchedule } from '../../analysis/synSchedule.js';
+import type { MasqueradeMode, ModeCounters, ModeResult, SynSchedule } from '../../types.js';
 import type { ConnectPath } from '../../agents/tcp/connector.js';
 import { httpModeFigures } from './httpFigures.js';
 import type { ClientOutcome } from '../shared/clientOutcome.js';
@@ -21,6 +22,8 @@ export interface ModeInput {
   detectRatePer100k: number;
   /** `--protocol http --keepalive`: requests reused pooled connections. */
   keepalive?: boolean;
+  /** The clients' SYN retransmit schedule (read from their sysctls); the pre-6.5 exponential one when not given. */
+  synSchedule?: SynSchedule;
 }
 
 /** Failure codes that mean a lost SYN (the connect timed out), or the run being stopped. */
@@ -37,13 +40,14 @@ export function analyzeMode(input: ModeInput): ModeResult {
     const failures: Record<string, number> = {};
     for (const c of input.clients) for (const [k, v] of Object.entries(c.failures)) failures[k] = (failures[k] ?? 0) + v;
 
-    const sig = countSignatures(h, input.connectTimeoutMs);
+    const schedule = input.synSchedule ?? assumedExponentialSchedule();
+    const sig = countSignatures(h, input.connectTimeoutMs, schedule);
     const timeouts = failures[TIMEOUT_CODE] ?? 0;
     const synRetrans = input.counters.clients['TcpExtTCPSynRetrans'];
     const attributionInput = {
       bands: sig.bands,
       timeouts,
-      lostSynsPerTimeout: lostSynsBeforeTimeout(input.connectTimeoutMs),
+      lostSynsPerTimeout: lostSynsBeforeTimeout(input.connectTimeoutMs, schedule),
       conntrack: input.counters.conntrack,
       server: input.counters.server,
       ...(synRetrans === undefined ? {} : { synRetrans }),
@@ -53,7 +57,8 @@ export function analyzeMode(input: ModeInput): ModeResult {
     const harnessFailures = Object.entries(failures)
       .filter(([k]) => k !== TIMEOUT_CODE && k !== ABORT_CODE)
       .reduce((s, [, v]) => s + v, 0);
-    const race = raceDrops(input.counters.conntrack);
+    const rc = raceCounter(input.counters.conntrack);
+    const race = rc.drops;
     const { verdict, reason } = decideVerdict({
       attempts,
       attribution,
@@ -61,7 +66,8 @@ export function analyzeMode(input: ModeInput): ModeResult {
       harnessFailures,
       conntrackRaceDrops: race,
       detectRatePer100k: input.detectRatePer100k,
-      raceCounterAvailable: 'insert_failed' in input.counters.conntrack || 'drop' in input.counters.conntrack,
+      raceCounterAvailable: rc.counter !== null,
+      ...(rc.counter ? { raceCounterName: rc.label } : {}),
     });
 
     const notes: string[] = [];
@@ -82,11 +88,18 @@ export function analyzeMode(input: ModeInput): ModeResult {
         `${noPort} connects found no free local port (EADDRNOTAVAIL): widen --port-range, lower --concurrency, or use --close rst (with fin each port waits in TIME_WAIT before reuse)`,
       );
     }
+    if (rc.counter === 'min(insert_failed, drop)' && (input.counters.conntrack['insert_failed'] ?? 0) > race) {
+      notes.push(
+        `this kernel has no clashres column (before 5.10): insert_failed (+${input.counters.conntrack['insert_failed'] ?? 0}) also counts clashes it resolved, ` +
+          `so race drops are read as min(insert_failed, drop) = ${race}`,
+      );
+    }
     if (race > attribution.conntrackRace) {
-      notes.push(`insert_failed rose by ${race}, more than the ${attribution.lostSyns} lost SYNs seen: the excess is other traffic of this host or a race on a packet that was retransmitted unnoticed`);
+      notes.push(`${rc.label} rose by ${race}, more than the ${attribution.lostSyns} lost SYNs seen: the excess is other traffic of this host or a race on a packet that was retransmitted unnoticed`);
     }
     const drop = input.counters.conntrack['drop'] ?? 0;
-    if (drop > race) notes.push(`conntrack drop (+${drop}) exceeds insert_failed (+${race}): the table may have been full (early_drop +${input.counters.conntrack['early_drop'] ?? 0})`);
+    const failedCount = input.counters.conntrack['insert_failed'] ?? 0;
+    if (drop > failedCount) notes.push(`conntrack drop (+${drop}) exceeds insert_failed (+${failedCount}): the table may have been full (early_drop +${input.counters.conntrack['early_drop'] ?? 0})`);
     if (sig.slowOutsideBands > 0) notes.push(`${sig.slowOutsideBands} attempts took >= 200 ms but match no retransmit band (scheduling or load, not a lost SYN)`);
     if ((failures[ABORT_CODE] ?? 0) > 0) notes.push(`${failures[ABORT_CODE]} attempts were cut short when the run was stopped`);
     const httpClients = input.clients.flatMap((c) => (c.http ? [c.http] : []));
@@ -130,6 +143,7 @@ export function analyzeMode(input: ModeInput): ModeResult {
       histogram: encodeHistogram(h),
       ...(http ? { http: http.figures } : {}),
       ...(connectPath ? { connectPath } : {}),
+      synSchedule: schedule,
     };
   } finally {
     h.destroy();

@@ -15,7 +15,8 @@ import type { TcpSynOptions } from './options.js';
 
 /** Counters that are always reported, zero or not. */
 const REPORTED: ReportedCounters = {
-  conntrack: ['insert_failed', 'drop'],
+  // clashres kept when the kernel has it: its absence marks a kernel before 5.10 (race drops = min(insert_failed, drop)).
+  conntrack: ['insert_failed', 'drop', 'clashres'],
   clients: ['TcpExtTCPSynRetrans', 'TcpActiveOpens', 'TcpAttemptFails'],
   server: ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpPassiveOpens', 'TcpExtTCPSYNChallenge'],
 };

@@ -2,10 +2,11 @@ import { decodeHistogram } from '../../histogram.js';
 import { countSignatures, lostSynsBeforeTimeout } from '../../analysis/signatures.js';
 import { HARNESS_FAILURE_LIMIT, observedLostSyns, serverDrops } from '../../analysis/verdict.js';
 import { loadFigures } from '../../analysis/loadFigures.js';
+import { assumedExponentialSchedule } from '../../analysis/synSchedule.js';
 import type { OuterFlowSummary } from './doubleSnat.js';
 import type { ClientOutcome } from '../shared/clientOutcome.js';
 import type { VxlanMode } from './options.js';
-import type { Attribution, ModeCounters, ModeResult, Verdict, VxlanEvidence } from '../../types.js';
+import type { Attribution, ModeCounters, ModeResult, SynSchedule, Verdict, VxlanEvidence } from '../../types.js';
 
 /**
  * One vxlan mode, pure: the client's connects, node A's tables and the counters of every namespace on the path
@@ -31,6 +32,8 @@ export interface VxlanModeInput {
   connectTimeoutMs: number;
   /** Did node B count datagrams sent with a broken checksum (src/net/checksumProbe.ts)? null: not checked. */
   receiverVerifiesChecksums: boolean | null;
+  /** Node A's SYN retransmit schedule (read from its sysctls); the pre-6.5 exponential one when not given. */
+  synSchedule?: SynSchedule;
 }
 
 /** Where a broken checksum would be counted: node B (outer UDP in), pod B (inner TCP in), node A (replies). */
@@ -52,10 +55,11 @@ export function analyzeVxlanMode(input: VxlanModeInput): ModeResult {
   const h = decodeHistogram(input.client.histogram);
   try {
     const { attempts, succeeded, failed, failures } = input.client;
-    const sig = countSignatures(h, input.connectTimeoutMs);
+    const schedule = input.synSchedule ?? assumedExponentialSchedule();
+    const sig = countSignatures(h, input.connectTimeoutMs, schedule);
     const timeouts = failures[TIMEOUT_CODE] ?? 0;
     const synRetrans = input.counters.clients['TcpExtTCPSynRetrans'];
-    const observed = observedLostSyns({ bands: sig.bands, timeouts, lostSynsPerTimeout: lostSynsBeforeTimeout(input.connectTimeoutMs) });
+    const observed = observedLostSyns({ bands: sig.bands, timeouts, lostSynsPerTimeout: lostSynsBeforeTimeout(input.connectTimeoutMs, schedule) });
     const lostSyns = Math.min(observed, synRetrans ?? Infinity);
     const csum = checksumErrors(input);
     const csumTotal = Object.values(csum).reduce((s, n) => s + n, 0);
@@ -63,11 +67,13 @@ export function analyzeVxlanMode(input: VxlanModeInput): ModeResult {
     // The cause under test (a packet dropped for its checksum) is credited first, the pod's listener next.
     const byChecksum = Math.min(lostSyns, csumTotal);
     const byServer = Math.min(lostSyns - byChecksum, listenDrops);
+    // A checksum drop is not the conntrack race: it has its own field, and conntrackRace stays 0.
     const attribution: Attribution = {
       unit: 'lost-syn',
       lostSyns,
-      conntrackRace: byChecksum,
+      conntrackRace: 0,
       serverOverload: byServer,
+      checksum: byChecksum,
       unexplained: lostSyns - byChecksum - byServer,
     };
 
@@ -130,6 +136,7 @@ export function analyzeVxlanMode(input: VxlanModeInput): ModeResult {
       reason,
       notes,
       vxlan: evidence,
+      synSchedule: schedule,
     };
   } finally {
     h.destroy();
@@ -148,7 +155,7 @@ interface DecideInput {
 function dropsSentence(d: DecideInput): string {
   const a = d.attribution;
   if (!d.evidence.drops) return 'drops: none (0 checksum errors on node B, pod B and node A; no SYN lost)';
-  const parts = [`${d.csumTotal} checksum errors`, `${a.lostSyns} lost SYNs (${a.conntrackRace} matched by checksum errors, ${a.unexplained} unexplained)`];
+  const parts = [`${d.csumTotal} checksum errors`, `${a.lostSyns} lost SYNs (${a.checksum ?? 0} matched by checksum errors, ${a.unexplained} unexplained)`];
   return `drops: ${parts.join(', ')}`;
 }
 

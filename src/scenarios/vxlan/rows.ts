@@ -14,6 +14,7 @@ export function vxlanRows(modes: readonly ModeResult[]): string[][] {
     row('  source port remapped', (v) => n(v.outerFlowsRemapped)),
     row('MASQUERADE hits (new flows)', (v) => n(v.masqueradeHits)),
     row('checksum errors', (v) => (csum(v) === 0 ? '0' : `+${n(csum(v))}`)),
+    row('  lost SYNs they explain', (_v, m) => n(m.attribution.checksum ?? 0)),
     row('double SNAT', (v) => (v.doubleSnat ? 'YES' : 'no')),
     row('drops', (v) => (v.drops ? 'YES' : 'no')),
   ];
