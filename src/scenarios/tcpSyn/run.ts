@@ -7,6 +7,7 @@ import { withRun } from '../shared/runScope.js';
 import { labCounters, labSnapshot, openNatLab, type ReportedCounters, SERVER_BACKLOG, SERVER_SYSCTLS, shareOf, startOnEveryClient, startRunAgent } from '../shared/natLab.js';
 import { runModes } from '../shared/modeLoop.js';
 import { resultBase } from '../shared/resultBase.js';
+import { readSynSchedule } from '../shared/synScheduleOf.js';
 import { PROGRESS_INTERVAL_MS } from '../shared/timing.js';
 import type { RunContext } from '../shared/definition.js';
 import type { ModeResult, ResultFile, TcpSynConfig } from '../../types.js';
@@ -44,6 +45,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
     phase(`${t.backend}: clients on ${t.clientSubnet} (bridge ${t.clientBridge}), server ${t.server.address} on ${t.serverSubnet}`);
     const config: TcpSynConfig = { ...opts, backend: t.backend, clientSubnet: t.clientSubnet, serverSubnet: t.serverSubnet };
     const environment = await collectEnvironment(t.backend, t.docker, t.natNetns);
+    const synSchedule = await readSynSchedule(t.clients, (c, cmd, args) => t.nsExec(c, cmd, args));
 
     const protocol = opts.protocol ?? 'tcp';
     const serverCfg: TcpServerConfig = { port: opts.serverPort, close: opts.close, workers: opts.serverWorkers, backlog: SERVER_BACKLOG, protocol };
@@ -87,6 +89,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
           counters: labCounters(before, after, REPORTED),
           durationMs,
           connectTimeoutMs: opts.connectTimeoutMs,
+          synSchedule,
           detectRatePer100k: opts.detectRatePer100k,
           keepalive: opts.keepalive ?? false,
         }),

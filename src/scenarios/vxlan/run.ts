@@ -1,4 +1,4 @@
-import { run } from '../../host/exec.js';
+import { run, runInNetns } from '../../host/exec.js';
 import { UserError, PrerequisiteError } from '../../errors.js';
 import { AgentProcess, HIGH_PRIORITY_NICE } from '../../backends/netns/agentProcess.js';
 import { pickFreeSubnets, prefixesInUse } from '../../host/subnets.js';
@@ -14,6 +14,7 @@ import type { TcpClientConfig, TcpServerConfig } from '../../agents/common/proto
 import { withRun } from '../shared/runScope.js';
 import { runModes } from '../shared/modeLoop.js';
 import { resultBase } from '../shared/resultBase.js';
+import { readSynSchedule } from '../shared/synScheduleOf.js';
 import { SERVER_BACKLOG } from '../shared/natLab.js';
 import { AGENT_READY_TIMEOUT_MS, PROGRESS_INTERVAL_MS } from '../shared/timing.js';
 import type { RunContext } from '../shared/definition.js';
@@ -113,6 +114,8 @@ export async function runVxlan(opts: VxlanOptions, ctx: RunContext): Promise<Res
     const topo = await createVxlanTopology(topoReq);
     const svc = kubeService(topo, opts);
     const environment = await collectEnvironment('netns', null, topo.nodeA.netns);
+    // The client is node A's host network: its namespace's schedule decides the bands.
+    const synSchedule = await readSynSchedule([{ name: topo.nodeA.netns }], (c, cmd, args) => runInNetns(c.name, cmd, args));
     // Positive control: node B must count a broken outer checksum, or "0 checksum errors" proves nothing.
     const probe = await runChecksumProbe(topo.nodeA.netns, topo.nodeB.netns, topo.nodeB.underlay);
     config['checksumProbe'] = probe;
@@ -168,6 +171,7 @@ export async function runVxlan(opts: VxlanOptions, ctx: RunContext): Promise<Res
           masqueradeHits: packetsOf(rules, 'KUBE-POSTROUTING', SNAT_COMMENT, 'MASQUERADE'),
           durationMs,
           connectTimeoutMs: opts.connectTimeoutMs,
+          synSchedule,
           receiverVerifiesChecksums: probe.ran ? probe.verified : null,
         });
         phase(`mode ${mode.name}: ${m.verdict} — ${m.reason}`);
