@@ -9,7 +9,7 @@ import { requireNetnsPrerequisites, requireRoot } from './host/preflight.js';
 import { ProgressPrinter } from './commands/progress.js';
 import { cleanup, describeCleanup } from './commands/cleanup.js';
 import { doctorChecks, renderChecks } from './commands/doctor.js';
-import { collectEnvironment } from './host/environment.js';
+import { collectEnvironment, harnessVersion } from './host/environment.js';
 import { vxlanCliOptions, vxlanCommand } from './scenarios/vxlan/cli.js';
 import { dnsCliOptions, dnsCommand } from './scenarios/dns/cli.js';
 import { writeAndRender } from './commands/scenarioCommand.js';
@@ -143,7 +143,8 @@ async function main(): Promise<void> {
     .recommendCommands()
     .help()
     .alias('help', 'h')
-    .version()
+    .version(await harnessVersion())
+    .completion('completion', 'print a bash/zsh completion script: repro completion >> ~/.bashrc (from zsh: >> ~/.zshrc)')
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((msg, err) => {
       throw err ?? new UserError(msg);
