@@ -4,7 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { UserError, errorMessage } from './errors.js';
 import { EXIT } from './exitCodes.js';
 import { requireRoot } from './host/preflight.js';
-import { collectEnvironment } from './host/environment.js';
+import { collectEnvironment, harnessVersion } from './host/environment.js';
 import { cleanup, describeCleanup } from './commands/cleanup.js';
 import { doctorChecks, renderChecks } from './commands/doctor.js';
 import { registerScenarioCommands } from './commands/scenarioCommand.js';
@@ -55,7 +55,8 @@ async function main(): Promise<void> {
     .recommendCommands()
     .help()
     .alias('help', 'h')
-    .version()
+    .version(await harnessVersion())
+    .completion('completion', 'print a bash/zsh completion script: repro completion >> ~/.bashrc (from zsh: >> ~/.zshrc)')
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((msg, err) => {
       throw err ?? new UserError(msg);

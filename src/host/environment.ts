@@ -1,7 +1,8 @@
 import os from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { run, runInNetns } from './exec.js';
+import { runInNetns } from './exec.js';
+import { harnessCommit } from './buildStamp.js';
 import { iptablesInfo } from './iptables.js';
 import { readConntrackStat, readNetnsConntrackStat } from './conntrackStat.js';
 import type { EnvironmentInfo } from '../types.js';
@@ -38,13 +39,10 @@ export async function packageInfo(): Promise<{ name: string; version: string; ro
   return { name: pkg.name, version: pkg.version, root };
 }
 
-async function gitCommit(root: string): Promise<string | null> {
-  try {
-    const r = await run('git', ['-C', root, 'rev-parse', '--short=12', 'HEAD'], { check: false, timeoutMs: 3000 });
-    return r.code === 0 ? r.stdout.trim() : null;
-  } catch {
-    return null;
-  }
+/** What `repro --version` prints: the version and the commit it was built from. */
+export async function harnessVersion(): Promise<string> {
+  const pkg = await packageInfo();
+  return `${pkg.version} (${(await harnessCommit(pkg.root)) ?? 'commit unknown'})`;
 }
 
 /** "6.18.44-fc-v782" -> "6.18.44" */
@@ -62,7 +60,7 @@ export async function collectEnvironment(
   const pkg = await packageInfo();
   const [ipt, commit, columns] = await Promise.all([
     iptablesInfo().catch(() => ({ version: 'not found', backend: 'none' })),
-    gitCommit(pkg.root),
+    harnessCommit(pkg.root),
     (natNetns === null ? readConntrackStat() : readNetnsConntrackStat(natNetns)).then((s) => s.columns).catch(() => [] as string[]),
   ]);
   const sysctls: Record<string, string> = {};

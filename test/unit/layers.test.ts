@@ -20,7 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['scenarios/registry.ts'],
   ['scenarioFile'],
   ['commands', 'bench'],
-  ['cli.ts'],
+  ['cli.ts', 'prepack.ts'],
 ];
 
 function groupOf(rel: string): { group: string; rank: number } {

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { createHistogram, percentileMs, recordMicros } from '../../src/histogram.js';
-import { addBuckets, indexOfValue, valueAtIndex } from '../../src/agents/common/nativeAddon.js';
+import { addBuckets, indexOfValue, loadNativeAddon, nativeAddonMissing, valueAtIndex } from '../../src/agents/common/nativeAddon.js';
 import { failuresByName } from '../../src/agents/tcp/nativeConnect.js';
 import { dnsFailuresByName } from '../../src/agents/dns/nativeDns.js';
 import { rng } from '../random.js';
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 /** Latencies from 1 µs to 10 min, spread evenly in log scale, plus the edges of the first buckets. */
 function sampleMicros(n: number, seed: number): number[] {
@@ -71,5 +73,28 @@ describe('native DNS engine failures', () => {
     const file = new URL('../../dist/native/dns_engine.node', import.meta.url).pathname;
     if (!existsSync(file) && process.env['CI'] !== 'true') return;
     expect((createRequire(import.meta.url)(file) as { RCODE_KEY: number }).RCODE_KEY).toBe(RCODE_KEY);
+  });
+});
+
+describe('a shipped engine that does not fit this machine', () => {
+  const engineFile = new URL('../../dist/native/connect_engine.node', import.meta.url).pathname;
+  it.skipIf(!existsSync(engineFile) && process.env['CI'] !== 'true')('is not loaded, and the note says why: the loader\'s own words and this platform', () => {
+    // The built engine with its ELF machine field (e_machine, offset 18) set to AArch64: what an arm64 build is here.
+    const elf = Buffer.from(readFileSync(engineFile));
+    elf.writeUInt16LE(183, 18);
+    const dir = mkdtempSync(path.join(tmpdir(), 'repro-engine-'));
+    const file = path.join(dir, 'connect_engine.node');
+    writeFileSync(file, elf);
+    try {
+      expect(loadNativeAddon(file, ['start'])).toBeNull();
+      const note = nativeAddonMissing(file);
+      expect(note).toContain(`${file} does not load on Node ${process.version} (${process.platform}-${process.arch}): `);
+      expect(note).toContain('cannot open shared object file');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('that was never built is named as such', () => {
+    expect(nativeAddonMissing('/nonexistent/connect_engine.node')).toMatch(/was not built/);
   });
 });

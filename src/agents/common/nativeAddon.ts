@@ -26,17 +26,23 @@ export function loadNativeAddon<T>(file: string, functions: readonly string[]): 
   if (!existsSync(file)) return null;
   try {
     const m = createRequire(import.meta.url)(file) as Record<string, unknown>;
-    return functions.every((f) => typeof m[f] === 'function') ? (m as T) : null;
-  } catch {
-    return null;
+    const missing = functions.filter((f) => typeof m[f] !== 'function');
+    if (missing.length === 0) return m as T;
+    loadErrors.set(file, `lacks ${missing.join(', ')}`);
+  } catch (err) {
+    // A build for another architecture or libc (a package installed where its shipped engines do not fit).
+    loadErrors.set(file, (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '');
   }
+  return null;
 }
+
+const loadErrors = new Map<string, string>();
 
 /** Why an addon is absent, for a one-line note. */
 export function nativeAddonMissing(file: string): string {
-  return existsSync(file)
-    ? `${file} does not load on Node ${process.version}`
-    : `${file} was not built (npm run build needs make and a C compiler)`;
+  if (!existsSync(file)) return `${file} was not built (npm run build needs make and a C compiler)`;
+  const why = loadErrors.get(file);
+  return `${file} does not load on Node ${process.version} (${process.platform}-${process.arch})${why ? `: ${why}` : ''}`;
 }
 
 /** An addon loaded on first use: the module (null when it was not built or does not load) and why it is missing. */

@@ -5,7 +5,7 @@
  * bind/connect, sendmsg per query, recvmsg per answer, close).
  *
  * The binding is internal: `process.binding` is documentation-deprecated (DEP0111) but allow-listed for
- * udp_wrap and silent on Node 20. It is probed once, by shape; when anything is missing the raw client falls
+ * udp_wrap and silent on Node 22 and 24. It is probed once, by shape; when anything is missing the raw client falls
  * back to dgram and says so in its result (`socketPath`).
  */
 

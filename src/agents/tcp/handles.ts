@@ -5,7 +5,7 @@
  * accept through it skips the net.Socket a server would build for a connection that never sends a byte.
  *
  * The binding is internal: `process.binding` is documentation-deprecated (DEP0111) but allow-listed for
- * tcp_wrap and stream_wrap and silent on Node 20 and 22. It is probed once, by shape; when anything is missing
+ * tcp_wrap and stream_wrap and silent on Node 22 and 24. It is probed once, by shape; when anything is missing
  * the agents fall back to the public API and say so in their result (`connectPath` / `acceptPath`).
  */
 

@@ -52,9 +52,9 @@ async function walk(dir: string): Promise<string[]> {
   return out;
 }
 
-/** Production dependency folders, as npm resolves them. */
+/** Production dependency folders, as npm resolves them (for the project's folder, whatever the current directory). */
 async function productionPackageDirs(): Promise<string[]> {
-  const r = await run('npm', ['ls', '--omit=dev', '--parseable', '--all'], { check: false });
+  const r = await run('npm', ['ls', '--omit=dev', '--parseable', '--all', '--prefix', projectRoot], { check: false });
   return r.stdout
     .split('\n')
     .map((l) => l.trim())
