@@ -92,6 +92,16 @@ export interface ModeCounters {
   server: Record<string, number>;
 }
 
+/**
+ * The host's own conntrack activity in an idle window as long as the mode's load, right after it (docker
+ * backend: the NAT is the host's, shared with every other container). Race counts within it are not evidence.
+ */
+export interface ModeBackground {
+  windowMs: number;
+  /** Deltas of the NAT namespace's conntrack stats over the window, by column (every one that moved). */
+  conntrack: Record<string, number>;
+}
+
 export interface ModeResult {
   /** The configuration under test: a MASQUERADE mode for tcp-syn; scenario-specific names elsewhere. */
   mode: string;
@@ -133,6 +143,8 @@ export interface ModeResult {
   synSchedule?: SynSchedule;
   /** dns: the resolver timeout and attempts the bands follow; absent in older files. */
   resolver?: ResolverTiming;
+  /** Docker backend: the host's background over an idle window of the same length (absent on netns: the lab's NAT is its own). */
+  background?: ModeBackground;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Attribution, SignatureBand, Verdict, ModeResult } from '../types.js';
+import type { Attribution, ModeBackground, SignatureBand, Verdict, ModeResult } from '../types.js';
 
 /** The kernel's names for the counters that explain a lost SYN. */
 export const RACE_COUNTER = 'insert_failed';
@@ -185,4 +185,25 @@ export function overallVerdict(verdicts: readonly Verdict[]): Verdict {
 /** A mode whose conditions changed under it (its rules removed or edited mid-mode): its counts say nothing. */
 export function invalidated(m: ModeResult, what: string): ModeResult {
   return { ...m, verdict: 'invalid', reason: `${what}, so this mode's counts do not say what it does (it was: ${m.verdict} — ${m.reason})` };
+}
+
+/**
+ * A mode read against the host's background (docker: the NAT's table is shared). The race counter's move in an
+ * idle window of the same length is what the host's other traffic makes by itself; a race count within it is not
+ * evidence of this mode's race. Said in the reason whenever the background moved.
+ */
+export function withBackground(m: ModeResult, bg: ModeBackground): ModeResult {
+  const raceColumn = 'insert_failed' in bg.conntrack || 'insert_failed' in m.counters.conntrack ? 'insert_failed' : 'drop';
+  const moved = bg.conntrack[raceColumn] ?? 0;
+  const out: ModeResult = { ...m, background: bg };
+  if (moved === 0) return out;
+  const said = `the host's own traffic moved ${raceColumn} by +${moved} in an idle window of ${(bg.windowMs / 1000).toFixed(1)} s (as long as the load)`;
+  if (m.verdict === 'reproduced' && m.attribution.conntrackRace <= moved) {
+    return {
+      ...out,
+      verdict: 'inconclusive',
+      reason: `${m.attribution.conntrackRace} ${m.attribution.unit === 'lost-query' ? 'lost queries' : 'lost SYNs'} matched by ${raceColumn}, but ${said}: within the background, so not evidence of this mode's race`,
+    };
+  }
+  return { ...out, reason: `${m.reason}; background: ${said}` };
 }

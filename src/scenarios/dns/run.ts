@@ -7,7 +7,7 @@ import { NSSWITCH_DNS_ONLY, renderResolvConf } from '../../agents/dns/glibcResol
 import type { DnsClientConfig, DnsClientKind, DnsClientResultEvent, DnsServerConfig } from '../../agents/dns/protocol.js';
 import type { ModeResult, OtherScenarioConfig, ResultFile } from '../../types.js';
 import { withRun } from '../shared/runScope.js';
-import { labCounters, labSnapshot, openNatLab, type ReportedCounters, shareOf, startOnEveryClient, startRunAgent } from '../shared/natLab.js';
+import { labCounters, labSnapshot, natBackground, openNatLab, type ReportedCounters, shareOf, startOnEveryClient, startRunAgent } from '../shared/natLab.js';
 import { runModes } from '../shared/modeLoop.js';
 import { resultBase } from '../shared/resultBase.js';
 import { PROGRESS_INTERVAL_MS } from '../shared/timing.js';
@@ -15,6 +15,7 @@ import type { RunContext } from '../shared/definition.js';
 import { analyzeDnsMode, DNS_TOLERANCE_DESCRIPTION } from './analyze.js';
 import { affectsOnlyLibc, planDnsMode, type DnsModePlan } from './modes.js';
 import { dnsServiceAddresses } from './serviceAddresses.js';
+import { requireConntrackHeadroom } from '../shared/headroom.js';
 import { BURST_PORTS, CLIENT_PORT_RANGE, type DnsOptions } from './options.js';
 
 /** The DNS server's receive buffer per socket: a burst of lookups must never overflow it. */
@@ -48,6 +49,9 @@ export function runDns(opts: DnsOptions, ctx: RunContext): Promise<ResultFile> {
   return withRun(ctx.command, ctx.hooks, async (scope) => {
     const { session } = scope;
     const { runId, phase } = session;
+    // A fresh source port per lookup (a burst round shares one): one UDP entry each, alive for the UDP timeout.
+    const ports = CLIENT_PORT_RANGE[1] - CLIENT_PORT_RANGE[0] + 1;
+    await requireConntrackHeadroom(ctx.backend, Math.min(opts.queries, opts.clients * ports), '--queries or --clients');
     phase(`topology: ${opts.clients} clients and a DNS server with ${opts.backends} backend addresses (run ${runId})`);
     const { topology: t, snat } = await openNatLab(
       scope, ctx.build,
@@ -94,6 +98,7 @@ export function runDns(opts: DnsOptions, ctx: RunContext): Promise<ResultFile> {
         return rule;
       },
       snapshot: () => labSnapshot(t),
+      background: natBackground(t),
       // notrack takes the NAT rule out on purpose; every other mode runs through it.
       verify: async (mode) => {
         const plan = planDnsMode(mode, opts.vip);

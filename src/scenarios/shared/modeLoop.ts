@@ -2,9 +2,9 @@ import type { AgentConnection } from '../../runner/agentConnection.js';
 import type { AgentEvent } from '../../agents/common/protocol.js';
 import type { RunSession } from '../../runner/runSession.js';
 import type { ScenarioHooks } from '../../runner/hooks.js';
-import type { ModeResult } from '../../types.js';
+import type { ModeBackground, ModeResult } from '../../types.js';
 import { relayClientProgress } from './progressRelay.js';
-import { invalidated } from '../../analysis/verdict.js';
+import { invalidated, withBackground } from '../../analysis/verdict.js';
 import { AGENT_READY_TIMEOUT_MS, SETTLE_MS, WATCHDOG_SLACK_MS } from './timing.js';
 
 /** A load phase that did not end by itself within its bound: the run is stopped, never left hanging. */
@@ -40,6 +40,8 @@ export interface ModeSteps<M, S, T extends ResultEventType> {
   verify?(mode: M): Promise<string[]>;
   /** After the after-snapshot (e.g. remove a mode's extra rules). */
   afterLoad?(mode: M): Promise<void>;
+  /** Where the NAT is shared (the host), its background over an idle window as long as the load (ms). */
+  background?(windowMs: number): Promise<ModeBackground>;
   analyze(mode: M, rule: string, results: ResultOf<T>[], before: S, after: S, durationMs: number): Promise<ModeResult>;
 }
 
@@ -87,7 +89,9 @@ export async function runModes<M, S, T extends ResultEventType>(
     const changed = (await steps.verify?.(mode)) ?? [];
     await steps.afterLoad?.(mode);
     const analyzed = await steps.analyze(mode, rule, results, before, after, durationMs);
-    const m = changed.length > 0 ? invalidated(analyzed, `the harness's rules changed during the mode (${changed.join('; ')})`) : analyzed;
+    const checked = changed.length > 0 ? invalidated(analyzed, `the harness's rules changed during the mode (${changed.join('; ')})`) : analyzed;
+    // The window is taken after the load because its length must be the load's, known only once it has run.
+    const m = steps.background && !session.interrupted ? withBackground(checked, await steps.background(durationMs)) : checked;
     if (facts.some((r) => r.aborted)) session.interrupted = true;
     out.push(m);
     hooks.onModeDone?.(m);

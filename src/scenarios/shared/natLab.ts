@@ -5,7 +5,7 @@ import type { AgentStart, TestHost, Topology, TopologyRequest } from '../../back
 import { installRules, tablesToBeCreated, type SnatTopology, type Table } from '../../host/iptables.js';
 import { conntrackCounters, type ConntrackStat } from '../../host/conntrackStat.js';
 import { netCountersDelta, sumCounters, type NetCounters } from '../../host/netstat.js';
-import type { ModeCounters } from '../../types.js';
+import type { ModeBackground, ModeCounters } from '../../types.js';
 import type { RunScope } from './runScope.js';
 import { AGENT_READY_TIMEOUT_MS } from './timing.js';
 
@@ -84,5 +84,23 @@ export function labCounters(before: LabSnapshot, after: LabSnapshot, keys: Repor
     conntrack: conntrackCounters(before.conntrack, after.conntrack, keys.conntrack),
     clients: sumCounters(before.clients.map((b, i) => netCountersDelta(b, after.clients[i] ?? b, keys.clients))),
     server: netCountersDelta(before.server, after.server, keys.server),
+  };
+}
+
+/** The longest idle window a mode's background is read over (a long load's background rate is known by then). */
+const BACKGROUND_WINDOW_MAX_MS = 30_000;
+
+/**
+ * The NAT's background where it is shared (the host's table, docker): its conntrack stats over an idle window as
+ * long as the load. Where the lab has its own NAT namespace there is nothing to read: undefined.
+ */
+export function natBackground(t: Topology): ((windowMs: number) => Promise<ModeBackground>) | undefined {
+  if (t.natNetns !== null) return undefined;
+  return async (loadMs) => {
+    const windowMs = Math.min(Math.max(loadMs, 0), BACKGROUND_WINDOW_MAX_MS);
+    const before = await t.readNatStats();
+    await new Promise((r) => setTimeout(r, windowMs));
+    const after = await t.readNatStats();
+    return { windowMs, conntrack: conntrackCounters(before, after, []) };
   };
 }

@@ -4,10 +4,11 @@ import { collectEnvironment } from '../../host/environment.js';
 import { analyzeMode } from './analyze.js';
 import type { ClientOutcome } from '../shared/clientOutcome.js';
 import { withRun } from '../shared/runScope.js';
-import { labCounters, labSnapshot, openNatLab, type ReportedCounters, SERVER_BACKLOG, SERVER_SYSCTLS, shareOf, startOnEveryClient, startRunAgent } from '../shared/natLab.js';
+import { labCounters, labSnapshot, natBackground, openNatLab, type ReportedCounters, SERVER_BACKLOG, SERVER_SYSCTLS, shareOf, startOnEveryClient, startRunAgent } from '../shared/natLab.js';
 import { runModes } from '../shared/modeLoop.js';
 import { resultBase } from '../shared/resultBase.js';
 import { readSynSchedule } from '../shared/synScheduleOf.js';
+import { requireConntrackHeadroom } from '../shared/headroom.js';
 import { PROGRESS_INTERVAL_MS } from '../shared/timing.js';
 import type { RunContext } from '../shared/definition.js';
 import type { ModeResult, ResultFile, TcpSynConfig } from '../../types.js';
@@ -38,6 +39,9 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
   return withRun(ctx.command, ctx.hooks, async (scope) => {
     const { session } = scope;
     const { runId, phase } = session;
+    // One entry per client and source port towards the one server port at most: a new connect on a port reuses its tuple.
+    const ports = opts.portRange[1] - opts.portRange[0] + 1;
+    await requireConntrackHeadroom(ctx.backend, Math.min(opts.connections, opts.clients * ports), '--port-range, --clients or --connections');
     phase(`topology: ${opts.clients} clients and a server (run ${runId})`);
     const { topology: t, snat } = await openNatLab(scope, ctx.build, {
       runId, clients: opts.clients, portRange: opts.portRange, serverSysctls: SERVER_SYSCTLS, clientSysctls: CLIENT_SYSCTLS,
@@ -74,6 +78,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
         return rule;
       },
       snapshot: () => labSnapshot(t),
+      background: natBackground(t),
       verify: (mode) => verifyRules(snat, mode),
       startLoad: (): Promise<AgentConnection[]> =>
         startOnEveryClient(t, (_, i) => ({ label: `client agent ${i}`, agent: 'tcp/client', config: clientCfg(i), priority: 'normal' })),
