@@ -1,9 +1,9 @@
 import os from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { run } from './exec.js';
+import { HOST_NETNS, run, type NetnsRef } from './exec.js';
 import { iptablesInfo } from './iptables.js';
-import { readConntrackStat } from './conntrackStat.js';
+import { readConntrackStatIn } from './conntrackStat.js';
 import type { EnvironmentInfo } from '../types.js';
 
 /** Conntrack and NAT sysctls that change what a run can show. */
@@ -49,12 +49,21 @@ export function kernelVersionOf(release: string): string {
   return /^(\d+\.\d+(?:\.\d+)?)/.exec(release)?.[1] ?? release;
 }
 
-export async function collectEnvironment(backend: 'netns' | 'docker', docker: { version: string } | null = null): Promise<EnvironmentInfo> {
+/** `statsNs`: the namespace whose conntrack stats the run reads (where its NAT happens). */
+export async function collectEnvironment(
+  backend: 'netns' | 'docker',
+  docker: { version: string } | null = null,
+  statsNs: NetnsRef = HOST_NETNS,
+): Promise<EnvironmentInfo> {
   const pkg = await packageInfo();
-  const [ipt, commit, columns] = await Promise.all([
+  const [ipt, commit, stats] = await Promise.all([
     iptablesInfo().catch(() => ({ version: 'not found', backend: 'none' })),
     gitCommit(pkg.root),
-    readConntrackStat().then((s) => s.columns).catch(() => [] as string[]),
+    // A kernel without either source is recorded as such; the run's own reads fail loudly later.
+    readConntrackStatIn(statsNs).then(
+      (r) => ({ columns: r.stat.columns, source: r.source }),
+      () => ({ columns: [] as string[], source: 'none' as const }),
+    ),
   ]);
   const sysctls: Record<string, string> = {};
   for (const k of CONNTRACK_SYSCTLS) {
@@ -70,7 +79,8 @@ export async function collectEnvironment(backend: 'netns' | 'docker', docker: { 
     cpus: os.cpus().length,
     iptables: ipt,
     conntrackSysctls: sysctls,
-    conntrackColumns: columns,
+    conntrackColumns: stats.columns,
+    conntrackStatsSource: stats.source,
     node: process.version,
     harness: { name: pkg.name, version: pkg.version, commit },
     backend,

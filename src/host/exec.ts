@@ -71,3 +71,23 @@ export class CommandFailedError extends Error {
 export function runInNetns(ns: string, cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   return run('ip', ['netns', 'exec', ns, cmd, ...args], opts);
 }
+
+/**
+ * A network namespace to read: the one repro runs in (`host`; the node's own under hostNetwork),
+ * a named one under /run/netns, or the one a process lives in.
+ */
+export type NetnsRef = { kind: 'host' } | { kind: 'netns'; name: string } | { kind: 'pid'; pid: number };
+
+export const HOST_NETNS: NetnsRef = { kind: 'host' };
+
+/** How a namespace is named in output and metric labels: host, the netns name, pid:N. */
+export function netnsLabel(ns: NetnsRef): string {
+  return ns.kind === 'host' ? 'host' : ns.kind === 'netns' ? ns.name : `pid:${ns.pid}`;
+}
+
+/** Run a command inside a namespace given by reference (only its network namespace is entered for a pid). */
+export function runInNamespace(ns: NetnsRef, cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  if (ns.kind === 'host') return run(cmd, args, opts);
+  if (ns.kind === 'netns') return runInNetns(ns.name, cmd, args, opts);
+  return run('nsenter', ['-t', String(ns.pid), '-n', cmd, ...args], opts);
+}
