@@ -15,6 +15,8 @@ import { dnsCliOptions, dnsCommand } from './scenarios/dns/cli.js';
 import { writeAndRender } from './commands/scenarioCommand.js';
 import { registerReportCommands } from './commands/reportCommands.js';
 import { registerRunCommand } from './commands/runCommand.js';
+import { registerAuditCommand } from './commands/audit/command.js';
+import { registerWatchCommand } from './commands/watch.js';
 import type { ResultFile } from './types.js';
 
 type TcpSynCliArgs = TcpSynArgs & { backend: string; image: string | undefined; json: boolean; out: string | undefined };
@@ -150,6 +152,8 @@ async function main(): Promise<void> {
     });
   registerReportCommands(parser, (code) => (exitCode = code));
   registerRunCommand(parser, (code) => (exitCode = code));
+  registerAuditCommand(parser, (code) => (exitCode = code));
+  registerWatchCommand(parser, (code) => (exitCode = code));
   try {
     await parser.parseAsync();
   } catch (err) {
