@@ -57,8 +57,8 @@ async function startWatch(netns: string, source: 'procfs' | 'netlink') {
   });
   return {
     url,
-    async stop(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-      child.kill('SIGINT');
+    async stop(signal: NodeJS.Signals): Promise<{ code: number | null; stdout: string; stderr: string }> {
+      child.kill(signal);
       const code = await closed;
       return { code, stdout, stderr };
     },
@@ -93,8 +93,11 @@ describe.skipIf(gate.skip)(`repro watch${gate.skip ? ` — skipped: ${gate.reaso
         expect(metric(second.body, 'repro_conntrack_insert_failed_total', lab.router)).toBe(kernelAfter);
         expect(metric(second.body, 'repro_conntrack_drop_total', lab.router) - metric(first.body, 'repro_conntrack_drop_total', lab.router)).toBe(made);
         expect((await scrape(w.url.replace('/metrics', '/other'))).status).toBe(404);
-        const { code, stdout } = await w.stop();
+        // Either signal is a clean stop: the summary printed, exit 0.
+        const signal = source === 'procfs' ? 'SIGINT' : 'SIGTERM';
+        const { code, stdout, stderr } = await w.stop(signal);
         expect(code).toBe(0);
+        expect(stderr).toMatch(new RegExp(`^${signal}: stopping$`, 'm'));
         // The lines' deltas add up to the same count, an event names the race, and the summary repeats it.
         const deltas = [...stdout.matchAll(new RegExp(`^\\d\\d:\\d\\d:\\d\\d  ${lab.router}  insert_failed \\+(\\d+)`, 'gm'))].map((m) => Number(m[1]));
         expect(deltas.reduce((s, d) => s + d, 0)).toBe(made);

@@ -34,8 +34,8 @@ const GENERIC_FIX = 'add --random-fully to the rule (iptables >= 1.6.2; nft: mas
 
 /** How often the no-flag race shows on this kernel: the port-search change decides (kernelFixes.ts, race tcp-syn). */
 function raceFrequency(kernel: readonly FixAssessment[]): { severity: 'high' | 'medium'; note: string } {
-  const search = kernel.filter((k) => k.race === 'tcp-syn' && /port search/i.test(k.change));
-  if (search.some((k) => k.status === 'absent')) return { severity: 'high', note: `On this kernel ${search.find((k) => k.status === 'absent')?.meaning ?? 'the race is frequent'}.` };
+  const search = kernel.filter((k) => k.race === 'tcp-syn' && (k.id === 'port-search-random' || /port search/i.test(k.change)));
+  if (search.some((k) => k.status === 'absent')) return { severity: 'high', note: `This kernel: ${search.find((k) => k.status === 'absent')?.meaning ?? 'the race is frequent'}.` };
   if (search.some((k) => k.status === 'uncertain')) return { severity: 'medium', note: 'This kernel may or may not carry the randomised port search: the race may be frequent.' };
   return { severity: 'medium', note: search[0] ? `On this kernel ${search[0].meaning}.` : '' };
 }
