@@ -37,7 +37,7 @@ function raceFrequency(kernel: readonly FixAssessment[]): { severity: 'high' | '
   const search = kernel.filter((k) => k.race === 'tcp-syn' && (k.id === 'port-search-random' || /port search/i.test(k.change)));
   if (search.some((k) => k.status === 'absent')) return { severity: 'high', note: `This kernel: ${search.find((k) => k.status === 'absent')?.meaning ?? 'the race is frequent'}.` };
   if (search.some((k) => k.status === 'uncertain')) return { severity: 'medium', note: 'This kernel may or may not carry the randomised port search: the race may be frequent.' };
-  return { severity: 'medium', note: search[0] ? `On this kernel ${search[0].meaning}.` : '' };
+  return { severity: 'medium', note: search[0] ? `This kernel: ${search[0].meaning}.` : '' };
 }
 
 interface NatRule {
