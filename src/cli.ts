@@ -11,6 +11,8 @@ import { registerScenarioCommands } from './commands/scenarioCommand.js';
 import { registerReportCommands } from './commands/reportCommands.js';
 import { registerRunCommand } from './commands/runCommand.js';
 import { SCENARIO_NAMES } from './scenarios/registry.js';
+import { registerAuditCommand } from './commands/audit/command.js';
+import { registerWatchCommand } from './commands/watch.js';
 
 async function main(): Promise<void> {
   let exitCode: number = EXIT.OK;
@@ -43,6 +45,8 @@ async function main(): Promise<void> {
     );
   registerReportCommands(parser, setExit);
   registerRunCommand(parser, setExit);
+  registerAuditCommand(parser, setExit);
+  registerWatchCommand(parser, setExit);
   parser
     // Commands take no positional arguments: anything left over (e.g. after a bare `--`) is a mistake, not ignored.
     .check((argv) => {
@@ -50,7 +54,7 @@ async function main(): Promise<void> {
       if (extra.length > 0) throw new UserError(`unexpected argument${extra.length > 1 ? 's' : ''}: ${extra.map((x) => JSON.stringify(String(x))).join(' ')}`);
       return true;
     })
-    .demandCommand(1, `name a command: ${SCENARIO_NAMES.join(', ')}, run, report, diff, doctor, env or cleanup (see --help)`)
+    .demandCommand(1, `name a command: ${SCENARIO_NAMES.join(', ')}, run, report, diff, audit, watch, doctor, env or cleanup (see --help)`)
     .strict()
     .recommendCommands()
     .help()

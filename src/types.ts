@@ -230,6 +230,9 @@ export interface Comparison {
   settleHint?: string;
 }
 
+/** /proc/net/stat/nf_conntrack or ctnetlink (`conntrack -S`). */
+export type ConntrackStatsSource = 'procfs' | 'netlink';
+
 export interface EnvironmentInfo {
   kernel: string;
   kernelVersion: string;
@@ -239,6 +242,8 @@ export interface EnvironmentInfo {
   iptables: { version: string; backend: string };
   conntrackSysctls: Record<string, string>;
   conntrackColumns: string[];
+  /** Where the conntrack stats were read (REPRO_CONNTRACK_STATS or auto); none when neither source answered. Absent in older files. */
+  conntrackStatsSource?: ConntrackStatsSource | 'none';
   node: string;
   harness: { name: string; version: string; commit: string | null };
   backend: BackendName;

@@ -1,6 +1,9 @@
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { run, CommandNotFoundError } from '../host/exec.js';
 import { parseIptablesVersion } from '../host/iptables.js';
+import { ConntrackStatsError, readConntrackStatVia, type ConntrackStatsSource } from '../host/conntrackStat.js';
+import { HOST_NETNS } from '../host/exec.js';
+import { errorMessage } from '../errors.js';
 import { nativeConnectMissing } from '../agents/tcp/nativeConnect.js';
 import { nativeDnsMissing } from '../agents/dns/nativeDns.js';
 
@@ -18,6 +21,28 @@ async function tryRun(cmd: string, args: string[]): Promise<{ ok: boolean; out: 
   } catch (err) {
     return { ok: false, out: err instanceof CommandNotFoundError ? 'not found' : String(err) };
   }
+}
+
+export type SourceProbe = { ok: true; columns: string[] } | { ok: false; reason: string };
+
+const NOT_LOADED = /not loaded/;
+
+/**
+ * Both sources of the conntrack stats, each on its own line; a failure only when neither can be read. Before
+ * nf_conntrack is loaded neither can, and that is fine: a run loads it through its NAT rule.
+ */
+export function conntrackStatsCheck(procfs: SourceProbe, netlink: SourceProbe): Check {
+  const line = (name: string, p: SourceProbe): string =>
+    p.ok ? `${name}: ${p.columns.includes('insert_failed') ? '' : 'no insert_failed column; '}${p.columns.join(' ')}` : `${name}: ${p.reason}`;
+  const detail = `${line('procfs', procfs)}\n${line('netlink (conntrack -S)', netlink)}`;
+  const readable = (p: SourceProbe): boolean => p.ok && p.columns.includes('insert_failed');
+  const notLoaded = !procfs.ok && !netlink.ok && NOT_LOADED.test(procfs.reason) && NOT_LOADED.test(netlink.reason);
+  return {
+    name: 'conntrack stats',
+    ok: readable(procfs) || readable(netlink) || notLoaded,
+    detail,
+    fix: 'apt-get install conntrack (netlink source) or a kernel with CONFIG_NF_CONNTRACK_PROCFS; modprobe nf_conntrack',
+  };
 }
 
 /** Every prerequisite, with the fix for each one that fails. */
@@ -51,17 +76,13 @@ export async function doctorChecks(): Promise<Check[]> {
   const ct = await tryRun('conntrack', ['--version']);
   checks.push({ name: 'conntrack', ok: ct.ok, detail: ct.out.split('\n')[0] ?? '', fix: 'apt-get install conntrack' });
 
-  let statOk = false;
-  let statDetail = '';
-  try {
-    const header = (await readFile('/proc/net/stat/nf_conntrack', 'utf8')).split('\n')[0] ?? '';
-    statOk = header.includes('insert_failed');
-    statDetail = statOk ? `columns: ${header.trim().split(/\s+/).join(' ')}` : `no insert_failed column in "${header.trim()}"`;
-  } catch {
-    statDetail = 'not present (nf_conntrack not loaded yet; a run loads it through its NAT rule)';
-    statOk = true;
-  }
-  checks.push({ name: 'conntrack stats', ok: statOk, detail: statDetail, fix: 'modprobe nf_conntrack' });
+  const probe = (source: ConntrackStatsSource): Promise<SourceProbe> =>
+    readConntrackStatVia(HOST_NETNS, source).then(
+      (stat) => ({ ok: true, columns: stat.columns }),
+      (err: unknown) => ({ ok: false, reason: err instanceof ConntrackStatsError ? (err.reasons[source] ?? err.message) : errorMessage(err) }),
+    );
+  const [procfs, netlink] = await Promise.all([probe('procfs'), probe('netlink')]);
+  checks.push(conntrackStatsCheck(procfs, netlink));
 
   let netnsOk = true;
   try {
@@ -108,6 +129,7 @@ export async function doctorChecks(): Promise<Check[]> {
 export function renderChecks(checks: readonly Check[]): string {
   const width = Math.max(0, ...checks.map((c) => c.name.length));
   return checks
-    .map((c) => `${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(width)}  ${c.detail}${c.ok ? '' : `\n      fix: ${c.fix}`}`)
+    // A detail of several lines keeps its column.
+    .map((c) => `${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(width)}  ${c.detail.replace(/\n/g, `\n${' '.repeat(width + 8)}`)}${c.ok ? '' : `\n      fix: ${c.fix}`}`)
     .join('\n');
 }

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { runInNetns } from './exec.js';
 import { harnessCommit } from './buildStamp.js';
 import { iptablesInfo } from './iptables.js';
-import { readConntrackStat, readNetnsConntrackStat } from './conntrackStat.js';
+import { readConntrackStatIn } from './conntrackStat.js';
 import type { EnvironmentInfo } from '../types.js';
 
 /** Conntrack and NAT sysctls that change what a run can show. */
@@ -52,16 +52,20 @@ export function kernelVersionOf(release: string): string {
 
 /**
  * The environment block of a result. `natNetns`: the namespace where the NAT under test runs (the netns backend's
- * router); its conntrack sysctls and stat columns are read there. null: the host's (docker, or no run).
+ * router); its conntrack sysctls and stats (columns, source) are read there. null: the host's (docker, or no run).
  */
 export async function collectEnvironment(
   backend: 'netns' | 'docker', docker: { version: string } | null = null, natNetns: string | null = null,
 ): Promise<EnvironmentInfo> {
   const pkg = await packageInfo();
-  const [ipt, commit, columns] = await Promise.all([
+  const [ipt, commit, stats] = await Promise.all([
     iptablesInfo().catch(() => ({ version: 'not found', backend: 'none' })),
     harnessCommit(pkg.root),
-    (natNetns === null ? readConntrackStat() : readNetnsConntrackStat(natNetns)).then((s) => s.columns).catch(() => [] as string[]),
+    // A kernel without either source is recorded as such; the run's own reads fail loudly later.
+    readConntrackStatIn(natNetns === null ? { kind: 'host' } : { kind: 'netns', name: natNetns }).then(
+      (r) => ({ columns: r.stat.columns, source: r.source }),
+      () => ({ columns: [] as string[], source: 'none' as const }),
+    ),
   ]);
   const sysctls: Record<string, string> = {};
   for (const k of CONNTRACK_SYSCTLS) {
@@ -78,7 +82,8 @@ export async function collectEnvironment(
     cpus: os.cpus().length,
     iptables: ipt,
     conntrackSysctls: sysctls,
-    conntrackColumns: columns,
+    conntrackColumns: stats.columns,
+    conntrackStatsSource: stats.source,
     node: process.version,
     harness: { name: pkg.name, version: pkg.version, commit },
     backend,

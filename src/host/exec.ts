@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 
 export interface ExecResult {
   code: number;
@@ -70,4 +71,33 @@ export class CommandFailedError extends Error {
 /** Run a command inside a named network namespace. */
 export function runInNetns(ns: string, cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   return run('ip', ['netns', 'exec', ns, cmd, ...args], opts);
+}
+
+/**
+ * A network namespace to read: the one repro runs in (`host`; the node's own under hostNetwork),
+ * a named one under /run/netns, or the one a process lives in.
+ */
+export type NetnsRef = { kind: 'host' } | { kind: 'netns'; name: string } | { kind: 'pid'; pid: number; label?: string };
+
+export const HOST_NETNS: NetnsRef = { kind: 'host' };
+
+/** How a namespace is named in output and metric labels: host, the netns name, pid:N (or the label given, container:ID). */
+export function netnsLabel(ns: NetnsRef): string {
+  return ns.kind === 'host' ? 'host' : ns.kind === 'netns' ? ns.name : (ns.label ?? `pid:${ns.pid}`);
+}
+
+/** Run a command inside a namespace given by reference (only its network namespace is entered for a pid). */
+export function runInNamespace(ns: NetnsRef, cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  if (ns.kind === 'host') return run(cmd, args, opts);
+  if (ns.kind === 'netns') return runInNetns(ns.name, cmd, args, opts);
+  return run('nsenter', ['-t', String(ns.pid), '-n', cmd, ...args], opts);
+}
+
+/**
+ * A file as seen from inside a namespace: /proc/sys and /proc/net answer for the reader's network namespace, so
+ * for another namespace the file is read by a `cat` that runs in it.
+ */
+export async function readFileIn(ns: NetnsRef, path: string): Promise<string> {
+  if (ns.kind === 'host') return readFile(path, 'utf8');
+  return (await runInNamespace(ns, 'cat', [path], { timeoutMs: 5000 })).stdout;
 }

@@ -210,6 +210,7 @@ export function buildReportModel(input: ResultFile, scenarioRows: ScenarioRows =
         ['node', env.node],
         ['harness', `${env.harness.name} ${env.harness.version}${env.harness.commit ? ` (${env.harness.commit})` : ''}`],
         ['conntrack stat columns', env.conntrackColumns.join(' ') || '(none read)'],
+        ['conntrack stats source', env.conntrackStatsSource ?? '(not recorded)'],
       ],
     },
     kernelFixes: assessKernel(env.kernelVersion),

@@ -19,7 +19,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['scenarios/tcpSyn', 'scenarios/dns', 'scenarios/vxlan'],
   ['scenarios/registry.ts'],
   ['scenarioFile'],
-  ['commands', 'bench'],
+  ['commands', 'bench', 'deploy'],
   ['cli.ts', 'prepack.ts'],
 ];
 

@@ -1,0 +1,58 @@
+import { errorMessage } from '../errors.js';
+import { CommandNotFoundError, readFileIn, runInNamespace, type NetnsRef } from './exec.js';
+
+/**
+ * The NAT-relevant rule sets of a namespace, read only (the *-save tools and `nft list` change nothing):
+ * iptables' nf_tables and legacy backends for IPv4 and IPv6, and native nftables as JSON.
+ */
+export type RulesetTool =
+  | 'iptables-nft-save'
+  | 'iptables-legacy-save'
+  | 'iptables-save'
+  | 'ip6tables-nft-save'
+  | 'ip6tables-legacy-save'
+  | 'ip6tables-save'
+  | 'nft -j list ruleset';
+
+export interface RulesetRead {
+  tool: RulesetTool;
+  /** The tool's output; null when it could not be read (then `error` says why). */
+  text: string | null;
+  error: string | null;
+}
+
+const TIMEOUT_MS = 10_000;
+const NOT_INSTALLED = ' is not installed';
+
+async function readOne(ns: NetnsRef, tool: RulesetTool): Promise<RulesetRead> {
+  const [cmd, ...args] = tool.split(' ') as [string, ...string[]];
+  try {
+    const r = await runInNamespace(ns, cmd, args, { timeoutMs: TIMEOUT_MS });
+    return { tool, text: r.stdout, error: null };
+  } catch (err) {
+    return { tool, text: null, error: err instanceof CommandNotFoundError ? `${cmd}${NOT_INSTALLED}` : errorMessage(err) };
+  }
+}
+
+/**
+ * One family's two backends. Legacy tables exist only when x_tables lists them (/proc/net/ip_tables_names, per
+ * namespace): without any, there is nothing for the legacy tool to read, installed or not. Where the nf_tables
+ * backend's own tool is missing, the plain *-save stands in (whichever backend it is built for).
+ */
+async function readFamily(ns: NetnsRef, nft: RulesetTool, legacy: RulesetTool, plain: RulesetTool, names: string): Promise<RulesetRead[]> {
+  const legacyTables = await readFileIn(ns, names).catch(() => '');
+  const [n, l] = await Promise.all([
+    readOne(ns, nft),
+    legacyTables.trim() === '' ? Promise.resolve({ tool: legacy, text: '', error: null }) : readOne(ns, legacy),
+  ]);
+  return [n.error?.endsWith(NOT_INSTALLED) ? await readOne(ns, plain) : n, l];
+}
+
+export async function readRulesets(ns: NetnsRef): Promise<RulesetRead[]> {
+  const [v4, v6, nft] = await Promise.all([
+    readFamily(ns, 'iptables-nft-save', 'iptables-legacy-save', 'iptables-save', '/proc/net/ip_tables_names'),
+    readFamily(ns, 'ip6tables-nft-save', 'ip6tables-legacy-save', 'ip6tables-save', '/proc/net/ip6_tables_names'),
+    readOne(ns, 'nft -j list ruleset'),
+  ]);
+  return [...v4, ...v6, nft];
+}
