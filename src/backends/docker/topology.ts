@@ -4,7 +4,7 @@ import type Docker from 'dockerode';
 import { AgentConnection } from '../../runner/agentConnection.js';
 import { run } from '../../host/exec.js';
 import { parseNetCounters } from '../../host/netstat.js';
-import { readConntrackStat } from '../../host/conntrackStat.js';
+import { readConntrackStatIn } from '../../host/conntrackStat.js';
 import { deleteEntriesFromSubnet } from '../../host/conntrackTable.js';
 import { formatPrefix, hostAddress, parsePrefix, pickFreeSubnets, prefixesInUse, type Prefix } from '../../host/subnets.js';
 import { containerName, linkName } from '../../host/names.js';
@@ -194,7 +194,7 @@ export async function buildDockerTopology(req: TopologyRequest, state: RunStateF
     forwardHook: 'DOCKER-USER',
     // Docker's shape: the host NATs, in the host's table, shared with everything else on the host.
     natNetns: null,
-    readNatStats: () => readConntrackStat(),
+    readNatStats: async () => (await readConntrackStatIn()).stat,
     clearNatEntries: async () => void (await deleteEntriesFromSubnet(clientSubnet)),
     clients,
     server,

@@ -1,25 +1,10 @@
 import type { Finding } from './findings.js';
+import { synSchedule } from '../../analysis/synSchedule.js';
 
-/**
- * When a connect that lost its first n SYNs completes, from the sysctls (net/ipv4/tcp_timer.c): the first
- * retransmit after 1 s; since 6.5 the first tcp_syn_linear_timeouts + 1 intervals stay 1 s, then each doubles; the
- * kernel gives up after tcp_syn_retries + tcp_syn_linear_timeouts retransmits or past tcp_model_timeout. No
- * tcp_syn_linear_timeouts file: a kernel before 6.5, doubling from the start.
- */
+/** When a connect that lost its first n SYNs completes, and when the kernel gives up (src/analysis/synSchedule.ts). */
 export function synCompletionsMs(retries: number, linear: number): { completionMs: number[]; giveUpMs: number } {
-  const rtoMax = 120_000;
-  const thresh = Math.floor(Math.log2(rtoMax / 1000));
-  const model = retries <= thresh ? (2 ** (retries + 1) - 1) * 1000 : (2 ** (thresh + 1) - 1) * 1000 + (retries - thresh) * rtoMax;
-  const completionMs: number[] = [];
-  let rto = 1000;
-  let t = 0;
-  for (;;) {
-    t += rto;
-    if (completionMs.length >= retries + linear || (completionMs.length > 0 && t >= model)) break;
-    completionMs.push(t);
-    if (completionMs.length > linear) rto = Math.min(rto * 2, rtoMax);
-  }
-  return { completionMs, giveUpMs: t };
+  const s = synSchedule({ retries, linearTimeouts: linear, source: 'sysctl' });
+  return { completionMs: s.completionMs, giveUpMs: s.giveUpMs };
 }
 
 const seconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`;
