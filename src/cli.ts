@@ -16,6 +16,7 @@ import { writeAndRender } from './commands/scenarioCommand.js';
 import { registerReportCommands } from './commands/reportCommands.js';
 import { registerRunCommand } from './commands/runCommand.js';
 import type { ResultFile } from './types.js';
+import { vmHook } from './commands/vmHook.js';
 
 type TcpSynCliArgs = TcpSynArgs & { backend: string; image: string | undefined; json: boolean; out: string | undefined };
 
@@ -83,6 +84,9 @@ async function tcpSynCommand(argv: TcpSynCliArgs): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  // TEMPORARY (issue 20): --kernel runs the scenario in a VM until the scenario commands take the option.
+  const vmExit = await vmHook(hideBin(process.argv));
+  if (vmExit !== null) return void (process.exitCode = vmExit);
   let exitCode = 0;
   const parser = yargs(hideBin(process.argv))
     .scriptName('repro')
