@@ -122,7 +122,8 @@ export async function modulesDirFor(dir: string, release: string | null): Promis
   if (isModulesDir(dir)) return dir;
   for (const base of [dir, path.join(dir, 'lib', 'modules'), path.join(dir, 'usr', 'lib', 'modules')]) {
     const entries = await readdir(base).catch(() => [] as string[]);
-    const pick = release !== null && entries.includes(release) ? release : entries.length === 1 ? entries[0] : undefined;
+    // Modules of another release would not load (vermagic): a known release must match; an unknown one takes a lone entry.
+    const pick = release !== null ? (entries.includes(release) ? release : undefined) : entries.length === 1 ? entries[0] : undefined;
     if (pick !== undefined && isModulesDir(path.join(base, pick))) return path.join(base, pick);
   }
   throw new UserError(`--kernel-modules ${dir}: no modules of ${release ?? 'the kernel'} there (expected lib/modules/<release> with kernel/ or modules.order)`);
@@ -168,12 +169,17 @@ async function sha256Prefix(file: string): Promise<string> {
   return createHash('sha256').update(await readFile(file)).digest('hex').slice(0, 16);
 }
 
-async function debianKernel(say: (text: string) => void): Promise<ResolvedKernel> {
-  const osRelease = parseOsRelease(await readFile('/etc/os-release', 'utf8').catch(() => ''));
+/** Pure: `--kernel debian` needs a Debian host on amd64; else a UserError (exit 2) that says to pass a FILE. */
+export function requireDebianHost(osReleaseText: string, arch: string = process.arch): void {
+  const osRelease = parseOsRelease(osReleaseText);
   if (osRelease['ID'] !== 'debian') {
     throw new UserError(`--kernel debian needs a Debian host (this is ${osRelease['PRETTY_NAME'] ?? 'not Debian'}): pass --kernel FILE, a bzImage or a kernel .deb`);
   }
-  if (process.arch !== 'x64') throw new UserError(`--kernel debian fetches linux-image-amd64: this host is ${process.arch}; pass --kernel FILE`);
+  if (arch !== 'x64') throw new UserError(`--kernel debian fetches linux-image-amd64: this host is ${arch}; pass --kernel FILE`);
+}
+
+async function debianKernel(say: (text: string) => void): Promise<ResolvedKernel> {
+  requireDebianHost(await readFile('/etc/os-release', 'utf8').catch(() => ''));
   const show = await run('apt-cache', ['show', '--no-all-versions', 'linux-image-amd64'], { check: false }).catch((err: unknown) => {
     if (err instanceof CommandNotFoundError) throw new PrerequisiteError('apt-cache not found: --kernel debian needs apt (or pass --kernel FILE)');
     throw err;
