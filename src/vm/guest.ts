@@ -46,7 +46,7 @@ export function qemuArgs(s: QemuSpec): string[] {
     // The guest powers off at the end; a reboot (panic=-1) ends QEMU as well.
     '-no-reboot',
     '-nic', 'none',
-    // signal=off: a ^C byte from the host goes to the guest's console (SIGINT there), not to QEMU.
+    // The console on QEMU's stdout; signal=off: no byte on stdin is taken for QEMU's own Ctrl-C.
     '-chardev', 'stdio,id=console,signal=off', '-serial', 'chardev:console',
     '-kernel', s.kernel,
     '-initrd', s.initrd,
@@ -157,10 +157,9 @@ export interface StartedQemu {
  * what the guest gets, not QEMU), console on its stdio.
  */
 export function startQemu(args: readonly string[], onConsole: (chunk: string) => void): StartedQemu {
-  const child = spawn(QEMU, [...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const child = spawn(QEMU, [...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   child.stdout?.setEncoding('utf8').on('data', onConsole);
   child.stderr?.setEncoding('utf8').on('data', (d: string) => onConsole(d.replace(/^/gm, 'qemu: ')));
-  child.stdin?.on('error', () => undefined);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
     child.once('error', (err: NodeJS.ErrnoException) =>
       reject(err.code === 'ENOENT' ? new PrerequisiteError(`${QEMU} not found: install QEMU (Debian: apt-get install qemu-system-x86)`) : err),

@@ -3,8 +3,9 @@
  * - stage 1, /init of the initramfs: loads the modules, mounts the host's root (9p, read-only) under a tmpfs
  *   overlay, so the guest can write anywhere while the host's files stay untouched, and switches root to it;
  * - stage 2, PID 1 on that root: mounts proc/sys/dev and tmpfs on /run and /tmp, brings up lo, runs the scenario
- *   on the netns backend with the serial console as its terminal (a Ctrl-C byte on it is SIGINT), writes the
- *   exit status to the shared directory and powers off.
+ *   on the netns backend with the serial console as its terminal, sends the run SIGINT when the host creates
+ *   `stop` in the shared directory (as `kill -INT` on the host would: the runner alone, which stops its agents),
+ *   writes the exit status to the shared directory and powers off.
  * Lines the scripts print start with "repro-vm: " so the host can tell them from the kernel's and the run's.
  */
 
@@ -16,6 +17,8 @@ export const NINEP_MSIZE = 512000;
 /** Marker on the kernel command line: stage 1 only says it booted and powers off (the accelerator probe). */
 export const PROBE_ARG = 'repro.probe=1';
 export const MARK = 'repro-vm:';
+/** Created by the host in the shared directory to stop the guest's run (Ctrl-C, watchdog). */
+export const STOP_FILE = 'stop';
 
 /** Pure: a word for sh, single-quoted unless it is plainly safe. */
 export function shQuote(s: string): string {
@@ -101,8 +104,11 @@ export function stage2Script(o: Stage2Options): string {
     ...Object.entries(o.env).map(([k, v]) => `export ${k}=${shQuote(v)}`),
     `cd ${shQuote(o.cwd)}`,
     'say "running at $($B cut -d" " -f1 /proc/uptime) s"',
-    // setsid + cttyhack: a session of its own with the console as controlling terminal, so ^C on it is SIGINT.
-    `$B setsid $B cttyhack ${o.argv.map(shQuote).join(' ')}`,
+    // setsid + cttyhack: a session of its own with the console as its terminal (progress bars, as on a host's).
+    `$B setsid $B cttyhack ${o.argv.map(shQuote).join(' ')} &`,
+    'run=$!',
+    `( while [ ! -e ${out}/${STOP_FILE} ]; do $B sleep 0.5; done; say "stop requested: SIGINT to the run"; kill -INT $run ) &`,
+    'wait $run',
     'status=$?',
     `echo "$status" > ${out}/status`,
     'say "exit $status at $($B cut -d" " -f1 /proc/uptime) s"',

@@ -13,7 +13,7 @@ import { RunLock } from '../runner/runLock.js';
 import { resolveKernel, reproCacheDir, type ResolvedKernel } from './kernel.js';
 import { BOOT_MODULES, LAB_MODULES, LEGACY_IPTABLES_MODULES, indexModuleTree, resolveModules } from './modules.js';
 import { hostBusybox, writeInitramfs } from './initramfs.js';
-import { stage2Script } from './initScripts.js';
+import { STOP_FILE, stage2Script } from './initScripts.js';
 import { ConsoleReader, chooseAccel, qemuArgs, qemuVersion, startQemu } from './guest.js';
 import { VmOwner, vmName } from './lifecycle.js';
 import type { ScenarioProgress } from '../runner/hooks.js';
@@ -29,7 +29,7 @@ export interface VmRunOptions {
   modulesDir?: string;
   cpus?: number;
   memoryMb?: number;
-  /** The whole run, boot included, at most this long: then the guest gets a Ctrl-C, and after a grace period QEMU is killed. */
+  /** The whole run, boot included, at most this long: then the guest's run is stopped, and after a grace period QEMU is killed. */
   watchdogMs?: number;
   /** The host's command line, recorded in the result and the run lock. */
   command?: string;
@@ -125,8 +125,8 @@ async function modulesFor(k: ResolvedKernel, say: (t: string) => void): Promise<
 
 /**
  * Boot `kernel` under QEMU and run `repro <scenario> <args> --backend netns` inside; return its result with
- * environment.vm. Ctrl-C (`signal`) and the watchdog send the guest a Ctrl-C on its console (its run stops and
- * writes a partial result), then kill QEMU after a grace period. Nothing is left: the work directory in the cache
+ * environment.vm. Ctrl-C (`signal`) and the watchdog ask the guest's run to stop (it writes a partial result),
+ * then kill QEMU after a grace period. Nothing is left: the work directory in the cache
  * and the record under /run/repro/vm are removed, QEMU is gone.
  */
 export async function runScenarioInVm(o: VmRunOptions): Promise<ResultFile> {
@@ -179,7 +179,7 @@ export async function runScenarioInVm(o: VmRunOptions): Promise<ResultFile> {
     say(`booting ${kernel.release ?? 'the kernel'} under ${accel === 'tcg' ? 'TCG (emulated CPUs: slow, rates do not transfer)' : 'KVM'} (${reason}), ${cpus} vCPUs, ${memoryMb} MB`);
     const q = startQemu(qemuArgs({ name, accel, cpus, memoryMb, kernel: kernel.image, initrd, outDir }), (d) => serial.push(d));
     await owner.track(q.child);
-    const ended = await superviseGuest(q, owner, watchdogMs, o.signal, say);
+    const ended = await superviseGuest(q, owner, outDir, watchdogMs, o.signal, say);
     serial.end();
     await writeFile(path.join(reproCacheDir(), 'vm', 'last-console.log'), serial.text() + '\n').catch(() => undefined);
 
@@ -202,13 +202,14 @@ export async function runScenarioInVm(o: VmRunOptions): Promise<ResultFile> {
 }
 
 /**
- * Wait for QEMU to end. A Ctrl-C on the host (`signal`) or the watchdog writes a Ctrl-C byte to the guest's
- * console (SIGINT for its run: it stops and writes a partial result); QEMU is killed if the guest has not powered
- * off GRACE_MS later. `stopped` says the run was cut short from here.
+ * Wait for QEMU to end. A Ctrl-C on the host (`signal`) or the watchdog creates the stop file in the shared
+ * directory (stage 2 sends its run SIGINT: it stops and writes a partial result); QEMU is killed if the guest has
+ * not powered off GRACE_MS later. `stopped` says the run was cut short from here.
  */
 async function superviseGuest(
   q: ReturnType<typeof startQemu>,
   owner: VmOwner,
+  outDir: string,
   watchdogMs: number,
   signal: AbortSignal | undefined,
   say: (t: string) => void,
@@ -218,8 +219,8 @@ async function superviseGuest(
   const stop = (why: string): void => {
     if (stopped) return;
     stopped = true;
-    say(`${why}: Ctrl-C to the guest's run (QEMU is killed if the guest has not powered off in ${GRACE_MS / 1000} s)`);
-    q.child.stdin?.write('\x03');
+    say(`${why}: stopping the guest's run (QEMU is killed if the guest has not powered off in ${GRACE_MS / 1000} s)`);
+    writeFile(path.join(outDir, STOP_FILE), '').catch(() => owner.kill());
     grace = setTimeout(() => owner.kill(), GRACE_MS);
   };
   const watchdog = setTimeout(() => stop(`watchdog: the VM run reached ${Math.round(watchdogMs / 1000)} s`), watchdogMs);

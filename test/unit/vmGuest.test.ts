@@ -37,7 +37,7 @@ describe('QEMU command line', () => {
     expect(option(a, '-kernel')).toEqual(['/k/vmlinuz']);
     expect(option(a, '-initrd')).toEqual(['/w/initramfs.cpio']);
     expect(option(a, '-append')[0]).toMatch(/^console=ttyS0 .*panic=-1/);
-    // The console is QEMU's stdio, and ^C on it goes to the guest, not to QEMU.
+    // The console is QEMU's stdout.
     expect(option(a, '-chardev')).toEqual(['stdio,id=console,signal=off']);
     expect(option(a, '-serial')).toEqual(['chardev:console']);
     expect(option(a, '-name')).toEqual(['repro-vm-abc123,process=repro-vm-abc123']);
@@ -104,16 +104,20 @@ describe('guest init scripts and initramfs', () => {
     expect(s).toContain('repro.probe=1');
   });
 
-  it('stage 2 mounts, brings up lo, runs the quoted command in a session on the console, carries the status back, powers off', () => {
+  it('stage 2 mounts, brings up lo, runs the quoted command in a session on the console, stops it on the stop file, carries the status back, powers off', () => {
     const s = stage2Script(stage2);
     for (const m of ['-t proc proc /proc', '-t sysfs sysfs /sys', '-t devtmpfs devtmpfs /dev', 'tmpfs /run', 'tmpfs /tmp']) expect(s).toContain(m);
     expect(s).toContain('mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 reproout /root/.cache/repro/vm/abc123/out');
     expect(s).toContain('$B ip link set lo up');
-    expect(s).toContain("$B setsid $B cttyhack /usr/bin/node '/work/my repro/dist/cli.js' tcp-syn --modes none '--note=it'\\''s'");
+    expect(s).toContain("$B setsid $B cttyhack /usr/bin/node '/work/my repro/dist/cli.js' tcp-syn --modes none '--note=it'\\''s' &");
+    // The host's stop file becomes SIGINT for the run alone.
+    expect(s).toContain('while [ ! -e /root/.cache/repro/vm/abc123/out/stop ]; do $B sleep 0.5; done;');
+    expect(s).toContain('kill -INT $run');
+    expect(s).toContain('wait $run');
     expect(s).toContain("cd '/work/my repro'");
     expect(s).toContain('export REPRO_WAIT_SCALE=6');
     expect(s).toContain('$B sleep 2040;');
-    expect(s.indexOf('status=$?')).toBeGreaterThan(s.indexOf('cttyhack'));
+    expect(s.indexOf('status=$?')).toBe(s.indexOf('wait $run') + 'wait $run\n'.length);
     expect(s).toContain('echo "$status" > /root/.cache/repro/vm/abc123/out/status');
     expect(s.trimEnd().endsWith('$B poweroff -f')).toBe(true);
   });
