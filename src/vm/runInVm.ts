@@ -134,6 +134,7 @@ export async function runScenarioInVm(o: VmRunOptions): Promise<ResultFile> {
   const cpus = intOption('vm-cpus', o.cpus ?? VM_DEFAULTS.cpus, 1, 64);
   const memoryMb = intOption('vm-memory', o.memoryMb ?? VM_DEFAULTS.memoryMb, 512, 262_144);
   const watchdogMs = o.watchdogMs ?? VM_DEFAULTS.watchdogMs;
+  const scenarioArgs = guestArgs(o.args);
   const qemu = await qemuVersion();
   const busybox = await hostBusybox();
   const pkg = await packageInfo();
@@ -161,7 +162,7 @@ export async function runScenarioInVm(o: VmRunOptions): Promise<ResultFile> {
     const outDir = path.join(workDir, 'out');
     const stage2 = path.join(workDir, 'stage2.sh');
     const initrd = path.join(workDir, 'initramfs.cpio');
-    const argv = [process.execPath, cli, o.scenario, ...guestArgs(o.args), '--backend', 'netns', '--out', path.join(outDir, 'result')];
+    const argv = [process.execPath, cli, o.scenario, ...scenarioArgs, '--backend', 'netns', '--out', path.join(outDir, 'result')];
     await writeInitramfs(initrd, { busybox: busybox.contents, hostBusybox: busybox.path, stage2, modules: await modulesFor(kernel, say) });
 
     const name = vmName(runId);
