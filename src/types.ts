@@ -253,6 +253,18 @@ export interface EnvironmentInfo {
    * null: the host's own namespace (docker). Absent in older files (their netns runs NATed in the host).
    */
   natNamespace?: string | null;
+  /** Set when the run was made inside a VM (`--kernel`): how it ran; the rest of the environment is the guest's. */
+  vm?: VmInfo;
+}
+
+/** How a VM run ran (src/vm): under emulation (tcg) rates and latencies are the emulator's, counters are the kernel's. */
+export interface VmInfo {
+  accel: 'kvm' | 'tcg';
+  cpus: number;
+  memoryMb: number;
+  /** `debian:<package>=<version>`, `deb:<file>` or `file:<bzImage>`. */
+  kernelSource: string;
+  qemu: string;
 }
 
 export interface TcpSynConfig {

@@ -1,6 +1,7 @@
 import { comparedMetrics, compareCounts } from './comparisons.js';
 import { metricExposure } from './rates.js';
 import { settleHintFor } from './runStatistics.js';
+import { kernelDifferences, vmCaveat, type KernelChangeDiff } from './kernelDiff.js';
 import type { Comparison, ModeResult, ResultFile, Verdict } from '../types.js';
 
 /** A result with the name it goes by in a run directory (the run's name), or its scenario alone. */
@@ -26,6 +27,10 @@ export interface RunDiff {
   scenario: string;
   /** Differences that make the runs not strictly comparable (kernel, backend, iptables, CPUs, sizes). */
   caveats: string[];
+  /** Known conntrack/NAT changes one kernel has and the other has not (empty for the same kernel version). */
+  kernelChanges: KernelChangeDiff[];
+  /** Kernel versions of the two runs. */
+  kernels: { old: string; new: string };
   modes: ModeDiff[];
 }
 
@@ -55,6 +60,10 @@ function environmentCaveats(a: ResultFile, b: ResultFile): string[] {
   same('CPUs', ea.cpus, eb.cpus);
   if (JSON.stringify(configForCompare(a)) !== JSON.stringify(configForCompare(b))) {
     out.push('configuration differs (clients, workers, concurrency, port range, close or timeout): rates are compared as measured');
+  }
+  for (const [side, r] of [['old', a], ['new', b]] as const) {
+    const vm = vmCaveat(r.environment);
+    if (vm) out.push(`${side} run ran ${vm}`);
   }
   if (a.interrupted || b.interrupted) out.push(`${a.interrupted ? 'old' : 'new'} run was interrupted (partial result)`);
   return out;
@@ -96,6 +105,8 @@ function diffRun(label: string, oldR: ResultFile, newR: ResultFile): RunDiff {
     label,
     scenario: newR.scenario,
     caveats: environmentCaveats(oldR, newR),
+    kernelChanges: kernelDifferences(oldR.environment.kernelVersion, newR.environment.kernelVersion),
+    kernels: { old: oldR.environment.kernelVersion, new: newR.environment.kernelVersion },
     modes: names.map((n) => diffMode(oldR, newR, oldR.modes.find((m) => m.mode === n), newR.modes.find((m) => m.mode === n))),
   };
 }

@@ -8,6 +8,7 @@ import { removeStaleLock } from '../runner/runLock.js';
 import { connectDocker, dockerAnswers } from '../backends/docker/daemon.js';
 import { removeDockerLeftovers } from '../backends/docker/topology.js';
 import { removeResolverDirs } from '../backends/netns/resolverFiles.js';
+import { cleanupVms } from '../vm/lifecycle.js';
 
 export interface CleanupReport {
   containers: string[];
@@ -17,6 +18,8 @@ export interface CleanupReport {
   iptables: number;
   conntrackEntries: number;
   stateFiles: string[];
+  /** VMs of `--kernel` runs whose runner is gone (QEMU killed, work directory removed). */
+  vms: string[];
   /** True when a lock left by a dead run was removed. */
   staleLock: boolean;
 }
@@ -34,6 +37,7 @@ export async function cleanup(runId?: string): Promise<CleanupReport> {
   );
   const matchesRun = (m: RegExpExecArray | null): boolean =>
     m !== null && (runId === undefined ? !live.has(m[1] ?? '') : m[1] === runId);
+  const vms = await cleanupVms(runId);
   // Docker first: removing its networks removes their bridges, which would otherwise look like stray links.
   let docker = { containers: [] as string[], networks: [] as string[] };
   if (await dockerAnswers(1500)) {
@@ -67,6 +71,7 @@ export async function cleanup(runId?: string): Promise<CleanupReport> {
     iptables,
     conntrackEntries,
     stateFiles,
+    vms,
     staleLock: await removeStaleLock(),
   };
 }
@@ -89,6 +94,7 @@ export function describeCleanup(r: CleanupReport): string {
     `${r.iptables} iptables rules/chains`,
     `${r.conntrackEntries} conntrack entries`,
     `${r.stateFiles.length} state files`,
+    ...(r.vms.length > 0 ? [`${r.vms.length} VMs`] : []),
     ...(r.staleLock ? ['the stale run lock'] : []),
   ];
   return `removed ${parts.join(', ')}`;

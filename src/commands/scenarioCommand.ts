@@ -9,6 +9,7 @@ import { requireNetnsPrerequisites } from '../host/preflight.js';
 import { chooseBackend } from '../backends/choose.js';
 import { buildNetnsTopology } from '../backends/netns/topology.js';
 import { SCENARIOS } from '../scenarios/registry.js';
+import { runScenarioInVm, VM_DEFAULTS } from '../vm/runInVm.js';
 import type { ScenarioEntry } from '../scenarios/shared/definition.js';
 import type { ResultFile } from '../types.js';
 
@@ -18,6 +19,10 @@ export interface CommonScenarioArgs {
   image?: string | undefined;
   json: boolean;
   out: string | undefined;
+  kernel?: string | undefined;
+  'kernel-modules'?: string | undefined;
+  'vm-cpus': number;
+  'vm-memory': number;
 }
 
 /** The common flags of a scenario: where it runs, and where its result goes. */
@@ -35,6 +40,10 @@ export function commonFlags(s: ScenarioEntry): Record<string, Options> {
     ...(docker
       ? { image: { type: 'string', describe: 'docker backend: a ready image holding node and the project at /opt/repro (docker/Dockerfile builds one); default: built offline from the host and cached' } }
       : {}),
+    kernel: { type: 'string', describe: 'run the scenario inside a QEMU guest on this kernel: a bzImage, a kernel .deb, or debian (the newest linux-image of this Debian release, fetched with apt-get download); netns backend (see "Other kernels")' },
+    'kernel-modules': { type: 'string', describe: "with --kernel FILE (a bzImage): the kernel's lib/modules/<release> directory" },
+    'vm-cpus': { type: 'number', default: VM_DEFAULTS.cpus, describe: 'with --kernel: the guest\'s CPUs (the races need 2 or more)' },
+    'vm-memory': { type: 'number', default: VM_DEFAULTS.memoryMb, describe: "with --kernel: the guest's memory in MB" },
     json: { type: 'boolean', default: false, describe: 'print result.json alone on stdout (the table and progress still go to stderr)' },
     out: { type: 'string', describe: `result directory (default: results/<time>-${s.name}-<run id>)` },
   } satisfies Record<string, Options>;
@@ -59,9 +68,11 @@ export async function writeAndRender(argv: { json: boolean; out: string | undefi
  * write result.json and the reports, render the table on stderr, the JSON on stdout with --json.
  */
 export async function runScenarioCommand(s: ScenarioEntry, argv: CommonScenarioArgs & Record<string, unknown>): Promise<number> {
+  // Validated here, on the host, before anything is built or booted.
   const prepared = s.prepare(argv);
   const docker = s.backends.includes('docker');
   if (!docker && argv.backend === 'docker') throw new UserError(`repro ${s.name} runs on the netns backend only: use --backend netns (or auto)`);
+  if (argv.kernel !== undefined) return runInGuest(s, argv, prepared.progressNoun);
   await requireNetnsPrerequisites();
   const progress = new ProgressPrinter(process.stderr);
   const chosen = docker ? await chooseBackend(argv.backend, argv.image, (t) => progress.phase(t)) : { backend: 'netns' as const, build: buildNetnsTopology };
@@ -79,6 +90,36 @@ export async function runScenarioCommand(s: ScenarioEntry, argv: CommonScenarioA
         onModeDone: () => progress.endLine(),
         signal: interrupts.signal,
       },
+    });
+    progress.endLine();
+    return await writeAndRender(argv, result);
+  } finally {
+    progress.endLine();
+    interrupts.dispose();
+  }
+}
+
+/** `--kernel`: the same scenario inside a VM on another kernel (src/vm); its result is the guest's. */
+async function runInGuest(s: ScenarioEntry, argv: CommonScenarioArgs, noun: string): Promise<number> {
+  if (argv.backend === 'docker') throw new UserError('--kernel runs the netns backend inside the VM: use --backend netns (or auto)');
+  const kernel = argv.kernel ?? '';
+  const progress = new ProgressPrinter(process.stderr);
+  const interrupts = handleInterrupts((t) => progress.phase(t));
+  const words = process.argv.slice(2);
+  try {
+    const result = await runScenarioInVm({
+      scenario: s.name,
+      // The words after the scenario's name; the VM's own and the host-side options are left out for the guest.
+      args: words.slice(words.indexOf(s.name) + 1),
+      kernel,
+      ...(argv['kernel-modules'] !== undefined ? { modulesDir: argv['kernel-modules'] } : {}),
+      cpus: argv['vm-cpus'],
+      memoryMb: argv['vm-memory'],
+      command: ['repro', ...words].join(' '),
+      onRunId: (id) => interrupts.setRunId(id),
+      onPhase: (t) => progress.phase(t),
+      onProgress: (p) => progress.progress(p, noun),
+      signal: interrupts.signal,
     });
     progress.endLine();
     return await writeAndRender(argv, result);

@@ -20,6 +20,9 @@ export const CONNTRACK_SYSCTLS = [
   'net.netfilter.nf_conntrack_udp_timeout',
   'net.netfilter.nf_conntrack_udp_timeout_stream',
   'net.ipv4.ip_local_port_range',
+  // The SYN retransmit schedule: linear timeouts exist since 6.5 (absent before: doubling from 1 s).
+  'net.ipv4.tcp_syn_retries',
+  'net.ipv4.tcp_syn_linear_timeouts',
 ] as const;
 
 /** A sysctl as the namespace `netns` sees it (null: the runner's own), or null when it does not exist there. */

@@ -14,13 +14,17 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** Do not collect stdout (a command that lists what it did, one line per item: memory would grow with it). */
   discardStdout?: boolean;
+  /** Working directory of the command (default: this process's). */
+  cwd?: string;
 }
 
 /** Run a command without a shell; collect its output. */
 export function run(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   const check = opts.check ?? true;
   return new Promise((resolve, reject) => {
-    const child = opts.discardStdout ? spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] }) : spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = opts.discardStdout
+      ? spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'], cwd: opts.cwd })
+      : spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd });
     let stdout = '';
     let stderr = '';
     let timer: NodeJS.Timeout | undefined;

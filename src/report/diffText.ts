@@ -14,6 +14,10 @@ export function renderDiff(d: DiffResult): string {
   for (const r of d.runs) {
     out.push(`${r.label} (${r.scenario})`);
     for (const c of r.caveats) out.push(`  caveat: ${c}`);
+    if (r.kernelChanges.length > 0) {
+      out.push(`  what differs between these kernels (${r.kernels.old} → ${r.kernels.new}, known conntrack/NAT changes by version):`);
+      for (const k of r.kernelChanges) out.push(`    ${k.id} (${k.race}): ${k.old} → ${k.new}: ${k.meaning}`);
+    }
     const rows: string[][] = [];
     for (const m of r.modes) {
       if (m.presence !== 'both') {

@@ -207,6 +207,7 @@ export function buildReportModel(input: ResultFile, scenarioRows: ScenarioRows =
         ['OS / arch / CPUs', `${env.os} / ${env.arch} / ${env.cpus}`],
         ['iptables', `${env.iptables.version} (${env.iptables.backend})`],
         ['backend', env.backend + (env.docker ? ` (Docker ${env.docker.version})` : '')],
+        ...(env.vm ? [['vm', `QEMU ${env.vm.qemu} ${env.vm.accel === 'tcg' ? 'TCG (emulated CPUs)' : 'KVM'}, ${env.vm.cpus} vCPUs, ${env.vm.memoryMb} MB, kernel ${env.vm.kernelSource}`]] : []),
         ['node', env.node],
         ['harness', `${env.harness.name} ${env.harness.version}${env.harness.commit ? ` (${env.harness.commit})` : ''}`],
         ['conntrack stat columns', env.conntrackColumns.join(' ') || '(none read)'],

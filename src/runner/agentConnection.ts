@@ -3,6 +3,15 @@ import type { Readable, Writable } from 'node:stream';
 import { signalNote } from '../exitCodes.js';
 import { parseEvent, type AgentEvent } from '../agents/common/protocol.js';
 
+/**
+ * REPRO_WAIT_SCALE multiplies the runner's waits for its agents' events: under CPU emulation (a `--kernel` VM on
+ * TCG) a node process starts many times slower than on hardware.
+ */
+function waitScale(): number {
+  const f = Number(process.env['REPRO_WAIT_SCALE'] ?? 1);
+  return Number.isFinite(f) && f >= 1 ? f : 1;
+}
+
 /** How the runner reaches an agent: its stdin, stdout and stderr, how it ends, how to end it. */
 export interface AgentTransport {
   stdin: Writable;
@@ -51,8 +60,9 @@ export class AgentConnection {
   }
 
   /** Resolve with the first event of this type; reject if the agent exits first or the time runs out. */
-  waitFor<T extends AgentEvent['type']>(type: T, timeoutMs: number): Promise<Extract<AgentEvent, { type: T }>> {
+  waitFor<T extends AgentEvent['type']>(type: T, waitMs: number): Promise<Extract<AgentEvent, { type: T }>> {
     type E = Extract<AgentEvent, { type: T }>;
+    const timeoutMs = waitMs * waitScale();
     const seen = this.events.find((e) => e.type === type);
     if (seen) return Promise.resolve(seen as E);
     return new Promise((resolve, reject) => {

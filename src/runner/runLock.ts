@@ -17,7 +17,7 @@ export interface LockOwner {
   startedAt: string;
 }
 
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

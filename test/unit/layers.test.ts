@@ -14,7 +14,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['types.ts', 'errors.ts', 'exitCodes.ts', 'histogram.ts', 'atomicWrite.ts'],
   ['native', 'agents', 'host', 'analysis'],
   ['report', 'runner'],
-  ['backends'],
+  ['backends', 'vm'],
   ['scenarios/shared'],
   ['scenarios/tcpSyn', 'scenarios/dns', 'scenarios/vxlan'],
   ['scenarios/registry.ts'],

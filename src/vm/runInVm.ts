@@ -1,0 +1,240 @@
+/**
+ * `--kernel`: the same scenario, run inside a QEMU guest booted on another kernel, with the host's root shared
+ * read-only as the guest's and the netns backend inside. The guest writes result.json to a shared directory; its
+ * environment is the guest's, plus environment.vm saying how it ran.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PrerequisiteError, UserError } from '../errors.js';
+import { newRunId } from '../host/names.js';
+import { iptablesInfo } from '../host/iptables.js';
+import { packageInfo } from '../host/environment.js';
+import { RunLock } from '../runner/runLock.js';
+import { resolveKernel, reproCacheDir, type ResolvedKernel } from './kernel.js';
+import { BOOT_MODULES, LAB_MODULES, LEGACY_IPTABLES_MODULES, indexModuleTree, resolveModules } from './modules.js';
+import { hostBusybox, writeInitramfs } from './initramfs.js';
+import { STOP_FILE, stage2Script } from './initScripts.js';
+import { ConsoleReader, chooseAccel, qemuArgs, qemuVersion, startQemu } from './guest.js';
+import { VmOwner, vmName } from './lifecycle.js';
+import type { ScenarioProgress } from '../runner/hooks.js';
+import type { ResultFile, ScenarioName, VmInfo } from '../types.js';
+
+export interface VmRunOptions {
+  scenario: ScenarioName;
+  /** The scenario's own options as CLI words (see guestArgs): --backend, --out, --json and the VM's options removed. */
+  args: readonly string[];
+  /** A bzImage, a kernel .deb, or "debian". */
+  kernel: string;
+  /** lib/modules/<release> for a bzImage (a .deb brings its own). */
+  modulesDir?: string;
+  cpus?: number;
+  memoryMb?: number;
+  /** The whole run, boot included, at most this long: then the guest's run is stopped, and after a grace period QEMU is killed. */
+  watchdogMs?: number;
+  /** The host's command line, recorded in the result and the run lock. */
+  command?: string;
+  onRunId?: (runId: string) => void;
+  onPhase?: (text: string) => void;
+  onProgress?: (p: ScenarioProgress) => void;
+  /** Every console line (kernel, init, the run's table), for a log. */
+  onConsole?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export const VM_DEFAULTS = { cpus: 2, memoryMb: 2048, watchdogMs: 30 * 60_000 } as const;
+/** After a Ctrl-C (or the watchdog's), how long the guest gets to stop its load, tear down and write its result. */
+const GRACE_MS = 120_000;
+/** The guest powers itself off this long after the host's watchdog would have acted (a runner killed with -9). */
+const GUEST_DEADLINE_SLACK_MS = GRACE_MS + 60_000;
+
+/** Under TCG node starts several times slower: the guest's runner waits this much longer for its agents. */
+const TCG_WAIT_SCALE = 6;
+
+/** Options that belong to the host's side of a VM run and never reach the guest's command line. */
+const HOST_ONLY_VALUE = ['--kernel', '--kernel-modules', '--vm-cpus', '--vm-memory', '--out', '--backend'];
+const HOST_ONLY_FLAG = ['--json', '--no-json'];
+
+/**
+ * Pure: the words of a scenario command (after its name) as the guest runs them: the host-only options removed.
+ * The backend inside is always netns; asking for docker is an error.
+ */
+export function guestArgs(words: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i] ?? '';
+    const [name, inline] = w.startsWith('--') && w.includes('=') ? [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)] : [w, undefined];
+    if (HOST_ONLY_FLAG.includes(name)) continue;
+    if (!HOST_ONLY_VALUE.includes(name)) {
+      out.push(w);
+      continue;
+    }
+    const value = inline ?? words[++i];
+    if (name === '--backend' && value !== undefined && value !== 'netns' && value !== 'auto') {
+      throw new UserError(`--kernel runs the netns backend inside the VM; --backend ${value} is not available there`);
+    }
+  }
+  return out;
+}
+
+function intOption(name: string, v: number, lo: number, hi: number): number {
+  if (!Number.isInteger(v) || v < lo || v > hi) throw new UserError(`--${name} must be a whole number from ${lo} to ${hi}, got ${String(v)}`);
+  return v;
+}
+
+/** Pure: the note each mode of a VM run carries (the renderings show mode notes). */
+export function vmNote(vm: VmInfo): string {
+  return vm.accel === 'tcg'
+    ? `emulated: ran in a QEMU guest under TCG (software CPU emulation, ${vm.cpus} vCPUs, kernel ${vm.kernelSource}); rates and latencies are the emulator's and do not transfer to hardware; counters, the SYN schedule and whether clashes are resolved do`
+    : `ran in a QEMU/KVM guest (${vm.cpus} vCPUs, kernel ${vm.kernelSource}): rates are the VM's, not the host's`;
+}
+
+/** Pure: the guest's result as the host reports it: the host's command line, environment.vm, the note on every mode. */
+export function withVm(result: ResultFile, vm: VmInfo, command: string | undefined): ResultFile {
+  const note = vmNote(vm);
+  return {
+    ...result,
+    command: command ?? result.command,
+    environment: { ...result.environment, vm },
+    modes: result.modes.map((m) => ({ ...m, notes: [...m.notes, note] })),
+  } as ResultFile;
+}
+
+/** Directories of the guest's PATH: node's own first, then the host's, then the usual ones. */
+function guestPath(): string {
+  const dirs = [path.dirname(process.execPath), ...(process.env['PATH'] ?? '').split(':'), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+  return [...new Set(dirs.filter((d) => d.startsWith('/')))].join(':');
+}
+
+/** The host's REPRO_* variables (engine paths, socket paths) go to the guest's run too. */
+function guestEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('REPRO_') && /^[A-Z0-9_]+$/.test(e[0]) && e[1] !== undefined));
+}
+
+async function modulesFor(k: ResolvedKernel, say: (t: string) => void): Promise<{ name: string; contents: Buffer }[]> {
+  if (k.modulesDir === null) {
+    say('no kernel modules given: the kernel must have 9p, virtio, overlay, netfilter and the lab\'s links built in');
+    return [];
+  }
+  const legacy = (await iptablesInfo().catch(() => ({ backend: 'nf_tables' }))).backend === 'legacy';
+  const tree = await indexModuleTree(k.modulesDir);
+  const r = await resolveModules(tree, [...BOOT_MODULES, ...LAB_MODULES, ...(legacy ? LEGACY_IPTABLES_MODULES : [])]);
+  const missing = r.plan.missing.length > 0 ? `; not in this kernel: ${r.plan.missing.join(', ')}` : '';
+  say(`${r.plan.order.length} kernel modules to load (${r.plan.builtin.length} built in)${missing}`);
+  return r.plan.order.map((name) => ({ name, contents: r.contents.get(name) ?? Buffer.alloc(0) }));
+}
+
+/**
+ * Boot `kernel` under QEMU and run `repro <scenario> <args> --backend netns` inside; return its result with
+ * environment.vm. Ctrl-C (`signal`) and the watchdog ask the guest's run to stop (it writes a partial result),
+ * then kill QEMU after a grace period. Nothing is left: the work directory in the cache
+ * and the record under /run/repro/vm are removed, QEMU is gone.
+ */
+export async function runScenarioInVm(o: VmRunOptions): Promise<ResultFile> {
+  const say = o.onPhase ?? (() => undefined);
+  const cpus = intOption('vm-cpus', o.cpus ?? VM_DEFAULTS.cpus, 1, 64);
+  const memoryMb = intOption('vm-memory', o.memoryMb ?? VM_DEFAULTS.memoryMb, 512, 262_144);
+  const watchdogMs = o.watchdogMs ?? VM_DEFAULTS.watchdogMs;
+  const scenarioArgs = guestArgs(o.args);
+  const qemu = await qemuVersion();
+  const busybox = await hostBusybox();
+  const pkg = await packageInfo();
+  const cli = path.join(pkg.root, 'dist', 'cli.js');
+  await readFile(cli).catch(() => {
+    throw new PrerequisiteError(`${cli} not found: build the project first (npm run build)`);
+  });
+  const kernel = await resolveKernel(o.kernel, { ...(o.modulesDir !== undefined ? { modulesDir: o.modulesDir } : {}), onPhase: say });
+  say(`kernel ${kernel.release ?? '(release unknown)'} from ${kernel.source}`);
+
+  const lock = await RunLock.acquire(o.command ?? `repro ${o.scenario} --kernel ${o.kernel}`);
+  const runId = newRunId();
+  const workDir = path.join(reproCacheDir(), 'vm', runId);
+  let owner: VmOwner | null = null;
+  const serial = new ConsoleReader((l) => {
+    if (l.kind === 'progress') o.onProgress?.(l.progress);
+    else if (l.kind === 'init') say(`vm: ${l.text}`);
+    else if (l.kind === 'phase') say(l.text);
+    if (l.kind !== 'progress') o.onConsole?.(l.text);
+  });
+  try {
+    o.onRunId?.(runId);
+    await mkdir(path.join(workDir, 'out'), { recursive: true });
+    owner = await VmOwner.open(runId, workDir);
+    const outDir = path.join(workDir, 'out');
+    const stage2 = path.join(workDir, 'stage2.sh');
+    const initrd = path.join(workDir, 'initramfs.cpio');
+    const argv = [process.execPath, cli, o.scenario, ...scenarioArgs, '--backend', 'netns', '--out', path.join(outDir, 'result')];
+    await writeInitramfs(initrd, { busybox: busybox.contents, hostBusybox: busybox.path, stage2, modules: await modulesFor(kernel, say) });
+
+    const name = vmName(runId);
+    const { accel, reason } = await chooseAccel({ kernel: kernel.image, initrd, outDir, cacheDir: reproCacheDir(), qemu, name, onPhase: say, onStart: (c) => void owner?.track(c) });
+    const vm: VmInfo = { accel, cpus, memoryMb, kernelSource: kernel.source, qemu };
+    const env = { ...(accel === 'tcg' ? { REPRO_WAIT_SCALE: String(TCG_WAIT_SCALE) } : {}), ...guestEnv() };
+    await writeFile(
+      stage2,
+      stage2Script({
+        hostBusybox: busybox.path, outDir, cwd: pkg.root, argv, env, path: guestPath(),
+        deadlineSec: (watchdogMs + GUEST_DEADLINE_SLACK_MS) / 1000,
+      }),
+      { mode: 0o755 },
+    );
+    say(`booting ${kernel.release ?? 'the kernel'} under ${accel === 'tcg' ? 'TCG (emulated CPUs: slow, rates do not transfer)' : 'KVM'} (${reason}), ${cpus} vCPUs, ${memoryMb} MB`);
+    const q = startQemu(qemuArgs({ name, accel, cpus, memoryMb, kernel: kernel.image, initrd, outDir }), (d) => serial.push(d));
+    await owner.track(q.child);
+    const ended = await superviseGuest(q, owner, outDir, watchdogMs, o.signal, say);
+    serial.end();
+    await writeFile(path.join(reproCacheDir(), 'vm', 'last-console.log'), serial.text() + '\n').catch(() => undefined);
+
+    const status = await readFile(path.join(outDir, 'status'), 'utf8').then((t) => Number(t.trim())).catch(() => null);
+    const result = await readFile(path.join(outDir, 'result', 'result.json'), 'utf8').then((t) => JSON.parse(t) as ResultFile).catch(() => null);
+    if (result && (status === 0 || status === 130 || ended.stopped)) return withVm(result, vm, o.command);
+    const tail = serial.tail(25);
+    if (status === 2) {
+      const line = /^repro: (.*)$/m.exec(serial.text())?.[1];
+      throw new UserError(`in the VM: ${line ?? 'the run refused its options'}`);
+    }
+    if (status === null) {
+      throw new Error(`the VM ended before the run finished (${ended.stopped ? 'stopped' : `QEMU exited ${ended.code ?? ended.signal}`}); last console lines:\n${tail}`);
+    }
+    throw new Error(`the run in the VM exited ${status} without a result; last console lines:\n${tail}`);
+  } finally {
+    await owner?.close();
+    lock.releaseSync();
+  }
+}
+
+/**
+ * Wait for QEMU to end. A Ctrl-C on the host (`signal`) or the watchdog creates the stop file in the shared
+ * directory (stage 2 sends its run SIGINT: it stops and writes a partial result); QEMU is killed if the guest has
+ * not powered off GRACE_MS later. `stopped` says the run was cut short from here.
+ */
+async function superviseGuest(
+  q: ReturnType<typeof startQemu>,
+  owner: VmOwner,
+  outDir: string,
+  watchdogMs: number,
+  signal: AbortSignal | undefined,
+  say: (t: string) => void,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stopped: boolean }> {
+  let stopped = false;
+  let grace: NodeJS.Timeout | undefined;
+  const stop = (why: string): void => {
+    if (stopped) return;
+    stopped = true;
+    say(`${why}: stopping the guest's run (QEMU is killed if the guest has not powered off in ${GRACE_MS / 1000} s)`);
+    writeFile(path.join(outDir, STOP_FILE), '').catch(() => owner.kill());
+    grace = setTimeout(() => owner.kill(), GRACE_MS);
+  };
+  const watchdog = setTimeout(() => stop(`watchdog: the VM run reached ${Math.round(watchdogMs / 1000)} s`), watchdogMs);
+  const onAbort = (): void => stop('interrupted');
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const r = await q.exited;
+    return { ...r, stopped };
+  } finally {
+    clearTimeout(watchdog);
+    if (grace) clearTimeout(grace);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
