@@ -7,10 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { capabilityGate } from './capabilities.js';
 import { hostSnapshot, type HostSnapshot } from './hostSnapshot.js';
-import { acceptedSoFar } from './serverAccepts.js';
 import { decodeHistogram } from '../../src/histogram.js';
 import type { TcpLab, LabClientConfig } from '../../src/bench/tcpLab.js';
-import type { TcpServerStatsEvent } from '../../src/agents/common/protocol.js';
+import type { AgentEvent, TcpServerStatsEvent } from '../../src/agents/common/protocol.js';
 import type { ClientConnectPath } from '../../src/agents/tcp/connector.js';
 
 const gate = capabilityGate();
@@ -33,7 +32,18 @@ describe.skipIf(gate.skip)(`TCP client connect paths on the real kernel${gate.sk
   let lab: TcpLab;
   let before: HostSnapshot;
 
-  const accepted = (): Promise<number> => acceptedSoFar(lab.server);
+  /** The server's accepted count now: give its sink a moment to accept the last connects, then ask (the answer counts every accept so far). */
+  async function accepted(): Promise<number> {
+    await sleep(700);
+    const seen = lab.server.events.filter((e) => e.type === 'stats').length;
+    lab.server.send('stats');
+    for (let i = 0; i < 100; i++) {
+      const stats = lab.server.events.filter((e: AgentEvent): e is TcpServerStatsEvent => e.type === 'stats');
+      if (stats.length > seen) return stats[stats.length - 1]?.accepted ?? 0;
+      await sleep(20);
+    }
+    throw new Error('the server agent did not answer "stats"');
+  }
 
   beforeAll(async () => {
     before = hostSnapshot();
