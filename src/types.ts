@@ -19,8 +19,9 @@ export type CloseMode = 'rst' | 'fin';
 /** What a tcp-syn attempt is: a bare TCP connect, or an HTTP/1.1 request through undici. */
 export type TcpSynProtocol = 'tcp' | 'http';
 
-/** How a TCP client agent opens connections: the native engine (src/native), libuv handles from JS, or net.Socket. */
-export type ConnectPath = 'native' | 'handle' | 'socket';
+/** How a TCP client agent opens connections: the native engine (src/native), libuv handles from JS, or net.Socket;
+ * burst-native: tcp/burst's synchronized same-port connects (src/native/burstEngine.c). */
+export type ConnectPath = 'native' | 'handle' | 'socket' | 'burst-native';
 /** How the raw DNS client sent its lookups: the native engine, libuv UDP handles from JS, or dgram sockets. */
 export type DnsSocketPath = 'native' | 'udp_wrap' | 'dgram';
 

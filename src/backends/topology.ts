@@ -54,6 +54,8 @@ export interface Topology {
   startAgent(host: TestHost, start: AgentStart): Promise<AgentConnection>;
   /** Run a host-side command (e.g. `ip`) inside the host's network namespace. */
   nsExec(host: TestHost, cmd: string, args: readonly string[]): Promise<ExecResult>;
+  /** The host's network namespace as a path the runner can open (setns): /run/netns/NAME, /proc/<pid>/ns/net. */
+  netnsPath(host: TestHost): Promise<string>;
   /** Where the host's own file system is seen from the runner: '/' for a namespace, /proc/<pid>/root for a container. */
   rootDir(host: TestHost): Promise<string>;
   resolvers: ResolverFiles;

@@ -2,11 +2,12 @@
  * `npm run build`'s last step: compile the native engines (Node-API addons, src/native/binding.gyp) with the
  * node-gyp that npm ships, and put them next to the compiled agents (dist/native/):
  * - connect_engine.node (connectEngine.c): the TCP client agents' connects;
- * - dns_engine.node (dnsEngine.c): the raw DNS client's lookups.
- * The two are built independently (make keeps going past a failed one), so one that does not compile does not
- * cost the other. A machine without make or a C compiler still gets a working harness: the step says why each
+ * - dns_engine.node (dnsEngine.c): the raw DNS client's lookups;
+ * - burst_engine.node (burstEngine.c): the burst load's synchronized same-port connects (tcp/burst).
+ * The three are built independently (make keeps going past a failed one), so one that does not compile does not
+ * cost the others. A machine without make or a C compiler still gets a working harness: the step says why each
  * engine was skipped and the agents fall back to libuv handles from JS (slower; `repro doctor` and every result
- * say so). An engine that failed to build is removed from dist/, so no stale copy is loaded.
+ * say so); the burst load has no fallback (tcp/burst refuses to start and says why). An engine that failed to build is removed from dist/, so no stale copy is loaded.
  * REPRO_REQUIRE_NATIVE=1 turns any failed engine into a failed `npm run build`.
  */
 import { spawnSync } from 'node:child_process';
@@ -17,6 +18,7 @@ import path from 'node:path';
 const ENGINES = [
   { target: 'connect_engine', file: 'connectEngine.c', what: 'native connect engine' },
   { target: 'dns_engine', file: 'dnsEngine.c', what: 'native DNS engine' },
+  { target: 'burst_engine', file: 'burstEngine.c', what: 'native burst engine' },
 ] as const;
 
 const source = fileURLToPath(new URL('../../src/native', import.meta.url));

@@ -10,10 +10,10 @@ import { hostSnapshot, type HostSnapshot } from './hostSnapshot.js';
 import { decodeHistogram } from '../../src/histogram.js';
 import type { TcpLab, LabClientConfig } from '../../src/bench/tcpLab.js';
 import type { AgentEvent, TcpServerStatsEvent } from '../../src/agents/common/protocol.js';
-import type { ConnectPath } from '../../src/types.js';
+import type { ClientConnectPath } from '../../src/agents/tcp/connector.js';
 
 const gate = capabilityGate();
-const PATHS: ConnectPath[] = ['native', 'handle', 'socket'];
+const PATHS: ClientConnectPath[] = ['native', 'handle', 'socket'];
 const PORT = 8080;
 
 const load = (over: Partial<LabClientConfig>): LabClientConfig => ({

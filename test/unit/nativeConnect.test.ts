@@ -38,8 +38,8 @@ describe('native engine histogram buckets', () => {
   });
 
   // The addons are built by `npm run build` (pretest) into dist/; under CI their absence is a failure, not a skip.
-  // (Loaded from dist: under vitest the loaders run from src/, where no addon is put.) Both share hdrBuckets.h.
-  for (const addon of ['connect_engine', 'dns_engine']) {
+  // (Loaded from dist: under vitest the loaders run from src/, where no addon is put.) All share hdrBuckets.h.
+  for (const addon of ['connect_engine', 'dns_engine', 'burst_engine']) {
     const engineFile = new URL(`../../dist/native/${addon}.node`, import.meta.url).pathname;
     const skipEngine = !existsSync(engineFile) && process.env['CI'] !== 'true';
     it.skipIf(skipEngine)(`the compiled ${addon} files latencies under the same index as the JS model`, () => {

@@ -6,13 +6,13 @@ import type { CloseMode, TcpSynProtocol } from '../../types.js';
 import type { HttpFigures } from '../tcp/loadWorker.js';
 import type { DnsAgentEvent } from '../dns/protocol.js';
 import type { AgentResources } from './resources.js';
-import type { ConnectPath } from '../tcp/connector.js';
+import type { ClientConnectPath, ConnectPath } from '../tcp/connector.js';
 
 /** Listen backlog of the harness's servers (their namespaces' somaxconn and tcp_max_syn_backlog are raised to match). */
 export const LISTEN_BACKLOG = 65_535;
 
 /** An agent, named by its compiled script under dist/agents/. */
-export type AgentName = 'tcp/client' | 'tcp/server' | 'dns/client' | 'dns/server';
+export type AgentName = 'tcp/client' | 'tcp/burst' | 'tcp/server' | 'dns/client' | 'dns/server';
 
 export interface ReadyEvent {
   type: 'ready';
@@ -49,6 +49,17 @@ export interface TcpClientResultEvent {
   resources?: AgentResources;
   /** The same when the load was released: resources.cpuMs - resourcesAtStart.cpuMs is the load's own CPU. */
   resourcesAtStart?: AgentResources;
+  /** tcp/burst only: its rounds and what each client host's thread did. */
+  burst?: BurstFigures;
+}
+
+/** What the burst load did beyond the counts every client reports. */
+export interface BurstFigures {
+  /** Rounds in which every client connected from the round's port (attempts = rounds x clients). */
+  rounds: number;
+  /** Rounds passed over because a client still had an attempt in flight on that port. */
+  skippedRounds: number;
+  clients: { netnsPath: string; cpu: number; attempts: number; succeeded: number; failed: number; stalls: number }[];
 }
 
 export interface TcpServerStatsEvent {
@@ -88,7 +99,27 @@ export interface TcpClientConfig {
   /** http only: pooled keep-alive connections instead of a fresh connection per request (absent: false). */
   keepalive?: boolean;
   /** tcp only: how to connect (absent: auto, the handle path when this Node has it). */
-  connectPath?: ConnectPath | 'auto';
+  connectPath?: ClientConnectPath | 'auto';
+}
+
+/** tcp/burst: one process, one thread per client host, synchronized same-port connects (src/native/burstEngine.c). */
+export interface TcpBurstConfig {
+  host: string;
+  port: number;
+  /** The client hosts' network namespaces: /run/netns/NAME (netns backend), /proc/PID/ns/net (a container). */
+  netnsPaths: string[];
+  /** Attempts in all, over every client: floor(connections / clients) rounds of one connect per client. */
+  connections: number;
+  /** Stop starting rounds after this long. */
+  durationMs: number;
+  connectTimeoutMs: number;
+  /** Source ports the rounds take in turn, outside the clients' ephemeral range. */
+  burstPorts: [number, number];
+  /** Attempts in flight per client thread (one per round). */
+  inFlightRounds: number;
+  progressIntervalMs: number;
+  /** CPUs to pin the threads to, client i on cpus[i % length] (absent: spread over the CPUs allowed). */
+  cpus?: number[];
 }
 
 export interface TcpServerConfig {

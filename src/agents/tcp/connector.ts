@@ -15,8 +15,11 @@ import type { CloseMode, ConnectPath } from '../../types.js';
 
 export type { ConnectPath };
 
+/** The paths the tcp client agent can take (the burst engine is tcp/burst's alone). */
+export type ClientConnectPath = Exclude<ConnectPath, 'burst-native'>;
+
 /** The paths a connect loop in JS can take. */
-export type JsConnectPath = Exclude<ConnectPath, 'native'>;
+export type JsConnectPath = Exclude<ClientConnectPath, 'native'>;
 
 export interface PendingConnect {
   /** Give up on the attempt (a timeout, a stop): close it; `done` will not run. */

@@ -3,7 +3,7 @@
  * Both kinds of worker take the same start message and report in the same shape, so the agent merges either.
  */
 import type { CloseMode } from '../../types.js';
-import type { ConnectPath } from './connector.js';
+import type { ClientConnectPath } from './connector.js';
 
 export interface WorkerStart {
   host: string;
@@ -17,7 +17,7 @@ export interface WorkerStart {
   /** HTTP workers only: reuse pooled keep-alive connections instead of one fresh connection per request. */
   keepalive: boolean;
   /** TCP workers only: how connects are made (absent: auto, the handle path when this Node has it). */
-  connectPath?: ConnectPath | 'auto';
+  connectPath?: ClientConnectPath | 'auto';
 }
 
 export interface Counts {
@@ -51,7 +51,7 @@ export type WorkerMessage =
       failures: Record<string, number>;
       http?: HttpFigures;
       /** TCP workers: the path their connects took. */
-      connectPath?: ConnectPath;
+      connectPath?: ClientConnectPath;
     } & Counts);
 
 /** Attempts at least this slow count as stalls in progress reports. */

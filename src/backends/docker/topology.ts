@@ -202,6 +202,7 @@ export async function buildDockerTopology(req: TopologyRequest, state: RunStateF
     startAgent: (host, s) => execAgent(docker, host.name, s.label, s.agent, s.config),
     // The host's own tools (ip, ...) run in the container's network namespace through nsenter: the image has none.
     nsExec: async (host, cmd, args) => run('nsenter', ['-t', String(pids.get(host.name) ?? (await containerPid(docker, host.name))), '-n', cmd, ...args]),
+    netnsPath: async (host) => `/proc/${pids.get(host.name) ?? (await containerPid(docker, host.name))}/ns/net`,
     rootDir,
     resolvers: dockerResolverFiles(rootDir),
     readCounters: async (host) => {

@@ -13,14 +13,16 @@ export function agentScript(agent: AgentName): string {
 }
 
 /**
- * An agent started inside a network namespace: `ip netns exec NS node dist/agents/<agent>.js <json config>`.
+ * An agent started inside a network namespace: `ip netns exec NS node dist/agents/<agent>.js <json config>`;
+ * netns null: in the runner's own namespace (tcp/burst, whose threads enter the clients' namespaces themselves).
  * `nice` > 0 lowers its CPU priority, < 0 raises it (the server must never starve behind the load).
  */
 export class AgentProcess extends AgentConnection {
-  constructor(label: string, netns: string, agent: AgentName, config: object, nice = 0) {
+  constructor(label: string, netns: string | null, agent: AgentName, config: object, nice = 0) {
     const command = [process.execPath, agentScript(agent), JSON.stringify(config)];
     const niced = nice === 0 ? command : ['nice', '-n', String(nice), ...command];
-    const child = spawn('ip', ['netns', 'exec', netns, ...niced], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const [file = process.execPath, ...args] = netns === null ? niced : ['ip', 'netns', 'exec', netns, ...niced];
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const exited = new Promise<number>((resolve) => {
       child.on('error', () => resolve(127));
       // Killed by a signal: 128 + its number, as a shell says it (SIGBUS: 135), so the report names which.

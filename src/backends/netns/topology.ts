@@ -34,6 +34,7 @@ export async function buildNetnsTopology(req: TopologyRequest, state: RunStateFi
       new AgentProcess(s.label, host.name, s.agent, s.config, s.priority === 'high' ? HIGH_PRIORITY_NICE : 0),
     readCounters: (host) => readNetnsCounters(host.name),
     nsExec: (host, cmd, args) => runInNetns(host.name, cmd, args),
+    netnsPath: async (host) => `/run/netns/${host.name}`,
     rootDir: async () => '/',
     resolvers,
     teardown: async () => {
