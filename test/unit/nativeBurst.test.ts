@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { BURST_DEFAULTS, burstConfigProblems, burstOutcome, burstRounds, portRangesOverlap, type BurstCollected } from '../../src/agents/tcp/nativeBurst.js';
 import { decodeHistogram, percentileMs } from '../../src/histogram.js';
-import { indexOfValue } from '../../src/agents/tcp/nativeConnect.js';
+import { indexOfValue } from '../../src/agents/common/nativeAddon.js';
 import { DEFAULT_PORT_RANGE, parsePortRange } from '../../src/scenarios/tcpSyn/options.js';
 import type { TcpBurstConfig } from '../../src/agents/common/protocol.js';
 
