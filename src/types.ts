@@ -286,9 +286,18 @@ export interface TcpSynConfig {
   protocol?: TcpSynProtocol;
   /** http only: pooled keep-alive connections; absent in older files: false. */
   keepalive?: boolean;
+  /**
+   * steady: a connect storm (how often does a workload like this hit the race); burst: synchronized same-port
+   * connects that provoke it (is this rule vulnerable, in seconds). Absent in older files: steady.
+   */
+  load?: TcpSynLoad;
+  /** burst: the source ports the rounds take in turn (outside the clients' ephemeral range). */
+  burstPorts?: [number, number];
   clientSubnet: string;
   serverSubnet: string;
 }
+
+export type TcpSynLoad = 'steady' | 'burst';
 
 export interface SignatureTolerance {
   description: string;

@@ -10,8 +10,7 @@ import { requireNetnsPrerequisites } from '../host/preflight.js';
 import { TCP_SYN_DEFAULTS, validateTcpSynArgs } from '../scenarios/tcpSyn/options.js';
 import { openTcpLab } from './tcpLab.js';
 import { setMasqueradeMode } from '../host/iptables.js';
-import { deleteEntriesFromSubnet } from '../host/conntrackTable.js';
-import { conntrackDelta, readConntrackStat } from '../host/conntrackStat.js';
+import { conntrackDelta } from '../host/conntrackStat.js';
 import { netCountersDelta } from '../host/netstat.js';
 import type { AgentConnection } from '../runner/agentConnection.js';
 import { AgentProcess } from '../backends/netns/agentProcess.js';
@@ -40,13 +39,12 @@ export interface RaceCounters {
 export type BurstLoadConfig = Omit<TcpBurstConfig, 'host' | 'port' | 'netnsPaths'>;
 
 /**
- * Run `load` between two readings of the kernel's counters: the NAT's conntrack stats (the netns lab's NAT is the
- * host's), the given clients' and the server's netstat. Entries the clients left from an earlier load are deleted
+ * Run `load` between two readings of the kernel's counters: the NAT's conntrack stats (where the lab's NAT runs), the given clients' and the server's netstat. Entries the clients left from an earlier load are deleted
  * first, so every load starts with the NAT's port space free.
  */
 export async function measureRaces<T>(t: Topology, clients: readonly TestHost[], load: () => Promise<T>): Promise<{ result: T; counters: RaceCounters }> {
-  await deleteEntriesFromSubnet(t.clientSubnet);
-  const read = () => Promise.all([readConntrackStat(), t.readCounters(t.server), ...clients.map((c) => t.readCounters(c))]);
+  await t.clearNatEntries();
+  const read = () => Promise.all([t.readNatStats(), t.readCounters(t.server), ...clients.map((c) => t.readCounters(c))]);
   const [ct0, s0, ...c0] = await read();
   const result = await load();
   const [ct1, s1, ...c1] = await read();

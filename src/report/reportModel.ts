@@ -97,6 +97,7 @@ export function fullTcpSynCommand(r: ResultFile): string | null {
     `--server-workers ${c.serverWorkers}`,
     `--port ${c.serverPort}`,
     `--detect-rate ${c.detectRatePer100k}`,
+    ...(c.load === 'burst' ? ['--load burst', `--burst-ports ${(c.burstPorts ?? []).join('-')}`] : []),
   ].join(' ');
 }
 

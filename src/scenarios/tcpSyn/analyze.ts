@@ -10,7 +10,7 @@ import type { ClientOutcome } from '../shared/clientOutcome.js';
 /** What one client agent reported for one mode (the agent's result event, less its type tag). */
 
 /** Slowest first: a mode whose clients took different paths is named by the slowest one. */
-const PATHS_SLOWEST_FIRST: readonly ConnectPath[] = ['socket', 'handle', 'native'];
+const PATHS_SLOWEST_FIRST: readonly ConnectPath[] = ['socket', 'handle', 'native', 'burst-native'];
 
 export interface ModeInput {
   mode: MasqueradeMode;
@@ -109,7 +109,7 @@ export function analyzeMode(input: ModeInput): ModeResult {
         : httpModeFigures({ attempts, clients: httpClients, keepalive: input.keepalive ?? false, connectsRecorded: h.totalCount });
     if (http) notes.push(...http.notes);
     const connectPath = PATHS_SLOWEST_FIRST.find((p) => input.clients.some((c) => c.connectPath === p));
-    if (connectPath && connectPath !== 'native') {
+    if (connectPath && connectPath !== 'native' && connectPath !== 'burst-native') {
       notes.push(
         `the client agents connected through ${connectPath === 'handle' ? "libuv handles from JavaScript" : 'net.Socket'}, not the native connect engine ` +
           '(not built or not loadable here, see `repro doctor`): fewer attempts per second, so a rare race needs a longer run',

@@ -1,5 +1,6 @@
 import { UserError } from '../../errors.js';
-import { MASQUERADE_MODES, type CloseMode, type MasqueradeMode, type TcpSynConfig, type TcpSynProtocol } from '../../types.js';
+import { MASQUERADE_MODES, type CloseMode, type MasqueradeMode, type TcpSynConfig, type TcpSynLoad, type TcpSynProtocol } from '../../types.js';
+import { BURST_DEFAULTS, portRangesOverlap } from '../../agents/tcp/nativeBurst.js';
 import type { FlagTable } from '../shared/definition.js';
 import { parseModeList } from '../shared/modeList.js';
 import { parseDetectRate, parseWholeNumber as intIn } from '../shared/numberOption.js';
@@ -10,10 +11,8 @@ export type TcpSynOptions = Omit<TcpSynConfig, 'clientSubnet' | 'serverSubnet' |
 /** The flags of `repro tcp-syn`, as yargs hands them over (before validation). */
 export interface TcpSynArgs {
   modes: string;
-  clients: number;
   workers: number;
   concurrency: number;
-  connections: number;
   duration: number;
   /** Absent: 40000-40199 with --close rst; Linux's own 32768-60999 with --close fin (TIME_WAIT holds ports). */
   'port-range'?: string | undefined;
@@ -21,11 +20,20 @@ export interface TcpSynArgs {
   'connect-timeout': number;
   'server-workers': number;
   port: number;
-  'detect-rate': number;
   /** Absent: tcp. */
   protocol?: string | undefined;
   /** Absent: false. Needs --protocol http. */
   keepalive?: boolean | undefined;
+  /** Absent: steady. */
+  load?: string | undefined;
+  /** Absent: 10000-32767 (below every default ephemeral range). Needs --load burst. */
+  'burst-ports'?: string | undefined;
+  /** Absent: 4 steady, 2 burst. */
+  clients?: number | undefined;
+  /** Absent: 150 000 steady, 20 000 burst. */
+  connections?: number | undefined;
+  /** Absent: 5 steady, 50 burst. */
+  'detect-rate'?: number | undefined;
 }
 
 export const TCP_SYN_DEFAULTS = {
@@ -46,20 +54,25 @@ export const TCP_SYN_DEFAULTS = {
 
 export const DEFAULT_PORT_RANGE: Record<CloseMode, string> = { rst: '40000-40199', fin: '32768-60999' };
 
+/** What --load burst changes by default: two clients on two CPUs race each round; 20 000 attempts are seconds. */
+export const BURST_LOAD_DEFAULTS = { clients: BURST_DEFAULTS.clients, connections: BURST_DEFAULTS.connections, ports: '10000-32767', detectRate: 50 } as const;
+
 const d = TCP_SYN_DEFAULTS;
 export const TCP_SYN_FLAGS: FlagTable = {
   modes: { type: 'string', default: d.modes, describe: 'MASQUERADE configurations to compare, comma-separated: none (no flag), random (--random), random-fully (--random-fully)' },
-  clients: { type: 'number', default: d.clients, describe: 'client hosts behind the NAT (1-64)' },
+  load: { type: 'string', choices: ['steady', 'burst'], default: 'steady', describe: 'steady: a connect storm (how often a workload like this hits the race); burst: every round all clients bind the same source port and connect at one instant (is this rule vulnerable, in seconds; its rates are provoked, not a workload\'s)' },
+  clients: { type: 'number', describe: 'client hosts behind the NAT (1-64) [default: 4; 2 with --load burst]' },
   workers: { type: 'number', default: d.workers, describe: 'worker threads per client (1-32)' },
   concurrency: { type: 'number', default: d.concurrency, describe: 'connects in flight per worker (1-4096)' },
-  connections: { type: 'number', default: d.connections, describe: 'connect attempts per mode, over all clients' },
+  connections: { type: 'number', describe: 'connect attempts per mode, over all clients [default: 150000; 20000 with --load burst]' },
+  'burst-ports': { type: 'string', describe: 'with --load burst: the source ports the rounds take in turn, LO-HI, outside the clients\' --port-range [default: 10000-32767]' },
   duration: { type: 'number', default: d.duration, describe: 'seconds per mode at most; a mode stops at --connections or --duration, whichever comes first' },
   'port-range': { type: 'string', describe: "the clients' ip_local_port_range LO-HI; narrow ranges make clients pick the same source ports, which the race needs [default: 40000-40199 with --close rst, 32768-60999 with --close fin]" },
   close: { type: 'string', choices: ['rst', 'fin'], default: d.close, describe: 'how clients close: rst (no TIME_WAIT, ports reused at once) or fin (orderly close, TIME_WAIT)' },
   'connect-timeout': { type: 'number', default: d['connect-timeout'], describe: 'ms before an attempt is given up and counted as ETIMEDOUT (8000 shows the 1 s, 3 s and 7 s signatures)' },
   'server-workers': { type: 'number', default: d['server-workers'], describe: 'server processes accepting on the shared listener' },
   port: { type: 'number', default: d.port, describe: 'TCP port of the server agent' },
-  'detect-rate': { type: 'number', default: d['detect-rate'], describe: 'race rate per 100 000 attempts that a not-reproduced verdict must rule out (95 %); fewer attempts make a mode inconclusive' },
+  'detect-rate': { type: 'number', describe: 'race rate per 100 000 attempts that a not-reproduced verdict must rule out (95 %); fewer attempts make a mode inconclusive [default: 5; 50 with --load burst, whose no-flag rate is thousands]' },
   protocol: { type: 'string', choices: ['tcp', 'http'], default: d.protocol, describe: 'what an attempt is: tcp (a bare connect) or http (a GET through undici, one fresh connection per request; records connect and request latency)' },
   keepalive: { type: 'boolean', default: d.keepalive, describe: 'with --protocol http: pooled keep-alive connections, the mitigation to compare (most requests then open no connection)' },
 };
@@ -68,13 +81,13 @@ export function parseModes(text: string): MasqueradeMode[] {
   return parseModeList(text, MASQUERADE_MODES, 'mode');
 }
 
-export function parsePortRange(text: string): [number, number] {
+export function parsePortRange(text: string, flag = '--port-range'): [number, number] {
   const m = /^\s*(\d{1,5})\s*-\s*(\d{1,5})\s*$/.exec(String(text));
-  if (!m) throw new UserError(`--port-range must look like LO-HI (e.g. 40000-40199), got "${text}"`);
+  if (!m) throw new UserError(`${flag} must look like LO-HI (e.g. 40000-40199), got "${text}"`);
   const lo = Number(m[1]);
   const hi = Number(m[2]);
   if (lo < 1024 || hi > 65535 || lo >= hi) {
-    throw new UserError(`--port-range ${text}: needs 1024 <= LO < HI <= 65535`);
+    throw new UserError(`${flag} ${text}: needs 1024 <= LO < HI <= 65535`);
   }
   return [lo, hi];
 }
@@ -84,19 +97,22 @@ export function validateTcpSynArgs(a: TcpSynArgs): TcpSynOptions {
   if (close !== 'rst' && close !== 'fin') throw new UserError(`--close must be rst or fin, got "${a.close}"`);
   const rangeText = a['port-range'] ?? DEFAULT_PORT_RANGE[close];
   const portRange = parsePortRange(rangeText);
+  const load = (a.load ?? 'steady') as TcpSynLoad;
+  if (load !== 'steady' && load !== 'burst') throw new UserError(`--load must be steady or burst, got "${a.load}"`);
+  const burst = load === 'burst';
   const opts: TcpSynOptions = {
     modes: parseModes(a.modes),
-    clients: intIn('clients', a.clients, 1, 64),
+    clients: intIn('clients', a.clients ?? (burst ? BURST_LOAD_DEFAULTS.clients : d.clients), 1, 64),
     workers: intIn('workers', a.workers, 1, 32),
     concurrency: intIn('concurrency', a.concurrency, 1, 4096),
-    connections: intIn('connections', a.connections, 1, 100_000_000),
+    connections: intIn('connections', a.connections ?? (burst ? BURST_LOAD_DEFAULTS.connections : d.connections), 1, 100_000_000),
     durationSec: intIn('duration', a.duration, 1, 86_400),
     portRange,
     close,
     connectTimeoutMs: intIn('connect-timeout', a['connect-timeout'], 100, 300_000),
     serverWorkers: intIn('server-workers', a['server-workers'], 1, 64),
     serverPort: intIn('port', a.port, 1, 65535),
-    detectRatePer100k: parseDetectRate(a['detect-rate'], 'attempts'),
+    detectRatePer100k: parseDetectRate(a['detect-rate'] ?? (burst ? BURST_LOAD_DEFAULTS.detectRate : d['detect-rate']), 'attempts'),
   };
   const protocol = (a.protocol ?? 'tcp') as TcpSynProtocol;
   if (protocol !== 'tcp' && protocol !== 'http') throw new UserError(`--protocol must be tcp or http, got "${a.protocol}"`);
@@ -104,6 +120,20 @@ export function validateTcpSynArgs(a: TcpSynArgs): TcpSynOptions {
   if (keepalive && protocol !== 'http') throw new UserError('--keepalive needs --protocol http (a bare TCP connect has nothing to keep alive)');
   opts.protocol = protocol;
   opts.keepalive = keepalive;
+  opts.load = load;
+  if (a['burst-ports'] !== undefined && !burst) throw new UserError('--burst-ports needs --load burst');
+  if (burst) {
+    if (protocol !== 'tcp') throw new UserError('--load burst makes bare TCP connects: it takes no --protocol http');
+    const burstPorts = parsePortRange(a['burst-ports'] ?? BURST_LOAD_DEFAULTS.ports, '--burst-ports');
+    if (portRangesOverlap(burstPorts, portRange)) {
+      throw new UserError(`--burst-ports ${burstPorts.join('-')} overlap the clients' --port-range ${portRange.join('-')}: the kernel would hand those ports out too`);
+    }
+    if (opts.serverPort >= burstPorts[0] && opts.serverPort <= burstPorts[1]) throw new UserError(`--burst-ports ${burstPorts.join('-')} hold the server's --port ${opts.serverPort}`);
+    if (burstPorts[1] - burstPorts[0] + 1 <= opts.clients * BURST_DEFAULTS.inFlightRounds) {
+      throw new UserError(`--burst-ports ${burstPorts.join('-')}: more than ${opts.clients * BURST_DEFAULTS.inFlightRounds} ports needed (${BURST_DEFAULTS.inFlightRounds} rounds in flight per client)`);
+    }
+    opts.burstPorts = burstPorts;
+  }
   const ports = portRange[1] - portRange[0] + 1;
   if (opts.workers * opts.concurrency > ports) {
     throw new UserError(

@@ -12,7 +12,9 @@ import { requireConntrackHeadroom } from '../shared/headroom.js';
 import { PROGRESS_INTERVAL_MS } from '../shared/timing.js';
 import type { RunContext } from '../shared/definition.js';
 import type { ModeResult, ResultFile, TcpSynConfig } from '../../types.js';
-import type { TcpClientConfig, TcpClientResultEvent, TcpServerConfig } from '../../agents/common/protocol.js';
+import type { TcpBurstConfig, TcpClientConfig, TcpClientResultEvent, TcpServerConfig } from '../../agents/common/protocol.js';
+import { BURST_DEFAULTS } from '../../agents/tcp/nativeBurst.js';
+import { AgentProcess } from '../../backends/netns/agentProcess.js';
 import type { TcpSynOptions } from './options.js';
 
 /** Counters that are always reported, zero or not. */
@@ -52,6 +54,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
     const synSchedule = await readSynSchedule(t.clients, (c, cmd, args) => t.nsExec(c, cmd, args));
 
     const protocol = opts.protocol ?? 'tcp';
+    const burst = opts.load === 'burst';
     const serverCfg: TcpServerConfig = { port: opts.serverPort, close: opts.close, workers: opts.serverWorkers, backlog: SERVER_BACKLOG, protocol };
     await startRunAgent(scope, t, t.server, { label: 'server agent', agent: 'tcp/server', config: serverCfg, priority: 'high' });
 
@@ -80,14 +83,23 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
       snapshot: () => labSnapshot(t),
       background: natBackground(t),
       verify: (mode) => verifyRules(snat, mode),
-      startLoad: (): Promise<AgentConnection[]> =>
-        startOnEveryClient(t, (_, i) => ({ label: `client agent ${i}`, agent: 'tcp/client', config: clientCfg(i), priority: 'normal' })),
+      startLoad: async (): Promise<AgentConnection[]> => {
+        if (!burst) return startOnEveryClient(t, (_, i) => ({ label: `client agent ${i}`, agent: 'tcp/client', config: clientCfg(i), priority: 'normal' }));
+        // One process for every client: its threads enter the clients' namespaces, so one barrier in its memory
+        // releases every client's connect at the same instant. It creates no socket where it runs.
+        const config: TcpBurstConfig = {
+          host: t.server.address, port: opts.serverPort, netnsPaths: await Promise.all(t.clients.map((c) => t.netnsPath(c))),
+          connections: opts.connections, durationMs: opts.durationSec * 1000, connectTimeoutMs: opts.connectTimeoutMs,
+          burstPorts: opts.burstPorts ?? [10_000, 32_767], inFlightRounds: BURST_DEFAULTS.inFlightRounds, progressIntervalMs: PROGRESS_INTERVAL_MS,
+        };
+        return [new AgentProcess('burst agent', null, 'tcp/burst', config)];
+      },
       resultEvent: 'result',
       target: opts.connections,
       loadBoundMs: opts.durationSec * 1000 + timeouts * opts.connectTimeoutMs,
       boundText: timeouts === 2 ? '--duration + 2 x --connect-timeout' : '--duration + --connect-timeout',
-      analyze: async (mode, rule, results, before, after, durationMs) =>
-        analyzeMode({
+      analyze: async (mode, rule, results, before, after, durationMs) => {
+        const m = analyzeMode({
           mode,
           rule,
           clients: results.map(toOutcome),
@@ -97,11 +109,27 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
           synSchedule,
           detectRatePer100k: opts.detectRatePer100k,
           keepalive: opts.keepalive ?? false,
-        }),
+        });
+        return burst ? asBurst(m) : m;
+      },
     });
     const base = resultBase({ runId, startedAt: session.startedAt, command: ctx.command, interrupted: session.interrupted, environment, modes, summary: summarize(modes) });
     return { ...base, scenario: 'tcp-syn', config };
   });
+}
+
+/**
+ * Under --load burst the question is "is this rule vulnerable", and the rates are provoked ones: said in the
+ * reason and beside the numbers, so nobody reads them as what a workload would see.
+ */
+function asBurst(m: ModeResult): ModeResult {
+  const strength = m.attempts > 0 ? ` (${Math.round((m.attribution.conntrackRace / m.attempts) * 100_000)} race drops per 100 000 provoked attempts)` : '';
+  const answer = m.verdict === 'reproduced' ? `VULNERABLE under --load burst${strength}: ` : m.verdict === 'not-reproduced' ? 'not vulnerable under --load burst: ' : '';
+  return {
+    ...m,
+    reason: `${answer}${m.reason}`,
+    notes: [...m.notes, 'load burst: every round all clients bind one source port and connect at one instant; its rates say how strongly the race can be provoked, not how often a workload meets it (--load steady)'],
+  };
 }
 
 function toOutcome(r: TcpClientResultEvent): ClientOutcome {
