@@ -39,7 +39,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <linux/futex.h>
+#include <limits.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,7 +57,8 @@
 /* nativeBurst.ts BURST_SHARED */
 enum { S_ATTEMPTS, S_SUCCEEDED, S_FAILED, S_STALLS, S_STOP, S_ROUNDS, S_SKIPPED, S_STARTUP };
 #define ABORTED 0 /* failures[0]: attempts given up at a stop (no errno is 0) */
-#define SPINS_BEFORE_YIELD 4096
+#define SPINS_BEFORE_SLEEP 2048
+#define SPINS_BEFORE_YIELD 65536
 #define PUBLISH_MS 20
 #define SWEEP_MS 100
 
@@ -117,8 +121,11 @@ struct engine {
   int decision;
   int64_t rounds_go, rounds_skipped; /* written by the last to arrive only */
   char pad1[64];
-  unsigned generation;
+  unsigned generation; /* a futex word: threads that waited long sleep on it */
+  int sleepers;
   char pad2[64];
+  int awake; /* a GO round's second phase: threads running and about to connect */
+  char pad3[64];
   client_t clients[];
 };
 
@@ -138,26 +145,45 @@ static int decide(engine_t *e, int skip) {
   return GO;
 }
 
-/* Meet the other threads; `busy`: this thread cannot take part in this round (its port is in flight). A sense-
- * reversing barrier: the last to arrive decides and bumps the generation, the others spin on it. */
+/* Meet the other threads; `busy`: this thread cannot take part in this round (its port is in flight).
+ * Phase 1, a sense-reversing barrier: the last to arrive decides and bumps the generation; the others spin on it,
+ * and one that waited long (its partner is off its CPU: the server, the kernel, another process) sleeps on it as
+ * a futex instead of burning the CPU the partner needs. Phase 2, for a GO round: every thread, now running,
+ * counts itself in and spins until all have, so the connects leave together even after a wake-up; only the
+ * wake-up is a system call, never the release of the connects. */
 static int arrive(engine_t *e, int busy) {
   unsigned gen = __atomic_load_n(&e->generation, __ATOMIC_ACQUIRE);
+  int d;
   if (busy) __atomic_store_n(&e->skip, 1, __ATOMIC_RELAXED);
   if (__atomic_add_fetch(&e->arrived, 1, __ATOMIC_ACQ_REL) == e->nclients) {
-    int d = decide(e, __atomic_load_n(&e->skip, __ATOMIC_RELAXED));
+    d = decide(e, __atomic_load_n(&e->skip, __ATOMIC_RELAXED));
     __atomic_store_n(&e->decision, d, __ATOMIC_RELAXED);
     __atomic_store_n(&e->skip, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&e->arrived, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&e->generation, gen + 1, __ATOMIC_RELEASE);
-    return d;
+    /* Everyone has left the previous round's phase 2: they all arrived here since. */
+    __atomic_store_n(&e->awake, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->generation, gen + 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&e->sleepers, __ATOMIC_SEQ_CST) > 0) syscall(SYS_futex, &e->generation, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+  } else {
+    for (unsigned spins = 0; __atomic_load_n(&e->generation, __ATOMIC_ACQUIRE) == gen;) {
+      if (++spins < SPINS_BEFORE_SLEEP) {
+        cpu_relax();
+        continue;
+      }
+      __atomic_add_fetch(&e->sleepers, 1, __ATOMIC_SEQ_CST);
+      /* Returns at once when the generation moved meanwhile (the kernel compares it with gen). */
+      syscall(SYS_futex, &e->generation, FUTEX_WAIT_PRIVATE, gen, NULL, NULL, 0);
+      __atomic_sub_fetch(&e->sleepers, 1, __ATOMIC_SEQ_CST);
+    }
+    d = __atomic_load_n(&e->decision, __ATOMIC_RELAXED);
   }
-  /* Spin first (the others are a few µs away); a thread whose partner waits in epoll for a free slot
-   * yields its CPU to the server and the kernel meanwhile. */
-  for (unsigned spins = 0; __atomic_load_n(&e->generation, __ATOMIC_ACQUIRE) == gen;) {
-    if (++spins < SPINS_BEFORE_YIELD) cpu_relax();
-    else sched_yield();
+  if (d == GO && __atomic_add_fetch(&e->awake, 1, __ATOMIC_ACQ_REL) < e->nclients) {
+    for (unsigned spins = 0; __atomic_load_n(&e->awake, __ATOMIC_ACQUIRE) < e->nclients;) {
+      if (++spins < SPINS_BEFORE_YIELD) cpu_relax();
+      else sched_yield();
+    }
   }
-  return __atomic_load_n(&e->decision, __ATOMIC_RELAXED);
+  return d;
 }
 
 static void publish(client_t *c) {

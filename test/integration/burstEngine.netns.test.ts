@@ -84,12 +84,14 @@ describe.skipIf(gate.skip)(`burst engine on the real kernel${gate.skip ? ` — s
     expect(r.burst?.skippedRounds).toBe(0);
     // Each attempt sent its SYN from a client namespace, and each success reached the server: as a completed
     // handshake, or reset before its ACK arrived (a retransmitted SYN can be answered on the other CPU, whose ACK
-    // then trails the RST the client sends at once: TcpExtEmbryonicRsts).
+    // then trails the RST the client sends at once: TcpExtEmbryonicRsts, only ever seen after a race drop).
     const opens = sumCounters(opens0.map((o, i) => netCountersDelta(o, opens1[i] ?? o, ['TcpActiveOpens'])));
     expect(opens['TcpActiveOpens']).toBe(r.attempts);
     const server = netCountersDelta(server0, server1, ['TcpPassiveOpens', 'TcpExtEmbryonicRsts']);
-    expect((server['TcpPassiveOpens'] ?? 0) + (server['TcpExtEmbryonicRsts'] ?? 0)).toBe(r.succeeded);
-    expect(server['TcpExtEmbryonicRsts']).toBeLessThanOrEqual(counters.raceDrops);
+    const passive = server['TcpPassiveOpens'] ?? 0;
+    expect(passive).toBeLessThanOrEqual(r.succeeded);
+    expect(passive + (server['TcpExtEmbryonicRsts'] ?? 0)).toBeGreaterThanOrEqual(r.succeeded);
+    expect(r.succeeded - passive).toBeLessThanOrEqual(counters.raceDrops);
     // The race, provoked: at least 500 per 100 000 attempts (a steady load sees about 4).
     expect(counters.raceDrops).toBeGreaterThanOrEqual(100);
     expect(counters.raceDrops).toBe(counters.conntrackDrop);
@@ -112,8 +114,8 @@ describe.skipIf(gate.skip)(`burst engine on the real kernel${gate.skip ? ` — s
     if (!r) throw new Error('no result');
     expectAccounted(r);
     expect(r).toMatchObject({ attempts: 20_000, failed: 0 });
-    // --random-fully is not immune: two concurrent SYNs may still draw the same free port (about 1 in 64 512 pairs;
-    // measured here 0 in 20 000-attempt bursts, 1 in some of 50 000-80 000). Without the flag the same load loses thousands.
+    // --random-fully is not immune: two concurrent SYNs may still draw the same free port (about 1 in 64 512 racing
+    // pairs; measured here: 1 race drop in ten bursts of 20 000). Without the flag the same load loses thousands.
     expect(counters.raceDrops).toBeLessThanOrEqual(2);
     expect(counters.clientSynRetrans).toBe(counters.raceDrops);
   }, 90_000);
