@@ -183,7 +183,7 @@ describe.skipIf(gate.skip)(`burst engine on the real kernel${gate.skip ? ` — s
     const t = lab.topology;
     // An address of the server's subnet nobody holds: the SYNs go no further than the host's veth.
     const unheld = (t.serverSubnet.split('/')[0] ?? '').replace(/\.\d+$/, '.210');
-    const { AgentProcess } = (await import('../../dist/runner/agentConnection.js')) as typeof import('../../src/runner/agentConnection.js');
+    const { AgentProcess } = (await import('../../dist/backends/netns/agentProcess.js')) as typeof import('../../src/backends/netns/agentProcess.js');
     const netnsPaths = await Promise.all(t.clients.map((c) => t.netnsPath(c)));
     const agent = new AgentProcess('burst agent', null, 'tcp/burst', { ...burst({ connections: 8, connectTimeoutMs: 400 }), host: unheld, port: PORT, netnsPaths });
     try {
@@ -202,7 +202,7 @@ describe.skipIf(gate.skip)(`burst engine on the real kernel${gate.skip ? ` — s
   }, 60_000);
 
   it('a path that is no network namespace is refused with the reason, before any connect', async () => {
-    const { AgentProcess } = (await import('../../dist/runner/agentConnection.js')) as typeof import('../../src/runner/agentConnection.js');
+    const { AgentProcess } = (await import('../../dist/backends/netns/agentProcess.js')) as typeof import('../../src/backends/netns/agentProcess.js');
     const run = async (netnsPaths: string[]): Promise<string> => {
       const agent = new AgentProcess('burst agent', null, 'tcp/burst', { ...burst({ connections: 10 }), host: lab.topology.server.address, port: PORT, netnsPaths });
       try {

@@ -43,10 +43,12 @@ function checkContrast(result: ResultFile): void {
   expect(none?.counters.clients['TcpExtTCPSynRetrans']).toBeGreaterThanOrEqual(race);
   expect(none?.verdict).toBe('reproduced');
   expect(none?.reason).toMatch(/^VULNERABLE under --load burst/);
-  // --random-fully: none, by the kernel's counter too.
-  expect(fully?.counters.conntrack['insert_failed']).toBe(0);
-  expect(fully?.attribution.conntrackRace).toBe(0);
-  expect(fully?.verdict).toBe('not-reproduced');
+  // --random-fully: (next to) none. Two SYNs released together can still draw the same free port from the random
+  // choice (about 1 in 64 000 racing pairs: one drop in ~5 % of default runs here), so the bound is not a hard 0.
+  const fullyRace = fully?.attribution.conntrackRace ?? Infinity;
+  expect(fullyRace).toBeLessThanOrEqual(2);
+  expect(fully?.counters.conntrack['insert_failed']).toBeLessThanOrEqual(2);
+  if (fullyRace === 0) expect(fully?.verdict).toBe('not-reproduced');
   const c = result.comparisons?.find((x) => x.metric === 'race' && x.candidate === 'random-fully');
   expect(c?.verdict).toBe('better');
   expect(c?.pValue).toBeLessThan(0.001);
