@@ -20,7 +20,7 @@ export interface RunOutcome {
 
 /** The command line that runs one entry through the scenario's own command (kebab-case flags as written). */
 export function cliArgsFor(run: ScenarioRun, outDir: string): string[] {
-  const args = [run.scenario, '--backend', run.backend];
+  const args = [run.scenario, '--backend', run.backend, ...(run.kernel !== null ? ['--kernel', run.kernel] : [])];
   if (run.modes) args.push('--modes', run.modes.join(','));
   for (const [k, v] of Object.entries(run.options)) {
     if (typeof v === 'boolean') args.push(v ? `--${k}` : `--no-${k}`);

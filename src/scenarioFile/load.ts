@@ -15,6 +15,8 @@ export interface ScenarioRun {
   description?: string;
   scenario: ScenarioName;
   backend: BackendName | 'auto';
+  /** Run inside a VM on this kernel (--kernel), or null: on the host's own. */
+  kernel: string | null;
   /** As written, or null for the scenario's default modes. */
   modes: string[] | null;
   options: Record<string, string | number | boolean>;
@@ -109,6 +111,7 @@ interface RawRun {
   description?: string;
   scenario: ScenarioName;
   backend?: BackendName | 'auto';
+  kernel?: string;
   modes?: string[];
   options?: Record<string, string | number | boolean>;
   thresholds?: Record<string, string[]>;
@@ -151,6 +154,7 @@ export function parseScenarioFile(file: string, text: string): ScenarioFile {
     if (seen.has(r.name)) add(at('name'), `run name "${r.name}" is already used by runs[${seen.get(r.name)}]`);
     seen.set(r.name, i);
     const spec = SCENARIO_SPECS[r.scenario];
+    if (r.kernel !== undefined && r.backend === 'docker') add(at('backend'), 'a run with kernel: runs the netns backend inside its VM: use backend netns (or auto)');
     const options = r.options ?? {};
     for (const k of Object.keys(options)) {
       if ((RESERVED_OPTIONS as readonly string[]).includes(k)) add(at('options', k), `"${k}" is set by the run entry or by repro run, not in options`, true);
@@ -181,6 +185,7 @@ export function parseScenarioFile(file: string, text: string): ScenarioFile {
       ...(r.description ? { description: r.description } : {}),
       scenario: r.scenario,
       backend: r.backend ?? 'auto',
+      kernel: r.kernel ?? null,
       modes: r.modes ?? null,
       options,
       expectedModes,

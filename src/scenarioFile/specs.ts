@@ -19,8 +19,9 @@ function specOf(name: ScenarioName): ScenarioSpec {
   const s = SCENARIOS[name];
   const defaults = flagDefaults(s.flags);
   const optional = Object.keys(s.flags).filter((k) => !(k in defaults));
-  // --image belongs to the docker backend's scenarios; a run entry may name one.
+  // --image belongs to the docker backend's scenarios; a run entry may name one. The VM's size goes with kernel:.
   if (s.backends.includes('docker')) optional.push('image');
+  optional.push('kernel-modules', 'vm-cpus', 'vm-memory');
   return { defaults, optional, modeNames: (a) => s.prepare(a).modeNames };
 }
 
@@ -31,4 +32,4 @@ export const SCENARIO_SPECS: Record<ScenarioName, ScenarioSpec> = {
 };
 
 /** Options a run may not set in `options:` because the run entry or `repro run` sets them. */
-export const RESERVED_OPTIONS = ['modes', 'backend', 'out', 'json'] as const;
+export const RESERVED_OPTIONS = ['modes', 'backend', 'kernel', 'out', 'json'] as const;

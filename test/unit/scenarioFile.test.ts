@@ -40,6 +40,22 @@ describe('scenario files', () => {
     expect(sf.runs[0]?.expectedModes).toEqual(['none', 'random', 'random-fully']);
     expect(cliArgsFor(sf.runs[0]!, 'd')).toEqual(['tcp-syn', '--backend', 'auto', '--no-keepalive', '--out', 'd']);
   });
+  it('kernel: per run compares kernels side by side in one file (each run in a VM on its kernel, or on the host)', () => {
+    const text = [
+      'name: kernels', 'runs:',
+      '  - name: host', '    scenario: tcp-syn', '    modes: [none, random-fully]',
+      '  - name: debian', '    scenario: tcp-syn', '    kernel: debian', '    modes: [none, random-fully]', '    options: { vm-cpus: 2, connections: 20000 }',
+    ].join('\n');
+    const sf = parseScenarioFile('k.yaml', text);
+    expect(sf.runs.map((r) => r.kernel)).toEqual([null, 'debian']);
+    expect(cliArgsFor(sf.runs[1]!, 'd')).toEqual([
+      'tcp-syn', '--backend', 'auto', '--kernel', 'debian', '--modes', 'none,random-fully', '--vm-cpus', '2', '--connections', '20000', '--out', 'd',
+    ]);
+    expect(problems('name: k\nruns:\n  - name: a\n    scenario: tcp-syn\n    backend: docker\n    kernel: debian\n')).toEqual([
+      '5:14 runs[0].backend: a run with kernel: runs the netns backend inside its VM: use backend netns (or auto)',
+    ]);
+    expect(problems('name: k\nruns:\n  - name: a\n    scenario: dns\n    options: { kernel: debian }\n')[0]).toMatch(/"kernel" is set by the run entry/);
+  });
   it('reports schema problems with line and column', () => {
     expect(problems('name: x\nruns:\n  - name: a\n    scenario: udp\n    color: red\n')).toEqual([
       '5:5 runs[0].color: unknown property "color"',
