@@ -327,11 +327,13 @@ interface ResultBase {
   comparisons?: Comparison[];
   /** Conditions of the host that change what the run means (src/analysis/hostWarnings.ts); absent in older files. */
   hostWarnings?: HostWarning[];
+  /** What the run's teardown could not undo, in words (the command then exits 1); absent when everything went. */
+  teardownErrors?: string[];
 }
 
 /** A condition of the host said out loud in every rendering; `id` is stable for tools that key on it. */
 export interface HostWarning {
-  id: 'legacy-iptables' | 'no-insert-failed' | 'no-race-counter' | 'no-clashres' | 'conntrack-table-full';
+  id: 'legacy-iptables' | 'no-insert-failed' | 'no-race-counter' | 'no-clashres' | 'conntrack-table-full' | 'conntrack-stats-unreadable';
   message: string;
 }
 

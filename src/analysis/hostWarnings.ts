@@ -14,6 +14,9 @@ export function typedHostWarnings(env: EnvironmentInfo): HostWarning[] {
     ));
   }
   const cols = env.conntrackColumns;
+  if (env.conntrackStatsSource === 'none') {
+    out.push(warn('conntrack-stats-unreadable', "neither /proc/net/stat/nf_conntrack nor ctnetlink (conntrack -S) could be read where the NAT runs: the run has no race counter, and the column checks above could not be made"));
+  }
   if (cols.length > 0 && !cols.includes('insert_failed')) {
     out.push(
       cols.includes('drop')

@@ -29,7 +29,7 @@ import { mergeEncoded } from '../histogram.js';
 import { applyBatch, serviceBatch, setMasqueradeMode } from '../host/iptables.js';
 import { BURST_PORTS, CLIENT_PORT_RANGE, DNS_DEFAULTS } from '../scenarios/dns/options.js';
 import { dnsServiceAddresses } from '../scenarios/dns/serviceAddresses.js';
-import { withRun } from '../scenarios/shared/runScope.js';
+import { withScope } from '../scenarios/shared/runScope.js';
 import { openNatLab, shareOf, startOnEveryClient, startRunAgent } from '../scenarios/shared/natLab.js';
 import { AGENT_READY_TIMEOUT_MS, SETTLE_MS, WATCHDOG_SLACK_MS } from '../scenarios/shared/timing.js';
 import { GLIBC_ATTEMPTS, GLIBC_TIMEOUT_MS } from '../agents/dns/glibcResolver.js';
@@ -121,7 +121,7 @@ export async function benchDnsQueryRate(): Promise<{ lines: string[]; json: obje
   }[] = [];
   let vip = '';
   try {
-    await withRun('npm run bench dns', {}, async (scope) => {
+    await withScope('npm run bench dns', {}, async (scope) => {
       const { session } = scope;
       const { runId } = session;
       const { topology: t, snat } = await openNatLab(scope, buildNetnsTopology, { runId, clients, portRange: CLIENT_PORT_RANGE, serverSysctls: {}, clientSysctls: {} });

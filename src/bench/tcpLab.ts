@@ -58,7 +58,11 @@ export async function openTcpLab(opts: TcpLabOptions): Promise<TcpLab> {
         await Promise.all(agents.map((a) => a.stop()));
       }
     };
-    return { topology: t, snat, server, runClients, close };
+    const closeLab = async (): Promise<void> => {
+      const failed = await close();
+      if (failed.length > 0) throw new Error(`teardown failed: ${failed.join('; ')}`);
+    };
+    return { topology: t, snat, server, runClients, close: closeLab };
   } catch (err) {
     await close();
     throw err;

@@ -59,6 +59,8 @@ export async function writeAndRender(argv: { json: boolean; out: string | undefi
   process.stderr.write('\n' + renderTerminal(w.result, w.resultFile, rows) + '\n');
   process.stderr.write(`reports: ${w.markdownFile}, ${w.htmlFile}\n`);
   if (argv.json) process.stdout.write(JSON.stringify(w.result, null, 2) + '\n');
+  for (const e of w.result.teardownErrors ?? []) process.stderr.write(`repro: teardown: ${e}\n`);
+  if (w.result.teardownErrors?.length) return EXIT.FAILED;
   return w.result.interrupted ? EXIT.INTERRUPTED : EXIT.OK;
 }
 

@@ -67,6 +67,10 @@ export function sourceTranslated(f: ConntrackFlow): boolean {
 
 /** `conntrack -L` inside a network namespace with the given filter arguments (e.g. -p udp --dport 8472). */
 export async function readConntrackFlows(netns: string, filter: readonly string[]): Promise<ConntrackFlow[]> {
-  const { stdout } = await runInNetns(netns, 'conntrack', ['-L', ...filter], { check: false });
-  return parseConntrackFlows(stdout);
+  const r = await runInNetns(netns, 'conntrack', ['-L', ...filter], { check: false });
+  // An empty table is "0 flow entries have been shown"; anything else is a failed read, never "no flow".
+  if (r.code !== 0 || !/flow entries have been shown/.test(r.stderr)) {
+    throw new Error(`conntrack -L in ${netns} failed: ${r.stderr.trim().split('\n')[0] ?? `exit ${r.code}`}`);
+  }
+  return parseConntrackFlows(r.stdout);
 }

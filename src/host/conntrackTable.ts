@@ -15,8 +15,10 @@ export async function deleteEntriesFromSubnet(subnet: string): Promise<number> {
   try {
     // conntrack prints every deleted entry on stdout (100 000 lookups: 100 000 lines) and the count on stderr.
     const r = await run('conntrack', ['-D', '-s', formatIpv4(p.network), '--mask-src', maskString(p)], { check: false, discardStdout: true });
+    // conntrack exits 1 when nothing matched; its count line is what says the deletion ran.
     const m = /(\d+) flow entries have been deleted/.exec(r.stderr + r.stdout);
-    return m?.[1] ? Number(m[1]) : 0;
+    if (!m?.[1]) throw new Error(`conntrack -D -s ${subnet} failed: ${(r.stderr + r.stdout).trim().split('\n')[0] ?? `exit ${r.code}`}`);
+    return Number(m[1]);
   } catch (err) {
     if (err instanceof CommandNotFoundError) {
       throw new PrerequisiteError('conntrack not found: install conntrack-tools (Debian: apt-get install conntrack)');
@@ -27,5 +29,8 @@ export async function deleteEntriesFromSubnet(subnet: string): Promise<number> {
 
 /** Empty the conntrack table of a namespace of the harness's own (a table nobody else uses). */
 export async function flushNetnsTable(netns: string): Promise<void> {
-  await runInNetns(netns, 'conntrack', ['-F'], { check: false });
+  const r = await runInNetns(netns, 'conntrack', ['-F'], { check: false });
+  if (r.code !== 0 || !/table has been emptied/.test(r.stderr + r.stdout)) {
+    throw new Error(`conntrack -F in ${netns} failed: ${(r.stderr + r.stdout).trim().split('\n')[0] ?? `exit ${r.code}`}`);
+  }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hostWarnings } from '../../src/analysis/hostWarnings.js';
+import { hostWarnings, typedHostWarnings } from '../../src/analysis/hostWarnings.js';
 import type { EnvironmentInfo } from '../../src/types.js';
 
 const KERNEL_6_COLUMNS = 'entries clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error expect_new expect_create expect_delete search_restart'.split(' ');
@@ -38,5 +38,13 @@ describe('hostWarnings', () => {
   it('warns when the conntrack table is over 80 % full', () => {
     const w = hostWarnings(env({ conntrackSysctls: { 'net.netfilter.nf_conntrack_count': '900', 'net.netfilter.nf_conntrack_max': '1000' } }));
     expect(w).toEqual(['the conntrack table is 90 % full (900 of 1000): early drops will look like lost packets']);
+  });
+});
+
+describe('hostWarnings when the stats could not be read', () => {
+  it('says so instead of silently skipping the column checks (a failed read used to look like a quiet host)', () => {
+    const w = typedHostWarnings(env({ conntrackColumns: [], conntrackStatsSource: 'none' }));
+    expect(w.map((x) => x.id)).toEqual(['conntrack-stats-unreadable']);
+    expect(w[0]?.message).toMatch(/neither \/proc\/net\/stat\/nf_conntrack nor ctnetlink/);
   });
 });

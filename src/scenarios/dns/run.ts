@@ -94,9 +94,9 @@ export function runDns(opts: DnsOptions, ctx: RunContext): Promise<ResultFile> {
           resolvConf = text;
           for (const c of t.clients) await t.resolvers.write(c, text, NSSWITCH_DNS_ONLY);
         }
-        await t.clearNatEntries();
         return rule;
       },
+      clearEntries: () => t.clearNatEntries(),
       snapshot: () => labSnapshot(t),
       background: natBackground(t),
       // notrack takes the NAT rule out on purpose; every other mode runs through it.

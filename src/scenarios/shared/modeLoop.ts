@@ -22,6 +22,8 @@ export interface ModeSteps<M, S, T extends ResultEventType> {
   name(mode: M): string;
   /** Rules, resolvers, offloads, emptied conntrack entries: the mode's state. Returns the rule as written. */
   prepare(mode: M, index: number): Promise<string>;
+  /** Empty the lab's conntrack entries, so no mode inherits the previous one's NAT bindings. */
+  clearEntries(): Promise<void>;
   /** The counters diffed around the load. */
   snapshot(): Promise<S>;
   /** This mode's load agents, started but not yet released. */
@@ -58,6 +60,11 @@ export async function runModes<M, S, T extends ResultEventType>(
     if (session.interrupted) break;
     const name = steps.name(mode);
     const rule = await steps.prepare(mode, index);
+    // A failed flush does not stop the run, but the mode must say its table was not empty.
+    const carried = await steps.clearEntries().then(
+      () => null,
+      (err: unknown) => `the lab's conntrack entries could not be emptied before this mode (${err instanceof Error ? err.message : String(err)}): entries of the previous mode carried over`,
+    );
     session.phase(`mode ${name}: ${rule}`);
     const before = await steps.snapshot();
 
@@ -91,7 +98,8 @@ export async function runModes<M, S, T extends ResultEventType>(
     const analyzed = await steps.analyze(mode, rule, results, before, after, durationMs);
     const checked = changed.length > 0 ? invalidated(analyzed, `the harness's rules changed during the mode (${changed.join('; ')})`) : analyzed;
     // The window is taken after the load because its length must be the load's, known only once it has run.
-    const m = steps.background && !session.interrupted ? withBackground(checked, await steps.background(durationMs)) : checked;
+    const read = steps.background && !session.interrupted ? withBackground(checked, await steps.background(durationMs)) : checked;
+    const m = carried ? { ...read, notes: [...read.notes, carried] } : read;
     if (facts.some((r) => r.aborted)) session.interrupted = true;
     out.push(m);
     hooks.onModeDone?.(m);

@@ -76,10 +76,9 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
     const modes = await runModes(session, ctx.hooks, opts.modes, {
       name: (mode) => mode,
       prepare: async (mode) => {
-        const rule = await setMasqueradeMode(snat, mode);
-        await t.clearNatEntries();
-        return rule;
+        return setMasqueradeMode(snat, mode);
       },
+      clearEntries: () => t.clearNatEntries(),
       snapshot: () => labSnapshot(t),
       background: natBackground(t),
       verify: (mode) => verifyRules(snat, mode),

@@ -58,15 +58,13 @@ function kubeService(t: VxlanTopology, opts: VxlanOptions): KubeService {
   };
 }
 
-/** One mode's node state: kube-proxy's nat table on both nodes, the vxlan devices' offload, empty conntrack tables. */
+/** One mode's node state: kube-proxy's nat table on both nodes and the vxlan devices' offload. */
 async function applyMode(t: VxlanTopology, svc: KubeService, mode: VxlanMode): Promise<void> {
   const batch = kubeProxyNatBatch(svc, mode.rules, mode.flag);
   for (const node of [t.nodeA, t.nodeB]) {
     // A whole-table restore: the node namespace's nat table is the harness's alone.
     await restoreNetnsTables(node.netns, batch);
     await setOffload(node.netns, t.vxlanDevice, 'tx', !mode.offloadOff);
-    // The namespace's own conntrack table: entries of the previous mode must not carry its NAT bindings over.
-    await flushNetnsTable(node.netns);
   }
 }
 
@@ -142,6 +140,10 @@ export async function runVxlan(opts: VxlanOptions, ctx: RunContext): Promise<Res
       prepare: async (mode) => {
         await applyMode(topo, svc, mode);
         return describePostrouting(mode.rules, mode.flag) + (mode.offloadOff ? `; ethtool -K ${topo.vxlanDevice} tx off` : '');
+      },
+      // The nodes' own conntrack tables: entries of the previous mode must not carry its NAT bindings over.
+      clearEntries: async () => {
+        for (const node of [topo.nodeA, topo.nodeB]) await flushNetnsTable(node.netns);
       },
       snapshot: () => snapshot(topo),
       startLoad: async () => [new AgentProcess('client agent (node A host network)', topo.nodeA.netns, 'tcp/client', clientCfg)],
