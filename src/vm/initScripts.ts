@@ -2,7 +2,8 @@
  * The guest's init, as two busybox shell scripts of the project's own (no init system, no kmod, no udev):
  * - stage 1, /init of the initramfs: loads the modules, mounts the host's root (9p, read-only) under a tmpfs
  *   overlay, so the guest can write anywhere while the host's files stay untouched, and switches root to it;
- * - stage 2, PID 1 on that root: mounts proc/sys/dev and tmpfs on /run and /tmp, brings up lo, runs the scenario
+ * - stage 2, PID 1 on that root: mounts proc/sys/dev and a fresh /run (the host's run lock and namespaces are not the
+ *   guest's; /tmp stays the overlay's, so a project under the host's /tmp is still seen), brings up lo, runs the scenario
  *   on the netns backend with the serial console as its terminal, sends the run SIGINT when the host creates
  *   `stop` in the shared directory (as `kill -INT` on the host would: the runner alone, which stops its agents),
  *   writes the exit status to the shared directory and powers off.
@@ -95,7 +96,6 @@ export function stage2Script(o: Stage2Options): string {
     '$B mount -t devpts devpts /dev/pts',
     '$B mount -t tmpfs tmpfs /dev/shm',
     '$B mount -t tmpfs -o mode=0755 tmpfs /run',
-    '$B mount -t tmpfs -o mode=1777 tmpfs /tmp',
     `$B mkdir -p ${out}`,
     `$B mount -t 9p -o trans=virtio,version=9p2000.L,msize=${NINEP_MSIZE} ${OUT_TAG} ${out} || { say "error: cannot mount the shared result directory"; $B poweroff -f; }`,
     '$B ip link set lo up',

@@ -60,19 +60,18 @@ describe.skipIf(gate.skip)(`raw DNS client socket paths on the real kernel${gate
     before = hostSnapshot();
     const { RunSession: Session } = (await import('../../dist/runner/runSession.js')) as typeof import('../../src/runner/runSession.js');
     const { buildNetnsTopology } = (await import('../../dist/backends/netns/topology.js')) as typeof import('../../src/backends/netns/topology.js');
-    const { netnsDnsExtras } = (await import('../../dist/backends/dnsExtras.js')) as typeof import('../../src/backends/dnsExtras.js');
-    const { installRules, tablesToBeCreated } = (await import('../../dist/host/iptables.js')) as typeof import('../../src/host/iptables.js');
+    const { dnsServiceAddresses } = (await import('../../dist/scenarios/dns/serviceAddresses.js')) as typeof import('../../src/scenarios/dns/serviceAddresses.js');
+    const { installRules } = (await import('../../dist/host/iptables.js')) as typeof import('../../src/host/iptables.js');
     session = await Session.open('dns socket paths test');
     const { runId, state } = session;
     topo = await buildNetnsTopology({ runId, clients: 1, portRange: [40000, 49999], serverSysctls: {}, clientSysctls: {} }, state);
     const t = topo;
-    const x = netnsDnsExtras(t);
+    const x = dnsServiceAddresses(t);
     // Two addresses of the server subnet this test created: the server agent answers on the first; on the
     // second a socket of the test receives and never answers (no ICMP either: the lookups can only time out).
     [backend = '', silent = ''] = await x.addBackends(2);
     await x.routeServerToClients();
-    for (const table of await tablesToBeCreated()) await state.add('tables', table);
-    await installRules({ runId, clientSubnet: t.clientSubnet, clientBridge: t.clientBridge, serverSubnet: t.serverSubnet, forwardHook: t.forwardHook });
+    await installRules({ runId, clientSubnet: t.clientSubnet, clientBridge: t.clientBridge, serverSubnet: t.serverSubnet, forwardHook: t.forwardHook, netns: t.natNetns });
     const serverCfg: DnsServerConfig = { zone: ZONE, addresses: [backend], port: PORT, workers: 2, recvBufferBytes: 4 * 1024 * 1024 };
     server = await t.startAgent(t.server, { label: 'dns server agent', agent: 'dns/server', config: serverCfg, priority: 'high' });
     await server.waitFor('ready', 30_000);
