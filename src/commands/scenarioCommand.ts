@@ -11,6 +11,7 @@ import { buildNetnsTopology } from '../backends/netns/topology.js';
 import { SCENARIOS } from '../scenarios/registry.js';
 import { runScenarioInVm, VM_DEFAULTS } from '../vm/runInVm.js';
 import type { ScenarioEntry } from '../scenarios/shared/definition.js';
+import type { ScenarioHooks } from '../runner/hooks.js';
 import type { ResultFile } from '../types.js';
 
 /** The flags every scenario command has besides its own. */
@@ -78,20 +79,25 @@ export async function runScenarioCommand(s: ScenarioEntry, argv: CommonScenarioA
   await requireNetnsPrerequisites();
   const progress = new ProgressPrinter(process.stderr);
   const chosen = docker ? await chooseBackend(argv.backend, argv.image, (t) => progress.phase(t)) : { backend: 'netns' as const, build: buildNetnsTopology };
-  const interrupts = handleInterrupts((t) => progress.phase(t));
   const command = ['repro', ...process.argv.slice(2)].join(' ');
+  return runWatched(argv, progress, prepared.progressNoun, (hooks) => prepared.run({ command, backend: chosen.backend, build: chosen.build, hooks }));
+}
+
+/**
+ * Run with Ctrl-C handling (the first stops the run and keeps a partial result, the second cleans up this run and
+ * exits) and progress lines, then write the result files and render.
+ */
+async function runWatched(
+  argv: CommonScenarioArgs, progress: ProgressPrinter, noun: string, run: (hooks: ScenarioHooks) => Promise<ResultFile>,
+): Promise<number> {
+  const interrupts = handleInterrupts((t) => progress.phase(t));
   try {
-    const result = await prepared.run({
-      command,
-      backend: chosen.backend,
-      build: chosen.build,
-      hooks: {
-        onRunId: (id) => interrupts.setRunId(id),
-        onPhase: (t) => progress.phase(t),
-        onProgress: (p) => progress.progress(p, prepared.progressNoun),
-        onModeDone: () => progress.endLine(),
-        signal: interrupts.signal,
-      },
+    const result = await run({
+      onRunId: (id) => interrupts.setRunId(id),
+      onPhase: (t) => progress.phase(t),
+      onProgress: (p) => progress.progress(p, noun),
+      onModeDone: () => progress.endLine(),
+      signal: interrupts.signal,
     });
     progress.endLine();
     return await writeAndRender(argv, result);
@@ -104,31 +110,20 @@ export async function runScenarioCommand(s: ScenarioEntry, argv: CommonScenarioA
 /** `--kernel`: the same scenario inside a VM on another kernel (src/vm); its result is the guest's. */
 async function runInGuest(s: ScenarioEntry, argv: CommonScenarioArgs, noun: string): Promise<number> {
   if (argv.backend === 'docker') throw new UserError('--kernel runs the netns backend inside the VM: use --backend netns (or auto)');
-  const kernel = argv.kernel ?? '';
-  const progress = new ProgressPrinter(process.stderr);
-  const interrupts = handleInterrupts((t) => progress.phase(t));
   const words = process.argv.slice(2);
-  try {
-    const result = await runScenarioInVm({
+  return runWatched(argv, new ProgressPrinter(process.stderr), noun, (hooks) =>
+    runScenarioInVm({
       scenario: s.name,
       // The words after the scenario's name; the VM's own and the host-side options are left out for the guest.
       args: words.slice(words.indexOf(s.name) + 1),
-      kernel,
+      kernel: argv.kernel ?? '',
       ...(argv['kernel-modules'] !== undefined ? { modulesDir: argv['kernel-modules'] } : {}),
       cpus: argv['vm-cpus'],
       memoryMb: argv['vm-memory'],
       command: ['repro', ...words].join(' '),
-      onRunId: (id) => interrupts.setRunId(id),
-      onPhase: (t) => progress.phase(t),
-      onProgress: (p) => progress.progress(p, noun),
-      signal: interrupts.signal,
-    });
-    progress.endLine();
-    return await writeAndRender(argv, result);
-  } finally {
-    progress.endLine();
-    interrupts.dispose();
-  }
+      ...hooks,
+    }),
+  );
 }
 
 /** One yargs command per registered scenario, from its flag table; setExit receives its exit code. */
