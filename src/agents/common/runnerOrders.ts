@@ -32,3 +32,11 @@ export function onServerOrders(orders: { stats(): void; stop(): void }): void {
   process.on('SIGTERM', orders.stop);
   process.on('SIGINT', () => undefined);
 }
+
+/**
+ * A server's cluster worker: a terminal's Ctrl-C reaches the whole process group, workers included, but only the
+ * runner decides when the server stops (a first Ctrl-C lets the load stop and report against a live server).
+ */
+export function ignoreTerminalInterrupts(): void {
+  process.on('SIGINT', () => undefined);
+}

@@ -13,6 +13,7 @@ import { answerQuery, frameTcp, unframeTcp } from './packets.js';
 import { plainAnswerer } from './wire.js';
 import { ownResources, sumResources, type AgentResources } from '../common/resources.js';
 import { reportToPrimary } from '../common/freshReports.js';
+import { ignoreTerminalInterrupts } from '../common/runnerOrders.js';
 import { runServerPrimary, type WorkerReportBase } from '../common/serverPrimary.js';
 
 cluster.schedulingPolicy = cluster.SCHED_NONE;
@@ -25,6 +26,7 @@ interface WorkerReport extends WorkerReportBase {
 }
 
 function runWorker(cfg: DnsServerConfig): void {
+  ignoreTerminalInterrupts();
   let udp = 0;
   let tcp = 0;
   let ready = 0;

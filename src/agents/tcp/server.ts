@@ -16,6 +16,7 @@ import { streamWrapBinding, type TcpHandle } from './handles.js';
 import { ownResources, sumResources, type AgentResources } from '../common/resources.js';
 import { HttpRequestFramer, httpResponse } from './httpFraming.js';
 import { reportToPrimary } from '../common/freshReports.js';
+import { ignoreTerminalInterrupts } from '../common/runnerOrders.js';
 import { runServerPrimary, type WorkerReportBase } from '../common/serverPrimary.js';
 
 cluster.schedulingPolicy = cluster.SCHED_NONE;
@@ -52,6 +53,7 @@ function installSink(server: net.Server, onAccept: () => void): boolean {
 }
 
 function runWorker(cfg: TcpServerConfig): void {
+  ignoreTerminalInterrupts();
   const report = (r: WorkerReport): void => void process.send?.(r);
   let accepted = 0;
   // The client always closes first (RST or FIN) and the server only answers: a server that closed first would
