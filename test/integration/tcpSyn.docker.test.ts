@@ -40,7 +40,8 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the docker backend (real dockerd)${
       expect(m.succeeded + m.failed).toBe(m.attempts);
       expect(m.rule).toMatch(/-o rp[0-9a-f]{6}-cbr -j MASQUERADE/);
       // Counters come from the containers' own namespaces: every connect is seen on both sides.
-      expect(m.counters.server['TcpPassiveOpens']).toBeGreaterThanOrEqual(m.succeeded);
+      // A race loser's last ACK can trail the client's RST: the server counts it as an embryonic reset.
+      expect((m.counters.server['TcpPassiveOpens'] ?? 0) + (m.counters.server['TcpExtEmbryonicRsts'] ?? 0)).toBeGreaterThanOrEqual(m.succeeded);
       expect(m.counters.clients['TcpActiveOpens']).toBeGreaterThanOrEqual(m.attempts);
       const a = m.attribution;
       expect(a.conntrackRace + a.serverOverload + a.unexplained).toBe(a.lostSyns);
@@ -63,7 +64,9 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the docker backend (real dockerd)${
     const n = JSON.parse(netnsRun.stdout) as ResultFile;
     expect(d.modes.map((m) => m.mode)).toEqual(n.modes.map((m) => m.mode));
     // What only the docker backend has: Docker's version, and each mode's background (the NAT is the host's, shared).
-    const withoutDocker = (keys: string[]): string[] => keys.filter((k) => !k.startsWith('.environment.docker') && !k.startsWith('.modes[].background')).sort();
+    // And what depends on the counts, not the backend: how a comparison would settle (a hint for 0 vs 0, else a power).
+    const withoutDocker = (keys: string[]): string[] =>
+      keys.filter((k) => !k.startsWith('.environment.docker') && !k.startsWith('.modes[].background') && !/^\.comparisons\[\]\.settle/.test(k)).sort();
     expect(withoutDocker(shape(d))).toEqual(withoutDocker(shape(n)));
   }, 240_000);
 

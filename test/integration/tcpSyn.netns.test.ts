@@ -52,7 +52,8 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the netns backend (real kernel)${ga
       expect(m.counters.server).toHaveProperty('TcpExtListenOverflows');
       expect(m.counters.server).toHaveProperty('TcpExtListenDrops');
       // Every successful connect passed through the server's listener.
-      expect(m.counters.server['TcpPassiveOpens']).toBeGreaterThanOrEqual(m.succeeded);
+      // A race loser's last ACK can trail the client's RST: the server counts it as an embryonic reset.
+      expect((m.counters.server['TcpPassiveOpens'] ?? 0) + (m.counters.server['TcpExtEmbryonicRsts'] ?? 0)).toBeGreaterThanOrEqual(m.succeeded);
       expect(m.counters.clients['TcpActiveOpens']).toBeGreaterThanOrEqual(m.attempts - (m.failures['EADDRNOTAVAIL'] ?? 0));
       const a = m.attribution;
       expect(a.conntrackRace + a.serverOverload + a.unexplained).toBe(a.lostSyns);

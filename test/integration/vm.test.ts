@@ -92,7 +92,9 @@ describe.skipIf(skip)(`repro tcp-syn --kernel (a QEMU guest under TCG)${skip ? `
       const a = m.attribution;
       expect(a.conntrackRace + a.serverOverload + a.unexplained).toBe(a.lostSyns);
       expect(a.conntrackRace).toBeLessThanOrEqual(m.counters.conntrack['insert_failed'] ?? 0);
-      expect(m.counters.server['TcpPassiveOpens']).toBeGreaterThanOrEqual(m.succeeded);
+      // A race loser's last ACK can trail the RST the client sends at once: the server counts that connect as an
+      // embryonic reset, not a passive open.
+      expect((m.counters.server['TcpPassiveOpens'] ?? 0) + (m.counters.server['TcpExtEmbryonicRsts'] ?? 0)).toBeGreaterThanOrEqual(m.succeeded);
       expect(m.notes.some((n) => /emulated: .*TCG.*do not transfer to hardware/.test(n))).toBe(true);
     }
     expect(r.stderr).toMatch(/note: emulated: ran in a QEMU guest under TCG/);

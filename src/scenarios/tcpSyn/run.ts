@@ -22,7 +22,8 @@ const REPORTED: ReportedCounters = {
   // clashres kept when the kernel has it: its absence marks a kernel before 5.10 (race drops = min(insert_failed, drop)).
   conntrack: ['insert_failed', 'drop', 'clashres'],
   clients: ['TcpExtTCPSynRetrans', 'TcpActiveOpens', 'TcpAttemptFails'],
-  server: ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpPassiveOpens', 'TcpExtTCPSYNChallenge'],
+  // EmbryonicRsts: a connect whose last ACK trailed the client's RST (seen after race drops) is counted there.
+  server: ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpPassiveOpens', 'TcpExtEmbryonicRsts', 'TcpExtTCPSYNChallenge'],
 };
 
 const CLIENT_SYSCTLS = {
