@@ -38,7 +38,14 @@ describe('validateTcpSynArgs', () => {
       detectRatePer100k: 5,
       protocol: 'tcp',
       keepalive: false,
+      capture: true,
     });
+  });
+
+  it('takes --capture on|off, on when absent', () => {
+    expect(validateTcpSynArgs(args({ capture: 'off' }))).toMatchObject({ capture: false });
+    expect(validateTcpSynArgs(args({ capture: undefined }))).toMatchObject({ capture: true });
+    expectUserError({ capture: 'maybe' }, '--capture');
   });
 
   it('takes --protocol tcp|http and --keepalive only with http; callers without them get tcp', () => {

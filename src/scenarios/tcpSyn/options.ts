@@ -26,6 +26,8 @@ export interface TcpSynArgs {
   protocol?: string | undefined;
   /** Absent: false. Needs --protocol http. */
   keepalive?: boolean | undefined;
+  /** Absent: on. */
+  capture?: string | undefined;
 }
 
 export const TCP_SYN_DEFAULTS = {
@@ -42,6 +44,7 @@ export const TCP_SYN_DEFAULTS = {
   'detect-rate': 5,
   protocol: 'tcp',
   keepalive: false,
+  capture: 'on',
 } as const;
 
 export const DEFAULT_PORT_RANGE: Record<CloseMode, string> = { rst: '40000-40199', fin: '32768-60999' };
@@ -62,6 +65,7 @@ export const TCP_SYN_FLAGS: FlagTable = {
   'detect-rate': { type: 'number', default: d['detect-rate'], describe: 'race rate per 100 000 attempts that a not-reproduced verdict must rule out (95 %); fewer attempts make a mode inconclusive' },
   protocol: { type: 'string', choices: ['tcp', 'http'], default: d.protocol, describe: 'what an attempt is: tcp (a bare connect) or http (a GET through undici, one fresh connection per request; records connect and request latency)' },
   keepalive: { type: 'boolean', default: d.keepalive, describe: 'with --protocol http: pooled keep-alive connections, the mitigation to compare (most requests then open no connection)' },
+  capture: { type: 'string', choices: ['on', 'off'], default: d.capture, describe: "capture SYNs on both sides of the NAT (tcpdump) and match every lost SYN to the flow it collided with; off: attribution by the counters alone" },
 };
 
 export function parseModes(text: string): MasqueradeMode[] {
@@ -104,6 +108,9 @@ export function validateTcpSynArgs(a: TcpSynArgs): TcpSynOptions {
   if (keepalive && protocol !== 'http') throw new UserError('--keepalive needs --protocol http (a bare TCP connect has nothing to keep alive)');
   opts.protocol = protocol;
   opts.keepalive = keepalive;
+  const capture = a.capture ?? 'on';
+  if (capture !== 'on' && capture !== 'off') throw new UserError(`--capture must be on or off, got "${a.capture}"`);
+  opts.capture = capture === 'on';
   const ports = portRange[1] - portRange[0] + 1;
   if (opts.workers * opts.concurrency > ports) {
     throw new UserError(

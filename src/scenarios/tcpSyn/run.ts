@@ -6,6 +6,7 @@ import type { ClientOutcome } from '../shared/clientOutcome.js';
 import { withRun } from '../shared/runScope.js';
 import { labCounters, labSnapshot, natBackground, openNatLab, type ReportedCounters, SERVER_BACKLOG, SERVER_SYSCTLS, shareOf, startOnEveryClient, startRunAgent } from '../shared/natLab.js';
 import { runModes } from '../shared/modeLoop.js';
+import { synEvidenceStep } from './evidenceCapture.js';
 import { resultBase } from '../shared/resultBase.js';
 import { readSynSchedule } from '../shared/synScheduleOf.js';
 import { requireConntrackHeadroom } from '../shared/headroom.js';
@@ -78,6 +79,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
         return rule;
       },
       snapshot: () => labSnapshot(t),
+      ...(opts.capture === false ? {} : { capture: synEvidenceStep(scope, t, opts.serverPort) }),
       background: natBackground(t),
       verify: (mode) => verifyRules(snat, mode),
       startLoad: (): Promise<AgentConnection[]> =>
@@ -86,7 +88,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
       target: opts.connections,
       loadBoundMs: opts.durationSec * 1000 + timeouts * opts.connectTimeoutMs,
       boundText: timeouts === 2 ? '--duration + 2 x --connect-timeout' : '--duration + --connect-timeout',
-      analyze: async (mode, rule, results, before, after, durationMs) =>
+      analyze: async (mode, rule, results, before, after, durationMs, evidence) =>
         analyzeMode({
           mode,
           rule,
@@ -97,6 +99,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
           synSchedule,
           detectRatePer100k: opts.detectRatePer100k,
           keepalive: opts.keepalive ?? false,
+          ...(evidence ? { evidence } : {}),
         }),
     });
     const base = resultBase({ runId, startedAt: session.startedAt, command: ctx.command, interrupted: session.interrupted, environment, modes, summary: summarize(modes) });
