@@ -1,7 +1,7 @@
 import type { Attribution, CapturedSyn, EvidenceCollision, EvidenceRecord, ModeEvidence } from '../types.js';
 import { raceDrops } from './verdict.js';
 
-/** Copies of one packet on several interfaces (a bridge port, then the bridge) lie microseconds apart; a retransmit is >= ~10 ms later. */
+/** A translated copy may carry a timestamp a little before its pre-NAT copy's (they are taken on different paths). */
 const COPY_WINDOW_US = 2_000;
 /** A SYN that passed the NAT is seen after it within this long (a retransmit, if any, comes later still). */
 const PASS_WINDOW_US = 500_000;
@@ -54,19 +54,31 @@ function subnetTest(cidr: string): (addr: string) => boolean {
   return (addr) => ((ipv4(addr) & mask) >>> 0) === net;
 }
 
-/** One entry per transmission: copies of the same SYN (same tuple and seq) within COPY_WINDOW_US are one. */
+/**
+ * One entry per transmission. A packet crossing a bridge is seen on the port and on the bridge, so a flow's SYN
+ * (same tuple and seq) is seen once per interface it crosses, and a retransmit once more on each: the interface
+ * that saw the flow most often tells its transmissions (time gaps do not: a resend after a challenge ACK comes
+ * within milliseconds, and a busy softirq can delay a copy as much).
+ */
 function transmissions(syns: readonly CapturedSyn[]): Transmission[] {
-  const sorted = [...syns].sort((a, b) => a.tUs - b.tUs);
-  const last = new Map<string, number>();
-  const out: Transmission[] = [];
-  for (const s of sorted) {
+  const flows = new Map<string, Map<string, CapturedSyn[]>>();
+  for (const s of [...syns].sort((a, b) => a.tUs - b.tUs)) {
     const key = `${s.src}:${s.sport}:${s.seq}`;
-    const prev = last.get(key);
-    last.set(key, s.tUs);
-    if (prev !== undefined && s.tUs - prev <= COPY_WINDOW_US) continue;
-    out.push({ tUs: s.tUs, src: s.src, sport: s.sport, seq: s.seq });
+    let byIface = flows.get(key);
+    if (!byIface) flows.set(key, (byIface = new Map()));
+    const list = byIface.get(s.iface);
+    if (list) list.push(s);
+    else byIface.set(s.iface, [s]);
   }
-  return out;
+  const out: Transmission[] = [];
+  for (const byIface of flows.values()) {
+    let best: CapturedSyn[] = [];
+    for (const list of byIface.values()) {
+      if (list.length > best.length || (list.length === best.length && (list[0]?.tUs ?? Infinity) < (best[0]?.tUs ?? Infinity))) best = list;
+    }
+    for (const s of best) out.push({ tUs: s.tUs, src: s.src, sport: s.sport, seq: s.seq });
+  }
+  return out.sort((a, b) => a.tUs - b.tUs);
 }
 
 function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]> {

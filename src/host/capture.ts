@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { CapturedSyn } from '../types.js';
 import { CommandNotFoundError } from './exec.js';
+import { requireCommand } from './preflight.js';
 
 /** Enough of a packet for the cooked header, IP and TCP headers with options. */
 const SNAPLEN = 128;
@@ -33,6 +34,11 @@ export interface SynCapture {
   stop(): Promise<SynCaptureResult>;
   /** Stop and remove the file without reading it (a mode that failed). Safe to call after stop(). */
   cancel(): Promise<void>;
+}
+
+/** Before a run that captures: say what to install, or how to run without it. */
+export function requireTcpdump(): Promise<void> {
+  return requireCommand('tcpdump', ['--version'], 'install tcpdump (Debian: apt-get install tcpdump), or run with --capture off');
 }
 
 /** BPF filter: SYNs without ACK towards the server (both sides of the NAT have that destination). */

@@ -87,6 +87,14 @@ describe('buildEvidence', () => {
     expect(e.records.map((r) => [r.atMs, r.reachedServer])).toEqual([[0, true], [1000, true]]);
   });
 
+  it('copies on several interfaces are one transmission however far apart; a quick resend on the same interface is another', () => {
+    const late = syn(0, '10.213.0.2', 40123, 5).map((x) => (x.iface === 'rp-br' ? { ...x, tUs: x.tUs + 5_000 } : x));
+    expect(evidence(late)).toMatchObject({ captured: 1, lostSyns: 0 });
+    const resent = evidence([...syn(0, '10.213.0.2', 40123, 5, { lost: true }), ...syn(3_000, '10.213.0.2', 40123, 5)]);
+    expect(resent).toMatchObject({ captured: 2, lostSyns: 1 });
+    expect(resent.records[0]?.reachedServer).toBe(true);
+  });
+
   it('a flow that passed at once has no record; a passed retransmit is not a second lost SYN', () => {
     const e = evidence([...syn(0, '10.213.0.2', 40123, 1), ...syn(1_000_000, '10.213.0.2', 40123, 1)]);
     expect(e.lostSyns).toBe(0);

@@ -75,7 +75,7 @@ export function analyzeMode(input: ModeInput): ModeResult {
       ...(rc.counter ? { raceCounterName: rc.label } : {}),
     });
     const { verdict } = decided;
-    const reason = byEvidence ? `${decided.reason} ${evidenceReason(byEvidence.conntrackRace, race, rc.label, input.evidence)}` : decided.reason;
+    const reason = byEvidence && (race > 0 || byEvidence.lostSyns > 0) ? `${decided.reason} ${evidenceReason(byEvidence.conntrackRace, race, rc.label, input.evidence)}` : decided.reason;
 
     const notes: string[] = [];
     if (input.evidence) notes.push(evidenceNote(input.evidence, byEvidence !== null));

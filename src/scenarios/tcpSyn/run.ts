@@ -7,6 +7,7 @@ import { withRun } from '../shared/runScope.js';
 import { labCounters, labSnapshot, natBackground, openNatLab, type ReportedCounters, SERVER_BACKLOG, SERVER_SYSCTLS, shareOf, startOnEveryClient, startRunAgent } from '../shared/natLab.js';
 import { runModes } from '../shared/modeLoop.js';
 import { synEvidenceStep } from './evidenceCapture.js';
+import { requireTcpdump } from '../../host/capture.js';
 import { resultBase } from '../shared/resultBase.js';
 import { readSynSchedule } from '../shared/synScheduleOf.js';
 import { requireConntrackHeadroom } from '../shared/headroom.js';
@@ -42,6 +43,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
     const { runId, phase } = session;
     // One entry per client and source port towards the one server port at most: a new connect on a port reuses its tuple.
     const ports = opts.portRange[1] - opts.portRange[0] + 1;
+    if (opts.capture !== false) await requireTcpdump();
     await requireConntrackHeadroom(ctx.backend, Math.min(opts.connections, opts.clients * ports), '--port-range, --clients or --connections');
     phase(`topology: ${opts.clients} clients and a server (run ${runId})`);
     const { topology: t, snat } = await openNatLab(scope, ctx.build, {
