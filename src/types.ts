@@ -146,6 +146,10 @@ export interface ModeResult {
   resolver?: ResolverTiming;
   /** Docker backend: the host's background over an idle window of the same length (absent on netns: the lab's NAT is its own). */
   background?: ModeBackground;
+  /** tcp-syn with --capture on: the packet evidence of the mode's lost SYNs; absent when the capture was off. */
+  evidence?: ModeEvidence;
+  /** tcp-syn: which rule split the lost SYNs between causes (evidence: a complete capture; counters otherwise); absent in older files. */
+  attributionRule?: 'evidence' | 'counters';
 }
 
 /**
@@ -293,6 +297,8 @@ export interface TcpSynConfig {
   load?: TcpSynLoad;
   /** burst: the source ports the rounds take in turn (outside the clients' ephemeral range). */
   burstPorts?: [number, number];
+  /** SYN capture on both sides of the NAT (--capture); absent in older files: off. */
+  capture?: boolean;
   clientSubnet: string;
   serverSubnet: string;
 }
@@ -341,3 +347,54 @@ export interface HostWarning {
 export type ResultFile =
   | (ResultBase & { scenario: 'tcp-syn'; config: TcpSynConfig })
   | (ResultBase & { scenario: Exclude<ScenarioName, 'tcp-syn'>; config: OtherScenarioConfig });
+
+/** One SYN (no ACK) a capture saw, on one interface in one direction (src/host/capture.ts). */
+export interface CapturedSyn {
+  /** The packet's timestamp, microseconds since the epoch (tcpdump -tt; exact in a double). */
+  tUs: number;
+  iface: string;
+  /** Linux cooked capture's packet type: In (received), Out (sent), or another (B, M, P). */
+  direction: string;
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  seq: number;
+}
+
+/** The other SYN a lost one collided with: another client's SYN translated to the outer tuple the lost one needed. */
+export interface EvidenceCollision {
+  client: string;
+  sport: number;
+  /** Its source after the NAT, "ip:port". */
+  translated: string;
+  /** How long before the lost SYN it was seen translated (µs; negative: after it). */
+  dtUs: number;
+}
+
+/** One SYN transmission seen before the NAT and never after it. */
+export interface EvidenceRecord {
+  client: string;
+  sport: number;
+  seq: number;
+  /** When it was seen before the NAT, ms from the mode's load start. */
+  atMs: number;
+  /** Whether a retransmit of the same SYN (same seq) later passed the NAT. */
+  reachedServer: boolean;
+  collision: EvidenceCollision | null;
+}
+
+/** tcp-syn: SYNs captured on both sides of the NAT during a mode, matched by client, source port and seq. */
+export interface ModeEvidence {
+  /** SYN transmissions seen before the NAT (copies of one packet on several interfaces counted once). */
+  captured: number;
+  /** Packets the kernel dropped from the capture (tcpdump's "dropped by kernel"): non-zero makes the evidence incomplete. */
+  capturedDrops: number;
+  /** SYN transmissions seen before the NAT and never after it. */
+  lostSyns: number;
+  /** Of those, how many had a collision. */
+  collisions: number;
+  /** The first 100 lost SYNs, in time order. */
+  records: EvidenceRecord[];
+  recordsOmitted: number;
+}

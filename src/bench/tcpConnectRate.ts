@@ -20,6 +20,7 @@ import type { Topology } from '../backends/topology.js';
 import { setMasqueradeMode } from '../host/iptables.js';
 import { netCountersDelta } from '../host/netstat.js';
 import type { MasqueradeMode } from '../types.js';
+import { startSynCapture } from '../host/capture.js';
 
 const SOURCE = fileURLToPath(new URL('../../src/bench/connectLoop.c', import.meta.url));
 
@@ -58,6 +59,10 @@ export interface ModeRow {
   ratio: number;
   withoutNativeEngine: LoadFigures;
   withoutNativeEngineRatio: number;
+  /** repro's client agents again, with tcp-syn's SYN capture running where the NAT is (--capture on). */
+  withCapture: LoadFigures & { capturedSyns: number; captureKernelDrops: number };
+  /** 1 - connects/s with the capture / without it. */
+  captureCost: number;
 }
 
 const mb = (kb: number): number => Math.round(kb / 102.4) / 10;
@@ -146,7 +151,18 @@ export async function benchTcpConnectRate(): Promise<{ lines: string[]; json: ob
       const ours = await measure(t, () => nodeLoad('auto'));
       process.stderr.write(`· ${mode}: repro's client agents without the native engine\n`);
       const handle = await measure(t, () => nodeLoad('handle'));
-      rows.push({ mode, ours, baseline: c, ratio: ratio(ours.connectsPerSecond, c.connectsPerSecond), withoutNativeEngine: handle, withoutNativeEngineRatio: ratio(handle.connectsPerSecond, c.connectsPerSecond) });
+      process.stderr.write(`· ${mode}: repro's client agents with the SYN capture\n`);
+      const capture = await startSynCapture({ netns: t.natNetns, server: t.server.address, port: opts.serverPort });
+      const captured = await measure(t, () => nodeLoad('auto')).catch(async (err: unknown) => {
+        await capture.cancel();
+        throw err;
+      });
+      const read = await capture.stop();
+      const withCapture = { ...captured, capturedSyns: read.syns.length, captureKernelDrops: read.kernelDrops };
+      rows.push({
+        mode, ours, baseline: c, ratio: ratio(ours.connectsPerSecond, c.connectsPerSecond), withoutNativeEngine: handle, withoutNativeEngineRatio: ratio(handle.connectsPerSecond, c.connectsPerSecond),
+        withCapture, captureCost: Math.round((1 - captured.connectsPerSecond / ours.connectsPerSecond) * 1000) / 1000,
+      });
     }
     lab.server.send('stats');
     const stats = await lab.server.waitFor('stats', 10_000);
@@ -168,6 +184,7 @@ export async function benchTcpConnectRate(): Promise<{ lines: string[]; json: ob
   const lines = rows.flatMap((r) => [
     `tcp ${r.mode}: ours ${fig(r.ours)} (${r.ours.connectPath ?? '?'}) · C ${fig(r.baseline)} · ratio ${r.ratio}`,
     `tcp ${r.mode}: without the native engine ${fig(r.withoutNativeEngine)} · ratio ${r.withoutNativeEngineRatio}`,
+    `tcp ${r.mode}: with the SYN capture ${fig(r.withCapture)} · cost ${Math.round(r.captureCost * 1000) / 10} % of the rate · ${r.withCapture.capturedSyns} SYN copies captured, ${r.withCapture.captureKernelDrops} dropped by the kernel`,
     `tcp ${r.mode}: server ListenOverflows/ListenDrops ours ${r.ours.serverListenOverflows}/${r.ours.serverListenDrops}, ` +
       `C ${r.baseline.serverListenOverflows}/${r.baseline.serverListenDrops}; client peak RSS ours ${r.ours.clientPeakRssMb} MB, C ${r.baseline.clientPeakRssMb} MB`,
   ]);

@@ -3,6 +3,7 @@ import { withStatistics } from '../analysis/runStatistics.js';
 import { attemptNoun, configLine, measurementRows, modeRow } from './modeRows.js';
 import { typedHostWarnings } from '../analysis/hostWarnings.js';
 import { headlineMetric } from '../analysis/comparisons.js';
+import { evidenceLines } from '../analysis/evidence.js';
 import { delta, fmtP, fmtRate, int, num } from './format.js';
 import type { Comparison, ModeResult, RateEstimate, ResultFile } from '../types.js';
 
@@ -166,7 +167,7 @@ export function buildReportModel(input: ResultFile, scenarioRows: ScenarioRows =
     kernelLine: kernelLine(env.kernelVersion),
     title: `repro ${r.scenario} · run ${r.runId} · ${r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`,
     headline: headlineOf(r, comparisons),
-    modeVerdicts: ms.map((m) => ({ mode: m.mode, verdict: m.verdict, reason: m.reason, notes: m.notes })),
+    modeVerdicts: ms.map((m) => ({ mode: m.mode, verdict: m.verdict, reason: m.reason, notes: [...m.notes, ...evidenceLines(m.evidence)] })),
     comparisonLines: comparisons.filter((c) => c.metric === headlineMetric(comparisons)).map((c) => `${c.candidate} vs ${c.baseline}: ${c.verdict} — ${c.reason}`),
     modes: {
       header: ['', ...ms.map((m) => m.mode)],

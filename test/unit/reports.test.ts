@@ -111,3 +111,19 @@ describe('chart bins', () => {
     expect(buildReportModel(r).result).toBe(r);
   });
 });
+
+describe('packet evidence in the reports', () => {
+  const record = {
+    client: '10.213.0.2', sport: 40123, seq: 123, atMs: 2314, reachedServer: true,
+    collision: { client: '10.213.0.4', sport: 40123, translated: '10.213.1.1:40123', dtUs: 18 },
+  };
+  const base = makeResult([{ mode: 'none', attempts: 60_000, race: 1 }]);
+  const r = { ...base, modes: base.modes.map((m) => ({ ...m, evidence: { captured: 60_001, capturedDrops: 0, lostSyns: 1, collisions: 1, records: [record], recordsOmitted: 0 } })) };
+  const said = '10.213.0.2:40123 (seq 123) at +2.314 s never left the NAT (a retransmit later did); 10.213.0.4:40123 had been translated to 10.213.1.1:40123 18 µs earlier';
+  it('tells each recorded lost SYN in words in markdown, html and the terminal', async () => {
+    const { renderTerminal } = await import('../../src/report/terminal.js');
+    expect(renderMarkdown(r)).toContain(said);
+    expect(renderHtml(r)).toContain('10.213.1.1:40123 18 µs earlier');
+    expect(renderTerminal(r)).toContain(said);
+  });
+});

@@ -286,3 +286,53 @@ describe('analyzeMode', () => {
     expect(r.notes.some((n) => n.startsWith('keep-alive: 5000 requests opened only 32 TCP connects'))).toBe(true);
   });
 });
+
+describe('analyzeMode with packet evidence', () => {
+  const rec = (collided: boolean) => ({
+    client: '10.213.0.2', sport: 40123, seq: 1, atMs: 10, reachedServer: true,
+    collision: collided ? { client: '10.213.0.3', sport: 40123, translated: '10.213.1.1:40123', dtUs: 18 } : null,
+  });
+  const ev = (lost: number, collided: number, capturedDrops = 0) => ({
+    captured: 2000, capturedDrops, lostSyns: lost, collisions: collided,
+    records: [...Array.from({ length: collided }, () => rec(true)), ...Array.from({ length: lost - collided }, () => rec(false))], recordsOmitted: 0,
+  });
+
+  it('a complete capture decides: only lost SYNs that collided are the race, and no more than the counter moved', () => {
+    const r = analyzeMode(modeInput({ evidence: ev(6, 3) }));
+    expect(r.attributionRule).toBe('evidence');
+    expect(r.attribution.conntrackRace).toBe(3);
+    expect(r.attribution.lostSyns).toBe(r.attribution.conntrackRace + r.attribution.serverOverload + r.attribution.unexplained);
+    expect(r.verdict).toBe('reproduced');
+    expect(r.reason).toContain('packet evidence: 3 of the 6 SYNs lost in the NAT collided');
+    expect(r.evidence?.collisions).toBe(3);
+    const capped = analyzeMode(modeInput({ evidence: ev(9, 9) }));
+    expect(capped.attribution.conntrackRace).toBe(5);
+  });
+
+  it('lost SYNs without a collision are unexplained whatever the counters say', () => {
+    const r = analyzeMode(modeInput({ evidence: ev(4, 0) }));
+    expect(r.attributionRule).toBe('evidence');
+    expect(r.attribution.conntrackRace).toBe(0);
+    expect(r.attribution.unexplained).toBe(r.attribution.lostSyns);
+    expect(r.verdict).not.toBe('reproduced');
+    expect(r.reason).toContain('insert_failed +5, but none of the 4 SYNs lost in the NAT collided');
+  });
+
+  it('collisions without the race counter moving are not the race', () => {
+    const r = analyzeMode(modeInput({ evidence: ev(4, 4), counters: counters({ conntrack: { insert_failed: 0, drop: 0, clashres: 0 } }) }));
+    expect(r.attribution.conntrackRace).toBe(0);
+  });
+
+  it('a capture that lost packets falls back to the counter rule, and says so', () => {
+    const r = analyzeMode(modeInput({ evidence: ev(4, 0, 12) }));
+    expect(r.attributionRule).toBe('counters');
+    expect(r.attribution.conntrackRace).toBe(5);
+    expect(r.notes.join(' ')).toContain('the capture missed 12 packets');
+  });
+
+  it('without a capture the counters decide', () => {
+    const r = analyzeMode(modeInput());
+    expect(r.attributionRule).toBe('counters');
+    expect(r.evidence).toBeUndefined();
+  });
+});

@@ -39,6 +39,7 @@ describe('validateTcpSynArgs', () => {
       protocol: 'tcp',
       keepalive: false,
       load: 'steady',
+      capture: true,
     });
   });
 
@@ -49,6 +50,12 @@ describe('validateTcpSynArgs', () => {
     expect(() => validateTcpSynArgs({ ...args(), 'burst-ports': '10000-20000' })).toThrow(/--burst-ports needs --load burst/);
     expect(() => validateTcpSynArgs({ ...args(), load: 'burst', protocol: 'http' })).toThrow(/takes no --protocol http/);
     expect(() => validateTcpSynArgs({ ...args(), load: 'bursty' })).toThrow(/--load must be steady or burst/);
+  });
+
+  it('takes --capture on|off, on when absent', () => {
+    expect(validateTcpSynArgs(args({ capture: 'off' }))).toMatchObject({ capture: false });
+    expect(validateTcpSynArgs(args({ capture: undefined }))).toMatchObject({ capture: true });
+    expectUserError({ capture: 'maybe' }, '--capture');
   });
 
   it('takes --protocol tcp|http and --keepalive only with http; callers without them get tcp', () => {

@@ -2,7 +2,7 @@ import type { AgentConnection } from '../../runner/agentConnection.js';
 import type { AgentEvent } from '../../agents/common/protocol.js';
 import type { RunSession } from '../../runner/runSession.js';
 import type { ScenarioHooks } from '../../runner/hooks.js';
-import type { ModeBackground, ModeResult } from '../../types.js';
+import type { ModeBackground, ModeEvidence, ModeResult } from '../../types.js';
 import { relayClientProgress } from './progressRelay.js';
 import { invalidated, withBackground } from '../../analysis/verdict.js';
 import { AGENT_READY_TIMEOUT_MS, SETTLE_MS, WATCHDOG_SLACK_MS } from './timing.js';
@@ -44,7 +44,17 @@ export interface ModeSteps<M, S, T extends ResultEventType> {
   afterLoad?(mode: M): Promise<void>;
   /** Where the NAT is shared (the host), its background over an idle window as long as the load (ms). */
   background?(windowMs: number): Promise<ModeBackground>;
-  analyze(mode: M, rule: string, results: ResultOf<T>[], before: S, after: S, durationMs: number): Promise<ModeResult>;
+  /**
+   * Packet evidence (a SYN capture): started before the load is released, stopped after the settle; what it found
+   * reaches analyze. A mode that fails in between leaves it to the scenario's teardown to cancel.
+   */
+  capture?(mode: M): Promise<ModeCapture>;
+  analyze(mode: M, rule: string, results: ResultOf<T>[], before: S, after: S, durationMs: number, evidence?: ModeEvidence): Promise<ModeResult>;
+}
+
+/** A running capture of one mode: stop and read it (loadStartedAtMs, epoch: when the load was released). */
+export interface ModeCapture {
+  stop(loadStartedAtMs: number): Promise<ModeEvidence>;
 }
 
 /**
@@ -71,7 +81,9 @@ export async function runModes<M, S, T extends ResultEventType>(
     const agents = (session.load = await steps.startLoad(mode, index));
     await Promise.all(agents.map((c) => c.waitFor('ready', AGENT_READY_TIMEOUT_MS)));
     if (session.interrupted) break;
+    const capture = await steps.capture?.(mode);
     relayClientProgress(agents, hooks, { mode: name, index, total: modes.length, target: steps.target });
+    const loadStartedAtMs = Date.now();
     for (const c of agents) c.send('start');
 
     const limitMs = steps.loadBoundMs + WATCHDOG_SLACK_MS;
@@ -92,10 +104,11 @@ export async function runModes<M, S, T extends ResultEventType>(
     session.load = [];
 
     await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const evidence = await capture?.stop(loadStartedAtMs);
     const after = await steps.snapshot();
     const changed = (await steps.verify?.(mode)) ?? [];
     await steps.afterLoad?.(mode);
-    const analyzed = await steps.analyze(mode, rule, results, before, after, durationMs);
+    const analyzed = await steps.analyze(mode, rule, results, before, after, durationMs, evidence);
     const checked = changed.length > 0 ? invalidated(analyzed, `the harness's rules changed during the mode (${changed.join('; ')})`) : analyzed;
     // The window is taken after the load because its length must be the load's, known only once it has run.
     const read = steps.background && !session.interrupted ? withBackground(checked, await steps.background(durationMs)) : checked;

@@ -1,8 +1,9 @@
 import { encodeHistogram, mergeEncoded, percentileMs } from '../../histogram.js';
 import { countSignatures, bandsToRecord, lostSynsBeforeTimeout } from '../../analysis/signatures.js';
+import { attributeByEvidence, evidenceNote } from '../../analysis/evidence.js';
 import { attribute, decideVerdict, detectableRatePer100k, observedLostSyns, raceCounter, serverDrops } from '../../analysis/verdict.js';
 import { assumedExponentialSchedule } from '../../analysis/synSchedule.js';
-import type { MasqueradeMode, ModeCounters, ModeResult, SynSchedule } from '../../types.js';
+import type { MasqueradeMode, ModeCounters, ModeEvidence, ModeResult, SynSchedule } from '../../types.js';
 import type { ConnectPath } from '../../agents/tcp/connector.js';
 import { httpModeFigures } from './httpFigures.js';
 import type { ClientOutcome } from '../shared/clientOutcome.js';
@@ -24,6 +25,8 @@ export interface ModeInput {
   keepalive?: boolean;
   /** The clients' SYN retransmit schedule (read from their sysctls); the pre-6.5 exponential one when not given. */
   synSchedule?: SynSchedule;
+  /** The mode's SYN capture, matched (--capture on): decides the attribution when it is complete. */
+  evidence?: ModeEvidence;
 }
 
 /** Failure codes that mean a lost SYN (the connect timed out), or the run being stopped. */
@@ -52,14 +55,16 @@ export function analyzeMode(input: ModeInput): ModeResult {
       server: input.counters.server,
       ...(synRetrans === undefined ? {} : { synRetrans }),
     };
-    const attribution = attribute(attributionInput);
+    const byCounters = attribute(attributionInput);
+    const byEvidence = attributeByEvidence(byCounters, input.evidence, input.counters.conntrack, serverDrops(input.counters.server));
+    const attribution = byEvidence ?? byCounters;
     const observed = observedLostSyns(attributionInput);
     const harnessFailures = Object.entries(failures)
       .filter(([k]) => k !== TIMEOUT_CODE && k !== ABORT_CODE)
       .reduce((s, [, v]) => s + v, 0);
     const rc = raceCounter(input.counters.conntrack);
     const race = rc.drops;
-    const { verdict, reason } = decideVerdict({
+    const decided = decideVerdict({
       attempts,
       attribution,
       serverDrops: serverDrops(input.counters.server),
@@ -69,8 +74,11 @@ export function analyzeMode(input: ModeInput): ModeResult {
       raceCounterAvailable: rc.counter !== null,
       ...(rc.counter ? { raceCounterName: rc.label } : {}),
     });
+    const { verdict } = decided;
+    const reason = byEvidence && (race > 0 || byEvidence.lostSyns > 0) ? `${decided.reason} ${evidenceReason(byEvidence.conntrackRace, race, rc.label, input.evidence)}` : decided.reason;
 
     const notes: string[] = [];
+    if (input.evidence) notes.push(evidenceNote(input.evidence, byEvidence !== null));
     if (!('insert_failed' in input.counters.conntrack) && 'drop' in input.counters.conntrack) {
       notes.push("this kernel's conntrack stats have no insert_failed column: race drops are read from drop, which also counts table-full drops");
     }
@@ -94,7 +102,7 @@ export function analyzeMode(input: ModeInput): ModeResult {
           `so race drops are read as min(insert_failed, drop) = ${race}`,
       );
     }
-    if (race > attribution.conntrackRace) {
+    if (race > attribution.conntrackRace && !byEvidence) {
       notes.push(`${rc.label} rose by ${race}, more than the ${attribution.lostSyns} lost SYNs seen: the excess is other traffic of this host or a race on a packet that was retransmitted unnoticed`);
     }
     const drop = input.counters.conntrack['drop'] ?? 0;
@@ -144,10 +152,20 @@ export function analyzeMode(input: ModeInput): ModeResult {
       ...(http ? { http: http.figures } : {}),
       ...(connectPath ? { connectPath } : {}),
       synSchedule: schedule,
+      ...(input.evidence ? { evidence: input.evidence } : {}),
+      attributionRule: byEvidence ? 'evidence' : 'counters',
     };
   } finally {
     h.destroy();
   }
+}
+
+/** What the packet evidence adds to the reason when it decided the attribution. */
+function evidenceReason(raceCredited: number, race: number, counter: string, e: ModeEvidence | undefined): string {
+  const lost = e?.lostSyns ?? 0;
+  const collided = e?.collisions ?? 0;
+  if (race > 0 && raceCredited === 0) return `(packet evidence: ${counter} +${race}, but none of the ${lost} SYNs lost in the NAT collided with another client's flow, so none is the race)`;
+  return `(packet evidence: ${collided} of the ${lost} SYNs lost in the NAT collided with another client's flow)`;
 }
 
 /**

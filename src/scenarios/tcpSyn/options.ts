@@ -34,6 +34,8 @@ export interface TcpSynArgs {
   connections?: number | undefined;
   /** Absent: 5 steady, 50 burst. */
   'detect-rate'?: number | undefined;
+  /** Absent: on. */
+  capture?: string | undefined;
 }
 
 export const TCP_SYN_DEFAULTS = {
@@ -50,6 +52,7 @@ export const TCP_SYN_DEFAULTS = {
   'detect-rate': 5,
   protocol: 'tcp',
   keepalive: false,
+  capture: 'on',
 } as const;
 
 export const DEFAULT_PORT_RANGE: Record<CloseMode, string> = { rst: '40000-40199', fin: '32768-60999' };
@@ -75,6 +78,7 @@ export const TCP_SYN_FLAGS: FlagTable = {
   'detect-rate': { type: 'number', describe: 'race rate per 100 000 attempts that a not-reproduced verdict must rule out (95 %); fewer attempts make a mode inconclusive [default: 5; 50 with --load burst, whose no-flag rate is thousands]' },
   protocol: { type: 'string', choices: ['tcp', 'http'], default: d.protocol, describe: 'what an attempt is: tcp (a bare connect) or http (a GET through undici, one fresh connection per request; records connect and request latency)' },
   keepalive: { type: 'boolean', default: d.keepalive, describe: 'with --protocol http: pooled keep-alive connections, the mitigation to compare (most requests then open no connection)' },
+  capture: { type: 'string', choices: ['on', 'off'], default: d.capture, describe: "capture SYNs on both sides of the NAT (tcpdump) and match every lost SYN to the flow it collided with; off: attribution by the counters alone" },
 };
 
 export function parseModes(text: string): MasqueradeMode[] {
@@ -134,6 +138,9 @@ export function validateTcpSynArgs(a: TcpSynArgs): TcpSynOptions {
     }
     opts.burstPorts = burstPorts;
   }
+  const capture = a.capture ?? 'on';
+  if (capture !== 'on' && capture !== 'off') throw new UserError(`--capture must be on or off, got "${a.capture}"`);
+  opts.capture = capture === 'on';
   const ports = portRange[1] - portRange[0] + 1;
   if (opts.workers * opts.concurrency > ports) {
     throw new UserError(

@@ -6,6 +6,8 @@ import type { ClientOutcome } from '../shared/clientOutcome.js';
 import { withRun } from '../shared/runScope.js';
 import { labCounters, labSnapshot, natBackground, openNatLab, type ReportedCounters, SERVER_BACKLOG, SERVER_SYSCTLS, shareOf, startOnEveryClient, startRunAgent } from '../shared/natLab.js';
 import { runModes } from '../shared/modeLoop.js';
+import { synEvidenceStep } from './evidenceCapture.js';
+import { requireTcpdump } from '../../host/capture.js';
 import { resultBase } from '../shared/resultBase.js';
 import { readSynSchedule } from '../shared/synScheduleOf.js';
 import { requireConntrackHeadroom } from '../shared/headroom.js';
@@ -44,6 +46,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
     const { runId, phase } = session;
     // One entry per client and source port towards the one server port at most: a new connect on a port reuses its tuple.
     const ports = opts.portRange[1] - opts.portRange[0] + 1;
+    if (opts.capture !== false) await requireTcpdump();
     await requireConntrackHeadroom(ctx.backend, Math.min(opts.connections, opts.clients * ports), '--port-range, --clients or --connections');
     phase(`topology: ${opts.clients} clients and a server (run ${runId})`);
     const { topology: t, snat } = await openNatLab(scope, ctx.build, {
@@ -81,6 +84,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
       },
       clearEntries: () => t.clearNatEntries(),
       snapshot: () => labSnapshot(t),
+      ...(opts.capture === false ? {} : { capture: synEvidenceStep(scope, t, opts.serverPort) }),
       background: natBackground(t),
       verify: (mode) => verifyRules(snat, mode),
       startLoad: async (): Promise<AgentConnection[]> => {
@@ -98,7 +102,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
       target: opts.connections,
       loadBoundMs: opts.durationSec * 1000 + timeouts * opts.connectTimeoutMs,
       boundText: timeouts === 2 ? '--duration + 2 x --connect-timeout' : '--duration + --connect-timeout',
-      analyze: async (mode, rule, results, before, after, durationMs) => {
+      analyze: async (mode, rule, results, before, after, durationMs, evidence) => {
         const m = analyzeMode({
           mode,
           rule,
@@ -109,6 +113,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
           synSchedule,
           detectRatePer100k: opts.detectRatePer100k,
           keepalive: opts.keepalive ?? false,
+          ...(evidence ? { evidence } : {}),
         });
         return burst ? asBurst(m) : m;
       },
