@@ -46,7 +46,7 @@ describe.skipIf(gate.skip)(`packet evidence of lost SYNs (real kernel)${gate.ski
     try {
       const ns = { kind: 'netns' as const, name: lab.router };
       const before = await readConntrackStatIn(ns, 'procfs');
-      const capture = await startSynCapture({ netns: lab.router, server: lab.serverIp, port: 80 });
+      const capture = await startSynCapture({ netns: lab.router, server: lab.serverIp, port: 80, maxMs: 60_000 });
       const startedAt = Date.now();
       const race = await lab.race(500);
       await new Promise((r) => setTimeout(r, 300));

@@ -11,7 +11,7 @@ import { requireTcpdump } from '../../host/capture.js';
 import { resultBase } from '../shared/resultBase.js';
 import { readSynSchedule } from '../shared/synScheduleOf.js';
 import { requireConntrackHeadroom } from '../shared/headroom.js';
-import { PROGRESS_INTERVAL_MS } from '../shared/timing.js';
+import { PROGRESS_INTERVAL_MS, SETTLE_MS, WATCHDOG_SLACK_MS } from '../shared/timing.js';
 import type { RunContext } from '../shared/definition.js';
 import type { ModeResult, ResultFile, TcpSynConfig } from '../../types.js';
 import type { TcpClientConfig, TcpClientResultEvent, TcpServerConfig } from '../../agents/common/protocol.js';
@@ -81,7 +81,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
         return rule;
       },
       snapshot: () => labSnapshot(t),
-      ...(opts.capture === false ? {} : { capture: synEvidenceStep(scope, t, opts.serverPort) }),
+      ...(opts.capture === false ? {} : { capture: synEvidenceStep(scope, t, opts.serverPort, captureBoundMs(opts.durationSec * 1000 + timeouts * opts.connectTimeoutMs)) }),
       background: natBackground(t),
       verify: (mode) => verifyRules(snat, mode),
       startLoad: (): Promise<AgentConnection[]> =>
@@ -107,6 +107,11 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
     const base = resultBase({ runId, startedAt: session.startedAt, command: ctx.command, interrupted: session.interrupted, environment, modes, summary: summarize(modes) });
     return { ...base, scenario: 'tcp-syn', config };
   });
+}
+
+/** A mode's capture runs from before the load's release to after the settle: the load's bound, the watchdog's slack and a minute more. */
+function captureBoundMs(loadBoundMs: number): number {
+  return loadBoundMs + WATCHDOG_SLACK_MS + SETTLE_MS + 60_000;
 }
 
 function toOutcome(r: TcpClientResultEvent): ClientOutcome {
