@@ -24,6 +24,11 @@ export interface SynCaptureRequest {
   /** Only SYNs towards the server's address and port are kept (the filter runs in the kernel). */
   server: string;
   port: number;
+  /**
+   * The longest the capture may run: coreutils' timeout stops tcpdump then (SIGINT, as stop() does), so a runner
+   * killed outright (SIGKILL) cannot leave it capturing for ever, holding the namespace.
+   */
+  maxMs: number;
 }
 
 export interface SynCaptureResult {
@@ -35,7 +40,7 @@ export interface SynCaptureResult {
 }
 
 export interface SynCapture {
-  /** Stop tcpdump (SIGINT, by its pid), read back what it wrote, and remove the file. */
+  /** Stop tcpdump (SIGINT to its timeout wrapper, by pid), read back what it wrote, and remove the file. */
   stop(): Promise<SynCaptureResult>;
   /** Stop and remove the file without reading it (a mode that failed). Safe to call after stop(). */
   cancel(): Promise<void>;
@@ -52,7 +57,7 @@ export function synFilter(server: string, port: number): string {
 }
 
 function inNetns(netns: string | null, args: readonly string[]): [string, string[]] {
-  return netns === null ? ['tcpdump', [...args]] : ['ip', ['netns', 'exec', netns, 'tcpdump', ...args]];
+  return netns === null ? [args[0] ?? 'tcpdump', args.slice(1)] : ['ip', ['netns', 'exec', netns, ...args]];
 }
 
 /**
@@ -64,7 +69,8 @@ function inNetns(netns: string | null, args: readonly string[]): [string, string
 export async function startSynCapture(req: SynCaptureRequest): Promise<SynCapture> {
   const dir = await mkdtemp(path.join(tmpdir(), 'repro-capture-'));
   const file = path.join(dir, 'syns.pcap');
-  const [cmd, args] = inNetns(req.netns, ['-i', 'any', '-nn', '-s', String(SNAPLEN), '-B', String(RING_KIB), '--immediate-mode', '-w', file, synFilter(req.server, req.port)]);
+  const bound = ['timeout', '--signal=INT', `${Math.ceil(req.maxMs / 1000)}s`];
+  const [cmd, args] = inNetns(req.netns, [...bound, 'tcpdump', '-i', 'any', '-nn', '-s', String(SNAPLEN), '-B', String(RING_KIB), '--immediate-mode', '-w', file, synFilter(req.server, req.port)]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -129,7 +135,7 @@ function listening(child: ChildProcess, stderr: () => string, cmd: string): Prom
 
 /** Read the pcap back as text in the same namespace (its interface indexes name that namespace's devices). */
 async function readSyns(netns: string | null, file: string): Promise<{ syns: CapturedSyn[]; unparsed: number }> {
-  const [cmd, args] = inNetns(netns, ['-r', file, '-nn', '-tt']);
+  const [cmd, args] = inNetns(netns, ['tcpdump', '-r', file, '-nn', '-tt']);
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));

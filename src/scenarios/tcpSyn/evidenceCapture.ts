@@ -8,13 +8,13 @@ import type { RunScope } from '../shared/runScope.js';
 /**
  * The tcp-syn capture step: SYNs towards the server on every interface where the NAT is (the router namespace, or
  * the host for docker), matched into the mode's evidence. A capture a failed mode leaves running is cancelled at
- * teardown.
+ * teardown; one a killed runner leaves stops by itself after maxMs (the mode's bound, and some).
  */
-export function synEvidenceStep(scope: RunScope, t: Topology, serverPort: number): (mode: MasqueradeMode) => Promise<ModeCapture> {
+export function synEvidenceStep(scope: RunScope, t: Topology, serverPort: number, maxMs: number): (mode: MasqueradeMode) => Promise<ModeCapture> {
   let running: SynCapture | null = null;
   scope.onTeardown(async () => running?.cancel());
   return async (mode) => {
-    const capture = await startSynCapture({ netns: t.natNetns, server: t.server.address, port: serverPort });
+    const capture = await startSynCapture({ netns: t.natNetns, server: t.server.address, port: serverPort, maxMs });
     running = capture;
     return {
       stop: async (loadStartedAtMs) => {

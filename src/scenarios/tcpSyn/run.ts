@@ -11,7 +11,7 @@ import { requireTcpdump } from '../../host/capture.js';
 import { resultBase } from '../shared/resultBase.js';
 import { readSynSchedule } from '../shared/synScheduleOf.js';
 import { requireConntrackHeadroom } from '../shared/headroom.js';
-import { PROGRESS_INTERVAL_MS } from '../shared/timing.js';
+import { PROGRESS_INTERVAL_MS, SETTLE_MS, WATCHDOG_SLACK_MS } from '../shared/timing.js';
 import type { RunContext } from '../shared/definition.js';
 import type { ModeResult, ResultFile, TcpSynConfig } from '../../types.js';
 import type { TcpBurstConfig, TcpClientConfig, TcpClientResultEvent, TcpServerConfig } from '../../agents/common/protocol.js';
@@ -84,7 +84,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
       },
       clearEntries: () => t.clearNatEntries(),
       snapshot: () => labSnapshot(t),
-      ...(opts.capture === false ? {} : { capture: synEvidenceStep(scope, t, opts.serverPort) }),
+      ...(opts.capture === false ? {} : { capture: synEvidenceStep(scope, t, opts.serverPort, captureBoundMs(opts.durationSec * 1000 + timeouts * opts.connectTimeoutMs)) }),
       background: natBackground(t),
       verify: (mode) => verifyRules(snat, mode),
       startLoad: async (): Promise<AgentConnection[]> => {
@@ -135,6 +135,11 @@ function asBurst(m: ModeResult): ModeResult {
     reason: `${answer}${m.reason}`,
     notes: [...m.notes, 'load burst: every round all clients bind one source port and connect at one instant; its rates say how strongly the race can be provoked, not how often a workload meets it (--load steady)'],
   };
+}
+
+/** A mode's capture runs from before the load's release to after the settle: the load's bound, the watchdog's slack and a minute more. */
+function captureBoundMs(loadBoundMs: number): number {
+  return loadBoundMs + WATCHDOG_SLACK_MS + SETTLE_MS + 60_000;
 }
 
 function toOutcome(r: TcpClientResultEvent): ClientOutcome {
