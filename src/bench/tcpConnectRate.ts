@@ -152,7 +152,7 @@ export async function benchTcpConnectRate(): Promise<{ lines: string[]; json: ob
       process.stderr.write(`· ${mode}: repro's client agents without the native engine\n`);
       const handle = await measure(t, () => nodeLoad('handle'));
       process.stderr.write(`· ${mode}: repro's client agents with the SYN capture\n`);
-      const capture = await startSynCapture({ netns: t.natNetns, server: t.server.address, port: opts.serverPort, maxMs: 180_000 });
+      const capture = await startSynCapture({ runId: t.runId, netns: t.natNetns, server: t.server.address, port: opts.serverPort, maxMs: 180_000 });
       const captured = await measure(t, () => nodeLoad('auto')).catch(async (err: unknown) => {
         await capture.cancel();
         throw err;

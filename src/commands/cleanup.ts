@@ -9,6 +9,7 @@ import { connectDocker, dockerAnswers } from '../backends/docker/daemon.js';
 import { removeDockerLeftovers } from '../backends/docker/topology.js';
 import { removeResolverDirs } from '../backends/netns/resolverFiles.js';
 import { cleanupVms } from '../vm/lifecycle.js';
+import { removeLeftoverCaptures } from '../host/capture.js';
 
 export interface CleanupReport {
   containers: string[];
@@ -20,6 +21,8 @@ export interface CleanupReport {
   stateFiles: string[];
   /** VMs of `--kernel` runs whose runner is gone (QEMU killed, work directory removed). */
   vms: string[];
+  /** Runs whose SYN capture (tcpdump and its directory) was left and removed. */
+  captures: string[];
   /** True when a lock left by a dead run was removed. */
   staleLock: boolean;
 }
@@ -38,6 +41,7 @@ export async function cleanup(runId?: string): Promise<CleanupReport> {
   const matchesRun = (m: RegExpExecArray | null): boolean =>
     m !== null && (runId === undefined ? !live.has(m[1] ?? '') : m[1] === runId);
   const vms = await cleanupVms(runId);
+  const captures = await removeLeftoverCaptures((id) => (runId === undefined ? !live.has(id) : id === runId));
   // Docker first: removing its networks removes their bridges, which would otherwise look like stray links.
   let docker = { containers: [] as string[], networks: [] as string[] };
   if (await dockerAnswers(1500)) {
@@ -72,6 +76,7 @@ export async function cleanup(runId?: string): Promise<CleanupReport> {
     conntrackEntries,
     stateFiles,
     vms,
+    captures,
     staleLock: await removeStaleLock(),
   };
 }
@@ -95,6 +100,7 @@ export function describeCleanup(r: CleanupReport): string {
     `${r.conntrackEntries} conntrack entries`,
     `${r.stateFiles.length} state files`,
     ...(r.vms.length > 0 ? [`${r.vms.length} VMs`] : []),
+    ...(r.captures.length > 0 ? [`the SYN captures of ${r.captures.length} runs`] : []),
     ...(r.staleLock ? ['the stale run lock'] : []),
   ];
   return `removed ${parts.join(', ')}`;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -19,6 +19,8 @@ const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 export interface SynCaptureRequest {
+  /** The run's id: in the capture's directory name, so `repro cleanup` finds a capture a killed run left. */
+  runId: string;
   /** The network namespace that holds the NAT; null: the one repro runs in (the host, docker). */
   netns: string | null;
   /** Only SYNs towards the server's address and port are kept (the filter runs in the kernel). */
@@ -52,6 +54,37 @@ export function requireTcpdump(): Promise<void> {
 }
 
 /** BPF filter: SYNs without ACK towards the server (both sides of the NAT have that destination). */
+/** Capture directories are `<tmp>/repro-capture-<run id>-XXXXXX`. */
+export const CAPTURE_DIR_PREFIX = 'repro-capture-';
+
+/**
+ * For `repro cleanup`: the captures a killed run left (tcpdump processes writing into a directory of one of the
+ * runs `owned` accepts, and those directories), ended and removed. Returns the run ids found.
+ */
+export async function removeLeftoverCaptures(owned: (runId: string) => boolean): Promise<string[]> {
+  const found = new Set<string>();
+  const pattern = new RegExp(`${CAPTURE_DIR_PREFIX}([0-9a-f]{6})-`);
+  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    const id = cmdline.includes('tcpdump') ? pattern.exec(cmdline)?.[1] : undefined;
+    if (id === undefined || !owned(id)) continue;
+    found.add(id);
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const id = pattern.exec(name)?.[1];
+    if (id === undefined || !name.startsWith(CAPTURE_DIR_PREFIX) || !owned(id)) continue;
+    found.add(id);
+    await rm(path.join(tmpdir(), name), { recursive: true, force: true });
+  }
+  return [...found];
+}
+
 export function synFilter(server: string, port: number): string {
   return `tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn and dst host ${server} and dst port ${port}`;
 }
@@ -67,7 +100,7 @@ function inNetns(netns: string | null, args: readonly string[]): [string, string
  * the child's pid is tcpdump's.
  */
 export async function startSynCapture(req: SynCaptureRequest): Promise<SynCapture> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'repro-capture-'));
+  const dir = await mkdtemp(path.join(tmpdir(), `${CAPTURE_DIR_PREFIX}${req.runId}-`));
   const file = path.join(dir, 'syns.pcap');
   const bound = ['timeout', '--signal=INT', `${Math.ceil(req.maxMs / 1000)}s`];
   const [cmd, args] = inNetns(req.netns, [...bound, 'tcpdump', '-i', 'any', '-nn', '-s', String(SNAPLEN), '-B', String(RING_KIB), '--immediate-mode', '-w', file, synFilter(req.server, req.port)]);

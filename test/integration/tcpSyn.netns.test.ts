@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { capabilityGate } from './capabilities.js';
@@ -106,6 +106,15 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the netns backend (real kernel)${ga
     expect(c.code).toBe(0);
     expect(c.stderr).toMatch(/\b[1-9]\d* namespaces/);
     expect(hostSnapshot()).toEqual(before);
+    // Nor a SYN capture of the killed run, still writing into a namespace that is gone.
+    const captures = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return /tcpdump.*repro-capture-/.test(readFileSync(`/proc/${p}/cmdline`, 'utf8'));
+      } catch {
+        return false;
+      }
+    });
+    expect(captures).toEqual([]);
   }, 120_000);
 
   it('refuses to run without root: one line, exit 2', async () => {

@@ -14,7 +14,7 @@ export function synEvidenceStep(scope: RunScope, t: Topology, serverPort: number
   let running: SynCapture | null = null;
   scope.onTeardown(async () => running?.cancel());
   return async (mode) => {
-    const capture = await startSynCapture({ netns: t.natNetns, server: t.server.address, port: serverPort, maxMs });
+    const capture = await startSynCapture({ runId: t.runId, netns: t.natNetns, server: t.server.address, port: serverPort, maxMs });
     running = capture;
     return {
       stop: async (loadStartedAtMs) => {
