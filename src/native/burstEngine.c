@@ -5,8 +5,8 @@
  * One thread per client host. Each thread enters its client's network namespace (setns on a path such as
  * /run/netns/NAME or /proc/PID/ns/net: per thread on Linux, so its sockets live there) and is pinned to a CPU
  * of its own. Every round, every thread binds the SAME source port (a new one each round, from a range outside
- * the clients' ephemeral range), meets the others at a barrier in memory (atomics and spinning: no system call
- * and no scheduler between the release and the connects) and connects at once. Two SYNs with one source port
+ * the clients' ephemeral range), meets the others at a barrier in memory (see arrive(): the connects are released
+ * by spinning on a shared counter, no system call and no scheduler in between) and connects at once. Two SYNs with one source port
  * from two addresses behind MASQUERADE: the NAT keeps the port for both when neither is confirmed yet, and the
  * second insert fails at confirm (insert_failed, the SYN is dropped, the client retransmits after ~1 s).
  *
