@@ -109,7 +109,7 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the netns backend (real kernel)${ga
     // Nor a SYN capture of the killed run, still writing into a namespace that is gone.
     const captures = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
       try {
-        return /tcpdump.*repro-capture-/.test(readFileSync(`/proc/${p}/cmdline`, 'utf8'));
+        return /tcpdump.*repro-capture-[0-9a-f]{6}-/.test(readFileSync(`/proc/${p}/cmdline`, 'utf8'));
       } catch {
         return false;
       }
