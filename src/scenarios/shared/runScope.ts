@@ -37,25 +37,12 @@ export async function openRunScope(command: string, hooks: ScenarioHooks = {}): 
 }
 
 /**
- * Every scenario run: the session opened first (run id, lock, state file, abort), `body` run, then everything
- * undone. What could not be undone is said in the result (`teardownErrors`), so the command exits non-zero.
+ * `body` in a fresh scope, then everything undone; a body that threw keeps its error (with the teardown's failures
+ * added), and what the teardown could not undo after a body that returned is `whenLeft`'s to say.
  */
-export async function withRun<T extends ResultFile>(command: string, hooks: ScenarioHooks, body: (scope: RunScope) => Promise<T>): Promise<T> {
-  const { scope, close } = await openRunScope(command, hooks);
-  let result: T;
-  try {
-    result = await body(scope);
-  } catch (err) {
-    const failed = await close();
-    if (failed.length > 0) throw new Error(`${errorMessage(err)}; and the teardown failed: ${failed.join('; ')}`);
-    throw err;
-  }
-  const failed = await close();
-  return failed.length > 0 ? { ...result, teardownErrors: failed } : result;
-}
-
-/** For tools around a lab (the bench): like withRun, but a teardown that failed is an error of its own. */
-export async function withScope<T>(command: string, hooks: ScenarioHooks, body: (scope: RunScope) => Promise<T>): Promise<T> {
+async function runScoped<T, R>(
+  command: string, hooks: ScenarioHooks, body: (scope: RunScope) => Promise<T>, whenLeft: (out: T, failed: string[]) => R,
+): Promise<T | R> {
   const { scope, close } = await openRunScope(command, hooks);
   let out: T;
   try {
@@ -65,6 +52,20 @@ export async function withScope<T>(command: string, hooks: ScenarioHooks, body: 
     throw failed.length > 0 ? new Error(`${errorMessage(err)}; and the teardown failed: ${failed.join('; ')}`) : err;
   }
   const failed = await close();
-  if (failed.length > 0) throw new Error(`teardown failed: ${failed.join('; ')}`);
-  return out;
+  return failed.length > 0 ? whenLeft(out, failed) : out;
+}
+
+/**
+ * Every scenario run: the session opened first (run id, lock, state file, abort), `body` run, then everything
+ * undone. What could not be undone is said in the result (`teardownErrors`), so the command exits non-zero.
+ */
+export function withRun<T extends ResultFile>(command: string, hooks: ScenarioHooks, body: (scope: RunScope) => Promise<T>): Promise<T> {
+  return runScoped(command, hooks, body, (result, failed): T => ({ ...result, teardownErrors: failed }));
+}
+
+/** For tools around a lab (the bench): like withRun, but a teardown that failed is an error of its own. */
+export function withScope<T>(command: string, hooks: ScenarioHooks, body: (scope: RunScope) => Promise<T>): Promise<T> {
+  return runScoped(command, hooks, body, (_out, failed): never => {
+    throw new Error(`teardown failed: ${failed.join('; ')}`);
+  });
 }
