@@ -11,7 +11,7 @@ import { registerScenarioCommands } from './commands/scenarioCommand.js';
 import { registerReportCommands } from './commands/reportCommands.js';
 import { registerRunCommand } from './commands/runCommand.js';
 import { SCENARIO_NAMES } from './scenarios/registry.js';
-import { registerAuditCommand } from './commands/audit/command.js';
+import { registerAuditCommand } from './commands/audit.js';
 import { registerWatchCommand } from './commands/watch.js';
 
 async function main(): Promise<void> {

@@ -8,7 +8,7 @@ import { runCli } from './cli.js';
 import { buildNodes, rulesSnapshot, type NodeShape } from './nodeShapes.js';
 import { assessKernel } from '../../src/analysis/kernelFixes.js';
 import { kernelVersionOf } from '../../src/host/environment.js';
-import type { AuditReport } from '../../src/commands/audit/audit.js';
+import type { AuditReport } from '../../src/node/audit/audit.js';
 
 const gate = capabilityGate();
 

@@ -3,9 +3,9 @@ import { assessKernel } from '../../src/analysis/kernelFixes.js';
 import type { ResolverConfig } from '../../src/host/resolvers.js';
 import { containerIdOf } from '../../src/host/resolvers.js';
 import { parseTxChecksumming, parseVxlanLinks } from '../../src/host/vxlanDevices.js';
-import { dnsFindings, parseResolvConf, queryPattern, resolverUnreadable } from '../../src/commands/audit/dnsFindings.js';
-import { conntrackCounterFindings, statsUnreadableFindings, tablePressureFindings } from '../../src/commands/audit/conntrackFindings.js';
-import { synCompletionsMs, synScheduleFindings } from '../../src/commands/audit/synScheduleFinding.js';
+import { dnsFindings, parseResolvConf, queryPattern, resolverUnreadable } from '../../src/node/audit/dnsFindings.js';
+import { conntrackCounterFindings, statsUnreadableFindings, tablePressureFindings } from '../../src/node/audit/conntrackFindings.js';
+import { synCompletionsMs, synScheduleFindings } from '../../src/node/audit/synScheduleFinding.js';
 import { parseConntrackStat } from '../../src/host/conntrackStat.js';
 
 const NEW_KERNEL = assessKernel('6.18.44');

@@ -3,12 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { assessKernel } from '../../src/analysis/kernelFixes.js';
 import type { RulesetRead } from '../../src/host/rulesets.js';
 import type { VxlanDevice } from '../../src/host/vxlanDevices.js';
-import { masqueradeFindings, ownerOf, rulesetUnreadable } from '../../src/commands/audit/masquerade.js';
-import { nftNatRules } from '../../src/commands/audit/nftRules.js';
-import { parseIptablesSave, targetOf } from '../../src/commands/audit/iptablesSave.js';
-import { kubePostroutingShape, vxlanDoubleSnatFindings } from '../../src/commands/audit/vxlanDoubleSnat.js';
-import { kernelFindings } from '../../src/commands/audit/kernelFindings.js';
-import { failing, sortFindings, type Finding } from '../../src/commands/audit/findings.js';
+import { masqueradeFindings, ownerOf, rulesetUnreadable } from '../../src/node/audit/masquerade.js';
+import { nftNatRules } from '../../src/node/audit/nftRules.js';
+import { parseIptablesSave, targetOf } from '../../src/node/audit/iptablesSave.js';
+import { kubePostroutingShape, vxlanDoubleSnatFindings } from '../../src/node/audit/vxlanDoubleSnat.js';
+import { kernelFindings } from '../../src/node/audit/kernelFindings.js';
+import { failing, sortFindings, type Finding } from '../../src/node/audit/findings.js';
 
 const NEW_KERNEL = assessKernel('6.18.44');
 /** A 4.19 before the port-search and zero-checksum backports: both absent. */

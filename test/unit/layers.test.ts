@@ -16,7 +16,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ['report', 'runner'],
   ['backends', 'vm'],
   ['scenarios/shared'],
-  ['scenarios/tcpSyn', 'scenarios/dns', 'scenarios/vxlan'],
+  // node/: the production diagnostics (audit, watch, trace), beside the scenarios: neither may import the other.
+  ['scenarios/tcpSyn', 'scenarios/dns', 'scenarios/vxlan', 'node'],
   ['scenarios/registry.ts'],
   ['scenarioFile'],
   ['commands', 'bench', 'deploy'],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { assessKernel } from '../../src/analysis/kernelFixes.js';
-import { insertFailedReading, parseListenAddress, watchLine } from '../../src/commands/watch.js';
+import { insertFailedReading, parseListenAddress, watchLine } from '../../src/node/watch/watch.js';
 
 const COLUMNS_6X = ['entries', 'clashres', 'found', 'insert_failed', 'drop', 'early_drop', 'chainlength'];
 

@@ -1,8 +1,8 @@
 import type { Argv } from 'yargs';
-import { resolveTargets, type TargetArgs } from '../targets.js';
-import { auditFindings, renderAudit, type AuditReport } from './audit.js';
-import { collectAuditFacts } from './collect.js';
-import { failing, type Severity } from './findings.js';
+import { resolveTargets, type TargetArgs } from '../node/targets.js';
+import { auditFindings, renderAudit, type AuditReport } from '../node/audit/audit.js';
+import { collectAuditFacts } from '../node/audit/collect.js';
+import { failing, type Severity } from '../node/audit/findings.js';
 
 export interface AuditArgs extends TargetArgs {
   json: boolean;

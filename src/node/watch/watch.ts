@@ -1,0 +1,222 @@
+import http from 'node:http';
+import os from 'node:os';
+import { Counter, Gauge, Registry, type OpenMetricsContentType } from 'prom-client';
+import { UserError, errorMessage } from '../../errors.js';
+import { assessKernel, type FixAssessment } from '../../analysis/kernelFixes.js';
+import { conntrackDelta, readConntrackStatIn, type ConntrackStat, type ConntrackStatsSource } from '../../host/conntrackStat.js';
+import { kernelVersionOf } from '../../host/environment.js';
+import { netnsLabel, readFileIn, type NetnsRef } from '../../host/exec.js';
+
+/** The counters each line shows; every counter the kernel has goes to the metrics. */
+export const LINE_COUNTERS = ['insert_failed', 'drop', 'clashres', 'early_drop'] as const;
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** --prometheus HOST:PORT (IPv6 in brackets); port 0 lets the kernel pick (the address is printed). */
+export function parseListenAddress(text: string): ListenAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([\w.-]+)):(\d{1,5})$/.exec(text.trim());
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new UserError(`--prometheus "${text}": expected HOST:PORT, e.g. 127.0.0.1:9477 or 0.0.0.0:9477`);
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+const rate = (n: number, seconds: number): string => `${(n / seconds).toFixed(1)}/s`;
+
+/** One terminal line: per-interval deltas (and per second) of the line counters, and the table's fill. Pure. */
+export function watchLine(at: Date, netns: string, delta: Record<string, number>, seconds: number, entries: number | null, limit: number | null, source: ConntrackStatsSource): string {
+  const time = at.toTimeString().slice(0, 8);
+  const counters = LINE_COUNTERS.filter((c) => c in delta).map((c) => `${c} +${delta[c] ?? 0} (${rate(delta[c] ?? 0, seconds)})`);
+  return `${time}  ${netns}  ${counters.join('  ')}  entries ${entries ?? '?'}/${limit ?? '?'}  (${source})`;
+}
+
+/**
+ * The reading printed when insert_failed moves: which races it can be on this kernel, and what to run next. Pure.
+ * chaintoolong also counts in insert_failed (nf_conntrack_core.c), so its share is named apart.
+ */
+export function insertFailedReading(netns: string, delta: Record<string, number>, columns: readonly string[], kernel: readonly FixAssessment[]): string | null {
+  const n = delta['insert_failed'] ?? 0;
+  if (n <= 0) return null;
+  const parts: string[] = [];
+  const chain = delta['chainlength'] ?? 0;
+  if (chain > 0) parts.push(`${chain} of them from hash chains over 64 entries (a table too full for its buckets, not the race)`);
+  if ((delta['early_drop'] ?? 0) > 0) parts.push(`early_drop +${delta['early_drop']}: the table is full, which drops too`);
+  const dnsOpen = kernel.filter((k) => k.race === 'dns' && k.status !== 'present');
+  const udp = dnsOpen.length === 0 ? 'UDP clashes this kernel resolves show as clashres instead, so a UDP one is a case its clash resolution does not cover' : `a UDP one is the DNS A/AAAA race, which this kernel does not fully resolve (${dnsOpen.map((k) => `${k.status === 'absent' ? 'lacks' : 'may lack'} ${k.id}`).join(', ')})`;
+  const resolved = columns.includes('clashres') ? 'unresolved clashes only' : 'no clashres column: this count may include clashes the kernel resolved';
+  parts.unshift(`${resolved}; TCP has no clash resolution, so a TCP one is the SNAT port race (two connections given one translated tuple, the second SYN dropped: a 1 s stall); ${udp}`);
+  const where = netns === 'host' ? '' : netns.startsWith('pid:') ? ` --pid ${netns.slice(4)}` : netns.startsWith('container:') ? ` --container ${netns.slice(10)}` : ` --netns ${netns}`;
+  return `! ${netns}: insert_failed +${n}: ${parts.join('; ')}. Next: repro audit${where}; repro tcp-syn --load burst (a lab run) to see whether these rules race`;
+}
+
+function openMetricsRegistry(): Registry<OpenMetricsContentType> {
+  const r = new Registry<OpenMetricsContentType>();
+  r.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  return r;
+}
+
+interface TargetState {
+  ns: NetnsRef;
+  label: string;
+  prev: ConntrackStat;
+  prevAt: number;
+  source: ConntrackStatsSource;
+  /** Per counter, the sum of every delta since watch started. */
+  sinceStart: Record<string, number>;
+}
+
+export interface WatchOptions {
+  targets: NetnsRef[];
+  intervalSec: number;
+  prometheus: ListenAddress | null;
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const HELP: Record<string, string> = {
+  insert_failed: 'new conntrack entries that lost a clash at confirm time (the SNAT port race, unresolved UDP clashes, chains too long)',
+  drop: 'packets conntrack dropped',
+  clashres: 'clashes the kernel resolved',
+  early_drop: 'entries evicted because the table was full',
+};
+
+/** `repro watch`: reads the counters every interval, prints the deltas, serves them as OpenMetrics. Read only. */
+export class Watch {
+  private readonly states: TargetState[] = [];
+  private readonly registry = openMetricsRegistry();
+  private readonly counters = new Map<string, Counter>();
+  private readonly entries = new Gauge({ name: 'repro_conntrack_entries', help: 'conntrack entries in the table', labelNames: ['netns'], registers: [this.registry] });
+  private readonly limit = new Gauge({ name: 'repro_conntrack_entries_limit', help: 'net.netfilter.nf_conntrack_max', labelNames: ['netns'], registers: [this.registry] });
+  private readonly sourceInfo = new Gauge({ name: 'repro_conntrack_stats_source', help: 'where the stats are read: procfs or netlink (1 for the source in use)', labelNames: ['netns', 'source'], registers: [this.registry] });
+  private readonly kernel = assessKernel(kernelVersionOf(os.release()));
+  private server: http.Server | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private ticking: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly o: WatchOptions) {}
+
+  private counter(column: string): Counter {
+    let c = this.counters.get(column);
+    if (!c) {
+      c = new Counter({ name: `repro_conntrack_${column}_total`, help: HELP[column] ?? `conntrack stat ${column}, summed over CPUs`, labelNames: ['netns'], registers: [this.registry] });
+      this.counters.set(column, c);
+    }
+    return c;
+  }
+
+  private async limitOf(ns: NetnsRef): Promise<number | null> {
+    const v = await readFileIn(ns, '/proc/sys/net/netfilter/nf_conntrack_max').catch(() => '');
+    return /^\d+$/.test(v.trim()) ? Number(v.trim()) : null;
+  }
+
+  /** First read of every target; one that cannot be read is a one-line error before anything starts. Returns the address served. */
+  async start(): Promise<string | null> {
+    // Said only once everything is up, so that a failure is the one line printed.
+    const notes: string[] = [];
+    for (const ns of this.o.targets) {
+      const label = netnsLabel(ns);
+      const r = await readConntrackStatIn(ns).catch((err: unknown) => {
+        throw new UserError(errorMessage(err));
+      });
+      const state: TargetState = { ns, label, prev: r.stat, prevAt: Date.now(), source: r.source, sinceStart: {} };
+      this.states.push(state);
+      // The counters start at the kernel's own totals since boot, so a scrape shows what conntrack -S shows.
+      for (const col of r.stat.columns) if (col !== 'entries') this.counter(col).inc({ netns: label }, r.stat.rows.reduce((s, row) => s + (row[col] ?? 0), 0));
+      this.gauges(state, r.stat, await this.limitOf(ns));
+      notes.push(`watching ${label}: conntrack stats over ${r.source}${r.procfsError ? ` (procfs: ${r.procfsError})` : ''}, every ${this.o.intervalSec} s`);
+    }
+    const address = this.o.prometheus ? await this.listen(this.o.prometheus) : null;
+    for (const n of notes) this.o.err(n);
+    if (address) this.o.err(`metrics on http://${address}/metrics (OpenMetrics)`);
+    this.schedule();
+    return address;
+  }
+
+  private gauges(s: TargetState, stat: ConntrackStat, limit: number | null): void {
+    const entries = stat.rows[0]?.['entries'];
+    if (entries !== undefined) this.entries.set({ netns: s.label }, entries);
+    if (limit !== null) this.limit.set({ netns: s.label }, limit);
+    this.sourceInfo.set({ netns: s.label, source: s.source }, 1);
+  }
+
+  private listen(addr: ListenAddress): Promise<string> {
+    const server = http.createServer((req, res) => {
+      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('repro watch serves /metrics\n');
+        return;
+      }
+      this.registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(body),
+        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${errorMessage(err)}\n`),
+      );
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        reject(new UserError(`--prometheus ${addr.host}:${addr.port}: ${err.code === 'EADDRINUSE' ? 'port in use' : err.code === 'EADDRNOTAVAIL' ? 'no such local address' : err.message}`));
+      });
+      server.listen(addr.port, addr.host, () => {
+        const a = server.address();
+        const where = typeof a === 'object' && a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : `${addr.host}:${addr.port}`;
+        resolve(where);
+      });
+    });
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.ticking = this.tick().finally(() => this.schedule());
+    }, this.o.intervalSec * 1000);
+  }
+
+  /** One interval: every target read again, its deltas printed and added to the metrics. */
+  async tick(): Promise<void> {
+    await Promise.all(
+      this.states.map(async (s) => {
+        let stat: ConntrackStat;
+        let limit: number | null;
+        try {
+          const r = await readConntrackStatIn(s.ns, s.source);
+          [stat, limit] = [r.stat, await this.limitOf(s.ns)];
+        } catch (err) {
+          this.o.err(`! ${s.label}: ${errorMessage(err)}`);
+          return;
+        }
+        const now = Date.now();
+        const delta = conntrackDelta(s.prev, stat);
+        for (const [col, d] of Object.entries(delta)) {
+          if (col === 'entries') continue;
+          this.counter(col).inc({ netns: s.label }, d);
+          s.sinceStart[col] = (s.sinceStart[col] ?? 0) + d;
+        }
+        this.gauges(s, stat, limit);
+        const seconds = Math.max(0.001, (now - s.prevAt) / 1000);
+        this.o.out(watchLine(new Date(now), s.label, delta, seconds, stat.rows[0]?.['entries'] ?? null, limit, s.source));
+        const reading = insertFailedReading(s.label, delta, stat.columns, this.kernel);
+        if (reading) this.o.out(reading);
+        s.prev = stat;
+        s.prevAt = now;
+      }),
+    );
+  }
+
+  /** Stop after the interval in progress, close the endpoint, print what changed since the start. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.ticking;
+    if (this.server) {
+      const server = this.server;
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    for (const s of this.states) {
+      const counts = LINE_COUNTERS.filter((c) => s.prev.columns.includes(c)).map((c) => `${c} +${s.sinceStart[c] ?? 0}`);
+      this.o.out(`${s.label}: since the start ${counts.join('  ')}`);
+    }
+  }
+}
