@@ -2,21 +2,26 @@ import type { Argv } from 'yargs';
 import { resolveTargets, type TargetArgs } from '../node/targets.js';
 import { auditFindings, renderAudit, type AuditReport } from '../node/audit/audit.js';
 import { collectAuditFacts } from '../node/audit/collect.js';
-import { failing, type Severity } from '../node/audit/findings.js';
+import { gateOutcome, type Severity } from '../node/audit/findings.js';
 
 export interface AuditArgs extends TargetArgs {
   json: boolean;
   failOn: Severity | 'never';
 }
 
-/** `repro audit`: read the namespace, print the findings; 1 when one is at or above --fail-on. Changes nothing. */
+/**
+ * `repro audit`: read the namespace, print the findings; 1 when one is at or above --fail-on, 2 when an input it
+ * gates on could not be read (one line on stderr). Changes nothing.
+ */
 export async function auditCommand(a: AuditArgs): Promise<number> {
   const [ns] = await resolveTargets(a, { single: true });
   if (!ns) throw new Error('no namespace to audit');
   const facts = await collectAuditFacts(ns);
-  const report: AuditReport = { netns: facts.netns, kernel: facts.kernelRelease, findings: auditFindings(facts) };
+  const report: AuditReport = { netns: facts.netns, kernel: facts.kernelRelease, kernelVersion: facts.kernelVersion, findings: auditFindings(facts) };
   process.stdout.write(a.json ? JSON.stringify(report, null, 2) + '\n' : renderAudit(report));
-  return failing(report.findings, a.failOn).length > 0 ? 1 : 0;
+  const gate = gateOutcome(report.findings, a.failOn);
+  if (gate.line !== null) process.stderr.write(`${gate.line}\n`);
+  return gate.code;
 }
 
 /** Registers `audit` on the CLI; setExit receives its exit code. */
@@ -30,7 +35,7 @@ export function registerAuditCommand<T>(y: Argv<T>, setExit: (code: number) => v
         .option('pid', { type: 'number', describe: "audit this process's network namespace (and its root's resolv.conf)" })
         .option('container', { type: 'string', describe: "audit this container's network namespace (docker or crictl id or name)" })
         .option('json', { type: 'boolean', default: false, describe: 'print {netns, kernel, findings: [{id, severity, subject, title, evidence, why, fix}]} as JSON' })
-        .option('fail-on', { type: 'string', choices: ['high', 'medium', 'never'] as const, default: 'high', describe: 'exit 1 when a finding is at least this severe' }),
+        .option('fail-on', { type: 'string', choices: ['high', 'medium', 'never'] as const, default: 'high', describe: 'exit 1 when a finding is at least this severe; 2 when an input that could hide one could not be read' }),
     async (argv) => {
       setExit(
         await auditCommand({

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { UserError, errorMessage } from '../errors.js';
 import { RESULT_SCHEMA, type ResultFile } from '../types.js';
 import type { LabelledResult } from '../analysis/diff.js';
+import { upstreamKernelVersion } from '../host/kernelVersion.js';
 
 /** Read one result.json; a wrong or missing file is a one-line UserError naming it. */
 export async function loadResultFile(file: string): Promise<ResultFile> {
@@ -21,6 +22,11 @@ export async function loadResultFile(file: string): Promise<ResultFile> {
   const r = data as Partial<ResultFile> | null;
   if (!r || typeof r !== 'object' || r.schema !== RESULT_SCHEMA || !Array.isArray(r.modes) || !r.environment) {
     throw new UserError(`${file} is not a repro result (expected "schema": "${RESULT_SCHEMA}")`);
+  }
+  // Files written before kernelVersion said its source held uname's version as a string: read it as uname's.
+  const env = r.environment as { kernel: unknown; kernelVersion: unknown };
+  if (typeof env.kernelVersion !== 'object' || env.kernelVersion === null) {
+    env.kernelVersion = upstreamKernelVersion({ release: typeof env.kernel === 'string' ? env.kernel : String(env.kernelVersion) });
   }
   return r as ResultFile;
 }

@@ -7,8 +7,9 @@ import { hostSnapshot } from './hostSnapshot.js';
 import { runCli } from './cli.js';
 import { buildNodes, rulesSnapshot, type NodeShape } from './nodeShapes.js';
 import { assessKernel } from '../../src/analysis/kernelFixes.js';
-import { kernelVersionOf } from '../../src/host/environment.js';
+import { readKernelVersion } from '../../src/host/environment.js';
 import type { AuditReport } from '../../src/node/audit/audit.js';
+import { CLI } from './cli.js';
 
 const gate = capabilityGate();
 
@@ -40,7 +41,7 @@ describe.skipIf(gate.skip)(`repro audit on namespaces shaped like nodes${gate.sk
     const host = hostSnapshot();
     const lab = buildNodes(['docker', 'kube-legacy', 'kube-patched', 'nft-native']);
     try {
-      const kernelSubjects = assessKernel(kernelVersionOf(os.release()))
+      const kernelSubjects = assessKernel(await readKernelVersion())
         .filter((k) => k.status !== 'present')
         .map((k) => k.id);
       for (const node of lab.nodes) {
@@ -116,5 +117,23 @@ describe.skipIf(gate.skip || dockerGate().skip)('repro audit on this host, Docke
     expect(syn?.evidence).toContain(`net.ipv4.tcp_syn_linear_timeouts = ${linear}`);
     expect(r.code).toBe(1);
     expect(hostSnapshot()).toEqual(before);
+  }, 60_000);
+});
+
+describe.skipIf(gate.skip)(`repro audit where it cannot look${gate.skip ? ` — skipped: ${gate.reason}` : ''}`, () => {
+  it('as a non-root user, --fail-on medium exits 2 and says in one line which inputs it could not read', () => {
+    // A real unprivileged process (nobody): iptables-nft-save and nft refuse it; the rules gate --fail-on medium.
+    let code = 0;
+    let stderr = '';
+    try {
+      execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'audit', '--fail-on', 'medium'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd: os.tmpdir() });
+    } catch (err) {
+      const e = err as { status: number; stderr: string };
+      code = e.status;
+      stderr = e.stderr;
+    }
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/^repro: audit cannot pass --fail-on medium: \d+ inputs? could not be read \(.*iptables-nft-save.*\), so findings at that severity may be hidden: run it as root/);
   }, 60_000);
 });
