@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { capabilityGate } from './capabilities.js';
 import { dockerGate } from './docker.js';
@@ -8,6 +10,7 @@ import { runCli } from './cli.js';
 import { buildNodes, rulesSnapshot, type NodeShape } from './nodeShapes.js';
 import { assessKernel } from '../../src/analysis/kernelFixes.js';
 import { readKernelVersion } from '../../src/host/environment.js';
+import { netnsName, newRunId } from '../../src/host/names.js';
 import type { AuditReport } from '../../src/node/audit/audit.js';
 import { CLI } from './cli.js';
 
@@ -120,7 +123,10 @@ describe.skipIf(gate.skip || dockerGate().skip)('repro audit on this host, Docke
   }, 60_000);
 });
 
-describe.skipIf(gate.skip)(`repro audit where it cannot look${gate.skip ? ` — skipped: ${gate.reason}` : ''}`, () => {
+/** `which cmd`, or throws. */
+const whichOf = (cmd: string): string => execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim();
+
+describe.skipIf(gate.skip)(`repro audit where it cannot look or has only the plain iptables-save${gate.skip ? ` — skipped: ${gate.reason}` : ''}`, () => {
   it('as a non-root user, --fail-on medium exits 2 and says in one line which inputs it could not read', () => {
     // A real unprivileged process (nobody): iptables-nft-save and nft refuse it; the rules gate --fail-on medium.
     let code = 0;
@@ -135,5 +141,24 @@ describe.skipIf(gate.skip)(`repro audit where it cannot look${gate.skip ? ` — 
     expect(code).toBe(2);
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr).toMatch(/^repro: audit cannot pass --fail-on medium: \d+ inputs? could not be read \(.*iptables-nft-save.*\), so findings at that severity may be hidden: run it as root/);
+  }, 60_000);
+
+  it('where only the plain iptables-save exists (no -legacy/-nft variants), it reads the legacy rules once: no false "could not be read"', () => {
+    const ns = netnsName(newRunId(), 'plain');
+    const bin = mkdtempSync(path.join(os.tmpdir(), 'repro-plain-save-'));
+    try {
+      execFileSync('ip', ['netns', 'add', ns]);
+      execFileSync('ip', ['netns', 'exec', ns, 'iptables-legacy', '-t', 'nat', '-A', 'POSTROUTING', '-s', '10.99.0.0/16', '-j', 'MASQUERADE']);
+      // iptables before 1.8 installs iptables-save alone, built for the legacy backend: the multi binary by that name.
+      for (const tool of ['ip', 'cat', 'nft', 'ethtool', 'conntrack']) symlinkSync(whichOf(tool), path.join(bin, tool));
+      for (const tool of ['iptables-save', 'ip6tables-save']) symlinkSync(whichOf('xtables-legacy-multi'), path.join(bin, tool));
+      const out = execFileSync(process.execPath, [CLI, 'audit', '--netns', ns, '--json', '--fail-on', 'never'], { encoding: 'utf8', env: { PATH: bin } });
+      const report = JSON.parse(out) as AuditReport;
+      expect(report.findings.filter((f) => f.id === 'ruleset-unreadable' && f.subject.startsWith('iptables')).map((f) => f.subject)).toEqual([]);
+      expect(report.findings.filter((f) => f.id === 'masquerade-without-random-fully').map((f) => f.evidence)).toEqual([['iptables-save: -A POSTROUTING -s 10.99.0.0/16 -j MASQUERADE']]);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    }
   }, 60_000);
 });
