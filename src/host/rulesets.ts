@@ -52,10 +52,12 @@ function notFoundInNamespace(cmd: string, err: unknown): boolean {
  * beside the variant of its own backend (the same rules twice).
  */
 async function readFamily(ns: NetnsRef, nft: RulesetTool, legacy: RulesetTool, plain: RulesetTool, names: string): Promise<RulesetRead[]> {
-  const legacyTables = await readFileIn(ns, names).catch(() => '');
+  // Absent: x_tables is not loaded, no legacy table. Unreadable (mode 0440: not root): the legacy tool is asked, and
+  // says itself why it cannot read them, rather than the tables passing for empty.
+  const legacyTables = await readFileIn(ns, names).catch((err: unknown) => (/ENOENT|No such file/.test(errorMessage(err)) ? '' : null));
   const [n, l] = await Promise.all([
     readOne(ns, nft),
-    legacyTables.trim() === '' ? Promise.resolve({ tool: legacy, text: '', error: null }) : readOne(ns, legacy),
+    legacyTables !== null && legacyTables.trim() === '' ? Promise.resolve({ tool: legacy, text: '', error: null }) : readOne(ns, legacy),
   ]);
   const nftMissing = n.error?.endsWith(NOT_INSTALLED) ?? false;
   const legacyMissing = l.error?.endsWith(NOT_INSTALLED) ?? false;

@@ -141,6 +141,8 @@ describe.skipIf(gate.skip)(`repro audit where it cannot look or has only the pla
     expect(code).toBe(2);
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr).toMatch(/^repro: audit cannot pass --fail-on medium: \d+ inputs? could not be read \(.*iptables-nft-save.*\), so findings at that severity may be hidden: run it as root/);
+    // /proc/net/ip_tables_names is root's only (0440): unreadable is not "no legacy tables", the legacy tool is asked.
+    expect(stderr).toMatch(/\(.*\biptables-legacy-save\b.*\)/);
   }, 60_000);
 
   it('where only the plain iptables-save exists (no -legacy/-nft variants), it reads the legacy rules once: no false "could not be read"', () => {
