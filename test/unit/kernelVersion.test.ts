@@ -213,6 +213,9 @@ describe('reports and diff', () => {
       const r = await loadResultFile(file);
       expect(r.environment.kernelVersion).toEqual({ version: '4.19', source: 'uname', exact: false });
       expect(renderMarkdown(r)).toContain('What kernel 4.19.x can show');
+      // A file's content is not trusted: a malformed version object is read from uname's release too.
+      writeFileSync(file, JSON.stringify({ ...old, environment: { ...old['environment'], kernel: '6.1.0-57-amd64', kernelVersion: { version: 6, source: 'x' } } }));
+      expect((await loadResultFile(file)).environment.kernelVersion).toEqual({ version: '6.1', source: 'uname', exact: false });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
