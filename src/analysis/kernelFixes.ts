@@ -1,6 +1,7 @@
 /**
  * Which of the known conntrack/NAT kernel changes (../shared/DESIGN.md §1) a kernel version carries, so a report
- * can say what this machine could and could not show. Pure: a version string in, one line per change out.
+ * can say what this machine could and could not show. Pure: an upstream kernel version (host/kernelVersion.ts) in,
+ * one line per change out.
  * Versions in that table marked "~" are not certain; a kernel in such a range is reported as `uncertain`.
  */
 import type { KernelVersion, KernelVersionSource } from '../types.js';
