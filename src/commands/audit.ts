@@ -35,7 +35,7 @@ export function registerAuditCommand<T>(y: Argv<T>, setExit: (code: number) => v
         .option('pid', { type: 'number', describe: "audit this process's network namespace (and its root's resolv.conf)" })
         .option('container', { type: 'string', describe: "audit this container's network namespace (docker or crictl id or name)" })
         .option('json', { type: 'boolean', default: false, describe: 'print {netns, kernel, findings: [{id, severity, subject, title, evidence, why, fix}]} as JSON' })
-        .option('fail-on', { type: 'string', choices: ['high', 'medium', 'never'] as const, default: 'high', describe: 'exit 1 when a finding is at least this severe; 2 when an input that could hide one could not be read' }),
+        .option('fail-on', { type: 'string', choices: ['high', 'medium', 'never'] as const, default: 'high', describe: 'exit 1 when a finding is at least this severe' }),
     async (argv) => {
       setExit(
         await auditCommand({
