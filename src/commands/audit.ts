@@ -2,21 +2,26 @@ import type { Argv } from 'yargs';
 import { resolveTargets, type TargetArgs } from '../node/targets.js';
 import { auditFindings, renderAudit, type AuditReport } from '../node/audit/audit.js';
 import { collectAuditFacts } from '../node/audit/collect.js';
-import { failing, type Severity } from '../node/audit/findings.js';
+import { gateOutcome, type Severity } from '../node/audit/findings.js';
 
 export interface AuditArgs extends TargetArgs {
   json: boolean;
   failOn: Severity | 'never';
 }
 
-/** `repro audit`: read the namespace, print the findings; 1 when one is at or above --fail-on. Changes nothing. */
+/**
+ * `repro audit`: read the namespace, print the findings; 1 when one is at or above --fail-on, 2 when an input it
+ * gates on could not be read (one line on stderr). Changes nothing.
+ */
 export async function auditCommand(a: AuditArgs): Promise<number> {
   const [ns] = await resolveTargets(a, { single: true });
   if (!ns) throw new Error('no namespace to audit');
   const facts = await collectAuditFacts(ns);
-  const report: AuditReport = { netns: facts.netns, kernel: facts.kernelRelease, findings: auditFindings(facts) };
+  const report: AuditReport = { netns: facts.netns, kernel: facts.kernelRelease, kernelVersion: facts.kernelVersion, findings: auditFindings(facts) };
   process.stdout.write(a.json ? JSON.stringify(report, null, 2) + '\n' : renderAudit(report));
-  return failing(report.findings, a.failOn).length > 0 ? 1 : 0;
+  const gate = gateOutcome(report.findings, a.failOn);
+  if (gate.line !== null) process.stderr.write(`${gate.line}\n`);
+  return gate.code;
 }
 
 /** Registers `audit` on the CLI; setExit receives its exit code. */

@@ -1,8 +1,17 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError, errorMessage } from '../errors.js';
-import { RESULT_SCHEMA, type ResultFile } from '../types.js';
+import { RESULT_SCHEMA, type KernelVersion, type KernelVersionSource, type ResultFile } from '../types.js';
 import type { LabelledResult } from '../analysis/diff.js';
+import { upstreamKernelVersion } from '../host/kernelVersion.js';
+
+const SOURCES: readonly unknown[] = ['version-signature', 'proc-version', 'deb-package', 'uname'] satisfies KernelVersionSource[];
+
+function isKernelVersion(v: unknown): v is KernelVersion {
+  if (typeof v !== 'object' || v === null) return false;
+  const k = v as Record<string, unknown>;
+  return typeof k['version'] === 'string' && k['version'].length <= 64 && typeof k['exact'] === 'boolean' && SOURCES.includes(k['source']);
+}
 
 /** Read one result.json; a wrong or missing file is a one-line UserError naming it. */
 export async function loadResultFile(file: string): Promise<ResultFile> {
@@ -21,6 +30,12 @@ export async function loadResultFile(file: string): Promise<ResultFile> {
   const r = data as Partial<ResultFile> | null;
   if (!r || typeof r !== 'object' || r.schema !== RESULT_SCHEMA || !Array.isArray(r.modes) || !r.environment) {
     throw new UserError(`${file} is not a repro result (expected "schema": "${RESULT_SCHEMA}")`);
+  }
+  // Files written before kernelVersion said its source held uname's version as a string: read it as uname's (so is
+  // anything else that is not the {version, source, exact} this version writes).
+  const env = r.environment as { kernel: unknown; kernelVersion: unknown };
+  if (!isKernelVersion(env.kernelVersion)) {
+    env.kernelVersion = upstreamKernelVersion({ release: typeof env.kernel === 'string' ? env.kernel : '' });
   }
   return r as ResultFile;
 }

@@ -1,10 +1,9 @@
 import http from 'node:http';
-import os from 'node:os';
 import { Counter, Gauge, Registry, type OpenMetricsContentType } from 'prom-client';
 import { UserError, errorMessage } from '../../errors.js';
 import { assessKernel, type FixAssessment } from '../../analysis/kernelFixes.js';
 import { conntrackDelta, readConntrackStatIn, type ConntrackStat, type ConntrackStatsSource } from '../../host/conntrackStat.js';
-import { kernelVersionOf } from '../../host/environment.js';
+import { readKernelVersion } from '../../host/environment.js';
 import { netnsLabel, readFileIn, type NetnsRef } from '../../host/exec.js';
 
 /** The counters each line shows; every counter the kernel has goes to the metrics. */
@@ -90,7 +89,8 @@ export class Watch {
   private readonly entries = new Gauge({ name: 'repro_conntrack_entries', help: 'conntrack entries in the table', labelNames: ['netns'], registers: [this.registry] });
   private readonly limit = new Gauge({ name: 'repro_conntrack_entries_limit', help: 'net.netfilter.nf_conntrack_max', labelNames: ['netns'], registers: [this.registry] });
   private readonly sourceInfo = new Gauge({ name: 'repro_conntrack_stats_source', help: 'where the stats are read: procfs or netlink (1 for the source in use)', labelNames: ['netns', 'source'], registers: [this.registry] });
-  private readonly kernel = assessKernel(kernelVersionOf(os.release()));
+  /** The kernel's known changes, from its upstream version (read in start(): /proc/version, not only uname -r). */
+  private kernel: FixAssessment[] = [];
   private server: http.Server | null = null;
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> = Promise.resolve();
@@ -116,6 +116,7 @@ export class Watch {
   async start(): Promise<string | null> {
     // Said only once everything is up, so that a failure is the one line printed.
     const notes: string[] = [];
+    this.kernel = assessKernel(await readKernelVersion());
     for (const ns of this.o.targets) {
       const label = netnsLabel(ns);
       const r = await readConntrackStatIn(ns).catch((err: unknown) => {
