@@ -19,7 +19,7 @@ export interface RunOutcome {
 }
 
 /** The command line that runs one entry through the scenario's own command (kebab-case flags as written). */
-export function cliArgsFor(run: ScenarioRun, outDir: string): string[] {
+export function cliArgsFor(run: ScenarioRun, outDir: string, force = false): string[] {
   const args = [run.scenario, '--backend', run.backend, ...(run.kernel !== null ? ['--kernel', run.kernel] : [])];
   if (run.modes) args.push('--modes', run.modes.join(','));
   for (const [k, v] of Object.entries(run.options)) {
@@ -27,6 +27,7 @@ export function cliArgsFor(run: ScenarioRun, outDir: string): string[] {
     else args.push(`--${k}`, String(v));
   }
   args.push('--out', outDir);
+  if (force) args.push('--force');
   return args;
 }
 
