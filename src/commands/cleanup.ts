@@ -4,7 +4,6 @@ import { LINK_PATTERN, NETNS_PATTERN } from '../host/names.js';
 import { dropTablesCreatedByRun, ownedByAnyRun, ownedByRun, removeRules } from '../host/iptables.js';
 import { deleteEntriesFromSubnet } from '../host/conntrackTable.js';
 import { readAllRunStates } from '../runner/runState.js';
-import { removeStaleLock } from '../runner/runLock.js';
 import { connectDocker, dockerAnswers } from '../backends/docker/daemon.js';
 import { removeDockerLeftovers } from '../backends/docker/topology.js';
 import { removeResolverDirs } from '../backends/netns/resolverFiles.js';
@@ -23,8 +22,6 @@ export interface CleanupReport {
   vms: string[];
   /** Runs whose SYN capture (tcpdump and its directory) was left and removed. */
   captures: string[];
-  /** True when a lock left by a dead run was removed. */
-  staleLock: boolean;
 }
 
 /**
@@ -77,7 +74,6 @@ export async function cleanup(runId?: string): Promise<CleanupReport> {
     stateFiles,
     vms,
     captures,
-    staleLock: await removeStaleLock(),
   };
 }
 
@@ -101,7 +97,6 @@ export function describeCleanup(r: CleanupReport): string {
     `${r.stateFiles.length} state files`,
     ...(r.vms.length > 0 ? [`${r.vms.length} VMs`] : []),
     ...(r.captures.length > 0 ? [`the SYN captures of ${r.captures.length} runs`] : []),
-    ...(r.staleLock ? ['the stale run lock'] : []),
   ];
   return `removed ${parts.join(', ')}`;
 }
