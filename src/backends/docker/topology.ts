@@ -204,7 +204,7 @@ export async function buildDockerTopology(req: TopologyRequest, state: RunStateF
     nsExec: async (host, cmd, args) => run('nsenter', ['-t', String(pids.get(host.name) ?? (await containerPid(docker, host.name))), '-n', cmd, ...args]),
     netnsPath: async (host) => `/proc/${pids.get(host.name) ?? (await containerPid(docker, host.name))}/ns/net`,
     rootDir,
-    resolvers: dockerResolverFiles(rootDir),
+    resolvers: dockerResolverFiles(docker),
     readCounters: async (host) => {
       const pid = pids.get(host.name) ?? (await containerPid(docker, host.name));
       const [snmp, netstat] = await Promise.all([readFile(`/proc/${pid}/net/snmp`, 'utf8'), readFile(`/proc/${pid}/net/netstat`, 'utf8')]);
