@@ -64,7 +64,10 @@ export async function resolveInRoot(root: string, rel: string): Promise<FileHand
         if (stack.length > 1) await (stack.pop() as FileHandle).close();
         continue;
       }
-      const fh = await open(fdPath(dir, name), O_PATH | constants.O_NOFOLLOW);
+      const fh = await open(fdPath(dir, name), O_PATH | constants.O_NOFOLLOW).catch((err: NodeJS.ErrnoException) => {
+        // Said with the path asked for, not the /proc/self/fd one it was looked up through.
+        throw Object.assign(new Error(`${err.code ?? 'error'}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message.split(',')[0]?.replace(/^\w+: /, '')}, ${display}`), { code: err.code });
+      });
       const st = await fh.stat();
       if (st.isSymbolicLink()) {
         await fh.close();
