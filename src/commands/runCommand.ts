@@ -63,7 +63,7 @@ export async function runScenarioFile(file: string, opts: RunFileOptions): Promi
   const startedAt = new Date();
   const dir = opts.out ?? defaultRunDir(sf.name, startedAt);
   const force = opts.force === true;
-  await prepareOutputDir(dir, SUMMARY_FILES, force);
+  await prepareOutputDir(dir, SUMMARY_FILES, force, true);
 
   let interrupted = false;
   const current: { child: ReturnType<typeof spawn> | null } = { child: null };

@@ -18,11 +18,12 @@ export function defaultResultDir(r: Pick<ResultFile, 'scenario' | 'runId' | 'sta
 export const RUN_OUTPUTS = ['result.json', 'report.md', 'report.html'] as const;
 
 /**
- * Before a run: its output directory exists, is ours to write in (atomicWrite.ts), and holds none of `names`
- * unless `force` — said before the run, not after it.
+ * Before a run: its output directory (made when `create`, else checked only if it exists already) is ours to
+ * write in (atomicWrite.ts) and holds none of `names` unless `force` — said before the run, not after it.
  */
-export async function prepareOutputDir(dir: string, names: readonly string[], force: boolean): Promise<void> {
-  await mkdir(dir, { recursive: true });
+export async function prepareOutputDir(dir: string, names: readonly string[], force: boolean, create = false): Promise<void> {
+  if (create) await mkdir(dir, { recursive: true });
+  else if (!(await access(dir).then(() => true, () => false))) return;
   await checkOutputDir(dir);
   if (force) return;
   for (const n of names) {

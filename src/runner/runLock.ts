@@ -18,8 +18,10 @@ import { writeFileAtomic } from '../atomicWrite.js';
  * the lock must not depend on one. link-then-verify still needs a staleness rule.) The name lives in the network
  * namespace runs start in, the host's.
  *
- * The file beside it only says who holds the lock, for the message a second starter prints; the holder writes it
- * after taking the lock and deletes it on release only if it is still its own.
+ * The file beside it says who holds the lock, for the message a second starter prints; the holder writes it after
+ * taking the lock and deletes it on release only if it is still its own. It also keeps out, and is respected by, a
+ * repro of the file-lock era (or one in another network namespace sharing /run/repro): a file naming another live
+ * repro process when we hold the name is such a holder, and we step back. The file is never deleted for being stale.
  */
 export const LOCK_FILE = path.join(STATE_DIR, 'lock');
 
@@ -98,9 +100,18 @@ export class RunLock {
     }
     const lock = new RunLock(file, server);
     try {
+      const before = await readOwner(file);
+      if (before && before.pid !== process.pid && ownerIsLive(before)) throw new UserError(describeOwner(before, file));
       await mkdir(path.dirname(file), { recursive: true });
-      const me: LockOwner = { pid: process.pid, command, startedAt: new Date().toISOString() };
-      await writeFileAtomic(file, JSON.stringify(me) + '\n', { replace: true });
+      const text = JSON.stringify({ pid: process.pid, command, startedAt: new Date().toISOString() } satisfies LockOwner) + '\n';
+      // Created where there is none (a file-lock repro creating one meanwhile keeps it: we step back); a dead
+      // owner's file is replaced.
+      await writeFileAtomic(file, text, { replace: false }).catch(async (err: unknown) => {
+        const now = await readOwner(file);
+        if (now && ownerIsLive(now)) throw new UserError(describeOwner(now, file));
+        if (!(err instanceof UserError)) throw err;
+        await writeFileAtomic(file, text, { replace: true });
+      });
     } catch (err) {
       lock.releaseSync();
       throw err;

@@ -98,3 +98,24 @@ describe('ownerIsLive', () => {
     expect(ownerIsLive({ ...owner, pid: -1 }, () => 'node cli.js')).toBe(false);
   });
 });
+
+describe('RunLock beside a file-lock holder', () => {
+  it('steps back when the file names another live repro process (a file-lock era run), and leaves its file', async () => {
+    const file = tmpLock();
+    // A live process whose command line says repro: a node child named so.
+    const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', 'repro-file-lock-holder'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const text = JSON.stringify({ pid: other.pid, command: 'repro tcp-syn (old)', startedAt: 'T' });
+      writeFileSync(file, text);
+      await expect(RunLock.acquire('repro dns', file)).rejects.toThrow(`another repro run holds ${file}: pid ${other.pid}, started T, \`repro tcp-syn (old)\``);
+      expect(readFileSync(file, 'utf8')).toBe(text);
+      // The name was given back: once the holder is gone, the lock is taken.
+      other.kill('SIGKILL');
+      await new Promise((r) => other.once('close', r));
+      (await RunLock.acquire('repro dns', file)).releaseSync();
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+});
