@@ -4,7 +4,7 @@ import { EXIT } from '../exitCodes.js';
 import { ProgressPrinter } from './progress.js';
 import { handleInterrupts } from './interrupts.js';
 import { renderTerminal } from '../report/terminal.js';
-import { defaultResultDir, writeRunOutputs } from '../report/resultFiles.js';
+import { RUN_OUTPUTS, defaultResultDir, prepareOutputDir, writeRunOutputs } from '../report/resultFiles.js';
 import { requireNetnsPrerequisites } from '../host/preflight.js';
 import { chooseBackend } from '../backends/choose.js';
 import { buildNetnsTopology } from '../backends/netns/topology.js';
@@ -20,6 +20,7 @@ export interface CommonScenarioArgs {
   image?: string | undefined;
   json: boolean;
   out: string | undefined;
+  force?: boolean | undefined;
   kernel?: string | undefined;
   'kernel-modules'?: string | undefined;
   'vm-cpus': number;
@@ -47,6 +48,7 @@ export function commonFlags(s: ScenarioEntry): Record<string, Options> {
     'vm-memory': { type: 'number', default: VM_DEFAULTS.memoryMb, describe: "with --kernel: the guest's memory in MB" },
     json: { type: 'boolean', default: false, describe: 'print result.json alone on stdout (the table and progress still go to stderr)' },
     out: { type: 'string', describe: `result directory (default: results/<time>-${s.name}-<run id>)` },
+    force: { type: 'boolean', default: false, describe: 'replace result files already in --out (without it, an existing result is kept and the run refused)' },
   } satisfies Record<string, Options>;
 }
 
@@ -54,9 +56,9 @@ export function commonFlags(s: ScenarioEntry): Record<string, Options> {
  * Write result.json (with rates and comparisons), report.md and report.html; the table on stderr, the JSON on
  * stdout with --json. Returns the exit code: EXIT.INTERRUPTED for an interrupted run, else EXIT.OK.
  */
-export async function writeAndRender(argv: { json: boolean; out: string | undefined }, raw: ResultFile): Promise<number> {
+export async function writeAndRender(argv: { json: boolean; out: string | undefined; force?: boolean | undefined }, raw: ResultFile): Promise<number> {
   const rows = SCENARIOS[raw.scenario].rows;
-  const w = await writeRunOutputs(argv.out ?? defaultResultDir(raw), raw, rows);
+  const w = await writeRunOutputs(argv.out ?? defaultResultDir(raw), raw, rows, argv.force === true);
   process.stderr.write('\n' + renderTerminal(w.result, w.resultFile, rows) + '\n');
   process.stderr.write(`reports: ${w.markdownFile}, ${w.htmlFile}\n`);
   if (argv.json) process.stdout.write(JSON.stringify(w.result, null, 2) + '\n');
@@ -75,6 +77,7 @@ export async function runScenarioCommand(s: ScenarioEntry, argv: CommonScenarioA
   const prepared = s.prepare(argv);
   const docker = s.backends.includes('docker');
   if (!docker && argv.backend === 'docker') throw new UserError(`repro ${s.name} runs on the netns backend only: use --backend netns (or auto)`);
+  if (argv.out !== undefined) await prepareOutputDir(argv.out, RUN_OUTPUTS, argv.force === true);
   if (argv.kernel !== undefined) return runInGuest(s, argv, prepared.progressNoun);
   await requireNetnsPrerequisites();
   const progress = new ProgressPrinter(process.stderr);

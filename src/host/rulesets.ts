@@ -16,19 +16,31 @@ export type RulesetTool =
 
 export interface RulesetRead {
   tool: RulesetTool;
-  /** The tool's output; null when it could not be read (then `error` says why). */
+  /**
+   * The tool's output; null when it could not be read (then `error` says why). Over RULESET_MAX_BYTES, the
+   * iptables dump's complete lines before the cap (`error` says it was cut); an nft JSON dump so cut is null.
+   */
   text: string | null;
   error: string | null;
 }
 
 const TIMEOUT_MS = 10_000;
+/**
+ * The most of one tool's output kept in memory. The size is the node's (kube-proxy writes a chain per service and
+ * endpoint; ~10 MB for 10 000 services); the audit Job has 256 MiB for all seven reads.
+ */
+export const RULESET_MAX_BYTES = 24 * 1024 * 1024;
 const NOT_INSTALLED = ' is not installed';
 
 async function readOne(ns: NetnsRef, tool: RulesetTool): Promise<RulesetRead> {
   const [cmd, ...args] = tool.split(' ') as [string, ...string[]];
   try {
-    const r = await runInNamespace(ns, cmd, args, { timeoutMs: TIMEOUT_MS });
-    return { tool, text: r.stdout, error: null };
+    const r = await runInNamespace(ns, cmd, args, { timeoutMs: TIMEOUT_MS, maxStdoutBytes: RULESET_MAX_BYTES });
+    if (!r.truncated) return { tool, text: r.stdout, error: null };
+    const capped = `output over ${RULESET_MAX_BYTES / 1024 / 1024} MiB: the tool was stopped there`;
+    if (tool.startsWith('nft')) return { tool, text: null, error: `${capped}, and a cut JSON dump cannot be read` };
+    // The complete lines before the cap are checked; what came after is not.
+    return { tool, text: r.stdout.slice(0, r.stdout.lastIndexOf('\n') + 1), error: `${capped}; only the rules before it were checked` };
   } catch (err) {
     return { tool, text: null, error: err instanceof CommandNotFoundError || notFoundInNamespace(cmd, err) ? `${cmd}${NOT_INSTALLED}` : errorMessage(err) };
   }

@@ -162,7 +162,7 @@ export function rulesetUnreadable(reads: readonly RulesetRead[], hides: Severity
       id: 'ruleset-unreadable',
       severity: hides,
       subject: r.tool,
-      title: `${r.tool} could not be read: its rules were not checked`,
+      title: r.text === null ? `${r.tool} could not be read: its rules were not checked` : `${r.tool} was read in part: the rest of its rules were not checked`,
       evidence: [problem],
       why: `A MASQUERADE or SNAT rule in it would go unchecked (on this kernel such a finding is ${hides}), so the other findings may be incomplete.`,
       fix: /not installed/.test(problem) ? `install the tool (Debian: apt-get install ${r.tool.startsWith('nft') ? 'nftables' : 'iptables'})` : 'run repro audit as root (CAP_NET_ADMIN) in the namespace to audit',

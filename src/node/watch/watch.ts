@@ -1,10 +1,10 @@
-import http from 'node:http';
 import { Counter, Gauge, Registry, type OpenMetricsContentType } from 'prom-client';
 import { UserError, errorMessage } from '../../errors.js';
 import { assessKernel, type FixAssessment } from '../../analysis/kernelFixes.js';
 import { conntrackDelta, readConntrackStatIn, type ConntrackStat, type ConntrackStatsSource } from '../../host/conntrackStat.js';
 import { readKernelVersion } from '../../host/environment.js';
 import { netnsLabel, readFileIn, type NetnsRef } from '../../host/exec.js';
+import { serveMetrics, type MetricsServer } from './metricsServer.js';
 
 /** The counters each line shows; every counter the kernel has goes to the metrics. */
 export const LINE_COUNTERS = ['insert_failed', 'drop', 'clashres', 'early_drop'] as const;
@@ -91,7 +91,7 @@ export class Watch {
   private readonly sourceInfo = new Gauge({ name: 'repro_conntrack_stats_source', help: 'where the stats are read: procfs or netlink (1 for the source in use)', labelNames: ['netns', 'source'], registers: [this.registry] });
   /** The kernel's known changes, from its upstream version (read in start(): /proc/version, not only uname -r). */
   private kernel: FixAssessment[] = [];
-  private server: http.Server | null = null;
+  private server: MetricsServer | null = null;
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -143,28 +143,9 @@ export class Watch {
     this.sourceInfo.set({ netns: s.label, source: s.source }, 1);
   }
 
-  private listen(addr: ListenAddress): Promise<string> {
-    const server = http.createServer((req, res) => {
-      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('repro watch serves /metrics\n');
-        return;
-      }
-      this.registry.metrics().then(
-        (body) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(body),
-        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${errorMessage(err)}\n`),
-      );
-    });
-    this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => {
-        reject(new UserError(`--prometheus ${addr.host}:${addr.port}: ${err.code === 'EADDRINUSE' ? 'port in use' : err.code === 'EADDRNOTAVAIL' ? 'no such local address' : err.message}`));
-      });
-      server.listen(addr.port, addr.host, () => {
-        const a = server.address();
-        const where = typeof a === 'object' && a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : `${addr.host}:${addr.port}`;
-        resolve(where);
-      });
-    });
+  private async listen(addr: ListenAddress): Promise<string> {
+    this.server = await serveMetrics(addr, this.registry);
+    return this.server.address;
   }
 
   private schedule(): void {
@@ -210,11 +191,7 @@ export class Watch {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.ticking;
-    if (this.server) {
-      const server = this.server;
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
+    await this.server?.close();
     for (const s of this.states) {
       const counts = LINE_COUNTERS.filter((c) => s.prev.columns.includes(c)).map((c) => `${c} +${s.sinceStart[c] ?? 0}`);
       this.o.out(`${s.label}: since the start ${counts.join('  ')}`);
