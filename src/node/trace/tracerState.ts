@@ -1,0 +1,89 @@
+import { mkdir, readdir, readFile, rm, lstat } from 'node:fs/promises';
+import { writeFileAtomic } from '../../atomicWrite.js';
+
+/**
+ * The bpftrace a `repro trace` (or `watch --trace`) started, recorded in /run/repro/tracers/<repro pid>.json, so
+ * that `repro cleanup` ends one left by a SIGKILL: by the recorded pid and its start time (so a recycled pid is
+ * never hit), never by a command-line match.
+ */
+export const TRACER_DIR = '/run/repro/tracers';
+
+export interface TracerState {
+  owner: number;
+  bpftrace: number;
+  /** Field 22 of /proc/<pid>/stat: the process's start in clock ticks since boot. */
+  startTicks: number;
+}
+
+/** The start time of a process (field 22 of its stat; the command name may hold spaces and parentheses). */
+export function startTicksOf(stat: string): number | null {
+  const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const v = Number(after[19]);
+  return Number.isInteger(v) ? v : null;
+}
+
+async function startTicks(pid: number): Promise<number | null> {
+  try {
+    return startTicksOf(await readFile(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+export async function recordTracer(bpftracePid: number): Promise<() => Promise<void>> {
+  const ticks = await startTicks(bpftracePid);
+  if (ticks === null) throw new Error(`bpftrace (pid ${bpftracePid}) ended at start`);
+  await mkdir(TRACER_DIR, { recursive: true, mode: 0o700 });
+  const path = `${TRACER_DIR}/${process.pid}.json`;
+  const state: TracerState = { owner: process.pid, bpftrace: bpftracePid, startTicks: ticks };
+  await writeFileAtomic(path, JSON.stringify(state));
+  return () => rm(path, { force: true });
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+function validState(v: unknown): v is TracerState {
+  const s = v as TracerState;
+  return typeof v === 'object' && v !== null && [s.owner, s.bpftrace, s.startTicks].every((n) => Number.isInteger(n) && n > 0);
+}
+
+/** Tracers whose repro is gone: each still running (same pid and start) is ended; its state file is removed. */
+export async function endLeftoverTracers(): Promise<number[]> {
+  let names: string[];
+  try {
+    names = (await readdir(TRACER_DIR)).filter((n) => /^\d+\.json$/.test(n));
+  } catch {
+    return [];
+  }
+  const ended: number[] = [];
+  for (const n of names) {
+    const path = `${TRACER_DIR}/${n}`;
+    const st = await lstat(path);
+    if (!st.isFile() || st.size > 4096) continue;
+    let s: unknown;
+    try {
+      s = JSON.parse(await readFile(path, 'utf8'));
+    } catch {
+      await rm(path, { force: true });
+      continue;
+    }
+    if (!validState(s)) {
+      await rm(path, { force: true });
+      continue;
+    }
+    if (alive(s.owner) && s.owner !== process.pid) continue;
+    if ((await startTicks(s.bpftrace)) === s.startTicks) {
+      process.kill(s.bpftrace, 'SIGTERM');
+      ended.push(s.bpftrace);
+    }
+    await rm(path, { force: true });
+  }
+  return ended;
+}
