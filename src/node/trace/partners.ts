@@ -55,7 +55,7 @@ export class EventListener {
     });
     createInterface({ input: child.stderr! }).on('line', (line) => {
       if (/No buffer space/i.test(line)) this.lost++;
-      else if (!/flow events have been shown|^conntrack v[\d.]+ \(conntrack-tools\): NOTICE: Netlink socket buffer size/.test(line)) this.warn(`conntrack -E (${this.netnsPath}): ${line}`);
+      else if (!/flow events have been shown|NOTICE: Netlink socket buffer size has been set/.test(line)) this.warn(`conntrack -E (${this.netnsPath}): ${line}`);
     });
     child.on('error', (err) => this.warn(`conntrack -E (${this.netnsPath}): ${err.message}`));
   }

@@ -1,6 +1,6 @@
 /**
  * The bpftrace programs `repro trace` runs, one per kernel hook. Each prints one line per conntrack drop:
- *   D <netns inode> <ct status> <l3 family> <l4 proto> <orig src> <orig sport> <orig dst> <orig dport> <reply src> <reply sport> <reply dst> <reply dport>
+ *   D <ktime ns> <netns inode> <ct status> <l3 family> <l4 proto> <orig src> <orig sport> <orig dst> <orig dport> <reply src> <reply sport> <reply dst> <reply dport>
  * read from the skb's conntrack entry (skb->_nfct, through BTF). Pure text generation; parseDropLine reads it back.
  */
 
@@ -39,7 +39,7 @@ function emit(netnsInodes: readonly number[]): string {
   const addrs = (fam: string, field: string): string =>
     [0, 1].map((d) => `ntop(${fam}, ${T(d as 0 | 1, `src.u3.${field}`)}), ${port(d as 0 | 1, 'src')}, ntop(${fam}, ${T(d as 0 | 1, `dst.u3.${field}`)}), ${port(d as 0 | 1, 'dst')}`).join(', ');
   const line = (fam: string, field: string): string =>
-    `printf("D %u %u %u %u %s %u %s %u %s %u %s %u\\n", ${ns}, $ct->status, ${T(0, 'src.l3num')}, ${T(0, 'dst.protonum')}, ${addrs(fam, field)});`;
+    `printf("D %llu %u %u %u %u %s %u %s %u %s %u %s %u\\n", nsecs, ${ns}, $ct->status, ${T(0, 'src.l3num')}, ${T(0, 'dst.protonum')}, ${addrs(fam, field)});`;
   // _nfct's low 3 bits are the ctinfo; the rest is the nf_conn pointer.
   return `  $nfct = $skb->_nfct;
   if ($nfct != 0) {
@@ -114,6 +114,8 @@ export function symbolRange(kallsyms: string, name: string): { start: bigint; en
 }
 
 export interface DropLine {
+  /** CLOCK_MONOTONIC of the drop (bpftrace's nsecs; process.hrtime's clock too), for the interval check. */
+  ktimeNs: bigint;
   netnsInode: number;
   status: number;
   family: 4 | 6;
@@ -126,8 +128,10 @@ const ADDR = /^[0-9a-fA-F.:]+$/;
 
 /** One D line back into fields; anything else (bpftrace's own messages) is null. */
 export function parseDropLine(line: string): DropLine | null {
-  const f = line.trim().split(' ');
-  if (f[0] !== 'D' || f.length !== 13) return null;
+  const all = line.trim().split(' ');
+  if (all[0] !== 'D' || all.length !== 14 || !/^\d{1,20}$/.test(all[1] ?? '')) return null;
+  const ktimeNs = BigInt(all[1] ?? '0');
+  const f = [all[0], ...all.slice(2)];
   const n = (i: number): number => Number(f[i]);
   const nums = [1, 2, 3, 4, 6, 8, 10, 12].map(n);
   if (nums.some((x) => !Number.isInteger(x) || x < 0)) return null;
@@ -137,6 +141,7 @@ export function parseDropLine(line: string): DropLine | null {
   if (fam !== 2 && fam !== 10) return null;
   const s = (i: number): string => f[i] ?? '';
   return {
+    ktimeNs,
     netnsInode: n(1),
     status: n(2),
     family: fam === 2 ? 4 : 6,

@@ -6,7 +6,7 @@ import { conntrackDelta, readConntrackStatIn, type ConntrackStat } from '../../h
 import { CommandNotFoundError, netnsLabel, run, type NetnsRef } from '../../host/exec.js';
 import { OwnerIndex } from './owners.js';
 import { EventListener, lookupByReply, replyKey } from './partners.js';
-import { bpftraceProgram, formatHasReason, HOOK_NAMES, HOOKS, netfilterDropReason, parseDropLine, READY_LINE, symbolRange, type DropLine, type HookId, type ProgramInput } from './program.js';
+import { bpftraceProgram, confirmCandidate, formatHasReason, HOOK_NAMES, HOOKS, netfilterDropReason, parseDropLine, READY_LINE, symbolRange, type DropLine, type HookId, type ProgramInput } from './program.js';
 import { intervalCheck, makeRecord, protocolName, type TraceRecord } from './records.js';
 import { recordTracer } from './tracerState.js';
 
@@ -64,8 +64,21 @@ interface Checked {
   label: string;
   inode: number;
   prev: ConntrackStat;
-  races: number;
-  unmatched: number;
+  /** Kernel times of the insert-race records and of the unexplained confirm drops not yet checked. */
+  races: bigint[];
+  unmatched: bigint[];
+}
+
+/**
+ * Which race records belong to a reading taken between t0 and t1 (pure): every one before t0, and of those inside the
+ * window as many as the counter's delta asks for (earliest first). The rest wait for the next reading.
+ */
+export function reconcile(times: readonly bigint[], t0: bigint, t1: bigint, failed: number): { counted: number; rest: bigint[] } {
+  const sorted = [...times].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const sure = sorted.filter((t) => t <= t0).length;
+  const maybe = sorted.filter((t) => t > t0 && t <= t1).length;
+  const take = sure + Math.max(0, Math.min(maybe, failed - sure));
+  return { counted: take, rest: sorted.slice(take) };
 }
 
 /** `repro trace`: bpftrace on the best hook, one record per conntrack drop, checked against insert_failed. Read only. */
@@ -112,7 +125,7 @@ export class Tracer {
     for (const ns of checkedTargets) {
       const inode = await this.inodeOf(ns);
       const r = await readConntrackStatIn(ns);
-      this.checked.push({ ns, label: netnsLabel(ns), inode, prev: r.stat, races: 0, unmatched: 0 });
+      this.checked.push({ ns, label: netnsLabel(ns), inode, prev: r.stat, races: [], unmatched: [] });
       const l = new EventListener(this.pathOf(ns), this.o.note);
       l.start();
       this.listeners.set(inode, l);
@@ -203,7 +216,8 @@ export class Tracer {
   private async onDrop(d: DropLine): Promise<void> {
     const at = new Date();
     const proto = protocolName(d.protocol);
-    const partner = await this.partnerOf(d, proto);
+    // Only a possible failed confirm has a partner to look for; a rule's drop is known for what it is.
+    const partner = confirmCandidate(this.hook ?? 'kfree_skb-reason', d.status) ? await this.partnerOf(d, proto) : null;
     let client = this.owners.ofAddress(d.original.src);
     let partnerClient = partner ? this.owners.ofAddress(partner.original.src) : null;
     if (!client || (partner && !partnerClient)) {
@@ -217,8 +231,8 @@ export class Tracer {
     const c = this.checked.find((x) => x.inode === d.netnsInode);
     if (r.kind === 'insert-race') {
       this.counts.races++;
-      if (c) c.races++;
-    } else if (c && r.kind !== 'netfilter-drop') c.unmatched++;
+      c?.races.push(d.ktimeNs);
+    } else if (r.kind !== 'netfilter-drop') c?.unmatched.push(d.ktimeNs);
     this.o.onRecord(r);
   }
 
@@ -229,25 +243,35 @@ export class Tracer {
 
   /** The interval check: each checked namespace's insert-race records against its insert_failed delta. */
   async check(): Promise<void> {
-    // Drops read so far get their records first (a partner lookup may be under way).
+    // Each namespace's counters are read between t0 and t1; its records (bpftrace's lines and the partner lookups
+    // come a little later) are counted by the drop's kernel time, the clock of hrtime. A drop inside [t0, t1] may be
+    // on either side of the reading: as many of those as the counter needs are counted in.
+    const read = async (c: Checked): Promise<{ stat: ConntrackStat | string; t0: bigint; t1: bigint }> => {
+      const t0 = process.hrtime.bigint();
+      const stat = await readConntrackStatIn(c.ns).then((r) => r.stat, (err: unknown) => errorMessage(err));
+      return { stat, t0, t1: process.hrtime.bigint() };
+    };
+    const readings = await Promise.all(this.checked.map(read));
+    await new Promise((r) => setTimeout(r, 250));
     await this.pending;
-    for (const c of this.checked) {
-      let stat: ConntrackStat;
-      try {
-        stat = (await readConntrackStatIn(c.ns)).stat;
-      } catch (err) {
-        this.o.note(`! ${c.label}: ${errorMessage(err)}`);
-        continue;
+    this.checked.forEach((c, i) => {
+      const reading = readings[i];
+      if (!reading || typeof reading.stat === 'string') {
+        this.o.note(`! ${c.label}: ${reading?.stat ?? 'no reading'}`);
+        return;
       }
+      const { stat, t0, t1 } = reading;
       const delta = conntrackDelta(c.prev, stat);
+      const { counted, rest } = reconcile(c.races, t0, t1, delta['insert_failed'] ?? 0);
+      c.races = rest;
+      const unmatched = c.unmatched.filter((t) => t <= t1).length;
+      c.unmatched = c.unmatched.filter((t) => t > t1);
       const lost = this.lostLines + (this.listeners.get(c.inode)?.lost ?? 0);
-      const line = intervalCheck(c.label, c.races, delta, lost, c.unmatched);
+      const line = intervalCheck(c.label, counted, delta, lost, unmatched);
       if (line) this.o.note(line);
       if ((delta['clashres'] ?? 0) > 0) this.o.note(`${c.label}: clashres +${delta['clashres']}: clashes the kernel resolved (no drop)`);
       c.prev = stat;
-      c.races = 0;
-      c.unmatched = 0;
-    }
+    });
     this.lostLines = 0;
     for (const l of this.listeners.values()) l.lost = 0;
   }
