@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
+import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { capabilityGate } from './capabilities.js';
 import { CLI } from './cli.js';
@@ -63,6 +64,46 @@ function rulePackets(lab: RaceLab, table: string, comment: string): number {
   const line = out.split('\n').find((l) => l.includes(comment));
   if (!line) throw new Error(`rule ${comment} not in:\n${out}`);
   return Number(line.trim().split(/\s+/)[0]);
+}
+
+function scrape(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+}
+
+/** `repro watch --trace --prometheus 127.0.0.1:0` on one namespace: its metrics URL, and a stop by SIGTERM. */
+async function startWatchTrace(netns: string) {
+  const child = spawn(process.execPath, [CLI, 'watch', '--trace', '--netns', netns, '--interval', '1', '--prometheus', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`watch --trace did not serve: ${stderr}`)), 30_000);
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      const m = /metrics on (http:\/\/[\d.:]+\/metrics)/.exec(stderr);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on('close', () => reject(new Error(`watch exited: ${stderr}`)));
+  });
+  return {
+    url,
+    async stop(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+      child.kill('SIGTERM');
+      return { code: await closed, stdout, stderr };
+    },
+  };
 }
 
 describe.skipIf(skip !== null)(`repro trace${skip ? ` — skipped: ${skip}` : ''}`, () => {
@@ -132,6 +173,27 @@ describe.skipIf(skip !== null)(`repro trace${skip ? ` — skipped: ${skip}` : ''
       expect(records.filter((r) => r.kind === 'insert-race')).toEqual([]);
       expect(records.filter((r) => r.kind === 'netfilter-drop')).toHaveLength(injected);
       process.stderr.write(`trace: ${injected} injected drops (rule counters) = ${records.length} netfilter-drop records, 0 insert-race\n`);
+    } finally {
+      lab.destroy();
+    }
+  }, 90_000);
+
+  it('watch --trace serves the per-pod drop counter: the race drops as insert-race, as many as insert_failed', async () => {
+    const lab = buildRaceLab();
+    try {
+      const w = await startWatchTrace(lab.router);
+      const before = kernelInsertFailed(lab.router);
+      await lab.race(200);
+      await sleep(1500);
+      const made = kernelInsertFailed(lab.router) - before;
+      const body = await scrape(w.url);
+      const { code, stdout } = await w.stop();
+      expect(code).toBe(0);
+      expect(made).toBeGreaterThan(0);
+      expect(body).toContain('# TYPE repro_conntrack_drops counter');
+      const m = new RegExp(`^repro_conntrack_drops_total\\{netns="${lab.router}",namespace="",pod="",container="",kind="insert-race",protocol="tcp"\\} (\\d+)$`, 'm').exec(body);
+      expect(Number(m?.[1])).toBe(made);
+      expect(stdout.split('\n').filter((l) => / insert-race /.test(l))).toHaveLength(made);
     } finally {
       lab.destroy();
     }

@@ -6,6 +6,8 @@ import { assessKernel, type FixAssessment } from '../../analysis/kernelFixes.js'
 import { conntrackDelta, readConntrackStatIn, type ConntrackStat, type ConntrackStatsSource } from '../../host/conntrackStat.js';
 import { kernelVersionOf } from '../../host/environment.js';
 import { netnsLabel, readFileIn, type NetnsRef } from '../../host/exec.js';
+import { recordLine, type TraceRecord } from '../trace/records.js';
+import { Tracer } from '../trace/tracer.js';
 
 /** The counters each line shows; every counter the kernel has goes to the metrics. */
 export const LINE_COUNTERS = ['insert_failed', 'drop', 'clashres', 'early_drop'] as const;
@@ -71,6 +73,8 @@ export interface WatchOptions {
   targets: NetnsRef[];
   intervalSec: number;
   prometheus: ListenAddress | null;
+  /** --trace: each conntrack drop from eBPF (repro trace), counted per pod in repro_conntrack_drops_total. */
+  trace?: boolean;
   out: (line: string) => void;
   err: (line: string) => void;
 }
@@ -91,6 +95,13 @@ export class Watch {
   private readonly limit = new Gauge({ name: 'repro_conntrack_entries_limit', help: 'net.netfilter.nf_conntrack_max', labelNames: ['netns'], registers: [this.registry] });
   private readonly sourceInfo = new Gauge({ name: 'repro_conntrack_stats_source', help: 'where the stats are read: procfs or netlink (1 for the source in use)', labelNames: ['netns', 'source'], registers: [this.registry] });
   private readonly kernel = assessKernel(kernelVersionOf(os.release()));
+  private readonly drops = new Counter({
+    name: 'repro_conntrack_drops_total',
+    help: 'conntrack drops traced (watch --trace), by the pod they hit and their kind (insert-race, netfilter-drop, confirm-failed)',
+    labelNames: ['netns', 'namespace', 'pod', 'container', 'kind', 'protocol'],
+    registers: [],
+  });
+  private tracer: Tracer | null = null;
   private server: http.Server | null = null;
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> = Promise.resolve();
@@ -128,11 +139,24 @@ export class Watch {
       this.gauges(state, r.stat, await this.limitOf(ns));
       notes.push(`watching ${label}: conntrack stats over ${r.source}${r.procfsError ? ` (procfs: ${r.procfsError})` : ''}, every ${this.o.intervalSec} s`);
     }
+    if (this.o.trace) await this.startTrace();
     const address = this.o.prometheus ? await this.listen(this.o.prometheus) : null;
     for (const n of notes) this.o.err(n);
     if (address) this.o.err(`metrics on http://${address}/metrics (OpenMetrics)`);
     this.schedule();
     return address;
+  }
+
+  private async startTrace(): Promise<void> {
+    this.registry.registerMetric(this.drops);
+    const count = (r: TraceRecord): void => {
+      const c = r.client;
+      this.drops.inc({ netns: r.netns.replace(/^netns:/, ''), namespace: c?.namespace ?? '', pod: c?.pod ?? '', container: c?.container ?? '', kind: r.kind, protocol: r.protocol });
+      this.o.out(recordLine(r));
+    };
+    this.tracer = new Tracer({ targets: this.o.targets, intervalSec: this.o.intervalSec, onRecord: count, note: (l) => (l.startsWith('!') ? this.o.out(l) : this.o.err(l)) });
+    await this.tracer.start();
+    void this.tracer.ended.then((why) => why && this.o.err(`! trace: ${why}`));
   }
 
   private gauges(s: TargetState, stat: ConntrackStat, limit: number | null): void {
@@ -209,6 +233,7 @@ export class Watch {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.ticking;
+    await this.tracer?.stop();
     if (this.server) {
       const server = this.server;
       server.closeAllConnections();
