@@ -10,6 +10,7 @@ import { removeDockerLeftovers } from '../backends/docker/topology.js';
 import { removeResolverDirs } from '../backends/netns/resolverFiles.js';
 import { cleanupVms } from '../vm/lifecycle.js';
 import { removeLeftoverCaptures } from '../host/capture.js';
+import { endLeftoverTracers } from '../node/trace/tracerState.js';
 
 export interface CleanupReport {
   containers: string[];
@@ -23,6 +24,8 @@ export interface CleanupReport {
   vms: string[];
   /** Runs whose SYN capture (tcpdump and its directory) was left and removed. */
   captures: string[];
+  /** Processes (bpftrace, conntrack -E) of a `repro trace`/`watch --trace` that was killed (pids, from their state files). */
+  tracers: number[];
   /** True when a lock left by a dead run was removed. */
   staleLock: boolean;
 }
@@ -41,6 +44,8 @@ export async function cleanup(runId?: string): Promise<CleanupReport> {
   const matchesRun = (m: RegExpExecArray | null): boolean =>
     m !== null && (runId === undefined ? !live.has(m[1] ?? '') : m[1] === runId);
   const vms = await cleanupVms(runId);
+  // Tracers are not runs: ended only when their repro is gone, whatever --run says.
+  const tracers = runId === undefined ? await endLeftoverTracers() : [];
   const captures = await removeLeftoverCaptures((id) => (runId === undefined ? !live.has(id) : id === runId));
   // Docker first: removing its networks removes their bridges, which would otherwise look like stray links.
   let docker = { containers: [] as string[], networks: [] as string[] };
@@ -77,6 +82,7 @@ export async function cleanup(runId?: string): Promise<CleanupReport> {
     stateFiles,
     vms,
     captures,
+    tracers,
     staleLock: await removeStaleLock(),
   };
 }
@@ -101,6 +107,7 @@ export function describeCleanup(r: CleanupReport): string {
     `${r.stateFiles.length} state files`,
     ...(r.vms.length > 0 ? [`${r.vms.length} VMs`] : []),
     ...(r.captures.length > 0 ? [`the SYN captures of ${r.captures.length} runs`] : []),
+    ...(r.tracers.length > 0 ? [`${r.tracers.length} tracer processes (bpftrace, conntrack -E)`] : []),
     ...(r.staleLock ? ['the stale run lock'] : []),
   ];
   return `removed ${parts.join(', ')}`;

@@ -2,7 +2,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { capabilityGate } from './capabilities.js';
-import { CLI } from './cli.js';
+import { CLI, runCli } from './cli.js';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostSnapshot } from './hostSnapshot.js';
 import { buildRaceLab, type RaceLab } from './raceLab.js';
 import type { TraceRecord } from '../../src/node/trace/records.js';
@@ -198,4 +199,36 @@ describe.skipIf(skip !== null)(`repro trace${skip ? ` — skipped: ${skip}` : ''
       lab.destroy();
     }
   }, 90_000);
+
+  it('a SIGKILLed trace leaves its bpftrace, which repro cleanup ends by its state file', async () => {
+    const lab = buildRaceLab();
+    try {
+      const t = await startTrace(['--netns', lab.router]);
+      const file = `/run/repro/tracers/${t.pid}.json`;
+      const state = JSON.parse(readFileSync(file, 'utf8')) as { owner: number; processes: { pid: number }[] };
+      expect(state.owner).toBe(t.pid);
+      // bpftrace and the router's conntrack -E listener.
+      expect(state.processes).toHaveLength(2);
+      const pids = state.processes.map((p) => p.pid);
+      process.kill(t.pid ?? 0, 'SIGKILL');
+      await sleep(300);
+      const alive = (pid: number): boolean => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      expect(pids.every(alive)).toBe(true);
+      const r = await runCli(['cleanup']);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/\b2 tracer processes \(bpftrace, conntrack -E\)/);
+      for (let i = 0; i < 50 && pids.some(alive); i++) await sleep(100);
+      expect(pids.filter(alive)).toEqual([]);
+      expect(existsSync(file)).toBe(false);
+    } finally {
+      lab.destroy();
+    }
+  }, 60_000);
 });

@@ -31,6 +31,10 @@ export class EventListener {
   private readonly recent = new Map<string, Seen>();
   private child: ChildProcess | null = null;
   lost = 0;
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
   private waiters: (() => void)[] = [];
 
   constructor(

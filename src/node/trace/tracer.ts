@@ -166,7 +166,7 @@ export class Tracer {
           ready = true;
           this.child = child;
           this.ended = closed;
-          void recordTracer(child.pid ?? 0).then(
+          void recordTracer([child.pid ?? 0, ...[...this.listeners.values()].flatMap((l) => (l.pid ? [l.pid] : []))]).then(
             (forget) => {
               this.forget = forget;
               resolve(null);

@@ -2,17 +2,21 @@ import { mkdir, readdir, readFile, rm, lstat } from 'node:fs/promises';
 import { writeFileAtomic } from '../../atomicWrite.js';
 
 /**
- * The bpftrace a `repro trace` (or `watch --trace`) started, recorded in /run/repro/tracers/<repro pid>.json, so
+ * The processes a `repro trace` (or `watch --trace`) started (bpftrace, and conntrack -E listeners), recorded in /run/repro/tracers/<repro pid>.json, so
  * that `repro cleanup` ends one left by a SIGKILL: by the recorded pid and its start time (so a recycled pid is
  * never hit), never by a command-line match.
  */
 export const TRACER_DIR = '/run/repro/tracers';
 
-export interface TracerState {
-  owner: number;
-  bpftrace: number;
+export interface TracedProcess {
+  pid: number;
   /** Field 22 of /proc/<pid>/stat: the process's start in clock ticks since boot. */
   startTicks: number;
+}
+
+export interface TracerState {
+  owner: number;
+  processes: TracedProcess[];
 }
 
 /** The start time of a process (field 22 of its stat; the command name may hold spaces and parentheses). */
@@ -30,12 +34,16 @@ async function startTicks(pid: number): Promise<number | null> {
   }
 }
 
-export async function recordTracer(bpftracePid: number): Promise<() => Promise<void>> {
-  const ticks = await startTicks(bpftracePid);
-  if (ticks === null) throw new Error(`bpftrace (pid ${bpftracePid}) ended at start`);
+export async function recordTracer(pids: readonly number[]): Promise<() => Promise<void>> {
+  const processes: TracedProcess[] = [];
+  for (const pid of pids) {
+    const ticks = await startTicks(pid);
+    if (ticks === null) throw new Error(`pid ${pid} ended at start`);
+    processes.push({ pid, startTicks: ticks });
+  }
   await mkdir(TRACER_DIR, { recursive: true, mode: 0o700 });
   const path = `${TRACER_DIR}/${process.pid}.json`;
-  const state: TracerState = { owner: process.pid, bpftrace: bpftracePid, startTicks: ticks };
+  const state: TracerState = { owner: process.pid, processes };
   await writeFileAtomic(path, JSON.stringify(state));
   return () => rm(path, { force: true });
 }
@@ -51,10 +59,11 @@ const alive = (pid: number): boolean => {
 
 function validState(v: unknown): v is TracerState {
   const s = v as TracerState;
-  return typeof v === 'object' && v !== null && [s.owner, s.bpftrace, s.startTicks].every((n) => Number.isInteger(n) && n > 0);
+  const positive = (n: unknown): boolean => Number.isInteger(n) && (n as number) > 0;
+  return typeof v === 'object' && v !== null && positive(s.owner) && Array.isArray(s.processes) && s.processes.length <= 64 && s.processes.every((p) => positive(p.pid) && positive(p.startTicks));
 }
 
-/** Tracers whose repro is gone: each still running (same pid and start) is ended; its state file is removed. */
+/** Tracers whose repro is gone: each process still running (same pid and start) is ended; the state file is removed. Returns the pids ended. */
 export async function endLeftoverTracers(): Promise<number[]> {
   let names: string[];
   try {
@@ -79,9 +88,10 @@ export async function endLeftoverTracers(): Promise<number[]> {
       continue;
     }
     if (alive(s.owner) && s.owner !== process.pid) continue;
-    if ((await startTicks(s.bpftrace)) === s.startTicks) {
-      process.kill(s.bpftrace, 'SIGTERM');
-      ended.push(s.bpftrace);
+    for (const p of s.processes) {
+      if ((await startTicks(p.pid)) !== p.startTicks) continue;
+      process.kill(p.pid, 'SIGTERM');
+      ended.push(p.pid);
     }
     await rm(path, { force: true });
   }
