@@ -18,6 +18,12 @@ export function parseEventLine(line: string): ConntrackFlow | null {
   return m?.[1] ? (parseConntrackFlows(m[1])[0] ?? null) : null;
 }
 
+const SELF = '/proc/self/ns/net';
+
+/** conntrack in a namespace: straight for our own (setns would need CAP_SYS_ADMIN), through nsenter for another. */
+const inNetns = (netnsPath: string, args: string[]): [string, string[]] =>
+  netnsPath === SELF ? ['conntrack', args] : ['nsenter', ['--net=' + netnsPath, 'conntrack', ...args]];
+
 const KEEP_MS = 5000;
 const MAX_REMEMBERED = 200_000;
 
@@ -44,8 +50,8 @@ export class EventListener {
 
   start(): void {
     // -b: a larger socket buffer, so that a burst of NEW events is not lost (ENOBUFS is counted when it is).
-    const args = ['--net=' + this.netnsPath, 'conntrack', '-E', '-e', 'NEW', '-b', '16777216'];
-    const child = spawn('nsenter', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, args] = inNetns(this.netnsPath, ['-E', '-e', 'NEW', '-b', '16777216']);
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const flow = parseEventLine(line);
@@ -98,9 +104,10 @@ export class EventListener {
 
 /** `conntrack -L` in the namespace, filtered on the reply tuple (and filtered again here: the filter is the kernel's). */
 export async function lookupByReply(netnsPath: string, proto: string, reply: { src: string; sport: number; dst: string; dport: number }): Promise<ConntrackFlow | null> {
-  const args = ['--net=' + netnsPath, 'conntrack', '-L', '-p', proto, '--reply-src', reply.src, '--reply-dst', reply.dst];
-  if (proto === 'tcp' || proto === 'udp') args.push('--reply-port-src', String(reply.sport), '--reply-port-dst', String(reply.dport));
-  const r = await run('nsenter', args, { check: false, timeoutMs: 5000 });
+  const filter = ['-L', '-p', proto, '--reply-src', reply.src, '--reply-dst', reply.dst];
+  if (proto === 'tcp' || proto === 'udp') filter.push('--reply-port-src', String(reply.sport), '--reply-port-dst', String(reply.dport));
+  const [cmd, args] = inNetns(netnsPath, filter);
+  const r = await run(cmd, args, { check: false, timeoutMs: 5000 });
   if (r.code !== 0) throw new Error(`conntrack -L in ${netnsPath}: ${r.stderr.trim().split('\n')[0] ?? `exit ${r.code}`}`);
   const key = replyKey(proto, reply);
   return parseConntrackFlows(r.stdout).find((f) => replyKey(f.proto, f.reply) === key) ?? null;
