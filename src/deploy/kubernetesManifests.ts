@@ -204,7 +204,7 @@ export function manifestFiles(image = DEFAULT_IMAGE): Record<string, string> {
  * its user, capabilities, host namespaces, read-only mounts, read-only root, no escalation; Docker's default seccomp
  * profile is the RuntimeDefault one. Pure.
  */
-export function dockerRunOptions(pod: V1PodSpec): string[] {
+export function dockerRunOptions(pod: V1PodSpec, opts: { dockerLacks?: readonly string[] } = {}): string[] {
   const c = pod.containers[0];
   if (!c || pod.containers.length !== 1) throw new Error('one container per pod');
   const sc = c.securityContext ?? {};
@@ -212,7 +212,16 @@ export function dockerRunOptions(pod: V1PodSpec): string[] {
   const out: string[] = [];
   if (sc.runAsUser !== undefined) out.push('--user', `${sc.runAsUser}${sc.runAsGroup !== undefined ? `:${sc.runAsGroup}` : ''}`);
   for (const cap of sc.capabilities?.drop ?? []) out.push('--cap-drop', cap);
-  for (const cap of sc.capabilities?.add ?? []) out.push('--cap-add', cap);
+  const add = sc.capabilities?.add ?? [];
+  for (const cap of add) {
+    if (!opts.dockerLacks?.includes(cap)) {
+      out.push('--cap-add', cap);
+      continue;
+    }
+    // Docker before 23 knows no CAP_BPF/CAP_PERFMON; the kernel grants what they grant to CAP_SYS_ADMIN too
+    // (bpf_capable, perfmon_capable), so a pod that has SYS_ADMIN loses nothing without them. Without it: refused.
+    if (!['BPF', 'PERFMON'].includes(cap) || !add.includes('SYS_ADMIN')) throw new Error(`this docker cannot grant CAP_${cap}`);
+  }
   if (sc.allowPrivilegeEscalation === false) out.push('--security-opt', 'no-new-privileges');
   if (sc.readOnlyRootFilesystem) out.push('--read-only');
   if (pod.hostNetwork) out.push('--network', 'host');

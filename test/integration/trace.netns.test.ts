@@ -6,7 +6,7 @@ import { CLI, runCli } from './cli.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostSnapshot } from './hostSnapshot.js';
 import { buildRaceLab, type RaceLab } from './raceLab.js';
-import type { TraceRecord } from '../../src/node/trace/records.js';
+import { startTrace } from './traceCli.js';
 
 const gate = capabilityGate();
 const bpftrace = execFileSync('sh', ['-c', 'command -v bpftrace || true'], { encoding: 'utf8' }).trim();
@@ -17,38 +17,6 @@ const skip = gate.skip ? gate.reason : !bpftrace ? 'bpftrace is not installed' :
 function kernelInsertFailed(netns: string): number {
   const out = execFileSync('ip', ['netns', 'exec', netns, 'conntrack', '-S'], { encoding: 'utf8' });
   return [...out.matchAll(/\binsert_failed=(\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
-}
-
-/** `repro trace --json` on one namespace, once it says it is tracing; stop() ends it by SIGINT and returns its records. */
-export async function startTrace(args: string[]) {
-  const child = spawn(process.execPath, [CLI, 'trace', '--json', '--interval', '1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`trace did not start: ${stderr}`)), 30_000);
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      if (/^tracing conntrack drops on /m.test(stderr)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('close', () => reject(new Error(`trace exited: ${stderr}`)));
-  });
-  return {
-    pid: child.pid,
-    get stderr() {
-      return stderr;
-    },
-    async stop(): Promise<{ code: number | null; records: TraceRecord[]; stderr: string }> {
-      child.kill('SIGINT');
-      const code = await closed;
-      const records = stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as TraceRecord);
-      return { code, records, stderr };
-    },
-  };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

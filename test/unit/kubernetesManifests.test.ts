@@ -182,5 +182,9 @@ describe('privileges: each manifest grants what its command needs, no more', () 
     ]);
     expect(dockerRunOptions(watchDaemonSet(IMAGE).spec?.template.spec as V1PodSpec)).toEqual(['--user', '65534:65534', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--read-only', '--network', 'host']);
     expect(dockerRunOptions(auditJob(IMAGE).spec?.template.spec as V1PodSpec)).toContain('--pid');
+    // Docker 20.10 knows no CAP_BPF/CAP_PERFMON: SYS_ADMIN, which the pod has, grants them.
+    const old = dockerRunOptions(trace, { dockerLacks: ['BPF', 'PERFMON'] });
+    expect(old.filter((o, i) => old[i - 1] === '--cap-add')).toEqual(['NET_ADMIN', 'SYS_ADMIN']);
+    expect(() => dockerRunOptions(auditJob(IMAGE).spec?.template.spec as V1PodSpec, { dockerLacks: ['SYS_PTRACE'] })).toThrow(/cannot grant CAP_SYS_PTRACE/);
   });
 });

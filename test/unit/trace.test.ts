@@ -28,6 +28,7 @@ describe('trace: the bpftrace programs', () => {
     const l = bpftraceProgram({ hook: 'kfree_skb-location', nfHookSlow: { start: 0xffff0010n, end: 0xffff0200n }, netnsInodes: [] });
     expect(l).toContain('args->location >= 0xffff0010 && (uint64)args->location < 0xffff0200');
     expect(l).not.toContain('ns.inum ==');
+    expect(l).toContain('if (1) {');
     expect(bpftraceProgram({ hook: 'fexit', netnsInodes: [] })).toMatch(/^kretfunc:__nf_conntrack_confirm \/retval == 0\//);
     const k = bpftraceProgram({ hook: 'kretprobe', netnsInodes: [] });
     expect(k).toContain('kprobe:__nf_conntrack_confirm { @skb[tid] = arg0; }');

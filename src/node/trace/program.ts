@@ -35,7 +35,8 @@ const port = (dir: 0 | 1, side: 'src' | 'dst'): string => `bswap(${T(dir, `${sid
 /** The body shared by every hook: $skb is set; prints the D line when the skb carries an entry. */
 function emit(netnsInodes: readonly number[]): string {
   const ns = '$ct->ct_net.net->ns.inum';
-  const filter = netnsInodes.length > 0 ? `if (${netnsInodes.map((i) => `${ns} == ${i}`).join(' || ')}) ` : '';
+  // Always an `if`: bpftrace has no bare blocks.
+  const filter = `if (${netnsInodes.length > 0 ? netnsInodes.map((i) => `${ns} == ${i}`).join(' || ') : '1'}) `;
   const addrs = (fam: string, field: string): string =>
     [0, 1].map((d) => `ntop(${fam}, ${T(d as 0 | 1, `src.u3.${field}`)}), ${port(d as 0 | 1, 'src')}, ntop(${fam}, ${T(d as 0 | 1, `dst.u3.${field}`)}), ${port(d as 0 | 1, 'dst')}`).join(', ');
   const line = (fam: string, field: string): string =>
