@@ -1,6 +1,5 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,7 +12,7 @@ import { newRunId } from '../../src/host/names.js';
 import type { TraceRecord } from '../../src/node/trace/records.js';
 import { capabilityGate } from './capabilities.js';
 import { dockerGate } from './docker.js';
-import { startTrace } from './traceCli.js';
+import { scrape, startTrace } from './traceCli.js';
 
 /**
  * docker/Dockerfile built here and run with the trace DaemonSet's privileges, and `repro trace` beside containers
@@ -73,18 +72,6 @@ async function buildBase(id: string, work: string): Promise<string> {
   const tag = `repro-test-base:${id}`;
   await run('docker', ['build', '-q', '-t', tag, '-f', dockerfile, ctx], { timeout: 300_000 });
   return tag;
-}
-
-function scrape(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d: string) => (body += d));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
 }
 
 async function freePort(): Promise<number> {

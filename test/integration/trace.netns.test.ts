@@ -1,12 +1,11 @@
 import { execFileSync, spawn } from 'node:child_process';
-import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { capabilityGate } from './capabilities.js';
 import { CLI, runCli } from './cli.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostSnapshot } from './hostSnapshot.js';
 import { buildRaceLab, type RaceLab } from './raceLab.js';
-import { startTrace } from './traceCli.js';
+import { scrape, startTrace } from './traceCli.js';
 
 const gate = capabilityGate();
 const bpftrace = execFileSync('sh', ['-c', 'command -v bpftrace || true'], { encoding: 'utf8' }).trim();
@@ -33,18 +32,6 @@ function rulePackets(lab: RaceLab, table: string, comment: string): number {
   const line = out.split('\n').find((l) => l.includes(comment));
   if (!line) throw new Error(`rule ${comment} not in:\n${out}`);
   return Number(line.trim().split(/\s+/)[0]);
-}
-
-function scrape(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d: string) => (body += d));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
 }
 
 /** `repro watch --trace --prometheus 127.0.0.1:0` on one namespace: its metrics URL, and a stop by SIGTERM. */

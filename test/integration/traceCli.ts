@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { CLI } from './cli.js';
 import type { TraceRecord } from '../../src/node/trace/records.js';
 
@@ -34,3 +35,16 @@ export async function startTrace(args: string[]) {
   };
 }
 
+
+/** GET a URL, its body. */
+export function scrape(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+}

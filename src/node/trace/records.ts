@@ -85,7 +85,7 @@ export function intervalCheck(netns: string, races: number, delta: Record<string
   const causes: string[] = [];
   const chain = delta['chainlength'] ?? 0;
   if (chain > 0) causes.push(`${chain} from hash chains too long (chaintoolong counts in insert_failed, no race)`);
-  if (lostEvents > 0) causes.push(`${lostEvents} events lost by the buffers`);
+  if (lostEvents > 0) causes.push(`${lostEvents} events lost by the buffers or drops beyond the lookups at once`);
   if (unmatched > 0) causes.push(`${unmatched} confirm drops without a partner found (gone before the lookup)`);
   if (failed < races) causes.push('records of drops counted in the next interval');
   if (causes.length === 0) causes.push('drops the hook did not see (an skb without a conntrack entry, or another drop site)');

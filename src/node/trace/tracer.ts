@@ -11,6 +11,8 @@ import { intervalCheck, makeRecord, protocolName, type TraceRecord } from './rec
 import { recordTracer } from './tracerState.js';
 
 const TRACEFS = '/sys/kernel/tracing';
+/** Partner lookups at once; a drop beyond them is recorded without one (and the interval check says so). */
+const MAX_INFLIGHT = 64;
 const KFREE_SKB_FORMAT = `${TRACEFS}/events/skb/kfree_skb/format`;
 
 /** The hooks this kernel may allow, best first, each with what its program needs; why the others are out. */
@@ -90,7 +92,10 @@ export class Tracer {
   private readonly listeners = new Map<number, EventListener>();
   private readonly checked: Checked[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private pending: Promise<void> = Promise.resolve();
+  /** Drops whose partner lookup is under way; each is handled on its own (a lookup may wait ~300 ms). */
+  private readonly inflight = new Set<Promise<void>>();
+  /** Drops recorded without a partner lookup because too many were in flight, per interval. */
+  private skippedLookups = 0;
   private lostLines = 0;
   private stopping = false;
   /** Resolves when bpftrace ends; a message when it ended by itself. */
@@ -181,7 +186,10 @@ export class Tracer {
           return;
         }
         const d = parseDropLine(line);
-        if (d) this.pending = this.pending.then(() => this.onDrop(d));
+        if (!d) return;
+        const p = this.onDrop(d, this.inflight.size < MAX_INFLIGHT).catch((err: unknown) => this.o.note(`! trace: ${errorMessage(err)}`));
+        this.inflight.add(p);
+        void p.finally(() => this.inflight.delete(p));
       });
       void closed.then((why) => {
         if (!ready) resolve(why ?? 'stopped');
@@ -213,11 +221,17 @@ export class Tracer {
     return null;
   }
 
-  private async onDrop(d: DropLine): Promise<void> {
+  private async settled(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+  }
+
+  private async onDrop(d: DropLine, mayLookUp: boolean): Promise<void> {
     const at = new Date();
     const proto = protocolName(d.protocol);
     // Only a possible failed confirm has a partner to look for; a rule's drop is known for what it is.
-    const partner = confirmCandidate(this.hook ?? 'kfree_skb-reason', d.status) ? await this.partnerOf(d, proto) : null;
+    const candidate = confirmCandidate(this.hook ?? 'kfree_skb-reason', d.status);
+    if (candidate && !mayLookUp) this.skippedLookups++;
+    const partner = candidate && mayLookUp ? await this.partnerOf(d, proto) : null;
     let client = this.owners.ofAddress(d.original.src);
     let partnerClient = partner ? this.owners.ofAddress(partner.original.src) : null;
     if (!client || (partner && !partnerClient)) {
@@ -253,7 +267,7 @@ export class Tracer {
     };
     const readings = await Promise.all(this.checked.map(read));
     await new Promise((r) => setTimeout(r, 250));
-    await this.pending;
+    await this.settled();
     this.checked.forEach((c, i) => {
       const reading = readings[i];
       if (!reading || typeof reading.stat === 'string') {
@@ -266,13 +280,14 @@ export class Tracer {
       c.races = rest;
       const unmatched = c.unmatched.filter((t) => t <= t1).length;
       c.unmatched = c.unmatched.filter((t) => t > t1);
-      const lost = this.lostLines + (this.listeners.get(c.inode)?.lost ?? 0);
+      const lost = this.lostLines + this.skippedLookups + (this.listeners.get(c.inode)?.lost ?? 0);
       const line = intervalCheck(c.label, counted, delta, lost, unmatched);
       if (line) this.o.note(line);
       if ((delta['clashres'] ?? 0) > 0) this.o.note(`${c.label}: clashres +${delta['clashres']}: clashes the kernel resolved (no drop)`);
       c.prev = stat;
     });
     this.lostLines = 0;
+    this.skippedLookups = 0;
     for (const l of this.listeners.values()) l.lost = 0;
   }
 
@@ -285,7 +300,7 @@ export class Tracer {
       child.kill('SIGINT');
       await closed;
     }
-    await this.pending;
+    await this.settled();
     await this.check();
     await Promise.all([...this.listeners.values()].map((l) => l.stop()));
     await this.forget?.();
