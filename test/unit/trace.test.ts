@@ -26,7 +26,7 @@ describe('trace: the bpftrace programs', () => {
     expect(p).toMatch(/^tracepoint:skb:kfree_skb \/args->reason == 12\//);
     expect(p).toContain('if ($ct->ct_net.net->ns.inum == 11 || $ct->ct_net.net->ns.inum == 22)');
     const l = bpftraceProgram({ hook: 'kfree_skb-location', nfHookSlow: { start: 0xffff0010n, end: 0xffff0200n }, netnsInodes: [] });
-    expect(l).toContain('args->location >= 0xffff0010 && (uint64)args->location < 0xffff0200');
+    expect(l).toContain('/(uint64)args->location >= (uint64)kaddr("nf_hook_slow") && (uint64)args->location - (uint64)kaddr("nf_hook_slow") < 496/');
     expect(l).not.toContain('ns.inum ==');
     expect(l).toContain('if (1) {');
     expect(bpftraceProgram({ hook: 'fexit', netnsInodes: [] })).toMatch(/^kretfunc:__nf_conntrack_confirm \/retval == 0\//);

@@ -83,7 +83,8 @@ ${READY}END { clear(@ready); clear(@skb); }
     case 'kfree_skb-location': {
       const r = p.nfHookSlow;
       if (!r) throw new Error('kfree_skb-location needs nf_hook_slow\'s address range');
-      return `tracepoint:skb:kfree_skb /(uint64)args->location >= 0x${r.start.toString(16)} && (uint64)args->location < 0x${r.end.toString(16)}/ {\n  $skb = (struct sk_buff *)args->skbaddr;\n${body}\n}\n${READY}${END}`;
+      // kaddr() and a small size: bpftrace reads a literal above 2^63 as a negative number.
+      return `tracepoint:skb:kfree_skb /(uint64)args->location >= (uint64)kaddr("nf_hook_slow") && (uint64)args->location - (uint64)kaddr("nf_hook_slow") < ${r.end - r.start}/ {\n  $skb = (struct sk_buff *)args->skbaddr;\n${body}\n}\n${READY}${END}`;
     }
   }
 }
