@@ -50,7 +50,9 @@ export class EventListener {
 
   start(): void {
     // -b: a larger socket buffer, so that a burst of NEW events is not lost (ENOBUFS is counted when it is).
-    const [cmd, args] = inNetns(this.netnsPath, ['-E', '-e', 'NEW', '-b', '16777216']);
+    // --any-nat: the kernel filters the events to NAT-ed entries (a partner always is one), so a busy node's other
+    // flows do not fill the socket buffer.
+    const [cmd, args] = inNetns(this.netnsPath, ['-E', '-e', 'NEW', '--any-nat', '-b', '16777216']);
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     createInterface({ input: child.stdout! }).on('line', (line) => {
