@@ -58,12 +58,15 @@ export interface NodeAccess {
   capabilities: string[];
   /** Host paths mounted read-only at the same path. */
   hostPaths: string[];
+  /** Writable scratch directories (emptyDir) in the otherwise read-only root. */
+  scratch: string[];
 }
 
 export const ACCESS: Record<'watch' | 'watchTrace' | 'audit', NodeAccess> = {
-  watch: { runAsRoot: false, hostPID: false, capabilities: [], hostPaths: [] },
-  watchTrace: { runAsRoot: true, hostPID: false, capabilities: ['BPF', 'PERFMON', 'NET_ADMIN', 'SYS_ADMIN'], hostPaths: ['/sys/kernel/btf', '/sys/kernel/tracing'] },
-  audit: { runAsRoot: true, hostPID: true, capabilities: ['NET_ADMIN', 'NET_RAW', 'SYS_PTRACE'], hostPaths: [] },
+  watch: { runAsRoot: false, hostPID: false, capabilities: [], hostPaths: [], scratch: [] },
+  // /run/repro: the tracer's state file (which processes it started), in the pod's own scratch space.
+  watchTrace: { runAsRoot: true, hostPID: false, capabilities: ['BPF', 'PERFMON', 'NET_ADMIN', 'SYS_ADMIN'], hostPaths: ['/sys/kernel/btf', '/sys/kernel/tracing'], scratch: ['/run/repro'] },
+  audit: { runAsRoot: true, hostPID: true, capabilities: ['NET_ADMIN', 'NET_RAW', 'SYS_PTRACE'], hostPaths: [], scratch: [] },
 };
 
 const NOBODY = 65534;
@@ -71,7 +74,10 @@ const volumeName = (path: string): string => path.replace(/^\//, '').replace(/\/
 
 /** The node's network namespace, nothing written, no escalation, the runtime's default seccomp profile. */
 function nodeReaderPod(container: V1Container, access: NodeAccess, extra: Partial<V1PodSpec>): V1PodSpec {
-  const volumes: V1Volume[] = access.hostPaths.map((path) => ({ name: volumeName(path), hostPath: { path, type: 'Directory' } }));
+  const volumes: V1Volume[] = [
+    ...access.hostPaths.map((path) => ({ name: volumeName(path), hostPath: { path, type: 'Directory' } })),
+    ...access.scratch.map((path) => ({ name: volumeName(path), emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } })),
+  ];
   return {
     hostNetwork: true,
     hostPID: access.hostPID,
@@ -86,7 +92,10 @@ function nodeReaderPod(container: V1Container, access: NodeAccess, extra: Partia
 }
 
 function readOnlyContainer(name: string, image: string, args: string[], access: NodeAccess): V1Container {
-  const mounts: V1VolumeMount[] = access.hostPaths.map((path) => ({ name: volumeName(path), mountPath: path, readOnly: true }));
+  const mounts: V1VolumeMount[] = [
+    ...access.hostPaths.map((path) => ({ name: volumeName(path), mountPath: path, readOnly: true })),
+    ...access.scratch.map((path) => ({ name: volumeName(path), mountPath: path })),
+  ];
   return {
     name,
     image: checkPinnedImage(image),
@@ -228,8 +237,9 @@ export function dockerRunOptions(pod: V1PodSpec, opts: { dockerLacks?: readonly 
   if (pod.hostPID) out.push('--pid', 'host');
   for (const m of c.volumeMounts ?? []) {
     const v = pod.volumes?.find((x) => x.name === m.name);
-    if (!v?.hostPath) throw new Error(`volume ${m.name}: only hostPath volumes`);
-    out.push('-v', `${v.hostPath.path}:${m.mountPath}${m.readOnly ? ':ro' : ''}`);
+    if (v?.emptyDir) out.push('--tmpfs', `${m.mountPath}:size=1m,mode=0700`);
+    else if (v?.hostPath) out.push('-v', `${v.hostPath.path}:${m.mountPath}${m.readOnly ? ':ro' : ''}`);
+    else throw new Error(`volume ${m.name}: only hostPath and emptyDir volumes`);
   }
   return out;
 }

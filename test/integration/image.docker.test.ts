@@ -194,9 +194,22 @@ describe.skipIf(missing !== null)(`docker/Dockerfile built and run with the trac
       // Pod labels are empty: the pod has no container runtime socket to name them (said in docs/trace.md).
       expect(after).toContain('# TYPE repro_conntrack_drops counter');
       expect(metric(after) - before).toBe(second);
+      // The plain watch DaemonSet: nobody, no capability, the node's procfs counters.
+      const plain = watchDaemonSet(image.replace(/:.*/, `@sha256:${'0'.repeat(64)}`)).spec?.template.spec as V1PodSpec;
+      const pc = plain.containers[0];
+      const plainPort = await freePort();
+      const plainArgs = (pc?.args ?? []).map((a) => a.replace(/^\$\(POD_IP\):\d+$/, `127.0.0.1:${plainPort}`));
+      sh('docker', ['run', '-d', '--name', `${container}-plain`, ...dockerRunOptions(plain), '--entrypoint', pc?.command?.[0] ?? '', image, ...(pc?.command ?? []).slice(1), ...plainArgs]);
+      let plainBody = '';
+      for (let i = 0; i < 60 && !plainBody; i++) {
+        plainBody = await scrape(`http://127.0.0.1:${plainPort}/metrics`).catch(() => '');
+        if (!plainBody) await sleep(500);
+      }
+      expect(plainBody).toMatch(/^repro_conntrack_insert_failed_total\{netns="host"\} \d+$/m);
+      expect(plainBody).toMatch(/^repro_conntrack_stats_source\{netns="host",source="procfs"\} 1$/m);
       process.stderr.write(`image: ${second} unanswered SYNs = drops counter +${metric(after) - before}; docker logs:\n${logs()}\n`);
     } finally {
-      spawnSync('docker', ['rm', '-f', container]);
+      spawnSync('docker', ['rm', '-f', container, `${container}-plain`]);
       lab?.destroy();
       if (tags.length > 0) spawnSync('docker', ['rmi', '-f', ...tags.reverse()]);
       rmSync(work, { recursive: true, force: true });

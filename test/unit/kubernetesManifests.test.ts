@@ -124,11 +124,11 @@ describe('the Service and ServiceMonitor', () => {
  * that grants more, or less, fails. Every pod: the RuntimeDefault seccomp profile, no privileged mode, no escalation,
  * a read-only root, the node's network namespace, an image pinned by digest.
  */
-const NEEDS: Record<string, { command: string[]; root: boolean; hostPID: boolean; caps: string[]; readOnlyHostPaths: string[] }> = {
+const NEEDS: Record<string, { command: string[]; root: boolean; hostPID: boolean; caps: string[]; readOnlyHostPaths: string[]; scratch?: string }> = {
   // /proc/net/stat/nf_conntrack and nf_conntrack_max are 0444 in the node's namespace.
   'watch-daemonset.yaml': { command: ['watch'], root: false, hostPID: false, caps: [], readOnlyHostPaths: [] },
   // bpftrace: bpf(2), perf_event_open on tracepoints, BTF and tracefs; ctnetlink for partners.
-  'watch-trace-daemonset.yaml': { command: ['watch', '--trace'], root: true, hostPID: false, caps: ['BPF', 'NET_ADMIN', 'PERFMON', 'SYS_ADMIN'], readOnlyHostPaths: ['/sys/kernel/btf', '/sys/kernel/tracing'] },
+  'watch-trace-daemonset.yaml': { command: ['watch', '--trace'], root: true, hostPID: false, caps: ['BPF', 'NET_ADMIN', 'PERFMON', 'SYS_ADMIN'], readOnlyHostPaths: ['/sys/kernel/btf', '/sys/kernel/tracing'], scratch: '/run/repro' },
   // /proc/<pid>/root of every container; iptables-save, nft.
   'audit-job.yaml': { command: ['audit'], root: true, hostPID: true, caps: ['NET_ADMIN', 'NET_RAW', 'SYS_PTRACE'], readOnlyHostPaths: [] },
 };
@@ -153,9 +153,13 @@ describe('privileges: each manifest grants what its command needs, no more', () 
       if (!need.root) expect(sc?.runAsNonRoot).toBe(true);
       expect(sc?.capabilities?.drop).toEqual(['ALL']);
       expect([...(sc?.capabilities?.add ?? [])].sort()).toEqual(need.caps);
-      const mounts = (c?.volumeMounts ?? []).map((m) => ({ path: m.mountPath, ro: m.readOnly, host: pod.volumes?.find((v) => v.name === m.name)?.hostPath?.path }));
+      const vol = (n: string) => pod.volumes?.find((v) => v.name === n);
+      const mounts = (c?.volumeMounts ?? []).filter((m) => vol(m.name)?.hostPath).map((m) => ({ path: m.mountPath, ro: m.readOnly, host: vol(m.name)?.hostPath?.path }));
       expect(mounts).toEqual(need.readOnlyHostPaths.map((p) => ({ path: p, ro: true, host: p })));
-      expect(pod.volumes ?? []).toHaveLength(need.readOnlyHostPaths.length);
+      // The one writable place: the pod's own memory-backed scratch (the tracer's state file), nothing of the node's.
+      const scratch = (c?.volumeMounts ?? []).filter((m) => vol(m.name)?.emptyDir).map((m) => m.mountPath);
+      expect(scratch).toEqual(need.scratch ? [need.scratch] : []);
+      expect(pod.volumes ?? []).toHaveLength(need.readOnlyHostPaths.length + scratch.length);
       expect(c?.image).toMatch(/@sha256:[0-9a-f]{64}$/);
     });
   }
@@ -179,6 +183,7 @@ describe('privileges: each manifest grants what its command needs, no more', () 
       '--network', 'host',
       '-v', '/sys/kernel/btf:/sys/kernel/btf:ro',
       '-v', '/sys/kernel/tracing:/sys/kernel/tracing:ro',
+      '--tmpfs', '/run/repro:size=1m,mode=0700',
     ]);
     expect(dockerRunOptions(watchDaemonSet(IMAGE).spec?.template.spec as V1PodSpec)).toEqual(['--user', '65534:65534', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--read-only', '--network', 'host']);
     expect(dockerRunOptions(auditJob(IMAGE).spec?.template.spec as V1PodSpec)).toContain('--pid');
