@@ -91,7 +91,11 @@ function dockerRaceLab(id: string, image: string, work: string) {
   const names = [`repro-test-${id}-a`, `repro-test-${id}-b`];
   const srv = `repro-${id}-srv`;
   const hostLink = `rp${id}-h`;
-  const subnet = 10 + (parseInt(id.slice(0, 2), 16) % 200);
+  // A /24 no route on the host uses (others' labs share this host).
+  const routes = sh('ip', ['-4', 'route', 'show', 'table', 'all']);
+  const start = parseInt(id.slice(0, 2), 16) % 200;
+  const subnet = Array.from({ length: 200 }, (_, i) => 30 + ((start + i) % 200)).find((n) => !routes.includes(`10.213.${n}.`));
+  if (subnet === undefined) throw new Error('no free 10.213.x.0/24 for the server namespace');
   const [hostIp, srvIp] = [`10.213.${subnet}.1`, `10.213.${subnet}.2`];
   const destroy = (): void => {
     spawnSync('docker', ['rm', '-f', ...names]);
