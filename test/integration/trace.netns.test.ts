@@ -171,14 +171,6 @@ describe.skipIf(skip !== null)(`repro trace${skip ? ` — skipped: ${skip}` : ''
       const pids = state.processes.map((p) => p.pid);
       process.kill(t.pid ?? 0, 'SIGKILL');
       await sleep(300);
-      const alive = (pid: number): boolean => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      };
       expect(pids.every(alive)).toBe(true);
       const r = await runCli(['cleanup']);
       expect(r.code).toBe(0);

@@ -48,7 +48,8 @@ export async function recordTracer(pids: readonly number[]): Promise<() => Promi
   return () => rm(path, { force: true });
 }
 
-const alive = (pid: number): boolean => {
+/** Does a process of this pid exist (signal 0)? */
+export const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;
