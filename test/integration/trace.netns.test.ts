@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostSnapshot } from './hostSnapshot.js';
 import { buildRaceLab, type RaceLab } from './raceLab.js';
 import { scrape, startTrace } from './traceCli.js';
+import { alive } from '../../src/node/trace/tracerState.js';
 
 const gate = capabilityGate();
 const bpftrace = execFileSync('sh', ['-c', 'command -v bpftrace || true'], { encoding: 'utf8' }).trim();
