@@ -4,12 +4,14 @@ import { resolveTargets, type TargetArgs } from '../node/targets.js';
 import { HOOKS, type HookId } from '../node/trace/program.js';
 import { recordLine } from '../node/trace/records.js';
 import { Tracer } from '../node/trace/tracer.js';
+import { watchCommand } from './watch.js';
 
 export interface TraceArgs extends TargetArgs {
   duration?: number | undefined;
   interval: number;
   json: boolean;
   hook?: string | undefined;
+  prometheus?: string | undefined;
 }
 
 const given = (v: unknown): boolean => v !== undefined && (!Array.isArray(v) || v.length > 0);
@@ -19,6 +21,11 @@ export async function traceCommand(a: TraceArgs): Promise<number> {
   if (!Number.isFinite(a.interval) || a.interval < 0.1 || a.interval > 3600) throw new UserError(`--interval ${a.interval}: give seconds between 0.1 and 3600`);
   if (a.duration !== undefined && (!Number.isFinite(a.duration) || a.duration <= 0 || a.duration > 86_400 * 365)) throw new UserError(`--duration ${a.duration}: give seconds above 0`);
   if (a.hook !== undefined && !(HOOKS as readonly string[]).includes(a.hook)) throw new UserError(`--hook ${a.hook}: one of ${HOOKS.join(', ')}`);
+  // The metrics endpoint is watch's: with --prometheus, trace is `watch --trace` (its counters beside the drops).
+  if (a.prometheus !== undefined) {
+    if (a.json || a.hook !== undefined || a.duration !== undefined) throw new UserError('--prometheus runs as watch --trace: without --json, --hook or --duration');
+    return watchCommand({ netns: a.netns, pid: a.pid, container: a.container, interval: a.interval, prometheus: a.prometheus, trace: true });
+  }
   const targets = given(a.netns) || given(a.pid) || given(a.container) ? await resolveTargets(a, { single: false }) : [];
   const out = (l: string): boolean => process.stdout.write(l + '\n');
   const err = (l: string): boolean => process.stderr.write(l + '\n');
@@ -59,10 +66,11 @@ export function registerTraceCommand<T>(y: Argv<T>, setExit: (code: number) => v
         .option('duration', { type: 'number', describe: 'stop after this many seconds (default: until Ctrl-C)' })
         .option('interval', { type: 'number', default: 2, describe: 'seconds between the checks against insert_failed' })
         .option('json', { type: 'boolean', default: false, describe: 'one JSON object per drop on stdout (NDJSON); notes on stderr' })
-        .option('hook', { type: 'string', choices: HOOKS, describe: 'use this hook instead of the best the kernel allows' }),
+        .option('hook', { type: 'string', choices: HOOKS, describe: 'use this hook instead of the best the kernel allows' })
+        .option('prometheus', { type: 'string', describe: 'serve OpenMetrics at http://HOST:PORT/metrics, as watch --trace does (repro_conntrack_drops_total{netns,namespace,pod,container,kind,protocol} and the conntrack counters)' }),
     async (argv) => {
       setExit(
-        await traceCommand({ netns: argv.netns, pid: argv.pid, container: argv.container, duration: argv.duration, interval: argv.interval, json: argv.json, hook: argv.hook }),
+        await traceCommand({ netns: argv.netns, pid: argv.pid, container: argv.container, duration: argv.duration, interval: argv.interval, json: argv.json, hook: argv.hook, prometheus: argv.prometheus }),
       );
     },
   ) as unknown as Argv<T>;
