@@ -183,4 +183,18 @@ describe.skipIf(skip !== null)(`repro trace${skip ? ` — skipped: ${skip}` : ''
       lab.destroy();
     }
   }, 60_000);
+
+  it('bad arguments are one line and exit 2', async () => {
+    for (const [args, message] of [
+      [['trace', '--prometheus', '127.0.0.1:0', '--json'], 'repro: --prometheus runs as watch --trace: without --json, --hook or --duration'],
+      [['trace', '--interval', '0'], 'repro: --interval 0: give seconds between 0.1 and 3600'],
+      [['trace', '--netns', 'repro-000000-none'], /^repro: --netns repro-000000-none: /],
+    ] as const) {
+      const r = await runCli([...args]);
+      expect(r.code).toBe(2);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(typeof message === 'string' ? new RegExp(`^${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) : message);
+    }
+  }, 30_000);
 });
