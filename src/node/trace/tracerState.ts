@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm, lstat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, rmdir, lstat } from 'node:fs/promises';
 import { writeFileAtomic } from '../../atomicWrite.js';
 
 /**
@@ -45,7 +45,17 @@ export async function recordTracer(pids: readonly number[]): Promise<() => Promi
   const path = `${TRACER_DIR}/${process.pid}.json`;
   const state: TracerState = { owner: process.pid, processes };
   await writeFileAtomic(path, JSON.stringify(state));
-  return () => rm(path, { force: true });
+  return async () => {
+    await rm(path, { force: true });
+    await removeDirIfEmpty();
+  };
+}
+
+/** The directory goes with its last file: a host is left as found. Another tracer's file keeps it. */
+async function removeDirIfEmpty(): Promise<void> {
+  await rmdir(TRACER_DIR).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOTEMPTY' && err.code !== 'ENOENT' && err.code !== 'EEXIST') throw err;
+  });
 }
 
 /** Does a process of this pid exist (signal 0)? */
@@ -96,5 +106,6 @@ export async function endLeftoverTracers(): Promise<number[]> {
     }
     await rm(path, { force: true });
   }
+  await removeDirIfEmpty();
   return ended;
 }
