@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- SECTION...]` (root): the load generators' speed against baselines measured in the same run,
  * on the netns backend. Sections: `tcp` (connects/s vs a C epoll connect loop), `dns` (queries/s vs dnsperf),
- * `burst` (race drops per second and per 100 000 attempts, steady load vs burst load).
+ * `burst` (race drops per second and per 100 000 attempts, steady load vs burst load), `trace` (a steady load's
+ * rate with `repro trace` attached vs without).
  * All of them by default. One file, results/bench-<time>.json, holds every section that ran.
  */
 import { mkdir } from 'node:fs/promises';
@@ -12,11 +13,13 @@ import { EXIT } from '../exitCodes.js';
 import { benchTcpConnectRate } from './tcpConnectRate.js';
 import { benchDnsQueryRate } from './dnsQueryRate.js';
 import { benchTcpBurst } from './tcpBurst.js';
+import { benchTraceOverhead } from './traceOverhead.js';
 
 const SECTIONS: Record<string, () => Promise<{ lines: string[]; json: object }>> = {
   tcp: benchTcpConnectRate,
   dns: benchDnsQueryRate,
   burst: benchTcpBurst,
+  trace: benchTraceOverhead,
 };
 
 async function main(): Promise<void> {

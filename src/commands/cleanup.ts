@@ -11,6 +11,7 @@ import { removeDockerLeftovers } from '../backends/docker/topology.js';
 import { removeResolverDirs } from '../backends/netns/resolverFiles.js';
 import { cleanupVms } from '../vm/lifecycle.js';
 import { removeLeftoverCaptures } from '../host/capture.js';
+import { endLeftoverTracers } from '../node/trace/tracerState.js';
 
 export interface CleanupReport {
   /** Only listed, nothing removed (--dry-run). */
@@ -28,6 +29,8 @@ export interface CleanupReport {
   vms: string[];
   /** Runs whose SYN capture (tcpdump and its directory) was left and removed. */
   captures: string[];
+  /** Processes (bpftrace, conntrack -E) of a `repro trace`/`watch --trace` that was killed (pids, from their state files). */
+  tracers: number[];
 }
 
 export interface CleanupOptions {
@@ -68,6 +71,8 @@ async function cleanupLocked(runId: string | undefined, dryRun: boolean): Promis
   const owned = (name: string, id: string | undefined): boolean => id !== undefined && ids.has(id) && (listed.has(name) || id === runId);
   const vms = dryRun ? [] : await cleanupVms(runId);
   const captures = await removeLeftoverCaptures((id) => ids.has(id), dryRun);
+  // Tracers are not runs: ended only when their repro is gone, whatever --run says.
+  const tracers = runId === undefined && !dryRun ? await endLeftoverTracers() : [];
   // Docker first: removing its networks removes their bridges, which would otherwise look like stray links.
   let docker = { containers: [] as string[], networks: [] as string[] };
   if (await dockerAnswers(1500)) {
@@ -111,6 +116,7 @@ async function cleanupLocked(runId: string | undefined, dryRun: boolean): Promis
     stateFiles,
     vms,
     captures,
+    tracers,
   };
 }
 
@@ -149,6 +155,7 @@ export function describeCleanup(r: CleanupReport): string {
     `${r.stateFiles.length} state files`,
     ...(r.vms.length > 0 ? [`${r.vms.length} VMs`] : []),
     ...(r.captures.length > 0 ? [`the SYN captures of ${r.captures.length} runs`] : []),
+    ...(r.tracers.length > 0 ? [`${r.tracers.length} tracer processes (bpftrace, conntrack -E)`] : []),
   ];
   return `removed ${parts.join(', ')}`;
 }

@@ -6,6 +6,8 @@ import { HOST_NETNS } from '../host/exec.js';
 import { errorMessage } from '../errors.js';
 import { nativeConnectMissing } from '../agents/tcp/nativeConnect.js';
 import { nativeDnsMissing } from '../agents/dns/nativeDns.js';
+import { hookCandidates } from '../node/trace/tracer.js';
+import { HOOK_NAMES } from '../node/trace/program.js';
 
 export interface Check {
   name: string;
@@ -116,6 +118,8 @@ export async function doctorChecks(): Promise<Check[]> {
     fix: 'apt-get install make gcc python3, then npm run build',
   });
 
+  checks.push(await bpftraceCheck());
+
   const docker = await tryRun('docker', ['version', '--format', '{{.Server.Version}}']);
   checks.push({
     name: 'docker (optional)',
@@ -124,6 +128,17 @@ export async function doctorChecks(): Promise<Check[]> {
     fix: 'apt-get install docker.io && dockerd & (only for --backend docker)',
   });
   return checks;
+}
+
+/** repro trace and watch --trace: bpftrace, and the hook this kernel allows (the first one trace will try). */
+async function bpftraceCheck(): Promise<Check> {
+  const v = await tryRun('bpftrace', ['--version']);
+  const fix = 'apt-get install bpftrace (for repro trace and watch --trace); a kernel with BTF; mount -t tracefs nodev /sys/kernel/tracing';
+  if (!v.ok) return { name: 'bpftrace (optional)', ok: false, detail: `${v.out}: needed by repro trace and watch --trace only`, fix };
+  const { usable, refused } = await hookCandidates();
+  const first = usable[0];
+  const detail = `${v.out.split('\n')[0] ?? ''}; hook: ${first ? HOOK_NAMES[first.hook] : 'none'}${refused.length ? `\nnot here: ${refused.join('; ')}` : ''}`;
+  return { name: 'bpftrace (optional)', ok: first !== undefined, detail, fix };
 }
 
 export function renderChecks(checks: readonly Check[]): string {

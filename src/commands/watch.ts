@@ -6,6 +6,7 @@ import { parseListenAddress, Watch } from '../node/watch/watch.js';
 export interface WatchArgs extends TargetArgs {
   interval: number;
   prometheus?: string | undefined;
+  trace?: boolean | undefined;
 }
 
 /** Runs until SIGINT or SIGTERM, then stops cleanly with exit 0. */
@@ -13,7 +14,7 @@ export async function watchCommand(a: WatchArgs): Promise<number> {
   if (!Number.isFinite(a.interval) || a.interval < 0.1 || a.interval > 3600) throw new UserError(`--interval ${a.interval}: give seconds between 0.1 and 3600`);
   const prometheus = a.prometheus === undefined ? null : parseListenAddress(a.prometheus);
   const targets = await resolveTargets(a, { single: false });
-  const w = new Watch({ targets, intervalSec: a.interval, prometheus, out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') });
+  const w = new Watch({ targets, intervalSec: a.interval, prometheus, trace: a.trace === true, out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') });
   const stopped = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -36,10 +37,11 @@ export function registerWatchCommand<T>(y: Argv<T>, setExit: (code: number) => v
         .option('pid', { type: 'number', array: true, describe: "watch this process's network namespace (repeatable)" })
         .option('container', { type: 'string', array: true, describe: "watch this container's network namespace (repeatable)" })
         .option('interval', { type: 'number', default: 2, describe: 'seconds between reads' })
+        .option('trace', { type: 'boolean', default: false, describe: 'also trace each conntrack drop (as repro trace does: bpftrace) and count them per pod: repro_conntrack_drops_total{netns,namespace,pod,container,kind,protocol}' })
         .option('prometheus', { type: 'string', describe: 'serve OpenMetrics at http://HOST:PORT/metrics (repro_conntrack_<stat>_total{netns}, repro_conntrack_entries, repro_conntrack_entries_limit)' }),
     async (argv) => {
       setExit(
-        await watchCommand({ netns: argv.netns, pid: argv.pid, container: argv.container, interval: argv.interval, prometheus: argv.prometheus }),
+        await watchCommand({ netns: argv.netns, pid: argv.pid, container: argv.container, interval: argv.interval, prometheus: argv.prometheus, trace: argv.trace }),
       );
     },
   ) as unknown as Argv<T>;

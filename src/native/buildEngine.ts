@@ -40,6 +40,10 @@ if (!gyp) {
     stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { ...process.env, MAKEFLAGS: `${process.env['MAKEFLAGS'] ?? ''} -k`.trim() },
   });
   const lines = (r.stderr ?? '').trim().split('\n').filter((l) => !l.startsWith('gyp info'));
+  // node-gyp's own failure (headers it could not fetch, no compiler, no python) is in its "gyp ERR!" lines, whose
+  // last one is only "not ok": the whole of them goes to the log once, so a build log shows the cause.
+  const gypErrors = lines.filter((l) => l.startsWith('gyp ERR!'));
+  if (gypErrors.length > 0) process.stderr.write(`node-gyp failed:\n${gypErrors.slice(0, 40).join('\n')}\n`);
   for (const e of ENGINES) {
     const built = path.join(source, 'build', 'Release', `${e.target}.node`);
     if (existsSync(built)) {

@@ -67,10 +67,12 @@ describe('docker/Dockerfile', () => {
   const text = readFileSync(path.join(ROOT, 'docker/Dockerfile'), 'utf8');
   const ignored = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
 
-  it('builds on Node 24 in every stage', () => {
+  it('builds on Node 24 in every stage (BASE, by default the public node:24 image)', () => {
     const bases = [...text.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
     expect(bases.length).toBeGreaterThan(0);
-    for (const b of bases) expect(b).toMatch(/^node:24-/);
+    const base = /^ARG BASE=(\S+)$/m.exec(text)?.[1];
+    expect(base).toMatch(/^node:24-/);
+    for (const b of bases) expect(b).toBe('${BASE}');
   });
 
   it('copies only what the build context has (present in the clone, not excluded by .dockerignore)', () => {

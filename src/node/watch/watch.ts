@@ -5,6 +5,8 @@ import { conntrackDelta, readConntrackStatIn, type ConntrackStat, type Conntrack
 import { readKernelVersion } from '../../host/environment.js';
 import { netnsLabel, readFileIn, type NetnsRef } from '../../host/exec.js';
 import { serveMetrics, type MetricsServer } from './metricsServer.js';
+import { recordLine, type TraceRecord } from '../trace/records.js';
+import { Tracer } from '../trace/tracer.js';
 
 /** The counters each line shows; every counter the kernel has goes to the metrics. */
 export const LINE_COUNTERS = ['insert_failed', 'drop', 'clashres', 'early_drop'] as const;
@@ -70,6 +72,8 @@ export interface WatchOptions {
   targets: NetnsRef[];
   intervalSec: number;
   prometheus: ListenAddress | null;
+  /** --trace: each conntrack drop from eBPF (repro trace), counted per pod in repro_conntrack_drops_total. */
+  trace?: boolean;
   out: (line: string) => void;
   err: (line: string) => void;
 }
@@ -91,6 +95,13 @@ export class Watch {
   private readonly sourceInfo = new Gauge({ name: 'repro_conntrack_stats_source', help: 'where the stats are read: procfs or netlink (1 for the source in use)', labelNames: ['netns', 'source'], registers: [this.registry] });
   /** The kernel's known changes, from its upstream version (read in start(): /proc/version, not only uname -r). */
   private kernel: FixAssessment[] = [];
+  private readonly drops = new Counter({
+    name: 'repro_conntrack_drops_total',
+    help: 'conntrack drops traced (watch --trace), by the pod they hit and their kind (insert-race, netfilter-drop, confirm-failed)',
+    labelNames: ['netns', 'namespace', 'pod', 'container', 'kind', 'protocol'],
+    registers: [],
+  });
+  private tracer: Tracer | null = null;
   private server: MetricsServer | null = null;
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> = Promise.resolve();
@@ -129,11 +140,24 @@ export class Watch {
       this.gauges(state, r.stat, await this.limitOf(ns));
       notes.push(`watching ${label}: conntrack stats over ${r.source}${r.procfsError ? ` (procfs: ${r.procfsError})` : ''}, every ${this.o.intervalSec} s`);
     }
+    if (this.o.trace) await this.startTrace();
     const address = this.o.prometheus ? await this.listen(this.o.prometheus) : null;
     for (const n of notes) this.o.err(n);
     if (address) this.o.err(`metrics on http://${address}/metrics (OpenMetrics)`);
     this.schedule();
     return address;
+  }
+
+  private async startTrace(): Promise<void> {
+    this.registry.registerMetric(this.drops);
+    const count = (r: TraceRecord): void => {
+      const c = r.client;
+      this.drops.inc({ netns: r.netns.replace(/^netns:/, ''), namespace: c?.namespace ?? '', pod: c?.pod ?? '', container: c?.container ?? '', kind: r.kind, protocol: r.protocol });
+      this.o.out(recordLine(r));
+    };
+    this.tracer = new Tracer({ targets: this.o.targets, intervalSec: this.o.intervalSec, onRecord: count, note: (l) => (l.startsWith('!') ? this.o.out(l) : this.o.err(l)) });
+    await this.tracer.start();
+    void this.tracer.ended.then((why) => why && this.o.err(`! trace: ${why}`));
   }
 
   private gauges(s: TargetState, stat: ConntrackStat, limit: number | null): void {
@@ -191,6 +215,7 @@ export class Watch {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.ticking;
+    await this.tracer?.stop();
     await this.server?.close();
     for (const s of this.states) {
       const counts = LINE_COUNTERS.filter((c) => s.prev.columns.includes(c)).map((c) => `${c} +${s.sinceStart[c] ?? 0}`);
