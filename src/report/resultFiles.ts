@@ -13,6 +13,20 @@ export function defaultResultDir(r: Pick<ResultFile, 'scenario' | 'runId' | 'sta
   return path.join('results', `${stamp}-${r.scenario}-${r.runId}`);
 }
 
+/**
+ * The reports' file name without extension: repro-<scenario>-<run id>, so two runs' reports attached to one
+ * ticket neither collide nor need renaming (report.html twice would).
+ */
+export function reportBaseName(r: { scenario: string; runId: string }): string {
+  return `repro-${r.scenario}-${r.runId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
+
+/** The result without what names the machine (its host name): for --redact, before anything is written. */
+export function redactResult(r: ResultFile): ResultFile {
+  const { hostname: _dropped, ...environment } = r.environment;
+  return { ...r, environment } as ResultFile;
+}
+
 export async function writeResult(dir: string, r: ResultFile): Promise<string> {
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, 'result.json');
@@ -28,12 +42,12 @@ export interface WrittenRun {
   htmlFile: string;
 }
 
-/** result.json (with statistics), report.md and report.html in dir. */
+/** result.json (with statistics) and the two reports, repro-<scenario>-<run id>.md and .html, in dir. */
 export async function writeRunOutputs(dir: string, raw: ResultFile, scenarioRows?: ScenarioRows): Promise<WrittenRun> {
   const result = withStatistics(raw);
   const resultFile = await writeResult(dir, result);
-  const markdownFile = path.join(dir, 'report.md');
-  const htmlFile = path.join(dir, 'report.html');
+  const markdownFile = path.join(dir, `${reportBaseName(result)}.md`);
+  const htmlFile = path.join(dir, `${reportBaseName(result)}.html`);
   await writeFileAtomic(markdownFile, renderMarkdown(result, scenarioRows));
   await writeFileAtomic(htmlFile, renderHtml(result, scenarioRows));
   return { result, resultFile, markdownFile, htmlFile };
