@@ -8,6 +8,7 @@ import { renderMarkdown } from '../report/markdown.js';
 import { renderHtml } from '../report/html.js';
 import { renderDiff } from '../report/diffText.js';
 import { redactResult } from '../report/resultFiles.js';
+import { historyCommand, type HistoryFormat } from './history.js';
 import { SCENARIOS } from '../scenarios/registry.js';
 
 export type ReportFormat = 'md' | 'html' | 'json';
@@ -55,6 +56,18 @@ export function registerReportCommands<T>(y: Argv<T>, setExit: (code: number) =>
       async (argv) => {
         const file = /\.json$/.test(argv.result) ? argv.result : `${argv.result.replace(/\/$/, '')}/result.json`;
         process.stdout.write(await reportCommand(file, argv.format as ReportFormat, argv.redact));
+        setExit(0);
+      },
+    )
+    .command(
+      'history <results..>',
+      "the history of many results of one scenario (a nightly's): per mode the race rate with its interval, connect rate and p99 per run; runs whose kernel, rules, options or harness changed; changes the exact test finds real",
+      (a) =>
+        a
+          .positional('results', { type: 'string', array: true, demandOption: true, describe: 'result.json files, result directories, repro run directories, or directories of them' })
+          .option('format', { type: 'string', choices: ['md', 'html', 'json'] as const, default: 'md', describe: 'md (tables), html (self-contained, with a chart), json' }),
+      async (argv) => {
+        process.stdout.write(await historyCommand(argv.results, argv.format as HistoryFormat));
         setExit(0);
       },
     )
