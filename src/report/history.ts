@@ -53,7 +53,7 @@ function modeTable(h: History, mode: string): Table {
 function title(h: History): string {
   const first = h.runs[0];
   const last = h.runs[h.runs.length - 1];
-  return `History of ${h.label}${h.label !== h.scenario ? ` (${h.scenario})` : ''}: ${h.runs.length} runs${first && last ? `, ${when(first.startedAt)} – ${when(last.startedAt)}` : ''}`;
+  return `History of ${h.label}${h.label !== h.scenario ? ` (${h.scenario})` : ''}: ${h.runs.length} run${h.runs.length === 1 ? '' : 's'}${first && last ? `, ${when(first.startedAt)} – ${when(last.startedAt)}` : ''}`;
 }
 
 const LEGEND_TEXT = '▲/▼: significantly worse/better than the run before, by the exact test `repro diff` makes.';

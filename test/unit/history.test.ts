@@ -73,6 +73,7 @@ describe('history', () => {
     expect(html.match(/<circle class="point"/g)).toHaveLength(10);
     expect(html).not.toMatch(/<script|(src|href)\s*=\s*["']?https?:/i);
     expect(JSON.parse(renderHistoryJson([h])).schema).toBe('repro/history@1');
+    expect(renderHistoryMarkdown([buildHistory('tcp-syn', [{ source: 'a', result: night(1, 0) }])])).toContain('# History of tcp-syn: 1 run, ');
   });
 });
 
