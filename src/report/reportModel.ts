@@ -58,7 +58,7 @@ export interface ReportModel {
   conntrackSysctls: Table;
   config: string;
   command: string;
-  /** For tcp-syn: the same run with every option spelled out, so defaults changing later do not change it. */
+  /** The same run with every option spelled out, so defaults changing later do not change it. */
   fullCommand: string | null;
 }
 
@@ -82,6 +82,30 @@ function counterRows(ms: readonly ModeResult[], keyOnly: boolean): string[][] {
 function ratio(c: Comparison): string {
   const est = c.rateRatio.estimate === null ? (c.candidateCount > 0 ? '∞' : '–') : num(c.rateRatio.estimate);
   return `${est} (${num(c.rateRatio.lower)}–${c.rateRatio.upper === null ? '∞' : num(c.rateRatio.upper)})`;
+}
+
+/**
+ * dns and vxlan: the config keys that are options of the command, with their flags, in the order --help lists
+ * them. Keys that are not options (the subnets and addresses picked, the resolver timing read) stay out.
+ */
+const OPTION_FLAGS: readonly [string, string][] = [
+  ['client', '--client'], ['clients', '--clients'], ['workers', '--workers'], ['concurrency', '--concurrency'],
+  ['queries', '--queries'], ['connections', '--connections'], ['durationSec', '--duration'], ['connectTimeoutMs', '--connect-timeout'],
+  ['backends', '--backends'], ['vip', '--vip'], ['zone', '--zone'], ['serverWorkers', '--server-workers'], ['port', '--port'],
+  ['serverPort', '--port'], ['servicePort', '--service-port'], ['vxlanPort', '--vxlan-port'], ['detectRatePer100k', '--detect-rate'],
+];
+
+/** The run with every option that decided it spelled out, so defaults changing later do not change it. */
+export function fullCommand(r: ResultFile): string | null {
+  if (r.scenario === 'tcp-syn') return fullTcpSynCommand(r);
+  const c = r.config;
+  const parts = [`repro ${r.scenario}`, `--backend ${c.backend}`, `--modes ${c.modes.join(',')}`];
+  for (const [key, flag] of OPTION_FLAGS) {
+    const v = c[key];
+    if (typeof v === 'boolean') parts.push(`${flag} ${v ? 'on' : 'off'}`);
+    else if (typeof v === 'number' || typeof v === 'string') parts.push(`${flag} ${v}`);
+  }
+  return parts.join(' ');
 }
 
 export function fullTcpSynCommand(r: ResultFile): string | null {
@@ -257,6 +281,6 @@ export function buildReportModel(input: ResultFile, scenarioRows: ScenarioRows =
     conntrackSysctls: { text: true, header: ['sysctl', 'value'], rows: Object.entries(env.conntrackSysctls) },
     config: configLine(r),
     command: r.command,
-    fullCommand: fullTcpSynCommand(r),
+    fullCommand: fullCommand(r),
   };
 }

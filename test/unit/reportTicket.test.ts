@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderMarkdown } from '../../src/report/markdown.js';
 import { chartMetrics, inline, renderHtml } from '../../src/report/html.js';
-import { buildReportModel, fullTcpSynCommand, mergeEqualRows } from '../../src/report/reportModel.js';
+import { buildReportModel, fullCommand, fullTcpSynCommand, mergeEqualRows } from '../../src/report/reportModel.js';
 import { fmtP, groupCounts, niceTicks, pClause } from '../../src/report/format.js';
 import { MODE_COLORS, latencyChart, placeBandLabels } from '../../src/report/svgCharts.js';
 import { measurementRows } from '../../src/report/modeRows.js';
@@ -93,6 +93,8 @@ describe('the machine', () => {
     const r = defaultShaped();
     if (r.scenario === 'tcp-syn') r.config = { ...r.config, capture: true, protocol: 'http', keepalive: true };
     expect(fullTcpSynCommand(r)).toMatch(/--protocol http --keepalive --capture on$/);
+    const dns = { ...r, scenario: 'dns', config: { backend: 'netns', modes: ['none', 'notrack'], client: 'libc', clients: 4, workers: 2, concurrency: 16, queries: 12000, durationSec: 15, backends: 3, vip: true, zone: 'repro.test', timeoutMs: 5000, attempts: 2, serverWorkers: 2, port: 53, detectRatePer100k: 25, clientSubnet: '10.213.0.0/24', backendAddresses: ['10.213.1.2'] } } as ResultFile;
+    expect(fullCommand(dns)).toBe('repro dns --backend netns --modes none,notrack --client libc --clients 4 --workers 2 --concurrency 16 --queries 12000 --duration 15 --backends 3 --vip on --zone repro.test --server-workers 2 --port 53 --detect-rate 25');
   });
 });
 
