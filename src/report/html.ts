@@ -32,7 +32,7 @@ h1{font-size:20px;margin:0 0 8px}h2{font-size:16px;margin:28px 0 8px;border-bott
 table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:right;vertical-align:top}
 th[scope=row],thead th:first-child{text-align:left}thead th{background:#f6f6f6}
 table.wide td,table.wide th{text-align:left}h2 a.anchor{color:inherit;text-decoration:none}h2 a.anchor:hover::after{content:" #";color:#999}
-.remedy{border-left:6px solid #1f77b4;background:#eef4fa;padding:6px 14px}.present{color:#3c763d}.absent{color:#a94442}.uncertain{color:#8a6d3b}
+.remedy{border-left:6px solid #1f77b4;background:#eef4fa;padding:6px 14px 6px 32px}.present{color:#3c763d}.absent{color:#a94442}.uncertain{color:#8a6d3b}
 code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12.5px}pre{background:#f6f6f6;padding:8px;overflow-x:auto;white-space:pre-wrap}
 svg.chart{max-width:100%;height:auto;border:1px solid #eee}ul{margin:6px 0}.muted{color:#666;font-size:12px}
 @media print{
