@@ -61,4 +61,20 @@ describe.skipIf(!CHROMIUM)('report.html in headless Chromium', () => {
     expect(p.wideHeaders.length).toBeGreaterThan(0);
     for (const a of p.wideHeaders) expect(a).toBe('left');
   }, 60_000);
+
+  it('prints folded parts open: the print styles make a closed <details> show its table', async () => {
+    const html = renderHtml(defaultShaped());
+    const probe = `return [...document.querySelectorAll('details')].map((d) => !d.open && d.querySelector('table,pre').checkVisibility({ contentVisibilityAuto: true }));`;
+    const screen = path.join(work, 'screen.html');
+    writeFileSync(screen, html);
+    // The same page with its print rules applied on screen: what a printer (or Save as PDF) lays out.
+    const print = path.join(work, 'print.html');
+    writeFileSync(print, html.replace('@media print{', '@media all{'));
+    expect(html).toContain('@media print{');
+    const folded = (await loadInChromium(screen, probe)).probe as boolean[];
+    const printed = (await loadInChromium(print, probe)).probe as boolean[];
+    expect(folded.length).toBeGreaterThanOrEqual(3);
+    expect(folded.every((v) => !v)).toBe(true);
+    expect(printed).toEqual(folded.map(() => true));
+  }, 60_000);
 });
