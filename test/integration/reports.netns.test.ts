@@ -106,7 +106,7 @@ describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate
       title: string; verdict: string; external: number;
       charts: { cls: string; w: number; h: number; series: { mode: string; points: number; w: number; h: number }[]; bands: number; points: number }[];
     };
-    expect(p.title).toMatch(/^repro tcp-syn · run [0-9a-f]{6}/);
+    expect(p.title).toMatch(/^[A-Z-]+ · repro tcp-syn · run [0-9a-f]{6}/);
     expect(p.verdict).toMatch(/^Verdict: /);
     expect(p.external).toBe(0);
     const [latency, rates] = p.charts;
