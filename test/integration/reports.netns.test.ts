@@ -6,6 +6,7 @@ import { capabilityGate } from './capabilities.js';
 import { hostSnapshot } from './hostSnapshot.js';
 import { runCli } from './cli.js';
 import { CHROMIUM, loadInChromium } from './headlessChromium.js';
+import { chartMetrics } from '../../src/report/html.js';
 import type { ResultFile } from '../../src/types.js';
 import type { RunSummary } from '../../src/scenarioFile/summary.js';
 import type { DiffResult } from '../../src/analysis/diff.js';
@@ -125,7 +126,10 @@ describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate
     expect(completions.length).toBeGreaterThan(2);
     expect(latency?.bands).toBe(completions.length);
     expect(rates?.cls).toBe('chart rates');
-    expect(rates?.points).toBe(6);
+    // One point per mode for each metric the chart keeps (race, lost, stalls; one that equals an earlier one in every
+    // mode is drawn once).
+    expect(rates?.points).toBe(chartMetrics(result).length * result.modes.length);
+    expect(chartMetrics(result)[0]).toBe('race');
   }, 60_000);
 
   it('repro diff of two real runs compares each mode with the exact test and matches the files', async () => {
