@@ -24,9 +24,11 @@ const MASQUERADE_WORDS: Record<string, string> = {
 export function modeInWords(scenario: ResultFile['scenario'], mode: string): string {
   if (scenario === 'vxlan') {
     const [rules, ...rest] = mode.split('+');
-    const flag = rest.find((p) => p in MASQUERADE_WORDS) ?? 'random-fully';
+    // The flag is named only when the mode names one (kube-proxy's own is --random-fully).
+    const flag = rest.find((p) => p in MASQUERADE_WORDS);
     const chain = rules === 'patched' ? "kube-proxy's patched KUBE-POSTROUTING" : "kube-proxy's legacy KUBE-POSTROUTING";
-    return `${chain} (${MASQUERADE_WORDS[flag] ?? flag}${rest.includes('offload-off') ? ', tx checksum offload off' : ''})`;
+    const extra = [...(flag ? [MASQUERADE_WORDS[flag] ?? flag] : []), ...(rest.includes('offload-off') ? ['tx checksum offload off'] : [])];
+    return extra.length > 0 ? `${chain} (${extra.join(', ')})` : chain;
   }
   if (mode in MASQUERADE_WORDS) return MASQUERADE_WORDS[mode] ?? mode;
   if (scenario === 'dns') {
@@ -50,7 +52,7 @@ export function remediationLines(r: ResultFile): string[] {
   const out: string[] = [`Found with ${names(found)}.`];
   if (r.scenario === 'vxlan') {
     out.push(fixers.length > 0 ? `Not found with ${names(fixers)}.` : 'No mode of this run was free of it.');
-    out.push(`To fix: ${VXLAN_PATCHED_CHAIN_FIX}; or run a kernel with "netfilter: nat: never update the UDP checksum when it's 0" (5.7, 5.6.13, 5.4.41, 4.19.123, 4.14.181).`);
+    out.push(`To fix: ${VXLAN_PATCHED_CHAIN_FIX}. The drops it causes on older kernels also go with "netfilter: nat: never update the UDP checksum when it's 0" (5.7, 5.6.13, 5.4.41, 4.19.123, 4.14.181).`);
     return out;
   }
   const flagFix = fixers.find((m) => m.mode === 'random-fully') ?? fixers.find((m) => m.mode === 'random');

@@ -140,7 +140,9 @@ function headlineOf(r: ResultFile, comparisons: readonly Comparison[]): string {
   const mode = (v: string): string[] => r.modes.filter((m) => m.verdict === v).map((m) => words(m.mode));
   const parts: string[] = [];
   const rep = mode('reproduced');
-  if (rep.length > 0) parts.push(`the ${r.scenario} race was reproduced with ${rep.join(', ')}`);
+  // What vxlan reproduces is a second SNAT, not a race.
+  const finding = r.scenario === 'vxlan' ? 'the vxlan double SNAT' : `the ${r.scenario} race`;
+  if (rep.length > 0) parts.push(`${finding} was reproduced with ${rep.join(', ')}`);
   const hidden = mode('race-resolved');
   if (hidden.length > 0) parts.push(`the race happened with ${hidden.join(', ')} and the kernel resolved it (no lookup lost)`);
   const inv = mode('invalid');

@@ -49,7 +49,9 @@ describe('plain words', () => {
   it('names MASQUERADE modes as the rule, not "none"', () => {
     expect(modeInWords('tcp-syn', 'none')).toBe('MASQUERADE without a flag');
     expect(modeInWords('dns', 'use-vc')).toBe('resolv.conf "options use-vc" (MASQUERADE without a flag)');
-    expect(modeInWords('vxlan', 'legacy+offload-off')).toBe("kube-proxy's legacy KUBE-POSTROUTING (MASQUERADE --random-fully, tx checksum offload off)");
+    expect(modeInWords('vxlan', 'legacy+offload-off')).toBe("kube-proxy's legacy KUBE-POSTROUTING (tx checksum offload off)");
+    expect(modeInWords('vxlan', 'patched+none')).toBe("kube-proxy's patched KUBE-POSTROUTING (MASQUERADE without a flag)");
+    expect(modeInWords('vxlan', 'legacy')).toBe("kube-proxy's legacy KUBE-POSTROUTING");
     const head = buildReportModel(defaultShaped()).headline;
     expect(head).toContain('reproduced with MASQUERADE without a flag');
     expect(head).not.toMatch(/with none\b/);
@@ -187,6 +189,7 @@ describe('report.html', () => {
     const v = { ...r, scenario: 'vxlan', config: { backend: 'netns', modes: ['legacy', 'patched'] } } as ResultFile;
     for (const m of v.modes) m.rates = [...(m.rates ?? []), { metric: 'double_snat', description: '', count: 10, attempts: 10, per100k: 100_000, lower: 1, upper: 2 }];
     expect(chartMetrics(v)[0]).toBe('double_snat');
+    expect(buildReportModel(v).headline).toMatch(/^REPRODUCED: the vxlan double SNAT was reproduced with /);
   });
 });
 
