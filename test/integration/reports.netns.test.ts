@@ -100,7 +100,8 @@ describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate
            bands: s.querySelectorAll('rect.band').length, points: s.querySelectorAll('circle.point').length };
        });
        return { title: document.title, verdict: document.getElementById('verdict')?.textContent ?? '', charts,
-         external: [...document.querySelectorAll('[src],[href],link,script')].length };`,
+         // In-page section anchors (href="#...") are not external.
+         external: [...document.querySelectorAll('[src],[href],link,script')].filter((e) => !(e.getAttribute('href') ?? '').startsWith('#')).length };`,
     );
     expect(page.errors).toEqual([]);
     const p = page.probe as {
