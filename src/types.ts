@@ -280,6 +280,12 @@ export interface EnvironmentInfo {
   natNamespace?: string | null;
   /** Set when the run was made inside a VM (`--kernel`): how it ran; the rest of the environment is the guest's. */
   vm?: VmInfo;
+  /** /etc/os-release's PRETTY_NAME ("Debian GNU/Linux 12 (bookworm)"); null when unreadable; absent in older files. */
+  distribution?: string | null;
+  /** The machine's host name; absent with --redact and in older files. */
+  hostname?: string;
+  /** The Node.js versions this build supports (package.json engines), to say when `node` is outside them; absent in older files. */
+  nodeEngines?: string;
 }
 
 /** How a VM run ran (src/vm): under emulation (tcg) rates and latencies are the emulator's, counters are the kernel's. */

@@ -7,13 +7,16 @@ import { loadResultFile, loadResults } from '../report/loadResults.js';
 import { renderMarkdown } from '../report/markdown.js';
 import { renderHtml } from '../report/html.js';
 import { renderDiff } from '../report/diffText.js';
+import { redactResult } from '../report/resultFiles.js';
+import { historyCommand, type HistoryFormat } from './history.js';
 import { SCENARIOS } from '../scenarios/registry.js';
 
 export type ReportFormat = 'md' | 'html' | 'json';
 
 /** `repro report FILE --format F`: the rendering on stdout (it is the document asked for). */
-export async function reportCommand(file: string, format: ReportFormat): Promise<string> {
-  const r = withStatistics(await loadResultFile(file));
+export async function reportCommand(file: string, format: ReportFormat, redact = false): Promise<string> {
+  const loaded = withStatistics(await loadResultFile(file));
+  const r = redact ? redactResult(loaded) : loaded;
   if (format === 'json') return JSON.stringify(r, null, 2) + '\n';
   const rows = SCENARIOS[r.scenario].rows;
   return format === 'html' ? renderHtml(r, rows) : renderMarkdown(r, rows);
@@ -48,10 +51,23 @@ export function registerReportCommands<T>(y: Argv<T>, setExit: (code: number) =>
       (a) =>
         a
           .positional('result', { type: 'string', demandOption: true, describe: 'a result.json or a result directory' })
-          .option('format', { type: 'string', choices: ['md', 'html', 'json'] as const, default: 'md', describe: 'md (ticket-ready), html (self-contained, charts), json (result with rates and comparisons)' }),
+          .option('format', { type: 'string', choices: ['md', 'html', 'json'] as const, default: 'md', describe: 'md (ticket-ready), html (self-contained, charts), json (result with rates and comparisons)' })
+          .option('redact', { type: 'boolean', default: false, describe: "leave the machine's host name out" }),
       async (argv) => {
         const file = /\.json$/.test(argv.result) ? argv.result : `${argv.result.replace(/\/$/, '')}/result.json`;
-        process.stdout.write(await reportCommand(file, argv.format as ReportFormat));
+        process.stdout.write(await reportCommand(file, argv.format as ReportFormat, argv.redact));
+        setExit(0);
+      },
+    )
+    .command(
+      'history <results..>',
+      "the history of many results of one scenario (a nightly's): per mode the race rate with its interval, connect rate and p99 per run; runs whose kernel, rules, options or harness changed; changes the exact test finds real",
+      (a) =>
+        a
+          .positional('results', { type: 'string', array: true, demandOption: true, describe: 'result.json files, result directories, repro run directories, or directories of them' })
+          .option('format', { type: 'string', choices: ['md', 'html', 'json'] as const, default: 'md', describe: 'md (tables), html (self-contained, with a chart), json' }),
+      async (argv) => {
+        process.stdout.write(await historyCommand(argv.results, argv.format as HistoryFormat));
         setExit(0);
       },
     )

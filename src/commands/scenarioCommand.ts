@@ -4,7 +4,7 @@ import { EXIT } from '../exitCodes.js';
 import { ProgressPrinter } from './progress.js';
 import { handleInterrupts } from './interrupts.js';
 import { renderTerminal } from '../report/terminal.js';
-import { RUN_OUTPUTS, defaultResultDir, prepareOutputDir, writeRunOutputs } from '../report/resultFiles.js';
+import { RUN_OUTPUTS, defaultResultDir, prepareOutputDir, redactResult, writeRunOutputs } from '../report/resultFiles.js';
 import { requireNetnsPrerequisites } from '../host/preflight.js';
 import { chooseBackend } from '../backends/choose.js';
 import { buildNetnsTopology } from '../backends/netns/topology.js';
@@ -21,6 +21,7 @@ export interface CommonScenarioArgs {
   json: boolean;
   out: string | undefined;
   force?: boolean | undefined;
+  redact?: boolean;
   kernel?: string | undefined;
   'kernel-modules'?: string | undefined;
   'vm-cpus': number;
@@ -49,6 +50,7 @@ export function commonFlags(s: ScenarioEntry): Record<string, Options> {
     json: { type: 'boolean', default: false, describe: 'print result.json alone on stdout (the table and progress still go to stderr)' },
     out: { type: 'string', describe: `result directory (default: results/<time>-${s.name}-<run id>)` },
     force: { type: 'boolean', default: false, describe: 'replace result files already in --out (without it, an existing result is kept and the run refused)' },
+    redact: { type: 'boolean', default: false, describe: "leave the machine's host name out of result.json and the reports" },
   } satisfies Record<string, Options>;
 }
 
@@ -56,9 +58,9 @@ export function commonFlags(s: ScenarioEntry): Record<string, Options> {
  * Write result.json (with rates and comparisons), report.md and report.html; the table on stderr, the JSON on
  * stdout with --json. Returns the exit code: EXIT.INTERRUPTED for an interrupted run, else EXIT.OK.
  */
-export async function writeAndRender(argv: { json: boolean; out: string | undefined; force?: boolean | undefined }, raw: ResultFile): Promise<number> {
+export async function writeAndRender(argv: { json: boolean; out: string | undefined; force?: boolean | undefined; redact?: boolean }, raw: ResultFile): Promise<number> {
   const rows = SCENARIOS[raw.scenario].rows;
-  const w = await writeRunOutputs(argv.out ?? defaultResultDir(raw), raw, rows, argv.force === true);
+  const w = await writeRunOutputs(argv.out ?? defaultResultDir(raw), argv.redact ? redactResult(raw) : raw, rows, argv.force === true);
   process.stderr.write('\n' + renderTerminal(w.result, w.resultFile, rows) + '\n');
   process.stderr.write(`reports: ${w.markdownFile}, ${w.htmlFile}\n`);
   if (argv.json) process.stdout.write(JSON.stringify(w.result, null, 2) + '\n');

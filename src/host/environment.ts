@@ -37,10 +37,10 @@ async function readSysctl(key: string, netns: string | null): Promise<string | n
   }
 }
 
-export async function packageInfo(): Promise<{ name: string; version: string; root: string }> {
+export async function packageInfo(): Promise<{ name: string; version: string; root: string; engines: string }> {
   const root = fileURLToPath(new URL('../..', import.meta.url));
-  const pkg = JSON.parse(await readFile(`${root}package.json`, 'utf8')) as { name: string; version: string };
-  return { name: pkg.name, version: pkg.version, root };
+  const pkg = JSON.parse(await readFile(`${root}package.json`, 'utf8')) as { name: string; version: string; engines?: { node?: string } };
+  return { name: pkg.name, version: pkg.version, root, engines: pkg.engines?.node ?? '' };
 }
 
 /** What `repro --version` prints: the version and the commit it was built from. */
@@ -111,5 +111,40 @@ export async function collectEnvironment(
     backend,
     docker,
     natNamespace: natNetns,
+    distribution: await readDistribution(),
+    hostname: os.hostname(),
+    nodeEngines: pkg.engines,
   };
+}
+
+/** PRETTY_NAME of /etc/os-release (the distribution, which `uname -v` does not name); null when unreadable. */
+export async function readDistribution(file = '/etc/os-release'): Promise<string | null> {
+  try {
+    const handle = await open(file, 'r');
+    try {
+      // os-release is a few hundred bytes; read a bounded prefix only.
+      const buf = Buffer.alloc(16 * 1024);
+      const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+      return parseOsRelease(buf.subarray(0, bytesRead).toString('utf8'));
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return null;
+  }
+}
+
+/** os-release(5): KEY=value lines, the value optionally quoted with shell escapes; PRETTY_NAME, else NAME VERSION. */
+export function parseOsRelease(text: string): string | null {
+  const vars = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (!m?.[1] || m[2] === undefined) continue;
+    let v = m[2];
+    const q = /^(["'])(.*)\1$/.exec(v);
+    if (q?.[2] !== undefined) v = q[1] === '"' ? q[2].replace(/\\(["\\$`])/g, '$1') : q[2];
+    vars.set(m[1], v);
+  }
+  const pretty = vars.get('PRETTY_NAME') ?? [vars.get('NAME'), vars.get('VERSION')].filter(Boolean).join(' ');
+  return pretty === '' ? null : pretty.slice(0, 200);
 }

@@ -29,6 +29,38 @@ export function num(x: number): string {
   return String(Number(x.toPrecision(3)));
 }
 
+/**
+ * A p-value with four significant digits, as the comparisons' own reasons print it (so a table never shows 0.002
+ * beside a sentence's 0.001953). Below what a double can hold it is "< 1e-300", never "0".
+ */
 export function fmtP(p: number): string {
-  return p < 0.001 ? '< 0.001' : String(Number(p.toPrecision(2)));
+  if (!(p > 1e-300)) return '< 1e-300';
+  return String(Number(p.toPrecision(4)));
+}
+
+/** "p = 0.001953" or "p < 1e-300": a p-value inside a sentence. */
+export function pClause(p: number): string {
+  const v = fmtP(p);
+  return v.startsWith('<') ? `p ${v}` : `p = ${v}`;
+}
+
+/**
+ * Counts written bare inside the analysis' sentences ("in 150000 attempts") grouped as the tables group them
+ * ("150,000"). Only plain counts: not a port after ':', a sequence number after "seq ", a range ("40000-40199"),
+ * a decimal or an identifier.
+ */
+export function groupCounts(text: string): string {
+  return text.replace(/(?<![\w.:,/+-]|seq )(\d{5,})(?![\w.,-]|:\d)/g, (d) => int(Number(d)));
+}
+
+/** Axis ticks at 1, 2 or 5 times a power of ten, covering [0, max]; never fewer than two. */
+export function niceTicks(max: number, target = 5): number[] {
+  if (!(max > 0) || !Number.isFinite(max)) return [0, 1];
+  const raw = max / target;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = ([1, 2, 5, 10].map((k) => k * mag).find((s) => s >= raw) ?? 10 * mag);
+  const out: number[] = [];
+  for (let v = 0; v < max + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  if ((out[out.length - 1] ?? 0) < max) out.push(Number((out.length * step).toPrecision(12)));
+  return out;
 }

@@ -11,8 +11,12 @@ export function mdTable(t: Table): string {
   return [t.header, align, ...t.rows].map((r) => `| ${r.map(cell).join(' | ')} |`).join('\n');
 }
 
-function details(summary: string, body: string): string {
-  return `<details><summary>${summary}</summary>\n\n${body}\n\n</details>`;
+/**
+ * A part a browser would fold, as a plain subsection: raw <details> shows as text in Jira and in many viewers, so
+ * report.md carries no HTML at all.
+ */
+function section(title: string, body: string): string {
+  return `### ${title}\n\n${body}`;
 }
 
 function statusMark(s: string): string {
@@ -27,14 +31,15 @@ export function renderMarkdownModel(m: ReportModel): string {
   for (const v of m.modeVerdicts) out.push(`- **${v.mode}**: ${v.verdict} — ${v.reason}`);
   for (const line of m.comparisonLines) out.push(`- ${line}`);
   for (const w of m.hostWarnings) out.push(`- **warning**: ${w}`);
+  if (m.remediation.length > 0) out.push('', '## What to do', '', ...m.remediation.map((l) => `- ${l}`));
   out.push('', '## Modes side by side', '', `${m.config}`, '', mdTable(m.modes), '');
   const notes = m.modeVerdicts.flatMap((v) => v.notes.map((n) => `- ${v.mode}: ${n}`));
   if (notes.length > 0) out.push('Notes:', '', ...notes, '');
   out.push('## Comparisons', '', 'Each mode against the first; exact conditional binomial test of two Poisson counts, Clopper-Pearson interval for the rate ratio.', '');
   out.push(m.comparisons.rows.length > 0 ? mdTable(m.comparisons) : '_One mode only: nothing to compare._', '');
   out.push('## Kernel counters', '', mdTable(m.counters), '');
-  out.push(details('All counter deltas', mdTable(m.allCounters)), '');
-  out.push(details('Rates per 100 000 attempts, every metric', mdTable(m.rates)), '');
+  out.push(section('All counter deltas', mdTable(m.allCounters)), '');
+  out.push(section('Rates per 100 000 attempts, every metric', mdTable(m.rates)), '');
   out.push('## Environment', '', mdTable(m.environment), '');
   out.push(`What kernel ${kernelVersionText(r.environment.kernelVersion)} can show (known conntrack/NAT changes):`, '');
   out.push(
@@ -47,10 +52,10 @@ export function renderMarkdownModel(m: ReportModel): string {
     `_${m.kernelCaveat}_`,
     '',
   );
-  out.push(details('conntrack sysctls', mdTable(m.conntrackSysctls)), '');
+  out.push(section('conntrack sysctls', mdTable(m.conntrackSysctls)), '');
   out.push('## Reproduce', '', '```sh', m.command, '```', '');
-  if (m.fullCommand) out.push(details('with every option spelled out', ['```sh', m.fullCommand, '```'].join('\n')), '');
-  out.push(`<sub>signature bands: ${r.signatureBands.description}. Result file: repro/result@1, run ${r.runId}, ${r.startedAt} – ${r.finishedAt}.</sub>`, '');
+  if (m.fullCommand) out.push('With every option spelled out:', '', '```sh', m.fullCommand, '```', '');
+  out.push(`_Signature bands: ${r.signatureBands.description}. Result file: repro/result@1, run ${r.runId}, ${r.startedAt} – ${r.finishedAt}._`, '');
   return out.join('\n');
 }
 

@@ -45,8 +45,31 @@ export function measurementRows(ms: readonly ModeResult[]): string[][] {
     ...(ms.some((m) => m.http) ? httpRows(ms) : []),
     // The kernel schedule the bands follow (tcp-syn, vxlan): read from the clients' sysctls, or assumed.
     ...(ms.some((m) => m.synSchedule) ? [row('SYN retransmits at', (m) => (m.synSchedule ? synScheduleCell(m.synSchedule) : '-'))] : []),
-    ...bandNames.map((b) => row(`stalls ~${b}`, (m) => int(m.signatures[b] ?? 0))),
+    ...bandRows(ms, bandNames),
   ];
+}
+
+/**
+ * One row per signature band with a stall in some mode; the bands where no mode stalled share one row of zeros
+ * (a 6.5+ schedule has eleven bands, and ten rows of 0 hide the one that counts).
+ */
+function bandRows(ms: readonly ModeResult[], bandNames: readonly string[]): string[][] {
+  const empty = bandNames.filter((b) => ms.every((m) => (m.signatures[b] ?? 0) === 0));
+  const rows: string[][] = [];
+  let emptyRowAt = -1;
+  for (const b of bandNames) {
+    if (!empty.includes(b) || empty.length === 1) rows.push(modeRow(ms, `stalls ~${b}`, (m) => int(m.signatures[b] ?? 0)));
+    else if (emptyRowAt < 0) emptyRowAt = rows.push([]) - 1;
+  }
+  if (emptyRowAt >= 0) {
+    const at = empty.map((b) => bandNames.indexOf(b));
+    const contiguous = at.every((i, k) => k === 0 || i === (at[k - 1] ?? -2) + 1);
+    const list = empty.length <= 3
+      ? empty.map((b) => `~${b}`).join(', ')
+      : contiguous ? `~${empty[0] ?? ''} … ~${empty[empty.length - 1] ?? ''} (${empty.length} bands)` : `in the ${empty.length} other bands`;
+    rows[emptyRowAt] = modeRow(ms, `stalls ${list}`, () => '0');
+  }
+  return rows;
 }
 
 function synScheduleCell(s: NonNullable<ModeResult['synSchedule']>): string {

@@ -4,7 +4,9 @@ import { attemptNoun, configLine, measurementRows, modeRow } from './modeRows.js
 import { typedHostWarnings } from '../analysis/hostWarnings.js';
 import { headlineMetric } from '../analysis/comparisons.js';
 import { evidenceLines } from '../analysis/evidence.js';
-import { delta, fmtP, fmtRate, int, num } from './format.js';
+import { delta, fmtP, fmtRate, groupCounts, int, num, pClause } from './format.js';
+import { modeInWords, remediationLines } from '../analysis/remediation.js';
+import { nodeSatisfies } from '../analysis/nodeSupport.js';
 import type { Comparison, KernelVersion, ModeResult, RateEstimate, ResultFile } from '../types.js';
 
 /**
@@ -39,6 +41,8 @@ export interface ReportModel {
   title: string;
   /** The verdict in one sentence, first thing a reader sees. */
   headline: string;
+  /** What to do about what the run found: the mode that fixed it, the rule to write, the resolv.conf option. */
+  remediation: string[];
   /** One line per mode: its verdict and why. */
   modeVerdicts: { mode: string; verdict: string; reason: string; notes: string[] }[];
   /** One line per comparison of the headline metric. */
@@ -54,7 +58,7 @@ export interface ReportModel {
   conntrackSysctls: Table;
   config: string;
   command: string;
-  /** For tcp-syn: the same run with every option spelled out, so defaults changing later do not change it. */
+  /** The same run with every option spelled out, so defaults changing later do not change it. */
   fullCommand: string | null;
 }
 
@@ -80,6 +84,30 @@ function ratio(c: Comparison): string {
   return `${est} (${num(c.rateRatio.lower)}–${c.rateRatio.upper === null ? '∞' : num(c.rateRatio.upper)})`;
 }
 
+/**
+ * dns and vxlan: the config keys that are options of the command, with their flags, in the order --help lists
+ * them. Keys that are not options (the subnets and addresses picked, the resolver timing read) stay out.
+ */
+const OPTION_FLAGS: readonly [string, string][] = [
+  ['client', '--client'], ['clients', '--clients'], ['workers', '--workers'], ['concurrency', '--concurrency'],
+  ['queries', '--queries'], ['connections', '--connections'], ['durationSec', '--duration'], ['connectTimeoutMs', '--connect-timeout'],
+  ['backends', '--backends'], ['vip', '--vip'], ['zone', '--zone'], ['serverWorkers', '--server-workers'], ['port', '--port'],
+  ['serverPort', '--port'], ['servicePort', '--service-port'], ['vxlanPort', '--vxlan-port'], ['detectRatePer100k', '--detect-rate'],
+];
+
+/** The run with every option that decided it spelled out, so defaults changing later do not change it. */
+export function fullCommand(r: ResultFile): string | null {
+  if (r.scenario === 'tcp-syn') return fullTcpSynCommand(r);
+  const c = r.config;
+  const parts = [`repro ${r.scenario}`, `--backend ${c.backend}`, `--modes ${c.modes.join(',')}`];
+  for (const [key, flag] of OPTION_FLAGS) {
+    const v = c[key];
+    if (typeof v === 'boolean') parts.push(`${flag} ${v ? 'on' : 'off'}`);
+    else if (typeof v === 'number' || typeof v === 'string') parts.push(`${flag} ${v}`);
+  }
+  return parts.join(' ');
+}
+
 export function fullTcpSynCommand(r: ResultFile): string | null {
   if (r.scenario !== 'tcp-syn') return null;
   const c = r.config;
@@ -98,24 +126,32 @@ export function fullTcpSynCommand(r: ResultFile): string | null {
     `--server-workers ${c.serverWorkers}`,
     `--port ${c.serverPort}`,
     `--detect-rate ${c.detectRatePer100k}`,
-    ...(c.load === 'burst' ? ['--load burst', `--burst-ports ${(c.burstPorts ?? []).join('-')}`] : []),
+    `--load ${c.load ?? 'steady'}`,
+    ...(c.load === 'burst' ? [`--burst-ports ${(c.burstPorts ?? []).join('-')}`] : []),
+    `--protocol ${c.protocol ?? 'tcp'}`,
+    ...(c.keepalive ? ['--keepalive'] : []),
+    `--capture ${c.capture ? 'on' : 'off'}`,
   ].join(' ');
 }
 
 function headlineOf(r: ResultFile, comparisons: readonly Comparison[]): string {
-  const mode = (v: string): string[] => r.modes.filter((m) => m.verdict === v).map((m) => m.mode);
+  // Modes in plain words: "none" reads as "no NAT", the rule it stands for does not.
+  const words = (name: string): string => modeInWords(r.scenario, name);
+  const mode = (v: string): string[] => r.modes.filter((m) => m.verdict === v).map((m) => words(m.mode));
   const parts: string[] = [];
   const rep = mode('reproduced');
-  if (rep.length > 0) parts.push(`the ${r.scenario} race was reproduced with ${rep.join(', ')}`);
+  // What vxlan reproduces is a second SNAT, not a race.
+  const finding = r.scenario === 'vxlan' ? 'the vxlan double SNAT' : `the ${r.scenario} race`;
+  if (rep.length > 0) parts.push(`${finding} was reproduced with ${rep.join(', ')}`);
   const hidden = mode('race-resolved');
   if (hidden.length > 0) parts.push(`the race happened with ${hidden.join(', ')} and the kernel resolved it (no lookup lost)`);
   const inv = mode('invalid');
   if (inv.length > 0) parts.push(`${inv.join(', ')} invalid (the harness was a bottleneck)`);
   const race = comparisons.filter((c) => c.metric === headlineMetric(comparisons));
   const decided = race.filter((c) => c.verdict === 'better' || c.verdict === 'worse');
-  for (const c of decided) parts.push(`${c.candidate} is ${c.verdict} than ${c.baseline} (p = ${fmtP(c.pValue)})`);
+  for (const c of decided) parts.push(`${words(c.candidate)} is ${c.verdict} than ${words(c.baseline)} (${pClause(c.pValue)})`);
   if (race.length > 0 && decided.length === 0) {
-    parts.push(`no mode differs significantly from ${race[0]?.baseline ?? 'the first'}`);
+    parts.push(`no mode differs significantly from ${race[0] ? words(race[0].baseline) : 'the first'}`);
   }
   const head = `${r.verdict.toUpperCase()}${r.interrupted ? ' (interrupted: partial result)' : ''}`;
   return parts.length > 0 ? `${head}: ${parts.join('; ')}` : head;
@@ -156,6 +192,20 @@ function summaryRows(ms: readonly ModeResult[], scenarioRows: ScenarioRows): str
 
 const NO_ROWS: ScenarioRows = () => [];
 
+/**
+ * Rows whose cells agree in every mode, said once: "stalls = lost = race per 100k" rather than the same intervals
+ * three times. Labels are the metrics; `suffix` ends the merged label.
+ */
+export function mergeEqualRows(rows: readonly string[][], suffix: string): string[][] {
+  const groups: string[][][] = [];
+  for (const r of rows) {
+    const g = groups.find((x) => x[0]?.slice(1).join('\u0000') === r.slice(1).join('\u0000'));
+    if (g) g.push(r);
+    else groups.push([r]);
+  }
+  return groups.map((g) => [`${g.map((r) => r[0]).join(' = ')}${suffix}`, ...(g[0]?.slice(1) ?? [])]);
+}
+
 /** Pure: the report's content from a result (statistics recomputed when the file predates them). */
 export function buildReportModel(input: ResultFile, scenarioRows: ScenarioRows = NO_ROWS): ReportModel {
   const r = input.comparisons && input.modes.every((m) => m.rates) ? input : withStatistics(input);
@@ -163,23 +213,34 @@ export function buildReportModel(input: ResultFile, scenarioRows: ScenarioRows =
   const comparisons = r.comparisons ?? [];
   const row = (label: string, f: (m: ModeResult) => string): string[] => modeRow(ms, label, f);
   const env = r.environment;
+  const nodeOk = env.nodeEngines ? nodeSatisfies(env.node, env.nodeEngines) : null;
+  const nodeWarning = nodeOk === false
+    ? [`node ${env.node} is outside the versions this build supports (package.json engines: ${env.nodeEngines ?? ''}): the load engines and timings may differ from a supported runtime`]
+    : [];
   return {
     result: r,
     summary: { header: ['', ...ms.map((m) => m.mode)], rows: summaryRows(ms, scenarioRows) },
-    hostWarnings: (r.hostWarnings ?? typedHostWarnings(env)).map((w) => w.message),
+    hostWarnings: [...(r.hostWarnings ?? typedHostWarnings(env)).map((w) => w.message), ...nodeWarning],
     kernelLine: kernelLine(env.kernelVersion),
-    title: `repro ${r.scenario} · run ${r.runId} · ${r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`,
+    // The verdict first: a browser tab or an attachment list shows the title alone.
+    title: `${r.verdict.toUpperCase()}${r.interrupted ? ' (partial)' : ''} · repro ${r.scenario} · run ${r.runId} · ${r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`,
     headline: headlineOf(r, comparisons),
-    modeVerdicts: ms.map((m) => ({ mode: m.mode, verdict: m.verdict, reason: m.reason, notes: [...m.notes, ...evidenceLines(m.evidence)] })),
-    comparisonLines: comparisons.filter((c) => c.metric === headlineMetric(comparisons)).map((c) => `${c.candidate} vs ${c.baseline}: ${c.verdict} — ${c.reason}`),
+    remediation: remediationLines(r),
+    modeVerdicts: ms.map((m) => ({
+      mode: m.mode, verdict: m.verdict, reason: groupCounts(m.reason), notes: [...m.notes, ...evidenceLines(m.evidence)].map(groupCounts),
+    })),
+    comparisonLines: comparisons.filter((c) => c.metric === headlineMetric(comparisons)).map((c) => groupCounts(`${c.candidate} vs ${c.baseline}: ${c.verdict} — ${c.reason}`)),
     modes: {
       header: ['', ...ms.map((m) => m.mode)],
       rows: [
         row('verdict', (m) => m.verdict),
         ...measurementRows(ms),
-        row('stalls per 100k (two-sided 95 % CI)', (m) => rateCell(m, 'stalls')),
-        row('lost per 100k (two-sided 95 % CI)', (m) => rateCell(m, 'lost')),
-        row('race per 100k (two-sided 95 % CI)', (m) => rateCell(m, 'race')),
+        ...mergeEqualRows(
+          (r.scenario === 'vxlan' ? ['double_snat', 'stalls', 'lost', 'checksum'] : ['stalls', 'lost', 'race'])
+            .map((metric) => row(metric === 'double_snat' ? 'double SNAT (of outer flows)' : metric, (m) => rateCell(m, metric)))
+            .filter((cells) => cells.slice(1).some((c) => c !== '-')),
+          ' per 100k (two-sided 95 % CI)',
+        ),
         row(`lost (${ms[0]?.attribution.unit ?? 'lost-syn'}): race / server / unexplained`, (m) =>
           `${m.attribution.conntrackRace} / ${m.attribution.serverOverload} / ${m.attribution.unexplained}`),
         ...scenarioRows(ms),
@@ -208,13 +269,14 @@ export function buildReportModel(input: ResultFile, scenarioRows: ScenarioRows =
       text: true,
       header: ['', ''],
       rows: [
-        ['kernel', env.kernel],
+        ['system', `${env.distribution ?? (env.distribution === null ? '(no /etc/os-release)' : '(not recorded)')} · ${env.arch} · ${env.cpus} CPUs`],
+        ...(env.hostname ? [['host', env.hostname]] : []),
+        ['kernel', `${env.kernel} (${env.os})`],
         ['kernel version', kernelVersionWithSource(env.kernelVersion)],
-        ['OS / arch / CPUs', `${env.os} / ${env.arch} / ${env.cpus}`],
         ['iptables', `${env.iptables.version} (${env.iptables.backend})`],
         ['backend', env.backend + (env.docker ? ` (Docker ${env.docker.version})` : '')],
         ...(env.vm ? [['vm', `QEMU ${env.vm.qemu} ${env.vm.accel === 'tcg' ? 'TCG (emulated CPUs)' : 'KVM'}, ${env.vm.cpus} vCPUs, ${env.vm.memoryMb} MB, kernel ${env.vm.kernelSource}`]] : []),
-        ['node', env.node],
+        ['node', `${env.node}${nodeOk === false ? ` (unsupported: engines ${env.nodeEngines ?? ''})` : ''}`],
         ['harness', `${env.harness.name} ${env.harness.version}${env.harness.commit ? ` (${env.harness.commit})` : ''}`],
         ['conntrack stat columns', env.conntrackColumns.join(' ') || '(none read)'],
         ['conntrack stats source', env.conntrackStatsSource ?? '(not recorded)'],
@@ -225,6 +287,6 @@ export function buildReportModel(input: ResultFile, scenarioRows: ScenarioRows =
     conntrackSysctls: { text: true, header: ['sysctl', 'value'], rows: Object.entries(env.conntrackSysctls) },
     config: configLine(r),
     command: r.command,
-    fullCommand: fullTcpSynCommand(r),
+    fullCommand: fullCommand(r),
   };
 }

@@ -14,8 +14,8 @@ export function defaultResultDir(r: Pick<ResultFile, 'scenario' | 'runId' | 'sta
   return path.join('results', `${stamp}-${r.scenario}-${r.runId}`);
 }
 
-/** The files a scenario run writes into its directory. */
-export const RUN_OUTPUTS = ['result.json', 'report.md', 'report.html'] as const;
+/** The files a scenario run writes into its directory that another run's could collide with (the reports carry the run id). */
+export const RUN_OUTPUTS = ['result.json'] as const;
 
 /**
  * Before a run: its output directory (made when `create`, else checked only if it exists already) is ours to
@@ -33,6 +33,20 @@ export async function prepareOutputDir(dir: string, names: readonly string[], fo
   }
 }
 
+/**
+ * The reports' file name without extension: repro-<scenario>-<run id>, so two runs' reports attached to one
+ * ticket neither collide nor need renaming (report.html twice would).
+ */
+export function reportBaseName(r: { scenario: string; runId: string }): string {
+  return `repro-${r.scenario}-${r.runId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
+
+/** The result without what names the machine (its host name): for --redact, before anything is written. */
+export function redactResult(r: ResultFile): ResultFile {
+  const { hostname: _dropped, ...environment } = r.environment;
+  return { ...r, environment } as ResultFile;
+}
+
 export async function writeResult(dir: string, r: ResultFile, force = false): Promise<string> {
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, 'result.json');
@@ -48,12 +62,12 @@ export interface WrittenRun {
   htmlFile: string;
 }
 
-/** result.json (with statistics), report.md and report.html in dir. */
+/** result.json (with statistics) and the two reports, repro-<scenario>-<run id>.md and .html, in dir. */
 export async function writeRunOutputs(dir: string, raw: ResultFile, scenarioRows?: ScenarioRows, force = false): Promise<WrittenRun> {
   const result = withStatistics(raw);
   const resultFile = await writeResult(dir, result, force);
-  const markdownFile = path.join(dir, 'report.md');
-  const htmlFile = path.join(dir, 'report.html');
+  const markdownFile = path.join(dir, `${reportBaseName(result)}.md`);
+  const htmlFile = path.join(dir, `${reportBaseName(result)}.html`);
   await writeFileAtomic(markdownFile, renderMarkdown(result, scenarioRows), { replace: force });
   await writeFileAtomic(htmlFile, renderHtml(result, scenarioRows), { replace: force });
   return { result, resultFile, markdownFile, htmlFile };

@@ -4,9 +4,13 @@
  * event rates per mode with their 95 % intervals.
  */
 import { decodeHistogram, recordedValues } from '../histogram.js';
-import { num } from './format.js';
+import { niceTicks, num } from './format.js';
 
-export const MODE_COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf'];
+/**
+ * One colour per mode, by its place in the run. No red and no green: those read as "reproduced" and "fixed", and a
+ * mode's colour says nothing about its verdict (the bands are the chart's only reddish marks).
+ */
+export const MODE_COLORS = ['#1f77b4', '#ff7f0e', '#9467bd', '#17becf', '#393b79', '#e377c2', '#7f7f7f', '#bcbd22'];
 
 export function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -44,14 +48,34 @@ export function bandMs(name: string): number | null {
 }
 
 const W = 860;
-const H = 340;
-const PAD = { left: 64, right: 16, top: 28, bottom: 44 };
+const H = 380;
+// top: two rows of band labels; bottom: tick labels, the axis title, then the legend (never over the bands).
+const PAD = { left: 64, right: 16, top: 40, bottom: 84 };
+/** Width of a label at font-size 12 in a proportional font, generously (for collision checks only). */
+const labelWidth = (t: string): number => t.length * 7.5 + 4;
+
+/**
+ * Band labels in at most two rows: a label goes on the first row where it clears its left neighbour, and is left
+ * out (the band's tooltip still names it) when it clears neither: "4s" and "5s" never print as "4s5s".
+ */
+export function placeBandLabels(bands: readonly { name: string; x: number }[]): { name: string; x: number; row: 0 | 1 }[] {
+  const rowEnd = [-Infinity, -Infinity];
+  const out: { name: string; x: number; row: 0 | 1 }[] = [];
+  for (const b of [...bands].sort((a, c) => a.x - c.x)) {
+    const half = labelWidth(b.name) / 2;
+    const row = rowEnd.findIndex((end) => b.x - half >= end + 3);
+    if (row !== 0 && row !== 1) continue;
+    rowEnd[row] = b.x + half;
+    out.push({ ...b, row });
+  }
+  return out;
+}
 
 /**
  * Latency distribution: one step line per mode, attempts per bin on a log count axis, time on a log axis from
  * 100 µs to past the slowest band; the signature bands (1 s, 3 s, 7 s ... or 5 s, 10 s) as shaded columns.
  */
-export function latencyChart(series: readonly LatencySeries[], bandNames: readonly string[], title: string): string {
+export function latencyChart(series: readonly LatencySeries[], bandNames: readonly string[], title: string, axisTitle = 'connect latency (log scale)'): string {
   const binned = series.map((s) => ({ name: s.name, bins: logBins(s.histogram) }));
   const bands = bandNames.map((n) => ({ name: n, ms: bandMs(n) })).filter((b): b is { name: string; ms: number } => b.ms !== null);
   const allBins = binned.flatMap((s) => [...s.bins.keys()]);
@@ -69,18 +93,19 @@ export function latencyChart(series: readonly LatencySeries[], bandNames: readon
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" class="chart latency" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeXml(title)}">`);
   parts.push(`<title>${escapeXml(title)}</title>`);
   parts.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>`);
-  for (const b of bands) {
-    const x0 = x(b.ms * 1000 * 0.98);
-    const x1 = x(b.ms * 1000 * 1.1);
-    parts.push(`<rect class="band" x="${x0.toFixed(1)}" y="${PAD.top}" width="${Math.max(2, x1 - x0).toFixed(1)}" height="${plotH}" fill="#f5c6cb" opacity="0.6"><title>${escapeXml(b.name)} signature band</title></rect>`);
-    parts.push(`<text x="${((x0 + x1) / 2).toFixed(1)}" y="${PAD.top - 8}" font-size="12" text-anchor="middle" fill="#a94442">${escapeXml(b.name)}</text>`);
+  const bandBoxes = bands.map((b) => ({ name: b.name, x0: x(b.ms * 1000 * 0.98), x1: x(b.ms * 1000 * 1.1) }));
+  for (const b of bandBoxes) {
+    parts.push(`<rect class="band" x="${b.x0.toFixed(1)}" y="${PAD.top}" width="${Math.max(2, b.x1 - b.x0).toFixed(1)}" height="${plotH}" fill="#f5c6cb" opacity="0.6"><title>${escapeXml(b.name)} signature band</title></rect>`);
+  }
+  for (const l of placeBandLabels(bandBoxes.map((b) => ({ name: b.name, x: (b.x0 + b.x1) / 2 })))) {
+    parts.push(`<text class="band-label" x="${l.x.toFixed(1)}" y="${PAD.top - 6 - l.row * 14}" font-size="12" text-anchor="middle" fill="#a94442">${escapeXml(l.name)}</text>`);
   }
   // Axes and grid.
   for (let e = minExp; e <= maxExp; e++) {
     const xv = x(10 ** e);
     const label = e < 6 ? `${10 ** (e - 3)} ms` : `${10 ** (e - 6)} s`;
     parts.push(`<line x1="${xv.toFixed(1)}" y1="${PAD.top}" x2="${xv.toFixed(1)}" y2="${PAD.top + plotH}" stroke="#ddd"/>`);
-    parts.push(`<text x="${xv.toFixed(1)}" y="${H - PAD.bottom + 16}" font-size="11" text-anchor="middle">${label}</text>`);
+    parts.push(`<text x="${xv.toFixed(1)}" y="${PAD.top + plotH + 16}" font-size="11" text-anchor="middle">${label}</text>`);
   }
   for (const c of [0, ...Array.from({ length: countDecades }, (_, d) => 10 ** d)]) {
     const yv = y(c);
@@ -89,8 +114,9 @@ export function latencyChart(series: readonly LatencySeries[], bandNames: readon
   }
   parts.push(`<line x1="${PAD.left}" y1="${PAD.top + plotH}" x2="${W - PAD.right}" y2="${PAD.top + plotH}" stroke="#333"/>`);
   parts.push(`<line x1="${PAD.left}" y1="${PAD.top}" x2="${PAD.left}" y2="${PAD.top + plotH}" stroke="#333"/>`);
-  parts.push(`<text x="${PAD.left + plotW / 2}" y="${H - 8}" font-size="12" text-anchor="middle">connect latency (log scale)</text>`);
+  parts.push(`<text x="${PAD.left + plotW / 2}" y="${PAD.top + plotH + 34}" font-size="12" text-anchor="middle">${escapeXml(axisTitle)}</text>`);
   parts.push(`<text transform="translate(14 ${PAD.top + plotH / 2}) rotate(-90)" font-size="12" text-anchor="middle">attempts per bin (log)</text>`);
+  let legendX = 0;
   binned.forEach((s, i) => {
     const color = MODE_COLORS[i % MODE_COLORS.length] ?? '#000';
     const keys = [...s.bins.keys()].sort((a, b) => a - b);
@@ -117,8 +143,11 @@ export function latencyChart(series: readonly LatencySeries[], bandNames: readon
       const cx = x(10 ** ((b + 0.5) / BINS_PER_DECADE));
       parts.push(`<circle cx="${cx.toFixed(1)}" cy="${y(c).toFixed(1)}" r="3.5" fill="${color}"><title>${escapeXml(s.name)}: ${c} attempts in ${num(10 ** (b / BINS_PER_DECADE) / 1000)}–${num(10 ** ((b + 1) / BINS_PER_DECADE) / 1000)} ms</title></circle>`);
     }
-    parts.push(`<rect x="${W - PAD.right - 150}" y="${PAD.top + 6 + i * 18}" width="12" height="12" fill="${color}"/>`);
-    parts.push(`<text x="${W - PAD.right - 132}" y="${PAD.top + 16 + i * 18}" font-size="12">${escapeXml(s.name)}</text>`);
+    // The legend: one row under the axis title, outside the plot.
+    const lx = PAD.left + legendX;
+    const ly = PAD.top + plotH + 50;
+    parts.push(`<g class="legend-item"><rect x="${lx.toFixed(1)}" y="${ly}" width="12" height="12" fill="${color}"/><text x="${(lx + 18).toFixed(1)}" y="${ly + 10}" font-size="12">${escapeXml(s.name)}</text></g>`);
+    legendX += 18 + labelWidth(s.name) + 16;
   });
   parts.push('</svg>');
   return parts.join('\n');
@@ -140,14 +169,13 @@ export function ratesChart(points: readonly RatePoint[], modes: readonly string[
   const left = 190;
   const right = 30;
   const finite = points.map((p) => p.upper).filter((u) => Number.isFinite(u) && u < Number.MAX_VALUE);
-  const maxV = Math.max(1, ...finite) * 1.05;
+  const ticks = niceTicks(Math.max(1, ...finite));
+  const maxV = ticks[ticks.length - 1] ?? 1;
   const x = (v: number): number => left + (Math.min(v, maxV) / maxV) * (rw - left - right);
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" class="chart rates" viewBox="0 0 ${rw} ${rh}" width="${rw}" height="${rh}" role="img" aria-label="${escapeXml(title)}">`);
   parts.push(`<title>${escapeXml(title)}</title><rect x="0" y="0" width="${rw}" height="${rh}" fill="#fff"/>`);
-  const ticks = 5;
-  for (let t = 0; t <= ticks; t++) {
-    const v = (maxV * t) / ticks;
+  for (const v of ticks) {
     parts.push(`<line x1="${x(v).toFixed(1)}" y1="20" x2="${x(v).toFixed(1)}" y2="${rh - 30}" stroke="#eee"/>`);
     parts.push(`<text x="${x(v).toFixed(1)}" y="${rh - 14}" font-size="11" text-anchor="middle">${num(v)}</text>`);
   }

@@ -8,6 +8,8 @@ export interface RunOutcome {
   scenario: string;
   /** The run's directory (relative to the results directory). */
   dir: string;
+  /** The run's id (its reports are named after it); null when there is no result. */
+  runId: string | null;
   durationSec: number;
   /** Exit code of the scenario command. */
   exitCode: number | null;
@@ -41,7 +43,7 @@ export function evaluateRun(
   result: ResultFile | null,
   info: { dir: string; durationSec: number; exitCode: number | null; error: string | null },
 ): RunOutcome {
-  const base = { name: run.name, scenario: run.scenario, ...info };
+  const base = { name: run.name, scenario: run.scenario, runId: result?.runId ?? null, ...info };
   if (!result) return { ...base, error: info.error ?? 'no result', verdict: null, thresholds: [], ok: false };
   const r = result.comparisons ? result : withStatistics(result);
   const outcomes: ThresholdOutcome[] = [];

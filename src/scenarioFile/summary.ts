@@ -1,5 +1,6 @@
 import { renderJunit, type JunitSuite } from './junit.js';
 import { mdTable } from '../report/markdown.js';
+import { reportBaseName } from '../report/resultFiles.js';
 import type { RunOutcome } from './evaluate.js';
 
 export interface RunSummary {
@@ -52,7 +53,9 @@ export function summaryMarkdown(s: RunSummary): string {
   );
   for (const r of s.runs) {
     if (r.thresholds.length === 0) continue;
-    out.push(`## ${r.name}`, '', `[report](${r.dir}/report.md) · [html](${r.dir}/report.html) · [result.json](${r.dir}/result.json)`, '');
+    const base = r.runId === null ? null : `${r.dir}/${reportBaseName({ scenario: r.scenario, runId: r.runId })}`;
+    const reports = base === null ? '' : `[report](${base}.md) · [html](${base}.html) · `;
+    out.push(`## ${r.name}`, '', `${reports}[result.json](${r.dir}/result.json)`, '');
     out.push(mdTable({ text: true, header: ['mode', 'threshold', 'measured', ''], rows: r.thresholds.map((t) => [t.mode, t.threshold, t.message, t.ok ? '✅' : '❌']) }), '');
   }
   return out.join('\n');

@@ -1,17 +1,25 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { capabilityGate } from './capabilities.js';
 import { hostSnapshot } from './hostSnapshot.js';
 import { runCli } from './cli.js';
 import { CHROMIUM, loadInChromium } from './headlessChromium.js';
+import { chartMetrics } from '../../src/report/html.js';
 import type { ResultFile } from '../../src/types.js';
 import type { RunSummary } from '../../src/scenarioFile/summary.js';
 import type { DiffResult } from '../../src/analysis/diff.js';
 import { kernelVersionText } from '../../src/analysis/kernelFixes.js';
 
 const gate = capabilityGate();
+
+/** The one repro-<scenario>-<run id>.<ext> report in a result directory. */
+function reportIn(dir: string, ext: 'md' | 'html'): string {
+  const found = readdirSync(dir).filter((f) => f.startsWith('repro-') && f.endsWith(`.${ext}`));
+  if (found.length !== 1) throw new Error(`${dir}: expected one repro-*.${ext}, found ${found.join(', ') || 'none'}`);
+  return path.join(dir, found[0] ?? '');
+}
 if (!CHROMIUM && process.env['CI'] === 'true') throw new Error('the report tests need Debian\'s chromium under CI=true (apt-get install chromium)');
 
 const SIZE = 3000;
@@ -45,7 +53,7 @@ describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate
     const r = await runCli(['run', scenarioFile, '--out', runDir]);
     expect(r.stderr).toContain('FAIL: 0/1 runs pass');
     expect(r.code).toBe(1);
-    for (const f of ['summary.json', 'summary.md', 'junit.xml', 'modes/result.json', 'modes/report.md', 'modes/report.html']) {
+    for (const f of ['summary.json', 'summary.md', 'junit.xml', 'modes/result.json']) {
       expect(existsSync(path.join(runDir, f)), f).toBe(true);
     }
     const summary = JSON.parse(readFileSync(path.join(runDir, 'summary.json'), 'utf8')) as RunSummary;
@@ -72,7 +80,11 @@ describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate
       expect(race?.count).toBe(m.attribution.conntrackRace);
       expect(race?.attempts).toBe(SIZE);
     }
-    const md = readFileSync(path.join(runDir, 'modes/report.md'), 'utf8');
+    // The reports are named after the scenario and run, so two attached to one ticket do not collide.
+    expect(readdirSync(path.join(runDir, 'modes')).filter((f) => f.startsWith('repro-')).sort()).toEqual([
+      `repro-tcp-syn-${result.runId}.html`, `repro-tcp-syn-${result.runId}.md`,
+    ]);
+    const md = readFileSync(reportIn(path.join(runDir, 'modes'), 'md'), 'utf8');
     expect(md.split('\n')[2]).toMatch(/^\*\*Verdict: /);
     expect(md).toContain(`What kernel ${kernelVersionText(result.environment.kernelVersion)} can show`);
     expect(md).toContain('repro tcp-syn --backend netns --modes none,random-fully');
@@ -81,7 +93,7 @@ describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate
 
   it.skipIf(!CHROMIUM)('report.html loads in headless Chromium without errors, charts present and non-empty', async () => {
     const page = await loadInChromium(
-      path.join(runDir, 'modes/report.html'),
+      reportIn(path.join(runDir, 'modes'), 'html'),
       `const charts = [...document.querySelectorAll('svg.chart')].map((s) => {
          const b = s.getBoundingClientRect();
          return { cls: s.getAttribute('class'), w: b.width, h: b.height,
@@ -89,14 +101,15 @@ describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate
            bands: s.querySelectorAll('rect.band').length, points: s.querySelectorAll('circle.point').length };
        });
        return { title: document.title, verdict: document.getElementById('verdict')?.textContent ?? '', charts,
-         external: [...document.querySelectorAll('[src],[href],link,script')].length };`,
+         // In-page section anchors (href="#...") are not external.
+         external: [...document.querySelectorAll('[src],[href],link,script')].filter((e) => !(e.getAttribute('href') ?? '').startsWith('#')).length };`,
     );
     expect(page.errors).toEqual([]);
     const p = page.probe as {
       title: string; verdict: string; external: number;
       charts: { cls: string; w: number; h: number; series: { mode: string; points: number; w: number; h: number }[]; bands: number; points: number }[];
     };
-    expect(p.title).toMatch(/^repro tcp-syn · run [0-9a-f]{6}/);
+    expect(p.title).toMatch(/^[A-Z-]+ · repro tcp-syn · run [0-9a-f]{6}/);
     expect(p.verdict).toMatch(/^Verdict: /);
     expect(p.external).toBe(0);
     const [latency, rates] = p.charts;
@@ -115,7 +128,10 @@ describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate
     expect(completions.length).toBeGreaterThan(2);
     expect(latency?.bands).toBe(completions.length);
     expect(rates?.cls).toBe('chart rates');
-    expect(rates?.points).toBe(6);
+    // One point per mode for each metric the chart keeps (race, lost, stalls; one that equals an earlier one in every
+    // mode is drawn once).
+    expect(rates?.points).toBe(chartMetrics(result).length * result.modes.length);
+    expect(chartMetrics(result)[0]).toBe('race');
   }, 60_000);
 
   it('repro diff of two real runs compares each mode with the exact test and matches the files', async () => {
@@ -145,7 +161,7 @@ describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate
     expect(never.code).toBe(0);
     const report = await runCli(['report', secondDir, '--format', 'md']);
     expect(report.code).toBe(0);
-    expect(report.stdout).toBe(readFileSync(path.join(secondDir, 'report.md'), 'utf8'));
+    expect(report.stdout).toBe(readFileSync(reportIn(secondDir, 'md'), 'utf8'));
   }, 120_000);
 
   it('refuses a broken scenario file with its place and exit 2, running nothing', async () => {

@@ -54,7 +54,7 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the docker backend (real dockerd)${
       expect(m.attributionRule).toBe('evidence');
       expect(e.captured).toBe((m.counters.clients['TcpActiveOpens'] ?? 0) + (m.counters.clients['TcpExtTCPSynRetrans'] ?? 0));
       expect(a.conntrackRace).toBeLessThanOrEqual(e.collisions);
-      const report = readFileSync(path.join(out, 'report.md'), 'utf8');
+      const report = readFileSync(path.join(out, `repro-tcp-syn-${result.runId}.md`), 'utf8');
       for (const rec of e.records.slice(0, 5)) if (rec.collision) expect(report).toContain(`translated to ${rec.collision.translated}`);
     }
     expect(agentImages()).toHaveLength(1);

@@ -21,7 +21,7 @@ describe('repro diff', () => {
     const race = none?.metrics.find((c) => c.metric === 'race');
     expect(race?.verdict).toBe('worse');
     expect(race?.rateRatio.estimate).toBe(7);
-    // binom.test(14, 16, 0.5): p = 0.0042
+    // binom.test(14, 16, 0.5): p = 0.004181
     expect(race?.pValue).toBeCloseTo(0.004181, 5);
     // 0 vs 0 in 60 000 each: inconclusive, and more attempts of the same load would not settle it.
     const fully = d.runs[0]?.modes.find((m) => m.mode === 'random-fully')?.metrics.find((c) => c.metric === 'race');
@@ -33,7 +33,7 @@ describe('repro diff', () => {
     expect(d.runs[0]?.caveats).toEqual([]);
     const text = renderDiff(d);
     expect(text).toContain('FAIL: 1 threshold(s) crossed');
-    expect(text).toMatch(/none\s+race\s+2\/60,000\s+14\/60,000\s+x7 \(1\.\d+–\d+\.?\d*\)\s+0\.0042\s+worse/);
+    expect(text).toMatch(/none\s+race\s+2\/60,000\s+14\/60,000\s+x7 \(1\.\d+–\d+\.?\d*\)\s+0\.004181\s+worse/);
     expect(text).toMatch(/verdict\s+reproduced\s+reproduced/);
   });
   it('the other direction is better and crosses nothing; --fail-on-worse never ignores worse', () => {

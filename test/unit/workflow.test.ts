@@ -61,6 +61,18 @@ describe('.github/workflows/nightly.yml', () => {
     expect(at(/repro doctor/)).toBeGreaterThan(at(/npm install -g/));
     expect(at(/repro run "\$SCENARIO" --out/)).toBeGreaterThan(at(/repro doctor/));
   });
+
+  it('keeps the last KEEP nights on a branch and publishes repro history over them (the script: test/integration/nightlyHistory.test.ts)', () => {
+    const wf = parse(workflowText) as { permissions: Record<string, string>; jobs: Record<string, { steps: Step[]; env: Record<string, string> }> };
+    const job = Object.values(wf.jobs)[0];
+    expect(Number(job?.env['KEEP'])).toBeGreaterThan(1);
+    expect(wf.permissions['contents']).toBe('write');
+    const runs = (job?.steps ?? []).map((s) => s.run ?? '');
+    const history = runs.findIndex((r) => /repro history "\$HISTORY"\/runs\/\* --format html/.test(r));
+    expect(history).toBeGreaterThan(runs.findIndex((r) => /repro run "\$SCENARIO" --out/.test(r)));
+    expect(runs[history]).toMatch(/git -C "\$HISTORY" push --quiet origin HEAD:nightly-history/);
+    expect(runs[history]).toMatch(/>> "\$GITHUB_STEP_SUMMARY"/);
+  });
 });
 
 describe('docker/Dockerfile', () => {

@@ -1,3 +1,4 @@
+import { DNS_NOTRACK_FIX } from '../../analysis/remediation.js';
 import type { FixAssessment } from '../../analysis/kernelFixes.js';
 import type { ResolverConfig } from '../../host/resolvers.js';
 import type { Finding, Severity } from './findings.js';
@@ -77,7 +78,7 @@ export function dnsFindings(resolvers: readonly ResolverConfig[], kernel: readon
         title: `${evidence.length} resolv.conf file${evidence.length > 1 ? 's' : ''} read by a resolver repro does not recognise`,
         evidence,
         why: 'Programs that bring their own resolver (Go, static binaries) decide themselves whether A and AAAA leave in parallel.',
-        fix: "check the program's resolver; a node-local DNS cache without conntrack (NOTRACK) avoids the race for every resolver",
+        fix: `check the program's resolver; ${DNS_NOTRACK_FIX}`,
       });
       continue;
     }

@@ -1,4 +1,5 @@
 import type { FixAssessment } from '../../analysis/kernelFixes.js';
+import { MASQUERADE_FULLY_RANDOM_FIX } from '../../analysis/remediation.js';
 import type { RulesetRead } from '../../host/rulesets.js';
 import type { Finding, Severity } from './findings.js';
 import { parseIptablesSave, targetOf } from './iptablesSave.js';
@@ -33,7 +34,7 @@ const OWNER_FIX: Record<string, string> = {
   'CNI bridge (ipMasq)': 'the CNI bridge plugin writes this rule (ipMasq: true): check whether your plugin version can add --random-fully',
 };
 
-const GENERIC_FIX = 'add --random-fully to the rule (iptables >= 1.6.2; nft: masquerade fully-random / snat to ADDR fully-random)';
+const GENERIC_FIX = MASQUERADE_FULLY_RANDOM_FIX;
 
 /** How often the no-flag race shows on this kernel: the port-search change decides (kernelFixes.ts, race tcp-syn). */
 export function raceFrequency(kernel: readonly FixAssessment[]): { severity: 'high' | 'medium'; note: string } {

@@ -1,4 +1,5 @@
 import type { FixAssessment } from '../../analysis/kernelFixes.js';
+import { VXLAN_PATCHED_CHAIN_FIX } from '../../analysis/remediation.js';
 import type { RulesetRead } from '../../host/rulesets.js';
 import type { VxlanDevice } from '../../host/vxlanDevices.js';
 import type { Finding, Severity } from './findings.js';
@@ -66,7 +67,7 @@ export function vxlanDoubleSnatFindings(reads: readonly RulesetRead[], devices: 
       title: `kube-proxy's legacy KUBE-POSTROUTING masquerades VXLAN traffic twice on ${d.name}`,
       evidence: [...legacy.rules.map((r) => `${legacy.tool}: ${r.line}`), device, ...(fix ? [`kernel: ${fix.change}: ${fix.status} (${fix.basis})`] : [])],
       why: `The chain masquerades packets marked 0x4000 and never clears the mark, so a host-network client's packet to a pod is masqueraded once and its VXLAN encapsulation a second time. ${consequence}`,
-      fix: `use a kube-proxy that writes the patched chain (RETURN unless marked, MARK --xor-mark 0x4000, then MASQUERADE; kubernetes/kubernetes#92035)${fixed ? '' : `; until then ethtool -K ${d.name} tx off`}`,
+      fix: `${VXLAN_PATCHED_CHAIN_FIX}${fixed ? '' : `; until then ethtool -K ${d.name} tx off`}`,
     };
   });
 }
