@@ -55,6 +55,15 @@ export interface Attribution {
   /** vxlan only: lost SYNs matched by checksum errors on the path (never counted as conntrackRace). */
   checksum?: number;
   unexplained: number;
+  /**
+   * Attempts (dns: lookups) with a confirmed loss: the unit comparisons test (an attempt stalls or not; its lost
+   * SYNs describe it). Absent in older files (then the raw stalls stand in).
+   */
+  stalled?: number;
+  /** Of the stalled attempts, those the race counter explains: min(stalled, conntrackRace). Absent in older files. */
+  raceStalled?: number;
+  /** tcp-syn: lost SYNs never retransmitted (the last one of each timed-out connect), counted from the schedule. */
+  neverRetransmitted?: number;
 }
 
 /**
@@ -205,6 +214,8 @@ export interface RateEstimate {
   per100k: number;
   lower: number;
   upper: number;
+  /** 'clopper-pearson': a proportion (double_snat: of outer flows), its bounds at most 100 000; absent: Poisson. */
+  interval?: 'clopper-pearson';
 }
 
 export type ComparisonVerdict = 'better' | 'worse' | 'no difference' | 'inconclusive';
@@ -218,9 +229,18 @@ export interface Comparison {
   baselineAttempts: number;
   candidateCount: number;
   candidateAttempts: number;
-  /** Candidate rate / baseline rate with its exact 95 % interval; null = infinite or undefined (no events). */
+  /**
+   * Candidate rate / baseline rate with its exact 95 % interval (the inversion of the test behind pValue, so the
+   * verdict is worse exactly when lower > 1 and better exactly when upper < 1); null = infinite or undefined.
+   * When `measure` is 'odds ratio' (proportions such as vxlan's double_snat) this is the conditional odds ratio.
+   */
   rateRatio: { estimate: number | null; lower: number; upper: number | null };
-  /** Exact conditional binomial test of equal rates (two-sided). */
+  /** What rateRatio measures; absent: the rate ratio. */
+  measure?: 'odds ratio';
+  /**
+   * Two-sided p-value of the central exact test (twice the smaller tail): conditional binomial for counts of attempts,
+   * Fisher's for proportions. 0 when below what a double holds (printed "p < 1e-300").
+   */
   pValue: number;
   verdict: ComparisonVerdict;
   reason: string;

@@ -18,7 +18,7 @@ export interface ModeDiff {
   attempts: { old: number; new: number };
   p99Ms: { old: number; new: number };
   connectsPerSecond: { old: number; new: number };
-  /** New against old, per compared metric (race and lost; vxlan: double_snat and drops): same exact test as between modes. */
+  /** New against old, per compared metric (race and lost, in attempts; vxlan: double_snat and lost): same exact test as between modes. */
   metrics: Comparison[];
 }
 

@@ -1,5 +1,5 @@
 import type { Attribution, CapturedSyn, EvidenceCollision, EvidenceRecord, ModeEvidence } from '../types.js';
-import { raceDrops } from './verdict.js';
+import { raceDrops, stalledAttempts } from './verdict.js';
 
 /** A translated copy may carry a timestamp a little before its pre-NAT copy's (they are taken on different paths). */
 const COPY_WINDOW_US = 2_000;
@@ -215,7 +215,15 @@ export function attributeByEvidence(byCounters: Attribution, e: ModeEvidence | u
   const race = raceDrops(conntrack);
   const conntrackRace = race > 0 ? Math.min(e.collisions, race, lostSyns) : 0;
   const serverOverload = Math.min(lostSyns - conntrackRace, serverDropCount);
-  return { unit: 'lost-syn', lostSyns, conntrackRace, serverOverload, unexplained: lostSyns - conntrackRace - serverOverload };
+  return {
+    ...byCounters,
+    unit: 'lost-syn',
+    lostSyns,
+    conntrackRace,
+    serverOverload,
+    unexplained: lostSyns - conntrackRace - serverOverload,
+    ...stalledAttempts(byCounters.stalled ?? 0, conntrackRace),
+  };
 }
 
 /** The mode's note on its capture: what it saw, and whether it decided the attribution. */

@@ -68,15 +68,92 @@ export function observedLostSyns(input: Pick<AttributionInput, 'bands' | 'timeou
 }
 
 /**
+ * SYN retransmits the stalls imply: n per attempt in the n-lost-SYNs band (its n-th retransmit was answered), and
+ * one fewer than its lost SYNs per timed-out attempt (the last SYN it sent was never retransmitted: the connect
+ * timeout, or the kernel's own give-up, ended it first).
+ */
+export function impliedSynRetransmits(input: Pick<AttributionInput, 'bands' | 'timeouts' | 'lostSynsPerTimeout'>): number {
+  return input.bands.reduce((s, b) => s + b.lostSyns * b.count, 0) + input.timeouts * Math.max(0, input.lostSynsPerTimeout - 1);
+}
+
+/**
+ * Confirmed losses, in SYNs and in attempts. A timed-out attempt is a stall by definition (no SYN was answered in
+ * the timeout) and its lost SYNs are counted from the kernel's schedule. A band's stall is confirmed only as far as
+ * the clients' SYN retransmits (TcpExtTCPSynRetrans) cover it after the timeouts' share: a stall without a
+ * retransmit is scheduling, not a lost SYN. Attempts are confirmed fewest-lost-SYNs first (each needs its n retransmits).
+ */
+export function confirmedLosses(input: Pick<AttributionInput, 'bands' | 'timeouts' | 'lostSynsPerTimeout' | 'synRetrans'>): {
+  lostSyns: number;
+  stalled: number;
+  neverRetransmitted: number;
+} {
+  const timeoutRetransmits = input.timeouts * Math.max(0, input.lostSynsPerTimeout - 1);
+  let left = input.synRetrans === undefined ? Infinity : Math.max(0, input.synRetrans - timeoutRetransmits);
+  const bandLost = input.bands.reduce((s, b) => s + b.lostSyns * b.count, 0);
+  const lostSyns = input.timeouts * input.lostSynsPerTimeout + Math.min(bandLost, left);
+  let stalled = input.timeouts;
+  for (const b of [...input.bands].filter((x) => x.lostSyns > 0).sort((x, y) => x.lostSyns - y.lostSyns)) {
+    const k = Math.min(b.count, Math.floor(left / b.lostSyns));
+    stalled += k;
+    left -= k * b.lostSyns;
+  }
+  return { lostSyns, stalled, neverRetransmitted: input.timeouts > 0 && input.lostSynsPerTimeout > 0 ? input.timeouts : 0 };
+}
+
+/**
+ * What the SYN counts say beside the attribution: timed-out connects' losses counted from the schedule (and their
+ * last SYN, never retransmitted), and band stalls the retransmit counter does not confirm. `who` names the senders.
+ */
+export function synLossNotes(input: Pick<AttributionInput, 'bands' | 'timeouts' | 'lostSynsPerTimeout' | 'synRetrans'>, who = 'the clients'): string[] {
+  const notes: string[] = [];
+  const k = input.lostSynsPerTimeout;
+  if (input.timeouts > 0) {
+    notes.push(
+      `${input.timeouts} connects timed out, each after ${k} unanswered SYNs by the kernel's retransmit schedule: ${input.timeouts * k} lost SYNs, ` +
+        `${input.timeouts} of them (the last of each) never retransmitted because the connect ended first`,
+    );
+  }
+  const implied = impliedSynRetransmits(input);
+  if (input.synRetrans !== undefined && input.synRetrans < implied) {
+    const bandLost = input.bands.reduce((s, b) => s + b.lostSyns * b.count, 0);
+    const confirmed = confirmedLosses(input);
+    const unconfirmed = bandLost - (confirmed.lostSyns - input.timeouts * k);
+    notes.push(
+      `the stalls imply ${implied} SYN retransmits but ${who} retransmitted only ${input.synRetrans} (TcpExtTCPSynRetrans): ` +
+        `${unconfirmed} SYNs of the latency bands are not confirmed lost (scheduling delays) and are not counted`,
+    );
+  }
+  return notes;
+}
+
+/**
  * Split the lost SYNs the latencies show between the causes the counters prove.
  * The conntrack race is credited first, the server's overflows next; what is left is unexplained
- * and is never reported as the race.
+ * and is never reported as the race. Comparisons count attempts (stalled, raceStalled), not lost SYNs: one
+ * timed-out connect loses 7 SYNs but is one event.
  */
 export function attribute(input: AttributionInput): Attribution {
-  const lostSyns = Math.min(observedLostSyns(input), input.synRetrans ?? Infinity);
+  const confirmed = confirmedLosses(input);
+  const lostSyns = confirmed.lostSyns;
   const conntrackRace = Math.min(lostSyns, raceDrops(input.conntrack));
   const serverOverload = Math.min(lostSyns - conntrackRace, serverDrops(input.server));
-  return { unit: 'lost-syn', lostSyns, conntrackRace, serverOverload, unexplained: lostSyns - conntrackRace - serverOverload };
+  return {
+    unit: 'lost-syn',
+    lostSyns,
+    conntrackRace,
+    serverOverload,
+    unexplained: lostSyns - conntrackRace - serverOverload,
+    ...stalledAttempts(confirmed.stalled, conntrackRace),
+    neverRetransmitted: confirmed.neverRetransmitted,
+  };
+}
+
+/**
+ * Stalled attempts, and of them those the race explains: at most one per race-matched loss, and never more than
+ * stalled (a timed-out attempt whose 7 SYNs all raced is one attempt).
+ */
+export function stalledAttempts(stalled: number, raceLosses: number): Pick<Attribution, 'stalled' | 'raceStalled'> {
+  return { stalled, raceStalled: Math.min(stalled, raceLosses) };
 }
 
 /**
