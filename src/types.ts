@@ -103,10 +103,11 @@ export interface ModeCounters {
 }
 
 /**
- * The host's own conntrack activity in an idle window as long as the mode's load, right after it (docker
- * backend: the NAT is the host's, shared with every other container). Race counts within it are not evidence.
+ * The host's own conntrack activity in an idle window right after the mode's load (docker backend: the NAT is the
+ * host's, shared with every other container). A race count not above it, scaled to the load, is not evidence.
  */
 export interface ModeBackground {
+  /** The idle window's real length: as long as the load, but at most 30 s (its counts are scaled to the load's length). */
   windowMs: number;
   /** Deltas of the NAT namespace's conntrack stats over the window, by column (every one that moved). */
   conntrack: Record<string, number>;
@@ -153,7 +154,7 @@ export interface ModeResult {
   synSchedule?: SynSchedule;
   /** dns: the resolver timeout and attempts the bands follow; absent in older files. */
   resolver?: ResolverTiming;
-  /** Docker backend: the host's background over an idle window of the same length (absent on netns: the lab's NAT is its own). */
+  /** Docker backend: the host's background over an idle window after the load (absent on netns: the lab's NAT is its own). */
   background?: ModeBackground;
   /** tcp-syn with --capture on: the packet evidence of the mode's lost SYNs; absent when the capture was off. */
   evidence?: ModeEvidence;

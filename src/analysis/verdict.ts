@@ -1,3 +1,4 @@
+import { binomialSf } from './exactStats.js';
 import type { Attribution, ModeBackground, SignatureBand, Verdict, ModeResult } from '../types.js';
 
 /** The kernel's names for the counters that explain a lost SYN. */
@@ -265,22 +266,86 @@ export function invalidated(m: ModeResult, what: string): ModeResult {
 }
 
 /**
- * A mode read against the host's background (docker: the NAT's table is shared). The race counter's move in an
- * idle window of the same length is what the host's other traffic makes by itself; a race count within it is not
- * evidence of this mode's race. Said in the reason whenever the background moved.
+ * Clashes the kernel resolved: its clashres column; before 5.10 (no column) at least insert_failed - drop, since there
+ * every clash bumps insert_failed and only an unresolved one bumps drop too. Null when nothing tells.
+ */
+export function resolvedClashes(conntrack: Record<string, number>): number | null {
+  const resolved = conntrack['clashres'];
+  if (resolved !== undefined) return resolved;
+  const failed = conntrack['insert_failed'];
+  const drop = conntrack['drop'];
+  return failed !== undefined && drop !== undefined ? Math.max(0, failed - drop) : null;
+}
+
+/** One-sided significance level of the background test (the mode's count above the window's, scaled). */
+export const BACKGROUND_ALPHA = 0.05;
+
+/** What a background test found, for the reason and the tests. */
+export interface BackgroundTest {
+  /** The counter compared, read the same way in the mode and the window. */
+  counter: string;
+  mode: number;
+  window: number;
+  /** The window's count scaled to the load's length: what the host would have made alone during the load. */
+  expected: number;
+  /** P(mode's count >= observed | same rate), exact conditional binomial (R: pbinom(x - 1, x + y, tL / (tL + tW), lower.tail = FALSE)). */
+  pValue: number;
+  above: boolean;
+}
+
+/**
+ * Is the mode's count larger than the host's own, scaled to the load's length? Given both counts' total m, under equal
+ * rates the mode's count is Binomial(m, tLoad / (tLoad + tWindow)): one-sided exact test.
+ */
+export function backgroundTest(counter: string, mode: number, window: number, loadMs: number, windowMs: number): BackgroundTest {
+  const m = mode + window;
+  const expected = windowMs > 0 ? (window * loadMs) / windowMs : window > 0 ? Infinity : 0;
+  if (m === 0) return { counter, mode, window, expected, pValue: 1, above: false };
+  if (windowMs <= 0) return { counter, mode, window, expected, pValue: 1, above: false };
+  const pValue = binomialSf(mode, m, loadMs / (loadMs + windowMs));
+  return { counter, mode, window, expected, pValue, above: pValue < BACKGROUND_ALPHA };
+}
+
+function bgSentence(t: BackgroundTest, loadMs: number, windowMs: number): string {
+  const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+  const exp = Number.isFinite(t.expected) ? Number(t.expected.toPrecision(3)) : '∞';
+  return (
+    `the host's own traffic moved ${t.counter} by +${t.window} in an idle window of ${s(windowMs)}, ${exp} over the load's ${s(loadMs)}; ` +
+    `the mode's +${t.mode} is ${t.above ? '' : 'not '}above that (exact conditional binomial, one-sided p = ${Number(t.pValue.toPrecision(3))})`
+  );
+}
+
+/**
+ * A mode read against the host's background (docker: the NAT's table is shared). The race counter's move in an idle
+ * window is what the host's other traffic makes by itself; the window may be shorter than the load (it is capped),
+ * so its count is scaled to the load's length by the test. Both are read in the same unit: raceCounter() (before
+ * 5.10, min(insert_failed, drop), since insert_failed also counts resolved clashes there), and for dns's
+ * race-resolved the resolved clashes (clashres). A count not above the background is not evidence of this mode's race.
  */
 export function withBackground(m: ModeResult, bg: ModeBackground): ModeResult {
-  const raceColumn = 'insert_failed' in bg.conntrack || 'insert_failed' in m.counters.conntrack ? 'insert_failed' : 'drop';
-  const moved = bg.conntrack[raceColumn] ?? 0;
   const out: ModeResult = { ...m, background: bg };
-  if (moved === 0) return out;
-  const said = `the host's own traffic moved ${raceColumn} by +${moved} in an idle window of ${(bg.windowMs / 1000).toFixed(1)} s (as long as the load)`;
-  if (m.verdict === 'reproduced' && m.attribution.conntrackRace <= moved) {
+  const loadMs = m.durationMs;
+  const race = raceCounter(m.counters.conntrack);
+  const bgRace = raceCounter(bg.conntrack);
+  const raceLabel = race.counter !== null ? race.label : bgRace.counter !== null ? bgRace.label : 'insert_failed';
+  const raceTest = backgroundTest(raceLabel, race.drops, bgRace.drops, loadMs, bg.windowMs);
+  const unit = m.attribution.unit === 'lost-query' ? 'lost queries' : 'lost SYNs';
+  if (m.verdict === 'reproduced' && raceTest.window > 0 && !raceTest.above) {
     return {
       ...out,
       verdict: 'inconclusive',
-      reason: `${m.attribution.conntrackRace} ${m.attribution.unit === 'lost-query' ? 'lost queries' : 'lost SYNs'} matched by ${raceColumn}, but ${said}: within the background, so not evidence of this mode's race`,
+      reason: `${m.attribution.conntrackRace} ${unit} matched by ${raceLabel}, but ${bgSentence(raceTest, loadMs, bg.windowMs)}: not evidence of this mode's race`,
     };
   }
-  return { ...out, reason: `${m.reason}; background: ${said}` };
+  const resolved = resolvedClashes(m.counters.conntrack);
+  const bgResolved = resolvedClashes(bg.conntrack);
+  if (m.verdict === 'race-resolved' && resolved !== null && (bgResolved ?? 0) > 0) {
+    const t = backgroundTest('clashres' in m.counters.conntrack ? 'clashres' : 'resolved clashes', resolved, bgResolved ?? 0, loadMs, bg.windowMs);
+    if (!t.above) {
+      return { ...out, verdict: 'inconclusive', reason: `${m.reason}; but ${bgSentence(t, loadMs, bg.windowMs)}: not evidence that this mode raced` };
+    }
+    return { ...out, reason: `${m.reason}; background: ${bgSentence(t, loadMs, bg.windowMs)}` };
+  }
+  if (raceTest.window === 0) return out;
+  return { ...out, reason: `${m.reason}; background: ${bgSentence(raceTest, loadMs, bg.windowMs)}` };
 }

@@ -1,7 +1,9 @@
 import { countBetween, mergeEncoded, type Histogram } from '../../histogram.js';
 import { loadFigures } from '../../analysis/loadFigures.js';
 import { BAND_EARLY_MS, BAND_LATE_FRACTION, BAND_LATE_MS, SLOW_THRESHOLD_MS } from '../../analysis/signatures.js';
-import { attemptsToRuleOut, HARNESS_FAILURE_LIMIT, raceCounter, RULE_OUT_BOUND, ruledOutPhrase, stalledAttempts } from '../../analysis/verdict.js';
+import { attemptsToRuleOut, HARNESS_FAILURE_LIMIT, raceCounter, resolvedClashes, RULE_OUT_BOUND, ruledOutPhrase, stalledAttempts } from '../../analysis/verdict.js';
+
+export { resolvedClashes };
 import { resolvConfTiming, stallSignatureMs } from '../../agents/dns/glibcResolver.js';
 import type { Attribution, DnsSocketPath, ModeCounters, ModeResult, ResolverTiming, SignatureBand, Verdict } from '../../types.js';
 
@@ -94,18 +96,6 @@ export function attributeLostQueries(lostQueries: number, conntrack: Record<stri
     unexplained: lostQueries - conntrackRace - serverOverload,
     ...(stalledLookups === undefined ? {} : stalledAttempts(stalledLookups, conntrackRace)),
   };
-}
-
-/**
- * Clashes the kernel resolved: its clashres column; before 5.10 (no column) at least insert_failed - drop, since there
- * every clash bumps insert_failed and only an unresolved one bumps drop too. Null when nothing tells.
- */
-export function resolvedClashes(conntrack: Record<string, number>): number | null {
-  const resolved = conntrack['clashres'];
-  if (resolved !== undefined) return resolved;
-  const failed = conntrack['insert_failed'];
-  const drop = conntrack['drop'];
-  return failed !== undefined && drop !== undefined ? Math.max(0, failed - drop) : null;
 }
 
 /** What the kernel did with clashes, in one sentence: resolved (clashres), dropped (insert_failed), or neither. */
