@@ -413,8 +413,13 @@ export interface ModeEvidence {
   capturedDrops: number;
   /** SYN transmissions seen before the NAT and never after it. */
   lostSyns: number;
-  /** Of those, how many had a collision. */
+  /** Of those, how many had a collision: another SYN translated to the same outer tuple. */
   collisions: number;
+  /**
+   * False with randomized ports (--random, --random-fully): the outer tuple a lost SYN drew is not on the wire, so no
+   * collision is named and the counters decide the attribution. Absent in older files.
+   */
+  tupleKnown?: boolean;
   /** The first 100 lost SYNs, in time order. */
   records: EvidenceRecord[];
   recordsOmitted: number;
