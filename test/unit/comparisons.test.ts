@@ -176,3 +176,14 @@ describe('double_snat is a proportion', () => {
     expect(c.reason).toContain("Fisher's exact test (central) p = 0.002165");
   });
 });
+
+describe('p-values below what a double holds', () => {
+  it('print as "p < 1e-300", never "p = 0" (a burst run: thousands of race drops against none)', () => {
+    // 2 x 0.5^3000 underflows a double (R: 2 * pbinom(2999, 3000, 0.5, lower.tail = FALSE) is 0 too).
+    const c = compareCounts('none', 'random-fully', 'race', pair(3000, 0, 150_000));
+    expect(c.verdict).toBe('better');
+    expect(c.pValue).toBe(0);
+    expect(c.reason).toContain('p < 1e-300');
+    expect(c.reason).not.toMatch(/p = 0\b/);
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeMode, extraRetransmitsNote, type ModeInput } from '../../src/scenarios/tcpSyn/analyze.js';
+import { analyzeMode, burstReading, extraRetransmitsNote, per100kWords, type ModeInput } from '../../src/scenarios/tcpSyn/analyze.js';
 import type { ClientOutcome } from '../../src/scenarios/shared/clientOutcome.js';
 import { countBetween, createHistogram, decodeHistogram, encodeHistogram, recordMicros } from '../../src/histogram.js';
 import type { ModeCounters } from '../../src/types.js';
@@ -338,5 +338,25 @@ describe('analyzeMode with packet evidence', () => {
     const r = analyzeMode(modeInput());
     expect(r.attributionRule).toBe('counters');
     expect(r.evidence).toBeUndefined();
+  });
+});
+
+describe('the --load burst reading', () => {
+  it('"not vulnerable" says what was ruled out: the one-sided 95 % bound of 0 in n (-ln(0.05) / n, the rule of three)', () => {
+    const none = analyzeMode(modeInput({ clients: [{ ...CLIENT_A, histogram: encoded([[800, 1000]]) }], counters: counters({ conntrack: { insert_failed: 0, drop: 0 }, clients: { TcpExtTCPSynRetrans: 0 } }), detectRatePer100k: 500 }));
+    expect(none.verdict).toBe('not-reproduced');
+    // 1000 attempts: -ln(0.05) / 1000 x 100 000 = 299.57 per 100 000.
+    expect(burstReading(none).reason).toMatch(
+      /^not vulnerable under --load burst \(no race drop in 1000 provoked attempts: a race rate of 300 per 100 000 or more is ruled out, one-sided 95 %\): /,
+    );
+  });
+
+  it('a race rate that rounds to 0 is "< 1 per 100 000", never "VULNERABLE (0 race drops per 100 000)"', () => {
+    expect(per100kWords(1, 300_000)).toBe('< 1');
+    expect(per100kWords(0, 300_000)).toBe('0');
+    expect(per100kWords(2, 100_000)).toBe('2');
+    const m = analyzeMode(modeInput());
+    const big = burstReading({ ...m, attempts: 300_000, attribution: { ...m.attribution, conntrackRace: 1 } });
+    expect(big.reason).toMatch(/^VULNERABLE under --load burst \(< 1 race drops per 100 000 provoked attempts\): /);
   });
 });

@@ -1,7 +1,7 @@
 import { encodeHistogram, mergeEncoded, percentileMs } from '../../histogram.js';
 import { countSignatures, bandsToRecord, lostSynsBeforeTimeout } from '../../analysis/signatures.js';
 import { attributeByEvidence, evidenceNote } from '../../analysis/evidence.js';
-import { attribute, decideVerdict, detectableRatePer100k, impliedSynRetransmits, raceCounter, serverDrops, synLossNotes } from '../../analysis/verdict.js';
+import { attribute, decideVerdict, detectableRatePer100k, impliedSynRetransmits, raceCounter, RULE_OUT_BOUND, serverDrops, synLossNotes } from '../../analysis/verdict.js';
 import { assumedExponentialSchedule } from '../../analysis/synSchedule.js';
 import type { MasqueradeMode, ModeCounters, ModeEvidence, ModeResult, SynSchedule } from '../../types.js';
 import type { ConnectPath } from '../../agents/tcp/connector.js';
@@ -154,6 +154,33 @@ export function analyzeMode(input: ModeInput): ModeResult {
   } finally {
     h.destroy();
   }
+}
+
+/** "12", or "< 1" for a rate that would round to 0 (never "0 per 100 000" beside a race that happened). */
+export function per100kWords(count: number, attempts: number): string {
+  const r = (count / attempts) * 100_000;
+  return count > 0 && r < 0.5 ? '< 1' : String(Math.round(r));
+}
+
+/**
+ * Under --load burst the question is "is this rule vulnerable", and the rates are provoked ones: said in the reason
+ * and beside the numbers, so nobody reads them as what a workload would see. "Not vulnerable" says what was ruled out.
+ */
+export function burstReading(m: ModeResult): ModeResult {
+  let answer = '';
+  if (m.verdict === 'reproduced' && m.attempts > 0) {
+    answer = `VULNERABLE under --load burst (${per100kWords(m.attribution.conntrackRace, m.attempts)} race drops per 100 000 provoked attempts): `;
+  } else if (m.verdict === 'reproduced') {
+    answer = 'VULNERABLE under --load burst: ';
+  } else if (m.verdict === 'not-reproduced') {
+    const bound = Number(detectableRatePer100k(m.attempts).toPrecision(2));
+    answer = `not vulnerable under --load burst (no race drop in ${m.attempts} provoked attempts: a race rate of ${bound} per 100 000 or more is ruled out, ${RULE_OUT_BOUND}): `;
+  }
+  return {
+    ...m,
+    reason: `${answer}${m.reason}`,
+    notes: [...m.notes, 'load burst: every round all clients bind one source port and connect at one instant; its rates say how strongly the race can be provoked, not how often a workload meets it (--load steady)'],
+  };
 }
 
 /** What the packet evidence adds to the reason when it decided the attribution. */

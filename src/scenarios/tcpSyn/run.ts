@@ -1,7 +1,7 @@
 import type { AgentConnection } from '../../runner/agentConnection.js';
 import { setMasqueradeMode, verifyRules } from '../../host/iptables.js';
 import { collectEnvironment } from '../../host/environment.js';
-import { analyzeMode } from './analyze.js';
+import { analyzeMode, burstReading } from './analyze.js';
 import type { ClientOutcome } from '../shared/clientOutcome.js';
 import { withRun } from '../shared/runScope.js';
 import { labCounters, labSnapshot, natBackground, openNatLab, type ReportedCounters, SERVER_BACKLOG, SERVER_SYSCTLS, shareOf, startOnEveryClient, startRunAgent } from '../shared/natLab.js';
@@ -115,26 +115,12 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
           keepalive: opts.keepalive ?? false,
           ...(evidence ? { evidence } : {}),
         });
-        return burst ? asBurst(m) : m;
+        return burst ? burstReading(m) : m;
       },
     });
     const base = resultBase({ runId, startedAt: session.startedAt, command: ctx.command, interrupted: session.interrupted, environment, modes, summary: summarize(modes) });
     return { ...base, scenario: 'tcp-syn', config };
   });
-}
-
-/**
- * Under --load burst the question is "is this rule vulnerable", and the rates are provoked ones: said in the
- * reason and beside the numbers, so nobody reads them as what a workload would see.
- */
-function asBurst(m: ModeResult): ModeResult {
-  const strength = m.attempts > 0 ? ` (${Math.round((m.attribution.conntrackRace / m.attempts) * 100_000)} race drops per 100 000 provoked attempts)` : '';
-  const answer = m.verdict === 'reproduced' ? `VULNERABLE under --load burst${strength}: ` : m.verdict === 'not-reproduced' ? 'not vulnerable under --load burst: ' : '';
-  return {
-    ...m,
-    reason: `${answer}${m.reason}`,
-    notes: [...m.notes, 'load burst: every round all clients bind one source port and connect at one instant; its rates say how strongly the race can be provoked, not how often a workload meets it (--load steady)'],
-  };
 }
 
 /** A mode's capture runs from before the load's release to after the settle: the load's bound, the watchdog's slack and a minute more. */
