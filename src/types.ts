@@ -9,7 +9,14 @@ export const MASQUERADE_MODES: readonly MasqueradeMode[] = ['none', 'random', 'r
  * `race-resolved` (dns): the race happened (the kernel counted clashes it resolved, `clashres`) and no lookup was
  * lost to it: the kernel races here and hides it. The kernel's selftest calls this outcome PASS.
  */
-export type Verdict = 'reproduced' | 'race-resolved' | 'not-reproduced' | 'inconclusive' | 'invalid';
+export type Verdict = 'reproduced' | 'race-resolved' | 'not-reproduced' | 'inconclusive' | 'invalid' | VulnerabilityVerdict;
+
+/**
+ * tcp-syn's burst phase answers another question than a steady storm: `vulnerable` says the rule loses SYNs to the
+ * race when it is provoked (synchronized same-port connects), `not-vulnerable` that a provoked rate above a bound is
+ * ruled out. `reproduced` / `not-reproduced` stay the steady storm's words: a workload-shaped load hit it, or not.
+ */
+export type VulnerabilityVerdict = 'vulnerable' | 'not-vulnerable';
 
 export type ScenarioName = 'tcp-syn' | 'dns' | 'vxlan';
 export type BackendName = 'netns' | 'docker';
@@ -160,6 +167,8 @@ export interface ModeResult {
   evidence?: ModeEvidence;
   /** tcp-syn: which rule split the lost SYNs between causes (evidence: a complete capture; counters otherwise); absent in older files. */
   attributionRule?: 'evidence' | 'counters';
+  /** tcp-syn: the phase this entry measured (burst: is the rule vulnerable; steady: how often a storm hits it); absent in older files. */
+  load?: TcpSynLoad;
 }
 
 /**
@@ -254,6 +263,8 @@ export interface Comparison {
   settlePower?: number;
   /** When more attempts cannot settle it (0 vs 0): what would; absent otherwise. */
   settleHint?: string;
+  /** tcp-syn: the phase whose entries were compared (modes are compared within a phase only); absent in older files. */
+  load?: TcpSynLoad;
 }
 
 /** /proc/net/stat/nf_conntrack or ctnetlink (`conntrack -S`). */
@@ -315,7 +326,12 @@ export interface TcpSynConfig {
    * steady: a connect storm (how often does a workload like this hit the race); burst: synchronized same-port
    * connects that provoke it (is this rule vulnerable, in seconds). Absent in older files: steady.
    */
-  load?: TcpSynLoad;
+  load?: TcpSynLoadChoice;
+  /**
+   * load both: the burst phase's own size (the fields above are the steady phase's); absent otherwise. With load
+   * burst alone the fields above are the burst's.
+   */
+  burstPhase?: { clients: number; connections: number; detectRatePer100k: number };
   /** burst: the source ports the rounds take in turn (outside the clients' ephemeral range). */
   burstPorts?: [number, number];
   /** SYN capture on both sides of the NAT (--capture); absent in older files: off. */
@@ -325,6 +341,8 @@ export interface TcpSynConfig {
 }
 
 export type TcpSynLoad = 'steady' | 'burst';
+/** --load: both (the default: burst, then steady, into one result), or one phase alone. */
+export type TcpSynLoadChoice = TcpSynLoad | 'both';
 
 export interface SignatureTolerance {
   description: string;
@@ -354,6 +372,8 @@ interface ResultBase {
   comparisons?: Comparison[];
   /** Conditions of the host that change what the run means (src/analysis/hostWarnings.ts); absent in older files. */
   hostWarnings?: HostWarning[];
+  /** tcp-syn: per mode, the answer to each question its phases asked (src/analysis/answers.ts); absent in older files. */
+  answers?: ModeAnswer[];
   /** What the run's teardown could not undo, in words (the command then exits 1); absent when everything went. */
   teardownErrors?: string[];
 }
@@ -362,6 +382,27 @@ interface ResultBase {
 export interface HostWarning {
   id: 'legacy-iptables' | 'no-insert-failed' | 'no-race-counter' | 'no-clashres' | 'conntrack-table-full' | 'conntrack-stats-unreadable';
   message: string;
+}
+
+/** A phase's figure for one mode: k of n attempts, its rate per 100 000 and 95 % interval, and the sentence told. */
+export interface PhaseFigure {
+  verdict: Verdict;
+  /** Attempts that stalled on a race drop (attribution.raceStalled), and attempts made. */
+  k: number;
+  n: number;
+  per100k: number;
+  /** Two-sided exact 95 % interval per 100 000 (RateEstimate's). */
+  interval: { lower: number; upper: number };
+  /** With no race drop: the one-sided 95 % upper bound per 100 000 (the rule of three); absent otherwise. */
+  ruledOutAbove?: number;
+  sentence: string;
+}
+
+/** tcp-syn: what one MASQUERADE mode's phases answered (burst: is it vulnerable; steady: how often a storm hits it). */
+export interface ModeAnswer {
+  mode: string;
+  vulnerable?: PhaseFigure;
+  steady?: PhaseFigure;
 }
 
 /** result.json. `scenario` tells which `config` it carries. */

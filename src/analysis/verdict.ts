@@ -251,13 +251,25 @@ export function decideVerdict(v: VerdictInput): VerdictOutcome {
  * `race-resolved` ranks right after `reproduced`: it is evidence of the race too (the kernel counted it), so a run
  * where one mode shows it says so rather than a harness problem or a lack of evidence elsewhere.
  */
-const PRECEDENCE: Verdict[] = ['reproduced', 'race-resolved', 'invalid', 'inconclusive', 'not-reproduced'];
+const PRECEDENCE: Verdict[] = ['reproduced', 'vulnerable', 'race-resolved', 'invalid', 'inconclusive', 'not-reproduced', 'not-vulnerable'];
 
 /** Run verdict: reproduced if any mode reproduced, race-resolved if any mode showed the race resolved; else the worst of the rest. */
 export function overallVerdict(verdicts: readonly Verdict[]): Verdict {
   if (verdicts.length === 0) return 'invalid';
   for (const v of PRECEDENCE) if (verdicts.includes(v)) return v;
   return 'invalid';
+}
+
+/**
+ * A run's verdict. With a burst phase (tcp-syn's default runs burst, then steady) it answers the first question, is
+ * the rule vulnerable: the burst entries' verdict, raised to `vulnerable` when the steady storm reproduced the race
+ * (a workload-shaped load that loses SYNs to it proves the rule vulnerable). Otherwise the entries' overall verdict.
+ */
+export function runVerdict(modes: readonly Pick<ModeResult, 'verdict' | 'load'>[]): Verdict {
+  const burst = modes.filter((m) => m.load === 'burst');
+  if (burst.length === 0 || burst.length === modes.length) return overallVerdict(modes.map((m) => m.verdict));
+  const v = overallVerdict(burst.map((m) => m.verdict));
+  return v !== 'vulnerable' && modes.some((m) => m.load !== 'burst' && m.verdict === 'reproduced') ? 'vulnerable' : v;
 }
 
 /** A mode whose conditions changed under it (its rules removed or edited mid-mode): its counts say nothing. */
@@ -330,7 +342,7 @@ export function withBackground(m: ModeResult, bg: ModeBackground): ModeResult {
   const raceLabel = race.counter !== null ? race.label : bgRace.counter !== null ? bgRace.label : 'insert_failed';
   const raceTest = backgroundTest(raceLabel, race.drops, bgRace.drops, loadMs, bg.windowMs);
   const unit = m.attribution.unit === 'lost-query' ? 'lost queries' : 'lost SYNs';
-  if (m.verdict === 'reproduced' && raceTest.window > 0 && !raceTest.above) {
+  if ((m.verdict === 'reproduced' || m.verdict === 'vulnerable') && raceTest.window > 0 && !raceTest.above) {
     return {
       ...out,
       verdict: 'inconclusive',

@@ -15,7 +15,7 @@ const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
 h1{font-size:20px;margin:0 0 8px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .verdict{font-size:16px;padding:10px 14px;border-radius:6px;background:#f2f2f2;border-left:6px solid #888}
-.verdict.reproduced{border-color:#c9302c;background:#fbeaea}.verdict.race-resolved{border-color:#8a6d3b;background:#fcf8e3}.verdict.not-reproduced{border-color:#3c763d;background:#eef7ee}
+.verdict.reproduced,.verdict.vulnerable{border-color:#c9302c;background:#fbeaea}.verdict.race-resolved{border-color:#8a6d3b;background:#fcf8e3}.verdict.not-reproduced,.verdict.not-vulnerable{border-color:#3c763d;background:#eef7ee}
 .verdict.inconclusive{border-color:#8a6d3b;background:#fcf8e3}.verdict.invalid{border-color:#555;background:#eee}
 table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:right;vertical-align:top}
 th[scope=row],thead th:first-child{text-align:left}thead th{background:#f6f6f6}
@@ -47,7 +47,7 @@ export function renderHtmlModel(m: ReportModel): string {
 <body>
 <h1>${esc(m.title)}</h1>
 <p class="verdict ${esc(r.verdict)}" id="verdict"><strong>Verdict: ${esc(m.headline)}</strong></p>
-<ul>${m.modeVerdicts.map((v) => `<li><strong>${esc(v.mode)}</strong>: ${esc(v.verdict)} — ${esc(v.reason)}</li>`).join('')}
+${m.answerLines.length > 0 ? `<ul class="answers">${m.answerLines.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>\n` : ''}<ul>${m.modeVerdicts.map((v) => `<li><strong>${esc(v.mode)}</strong>: ${esc(v.verdict)} — ${esc(v.reason)}</li>`).join('')}
 ${m.comparisonLines.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>
 ${m.hostWarnings.length > 0 ? `<ul class="warnings">${m.hostWarnings.map((w) => `<li><strong>warning</strong>: ${esc(w)}</li>`).join('')}</ul>` : ''}
 <h2>Latency distributions</h2>

@@ -341,13 +341,14 @@ describe('analyzeMode with packet evidence', () => {
   });
 });
 
-describe('the --load burst reading', () => {
+describe('the burst phase reading', () => {
   it('"not vulnerable" says what was ruled out: the one-sided 95 % bound of 0 in n (-ln(0.05) / n, the rule of three)', () => {
     const none = analyzeMode(modeInput({ clients: [{ ...CLIENT_A, histogram: encoded([[800, 1000]]) }], counters: counters({ conntrack: { insert_failed: 0, drop: 0 }, clients: { TcpExtTCPSynRetrans: 0 } }), detectRatePer100k: 500 }));
     expect(none.verdict).toBe('not-reproduced');
     // 1000 attempts: -ln(0.05) / 1000 x 100 000 = 299.57 per 100 000.
+    expect(burstReading(none).verdict).toBe('not-vulnerable');
     expect(burstReading(none).reason).toMatch(
-      /^not vulnerable under --load burst \(no race drop in 1000 provoked attempts: a race rate of 300 per 100 000 or more is ruled out, one-sided 95 %\): /,
+      /^not vulnerable when provoked \(no race drop in 1000 provoked attempts: a race rate of 300 per 100 000 or more is ruled out, one-sided 95 %\): /,
     );
   });
 
@@ -357,6 +358,8 @@ describe('the --load burst reading', () => {
     expect(per100kWords(2, 100_000)).toBe('2');
     const m = analyzeMode(modeInput());
     const big = burstReading({ ...m, attempts: 300_000, attribution: { ...m.attribution, conntrackRace: 1 } });
-    expect(big.reason).toMatch(/^VULNERABLE under --load burst \(< 1 race drops per 100 000 provoked attempts\): /);
+    expect(big.verdict).toBe('vulnerable');
+    expect(big.load).toBe('burst');
+    expect(big.reason).toMatch(/^VULNERABLE when provoked \(< 1 race drops per 100 000 provoked attempts\): /);
   });
 });

@@ -163,23 +163,27 @@ export function per100kWords(count: number, attempts: number): string {
 }
 
 /**
- * Under --load burst the question is "is this rule vulnerable", and the rates are provoked ones: said in the reason
- * and beside the numbers, so nobody reads them as what a workload would see. "Not vulnerable" says what was ruled out.
+ * The burst phase asks "is this rule vulnerable", and its rates are provoked ones: its verdict says so in its own
+ * words (vulnerable / not-vulnerable, never reproduced: that claim is the steady storm's), and the reason says what
+ * was ruled out. Called before the background test, which downgrades a vulnerable mode as it does a reproduced one.
  */
 export function burstReading(m: ModeResult): ModeResult {
   let answer = '';
-  if (m.verdict === 'reproduced' && m.attempts > 0) {
-    answer = `VULNERABLE under --load burst (${per100kWords(m.attribution.conntrackRace, m.attempts)} race drops per 100 000 provoked attempts): `;
-  } else if (m.verdict === 'reproduced') {
-    answer = 'VULNERABLE under --load burst: ';
+  let verdict = m.verdict;
+  if (m.verdict === 'reproduced') {
+    verdict = 'vulnerable';
+    answer = m.attempts > 0 ? `VULNERABLE when provoked (${per100kWords(m.attribution.conntrackRace, m.attempts)} race drops per 100 000 provoked attempts): ` : 'VULNERABLE when provoked: ';
   } else if (m.verdict === 'not-reproduced') {
+    verdict = 'not-vulnerable';
     const bound = Number(detectableRatePer100k(m.attempts).toPrecision(2));
-    answer = `not vulnerable under --load burst (no race drop in ${m.attempts} provoked attempts: a race rate of ${bound} per 100 000 or more is ruled out, ${RULE_OUT_BOUND}): `;
+    answer = `not vulnerable when provoked (no race drop in ${m.attempts} provoked attempts: a race rate of ${bound} per 100 000 or more is ruled out, ${RULE_OUT_BOUND}): `;
   }
   return {
     ...m,
+    load: 'burst',
+    verdict,
     reason: `${answer}${m.reason}`,
-    notes: [...m.notes, 'load burst: every round all clients bind one source port and connect at one instant; its rates say how strongly the race can be provoked, not how often a workload meets it (--load steady)'],
+    notes: [...m.notes, 'burst phase: every round all clients bind one source port and connect at one instant; its rates say how strongly the race can be provoked, not how often a workload meets it (the steady phase)'],
   };
 }
 
