@@ -1,5 +1,5 @@
 import { metricExposure, rateOf } from './rates.js';
-import { detectableRatePer100k, RULE_OUT_BOUND } from './verdict.js';
+import { provokedBounds, RULE_OUT_BOUND } from './verdict.js';
 import type { ModeAnswer, ModeResult, PhaseFigure, ResultFile, TcpSynLoad } from '../types.js';
 
 /** How a reader names a MASQUERADE mode (the flag as written in the rule); other scenarios' modes by their name. */
@@ -51,7 +51,8 @@ function figure(m: ModeResult, sentence: (f: Omit<PhaseFigure, 'sentence'>) => s
     n,
     per100k: r.per100k,
     interval: { lower: r.lower, upper: r.upper },
-    ...(k === 0 && n > 0 ? { ruledOutAbove: Number(detectableRatePer100k(n).toPrecision(2)) } : {}),
+    // What the entry rules out (one-sided 95 %): for 0 in n the rule of three.
+    ...(n > 0 && (k === 0 || m.verdict === 'not-vulnerable') ? { ruledOutAbove: Number(provokedBounds(k, n).upper.toPrecision(2)) } : {}),
   };
   return { ...f, sentence: sentence(f) };
 }
@@ -61,10 +62,9 @@ export function vulnerabilityFigure(m: ModeResult): PhaseFigure {
   return figure(m, (f) => {
     const ci = `two-sided 95 % CI ${rate(f.interval.lower)}–${rate(f.interval.upper)}`;
     if (m.verdict === 'vulnerable') return `VULNERABLE — ${rate(f.per100k)} race drops per 100 000 provoked connects (${n0(f.k)} in ${n0(f.n)}, ${ci})`;
-    if (m.verdict === 'not-vulnerable') {
-      return `not vulnerable — no race drop in ${n0(f.n)} provoked connects (below ${rate(f.ruledOutAbove ?? Infinity)} per 100 000, ${RULE_OUT_BOUND})`;
-    }
-    return `${m.verdict.toUpperCase()} under provocation — ${n0(f.k)} race drops in ${n0(f.n)} connects (see the burst entry's reason)`;
+    const seen = f.k === 0 ? 'no race drop' : `${n0(f.k)} race drop${f.k === 1 ? '' : 's'}`;
+    if (m.verdict === 'not-vulnerable') return `not vulnerable — ${seen} in ${n0(f.n)} provoked connects (below ${rate(f.ruledOutAbove ?? Infinity)} per 100 000, ${RULE_OUT_BOUND})`;
+    return `${m.verdict.toUpperCase()} when provoked — ${seen} in ${n0(f.n)} connects (see the burst entry's reason)`;
   });
 }
 

@@ -1,4 +1,4 @@
-import { binomialSf } from './exactStats.js';
+import { binomialSf, poissonInterval } from './exactStats.js';
 import type { Attribution, ModeBackground, SignatureBand, Verdict, ModeResult } from '../types.js';
 
 /** The kernel's names for the counters that explain a lost SYN. */
@@ -173,6 +173,29 @@ export function attemptsToRuleOut(ratePer100k: number): number {
 export function detectableRatePer100k(attempts: number): number {
   if (attempts <= 0) return Infinity;
   return (-Math.log(0.05) / attempts) * 100_000;
+}
+
+/**
+ * One-sided 95 % bounds per 100 000 on a provoked race rate, k events in n attempts (exact Poisson: each side of the
+ * central 90 % interval; for k = 0 the upper one is the rule of three, -ln(0.05) / n).
+ */
+export function provokedBounds(k: number, n: number): { lower: number; upper: number } {
+  if (n <= 0) return { lower: 0, upper: Infinity };
+  const ci = poissonInterval(k, 0.9);
+  return { lower: (ci.lower / n) * 100_000, upper: (ci.upper / n) * 100_000 };
+}
+
+/**
+ * The burst phase's question, is this rule vulnerable: vulnerable when the provoked race rate is above the detect
+ * rate (its one-sided 95 % lower bound above it), not-vulnerable when it is below (upper bound below it), else
+ * inconclusive. A drop or two is not "vulnerable": --random-fully can still draw one port for two SYNs released
+ * together (about 1 in 64 000 racing pairs), and 1 in 10 000 provoked attempts still bounds the rate below 50.
+ */
+export function vulnerability(k: number, n: number, detectRatePer100k: number): 'vulnerable' | 'not-vulnerable' | 'inconclusive' {
+  const b = provokedBounds(k, n);
+  if (b.lower > detectRatePer100k) return 'vulnerable';
+  if (b.upper < detectRatePer100k) return 'not-vulnerable';
+  return 'inconclusive';
 }
 
 /** "ruled out at 95 % (one-sided: 0 in 150 000 bounds the rate at 2.0 per 100 000)" */

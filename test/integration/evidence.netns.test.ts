@@ -79,7 +79,7 @@ describe.skipIf(gate.skip)(`packet evidence of lost SYNs (real kernel)${gate.ski
     try {
       // Many clients on a narrow port range make the race frequent enough for a short run (here 0-5 in 60 000
       // connects, so 150 000 see some with near certainty).
-      const r = await runCli(['tcp-syn', '--backend', 'netns', '--modes', 'none', '--clients', '8', '--port-range', '40000-40063', '--connections', '150000', '--duration', '30', '--json', '--out', out]);
+      const r = await runCli(['tcp-syn', '--load', 'steady', '--backend', 'netns', '--modes', 'none', '--clients', '8', '--port-range', '40000-40063', '--connections', '150000', '--duration', '30', '--json', '--out', out]);
       expect(r.code, r.stderr).toBe(0);
       const m = onlyMode(JSON.parse(r.stdout) as ResultFile);
       const e = expectCompleteCapture(m);
@@ -125,7 +125,7 @@ describe.skipIf(gate.skip)(`packet evidence of lost SYNs (real kernel)${gate.ski
     }, 100);
     try {
       // One client: no other client's SYN can take its outer tuple, so no race and no true collision.
-      const r = await runCli(['tcp-syn', '--backend', 'netns', '--modes', 'none', '--clients', '1', '--connections', '20000', '--duration', '20', '--json', '--out', out]);
+      const r = await runCli(['tcp-syn', '--load', 'steady', '--backend', 'netns', '--modes', 'none', '--clients', '1', '--connections', '20000', '--duration', '20', '--json', '--out', out]);
       clearInterval(timer);
       expect(r.code, r.stderr).toBe(0);
       expect(router).not.toBeNull();

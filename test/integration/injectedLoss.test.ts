@@ -18,7 +18,7 @@ describe.skipIf(gate.skip)(`lost SYNs on the kernel's own schedule, against an i
     let router: string | null = null;
     try {
       const r = await runCli(
-        ['tcp-syn', '--backend', 'netns', '--modes', 'random-fully', '--connections', '3000', '--duration', '60', '--json', '--out', out],
+        ['tcp-syn', '--load', 'steady', '--backend', 'netns', '--modes', 'random-fully', '--connections', '3000', '--duration', '60', '--json', '--out', out],
         (text) => {
           const id = /run ([0-9a-f]{6})/.exec(text)?.[1];
           // The mode's rules are set and the clients not yet released: drop 30 % of the clients' SYNs in the router,

@@ -86,7 +86,7 @@ describe.skipIf(gate.skip)(`the npm package, installed into a fresh prefix${gate
     const before = hostSnapshot();
     const cwd = path.join(work, 'elsewhere');
     mkdirSync(cwd);
-    const r = sh(repro, ['tcp-syn', '--backend', 'netns', '--connections', '20000', '--modes', 'none'], cwd);
+    const r = sh(repro, ['tcp-syn', '--load', 'steady', '--backend', 'netns', '--connections', '20000', '--modes', 'none'], cwd);
     expect(r.status, r.stderr.slice(-2000)).toBe(0);
     expect(r.stderr).toContain('verdict:');
     const runs = readdirSync(path.join(cwd, 'results'));
@@ -105,7 +105,7 @@ describe.skipIf(gate.skip)(`the npm package, installed into a fresh prefix${gate
   it.skipIf(docker.skip)(`runs tcp-syn on the docker backend: the offline image carries the installed package and its dependencies${docker.skip ? ` — skipped: ${docker.reason}` : ''}`, () => {
     const before = hostSnapshot();
     const out = path.join(work, 'docker-run');
-    const r = sh(repro, ['tcp-syn', '--backend', 'docker', '--connections', '2000', '--modes', 'none', '--out', out], work);
+    const r = sh(repro, ['tcp-syn', '--load', 'steady', '--backend', 'docker', '--connections', '2000', '--modes', 'none', '--out', out], work);
     expect(r.status, r.stderr.slice(-2000)).toBe(0);
     const result = JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8')) as ResultFile;
     expect(result.environment.backend).toBe('docker');

@@ -27,7 +27,7 @@ writeFileSync(
     '    scenario: tcp-syn',
     '    backend: netns',
     '    modes: [none, random-fully]',
-    `    options: { connections: ${SIZE}, duration: 20 }`,
+    `    options: { load: steady, connections: ${SIZE}, duration: 20 }`,
     '    thresholds:',
     `      "*": ["attempts == ${SIZE}", "race_per_100k_upper > 0"]`,
     `      random-fully: ["attempts > ${SIZE}"]`,
@@ -121,7 +121,7 @@ describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate
 
   it('repro diff of two real runs compares each mode with the exact test and matches the files', async () => {
     const before = hostSnapshot();
-    const second = await runCli(['tcp-syn', '--backend', 'netns', '--modes', 'none,random-fully', '--connections', String(SIZE), '--duration', '20', '--out', secondDir]);
+    const second = await runCli(['tcp-syn', '--load', 'steady', '--backend', 'netns', '--modes', 'none,random-fully', '--connections', String(SIZE), '--duration', '20', '--out', secondDir]);
     expect(second.code).toBe(0);
     expect(hostSnapshot()).toEqual(before);
     const oldFile = path.join(runDir, 'modes/result.json');

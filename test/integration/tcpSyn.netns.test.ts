@@ -20,7 +20,7 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the netns backend (real kernel)${ga
   it('runs all three modes, the JSON adds up, and the host is left as found', async () => {
     const before = hostSnapshot();
     const out = tmpOut();
-    const r = await runCli(['tcp-syn', '--backend', 'netns', '--connections', '3000', '--duration', '20', '--json', '--out', out]);
+    const r = await runCli(['tcp-syn', '--load', 'steady', '--backend', 'netns', '--connections', '3000', '--duration', '20', '--json', '--out', out]);
     expect(r.stderr).toContain('verdict:');
     expect(r.code).toBe(0);
 
@@ -92,14 +92,14 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the netns backend (real kernel)${ga
   it('on SIGINT during the load tears everything down and writes a partial result marked interrupted', async () => {
     const before = hostSnapshot();
     const out = tmpOut();
-    await interruptedRun(['tcp-syn', '--backend', 'netns', '--connections', '500000', '--duration', '60'], /\b\d[\d,]* attempts\b/, out);
+    await interruptedRun(['tcp-syn', '--load', 'steady', '--backend', 'netns', '--connections', '500000', '--duration', '60'], /\b\d[\d,]* attempts\b/, out);
     expect(hostSnapshot()).toEqual(before);
     rmSync(out, { recursive: true, force: true });
   }, 120_000);
 
   it('after SIGKILL, repro cleanup removes every leftover and nothing else', async () => {
     const before = hostSnapshot();
-    await killedRun(['tcp-syn', '--backend', 'netns', '--connections', '500000', '--duration', '60']);
+    await killedRun(['tcp-syn', '--load', 'steady', '--backend', 'netns', '--connections', '500000', '--duration', '60']);
     // The run's namespaces and rules are still there: cleanup has something to do.
     expect(hostSnapshot()).not.toEqual(before);
     const c = await runCli(['cleanup']);

@@ -41,14 +41,15 @@ function checkContrast(result: ResultFile): void {
   expect(race * 100_000).toBeGreaterThanOrEqual(500 * (none?.attempts ?? 0));
   expect(none?.counters.conntrack['insert_failed']).toBeGreaterThanOrEqual(race);
   expect(none?.counters.clients['TcpExtTCPSynRetrans']).toBeGreaterThanOrEqual(race);
-  expect(none?.verdict).toBe('reproduced');
-  expect(none?.reason).toMatch(/^VULNERABLE under --load burst/);
+  expect(none?.verdict).toBe('vulnerable');
+  expect(none?.reason).toMatch(/^VULNERABLE when provoked/);
   // --random-fully: (next to) none. Two SYNs released together can still draw the same free port from the random
   // choice (about 1 in 64 000 racing pairs: one drop in ~5 % of default runs here), so the bound is not a hard 0.
   const fullyRace = fully?.attribution.conntrackRace ?? Infinity;
   expect(fullyRace).toBeLessThanOrEqual(2);
   expect(fully?.counters.conntrack['insert_failed']).toBeLessThanOrEqual(2);
-  if (fullyRace === 0) expect(fully?.verdict).toBe('not-reproduced');
+  // One drop in 10 000 still bounds the provoked rate below the 50 per 100 000 asked (one-sided 95 %: 47).
+  if (fullyRace <= 1) expect(fully?.verdict).toBe('not-vulnerable');
   const c = result.comparisons?.find((x) => x.metric === 'race' && x.candidate === 'random-fully');
   expect(c?.verdict).toBe('better');
   expect(c?.pValue).toBeLessThan(0.001);

@@ -18,7 +18,7 @@ const PERCENTILES: (keyof LatencyMs)[] = ['p50', 'p90', 'p99', 'p999', 'max'];
 /** Run `tcp-syn --protocol http` for real; the JSON on stdout must be the file on disk. */
 async function runHttp(extra: string[]): Promise<ResultFile> {
   const out = mkdtempSync(path.join(tmpdir(), 'repro-http-'));
-  const r = await runCli(['tcp-syn', '--protocol', 'http', '--connections', String(REQUESTS), '--modes', 'none,random-fully', '--duration', '20', '--json', '--out', out, ...extra]);
+  const r = await runCli(['tcp-syn', '--load', 'steady', '--protocol', 'http', '--connections', String(REQUESTS), '--modes', 'none,random-fully', '--duration', '20', '--json', '--out', out, ...extra]);
   expect(r.code, r.stderr.slice(-800)).toBe(0);
   const result = JSON.parse(r.stdout) as ResultFile;
   expect(JSON.parse(readFileSync(path.join(out, 'result.json'), 'utf8'))).toEqual(result);

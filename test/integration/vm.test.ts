@@ -54,7 +54,7 @@ describe.skipIf(skip)(`repro tcp-syn --kernel (a QEMU guest under TCG)${skip ? `
     const before = hostSnapshot();
     const out = mkdtempSync(path.join(tmpdir(), 'repro-vm-test-'));
     const t0 = Date.now();
-    const r = await runCliEnv(ENV, ['tcp-syn', '--kernel', KERNEL, '--modes', 'none', '--connections', '2000', '--json', '--out', out]);
+    const r = await runCliEnv(ENV, ['tcp-syn', '--load', 'steady', '--kernel', KERNEL, '--modes', 'none', '--connections', '2000', '--json', '--out', out]);
     const wallS = (Date.now() - t0) / 1000;
     process.stderr.write(`vm test: tcp-syn --kernel ${KERNEL} --connections 2000 took ${wallS.toFixed(1)} s\n`);
     expect(r.stderr).toContain('verdict:');
@@ -106,7 +106,7 @@ describe.skipIf(skip)(`repro tcp-syn --kernel (a QEMU guest under TCG)${skip ? `
     const out = mkdtempSync(path.join(tmpdir(), 'repro-vm-test-'));
     process.env['REPRO_VM_ACCEL'] = 'tcg';
     try {
-      const result = await interruptedRun(['tcp-syn', '--kernel', KERNEL, '--modes', 'none,random-fully', '--connections', '200000'], /\b\d[\d,]* attempts\b/, out);
+      const result = await interruptedRun(['tcp-syn', '--load', 'steady', '--kernel', KERNEL, '--modes', 'none,random-fully', '--connections', '200000'], /\b\d[\d,]* attempts\b/, out);
       expect(result.environment.vm?.accel).toBe('tcg');
       expect(result.environment.kernel).not.toBe(os.release());
       // The run stopped its own load: its server was never taken down under it (SIGINT went to the runner alone).
@@ -122,7 +122,7 @@ describe.skipIf(skip)(`repro tcp-syn --kernel (a QEMU guest under TCG)${skip ? `
     const before = hostSnapshot();
     process.env['REPRO_VM_ACCEL'] = 'tcg';
     try {
-      await killedRun(['tcp-syn', '--kernel', KERNEL, '--modes', 'none', '--connections', '2000'], /vm: stage 1/);
+      await killedRun(['tcp-syn', '--load', 'steady', '--kernel', KERNEL, '--modes', 'none', '--connections', '2000'], /vm: stage 1/);
     } finally {
       delete process.env['REPRO_VM_ACCEL'];
     }

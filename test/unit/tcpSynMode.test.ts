@@ -346,9 +346,9 @@ describe('the burst phase reading', () => {
     const none = analyzeMode(modeInput({ clients: [{ ...CLIENT_A, histogram: encoded([[800, 1000]]) }], counters: counters({ conntrack: { insert_failed: 0, drop: 0 }, clients: { TcpExtTCPSynRetrans: 0 } }), detectRatePer100k: 500 }));
     expect(none.verdict).toBe('not-reproduced');
     // 1000 attempts: -ln(0.05) / 1000 x 100 000 = 299.57 per 100 000.
-    expect(burstReading(none).verdict).toBe('not-vulnerable');
-    expect(burstReading(none).reason).toMatch(
-      /^not vulnerable when provoked \(no race drop in 1000 provoked attempts: a race rate of 300 per 100 000 or more is ruled out, one-sided 95 %\): /,
+    expect(burstReading(none, 500).verdict).toBe('not-vulnerable');
+    expect(burstReading(none, 500).reason).toMatch(
+      /^not vulnerable when provoked \(no race drop in 1000 provoked attempts: a race rate of 300 per 100 000 or more is ruled out, one-sided 95 %, below the 500 asked\): /,
     );
   });
 
@@ -357,9 +357,13 @@ describe('the burst phase reading', () => {
     expect(per100kWords(0, 300_000)).toBe('0');
     expect(per100kWords(2, 100_000)).toBe('2');
     const m = analyzeMode(modeInput());
-    const big = burstReading({ ...m, attempts: 300_000, attribution: { ...m.attribution, conntrackRace: 1 } });
+    // 1 in 300 000 is no evidence of a rate above a detect rate of 0.1 (one-sided 95 % lower bound 0.017): inconclusive.
+    const one = burstReading({ ...m, verdict: 'reproduced', attempts: 300_000, attribution: { ...m.attribution, conntrackRace: 1, raceStalled: 1 } }, 0.1);
+    expect(one.verdict).toBe('inconclusive');
+    // 20 in 10 000 000: 0.2 per 100 000, its one-sided 95 % lower bound 0.13 (R: qchisq(0.05, 40) / 2 / 1e7 * 1e5) above 0.1.
+    const big = burstReading({ ...m, verdict: 'reproduced', attempts: 10_000_000, attribution: { ...m.attribution, conntrackRace: 20, raceStalled: 20 } }, 0.1);
     expect(big.verdict).toBe('vulnerable');
     expect(big.load).toBe('burst');
-    expect(big.reason).toMatch(/^VULNERABLE when provoked \(< 1 race drops per 100 000 provoked attempts\): /);
+    expect(big.reason).toMatch(/^VULNERABLE when provoked \(< 1 race drops per 100 000 provoked attempts, above 0\.1 at one-sided 95 %: at least 0\.13\): /);
   });
 });

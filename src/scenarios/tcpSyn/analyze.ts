@@ -1,7 +1,7 @@
 import { encodeHistogram, mergeEncoded, percentileMs } from '../../histogram.js';
 import { countSignatures, bandsToRecord, lostSynsBeforeTimeout } from '../../analysis/signatures.js';
 import { attributeByEvidence, evidenceNote } from '../../analysis/evidence.js';
-import { attribute, decideVerdict, detectableRatePer100k, impliedSynRetransmits, raceCounter, RULE_OUT_BOUND, serverDrops, synLossNotes } from '../../analysis/verdict.js';
+import { attribute, decideVerdict, detectableRatePer100k, impliedSynRetransmits, provokedBounds, raceCounter, RULE_OUT_BOUND, serverDrops, synLossNotes, vulnerability } from '../../analysis/verdict.js';
 import { assumedExponentialSchedule } from '../../analysis/synSchedule.js';
 import type { MasqueradeMode, ModeCounters, ModeEvidence, ModeResult, SynSchedule } from '../../types.js';
 import type { ConnectPath } from '../../agents/tcp/connector.js';
@@ -164,19 +164,23 @@ export function per100kWords(count: number, attempts: number): string {
 
 /**
  * The burst phase asks "is this rule vulnerable", and its rates are provoked ones: its verdict says so in its own
- * words (vulnerable / not-vulnerable, never reproduced: that claim is the steady storm's), and the reason says what
- * was ruled out. Called before the background test, which downgrades a vulnerable mode as it does a reproduced one.
+ * words (vulnerable / not-vulnerable / inconclusive against the detect rate, vulnerability(); never reproduced: that
+ * claim is the steady storm's), and the reason says what was ruled out. Called before the background test, which downgrades a vulnerable mode as it does a reproduced one.
  */
-export function burstReading(m: ModeResult): ModeResult {
+export function burstReading(m: ModeResult, detectRatePer100k: number): ModeResult {
+  // Attempts that stalled on a race drop, each once (the comparisons' unit); lost SYNs in files without it.
+  const k = m.attribution.raceStalled ?? m.attribution.conntrackRace;
+  const decided = m.verdict === 'reproduced' || m.verdict === 'not-reproduced' || m.verdict === 'inconclusive';
+  const verdict = decided ? vulnerability(k, m.attempts, detectRatePer100k) : m.verdict;
+  const b = provokedBounds(k, m.attempts);
+  const r = (x: number): string => (Number.isFinite(x) ? String(Number(x.toPrecision(2))) : '∞');
   let answer = '';
-  let verdict = m.verdict;
-  if (m.verdict === 'reproduced') {
-    verdict = 'vulnerable';
-    answer = m.attempts > 0 ? `VULNERABLE when provoked (${per100kWords(m.attribution.conntrackRace, m.attempts)} race drops per 100 000 provoked attempts): ` : 'VULNERABLE when provoked: ';
-  } else if (m.verdict === 'not-reproduced') {
-    verdict = 'not-vulnerable';
-    const bound = Number(detectableRatePer100k(m.attempts).toPrecision(2));
-    answer = `not vulnerable when provoked (no race drop in ${m.attempts} provoked attempts: a race rate of ${bound} per 100 000 or more is ruled out, ${RULE_OUT_BOUND}): `;
+  if (verdict === 'vulnerable') {
+    answer = `VULNERABLE when provoked (${per100kWords(k, m.attempts)} race drops per 100 000 provoked attempts, above ${detectRatePer100k} at ${RULE_OUT_BOUND}: at least ${r(b.lower)}): `;
+  } else if (verdict === 'not-vulnerable') {
+    answer = `not vulnerable when provoked (${k === 0 ? 'no race drop' : `${k} race drop${k === 1 ? '' : 's'}`} in ${m.attempts} provoked attempts: a race rate of ${r(b.upper)} per 100 000 or more is ruled out, ${RULE_OUT_BOUND}, below the ${detectRatePer100k} asked): `;
+  } else if (decided) {
+    answer = `neither vulnerable nor ruled out when provoked (${k} race drops in ${m.attempts} provoked attempts: ${r(b.lower)}-${r(b.upper)} per 100 000 at ${RULE_OUT_BOUND} each side, around the ${detectRatePer100k} asked): `;
   }
   return {
     ...m,

@@ -125,7 +125,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
             keepalive: opts.keepalive ?? false,
             ...(evidence ? { evidence } : {}),
           });
-          return burst ? burstReading(m) : { ...m, load: 'steady' };
+          return burst ? burstReading(m, size.detectRatePer100k) : { ...m, load: 'steady' };
         },
       });
       modes.push(...entries);
