@@ -1,5 +1,5 @@
 import { metricExposure, rateOf } from './rates.js';
-import { provokedBounds, RULE_OUT_BOUND } from './verdict.js';
+import { provokedBounds, raceCounter, resolvedClashes, RULE_OUT_BOUND } from './verdict.js';
 import type { ModeAnswer, ModeResult, PhaseFigure, ResultFile, TcpSynLoad } from '../types.js';
 
 /** How a reader names a MASQUERADE mode (the flag as written in the rule); other scenarios' modes by their name. */
@@ -88,4 +88,17 @@ export function modeAnswers(r: Pick<ResultFile, 'scenario' | 'config' | 'modes'>
 /** "MASQUERADE without a flag: VULNERABLE — ...; under a steady storm: ..." */
 export function answerLine(a: ModeAnswer): string {
   return `${modeWords(a.mode)}: ${[a.vulnerable?.sentence, a.steady?.sentence].filter((s) => s !== undefined).join('; ')}`;
+}
+
+/**
+ * dns with both clients: per entry, how often the path raced and what became of it. Raced = resolved + dropped:
+ * since 5.10 the kernel counts a clash it resolved in clashres and one that cost the packet in insert_failed.
+ */
+export function dnsEntryLine(m: ModeResult): string {
+  const resolved = resolvedClashes(m.counters.conntrack);
+  const dropped = raceCounter(m.counters.conntrack);
+  const who = m.load === 'burst' ? 'burst client' : 'glibc';
+  const raced = resolved === null ? `dropped ${n0(dropped.drops)} (${dropped.label}; resolved clashes not counted on this kernel)` :
+    `raced ${n0(resolved + dropped.drops)} times: ${n0(resolved)} resolved by the kernel, ${n0(dropped.drops)} dropped (${dropped.label})`;
+  return `${modeWords(m.mode)}, ${who}: ${raced}; ${n0(m.attribution.conntrackRace)} queries lost to it in ${n0(m.attempts)} ${m.load === 'burst' ? 'queries' : 'lookups'} (${m.verdict})`;
 }

@@ -4,7 +4,7 @@ import { attemptNoun, configLine, measurementRows, modeRow } from './modeRows.js
 import { typedHostWarnings } from '../analysis/hostWarnings.js';
 import { headlineMetric } from '../analysis/comparisons.js';
 import { evidenceLines } from '../analysis/evidence.js';
-import { answerLine, entryLabel, hasPhases, modeAnswers } from '../analysis/answers.js';
+import { answerLine, dnsEntryLine, entryLabel, hasPhases, modeAnswers } from '../analysis/answers.js';
 import { delta, fmtP, fmtRate, int, num } from './format.js';
 import type { Comparison, ModeAnswer, ModeResult, RateEstimate, ResultFile } from '../types.js';
 
@@ -109,7 +109,7 @@ function headlineOf(r: ResultFile, comparisons: readonly Comparison[]): string {
   const head = `${r.verdict.toUpperCase()}${r.interrupted ? ' (interrupted: partial result)' : ''}`;
   const answers = (r.answers ?? modeAnswers(r)).filter((a) => a.vulnerable);
   if (answers.length > 0) return `${head}: ${phasedHeadline(answers, comparisons)}`;
-  const mode = (v: string): string[] => r.modes.filter((m) => m.verdict === v).map((m) => m.mode);
+  const mode = (v: string): string[] => r.modes.filter((m) => m.verdict === v).map((m) => entryLabel(r, m));
   const parts: string[] = [];
   const rep = mode('reproduced');
   if (rep.length > 0) parts.push(`the ${r.scenario} race was reproduced with ${rep.join(', ')}`);
@@ -207,7 +207,7 @@ export function buildReportModel(input: ResultFile, scenarioRows: ScenarioRows =
     headline: headlineOf(r, comparisons),
     modeVerdicts: ms.map((m) => ({ mode: entryLabel(r, m), verdict: m.verdict, reason: m.reason, notes: [...m.notes, ...evidenceLines(m.evidence)] })),
     comparisonLines: settlingComparisons(comparisons).map((c) => `${c.candidate} vs ${c.baseline}${c.load && phased ? ` (${c.load} phase)` : ''}: ${c.verdict} — ${c.reason}`),
-    answerLines: (r.answers ?? modeAnswers(r)).filter((a) => a.vulnerable && phased).map(answerLine),
+    answerLines: r.scenario === 'dns' ? (phased ? ms.map(dnsEntryLine) : []) : (r.answers ?? modeAnswers(r)).filter((a) => a.vulnerable && phased).map(answerLine),
     modes: {
       header: ['', ...labels],
       rows: [

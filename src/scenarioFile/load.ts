@@ -171,8 +171,8 @@ export function parseScenarioFile(file: string, text: string): ScenarioFile {
     const thresholds: Record<string, Threshold[]> = {};
     for (const [mode, list] of Object.entries(r.thresholds ?? {})) {
       const key = parseModeKey(mode);
-      if (key === null || (key.phase !== null && r.scenario !== 'tcp-syn')) {
-        add(at('thresholds', mode), `"${mode}" is not a mode key: a mode, "*", or for tcp-syn a mode and its phase (${PHASE_KEYS.map((p) => `none@${p}`).join(', ')})`, true);
+      if (key === null || (key.phase !== null && r.scenario === 'vxlan')) {
+        add(at('thresholds', mode), `"${mode}" is not a mode key: a mode, "*", or for tcp-syn and dns a mode and its phase (dns: burst is the burst client, steady glibc) (${PHASE_KEYS.map((p) => `none@${p}`).join(', ')})`, true);
       } else if (mode !== '*' && expectedModes.length > 0 && !expectedModes.includes(key.mode)) {
         add(at('thresholds', mode), `no mode "${key.mode}" in this run (its modes: ${expectedModes.join(', ')}; or "*" for every mode)`, true);
       }
