@@ -37,6 +37,6 @@ export function phaseComparisons(modes: readonly ModeResult[], settleHint: strin
     return compareModes(modes, { settleHint }).map((c) => (load ? { ...c, load } : c));
   }
   return phases.flatMap((load) =>
-    compareModes(modes.filter((m) => (m.load ?? null) === load), { settleHint: load === 'steady' ? `${settleHint}: the burst phase above` : settleHint })
+    compareModes(modes.filter((m) => (m.load ?? null) === load), { settleHint })
       .map((c) => (load ? { ...c, load, reason: `${load} phase: ${c.reason}` } : c)));
 }
