@@ -11,15 +11,16 @@ import { capabilityGate } from './capabilities.js';
 import { hostSnapshot } from './hostSnapshot.js';
 import type { ModeRow } from '../../src/bench/tcpConnectRate.js';
 import { runBenchSection } from './benchSection.js';
+import { underCi } from '../ci.js';
 
 const ENGINE = fileURLToPath(new URL('../../dist/native/connect_engine.node', import.meta.url));
 
-/** gcc builds the C baseline: missing, the test skips with the reason, and under CI=true it fails. */
+/** gcc builds the C baseline: missing, the test skips with the reason, and under CI it fails. */
 function gate(): { skip: boolean; reason: string } {
   const g = capabilityGate();
   if (g.skip) return g;
   if (!spawnSync('gcc', ['--version']).error) return g;
-  if (process.env['CI'] === 'true') throw new Error('the tcp bench test needs gcc under CI=true');
+  if (underCi()) throw new Error('the tcp bench test needs gcc under CI');
   return { skip: true, reason: 'gcc is missing' };
 }
 const g = gate();

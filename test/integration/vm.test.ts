@@ -8,6 +8,7 @@ import { hostSnapshot } from './hostSnapshot.js';
 import { runCli, runCliEnv } from './cli.js';
 import { interruptedRun, killedRun } from './expectations.js';
 import type { ResultFile } from '../../src/types.js';
+import { underCi } from '../ci.js';
 
 /**
  * `--kernel`: a real guest under TCG (KVM is not usable on these machines) booting Debian's packaged kernel, with
@@ -17,7 +18,7 @@ const gate = capabilityGate();
 const qemu = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
 const busybox = ['/bin/busybox', '/usr/bin/busybox'].some((b) => existsSync(b));
 const vmMissing = qemu.status !== 0 ? 'qemu-system-x86_64 missing' : !busybox ? 'busybox missing' : null;
-if (vmMissing && process.env['CI'] === 'true') throw new Error(`the VM test needs qemu-system-x86 and busybox-static under CI=true: ${vmMissing}`);
+if (vmMissing && underCi()) throw new Error(`the VM test needs qemu-system-x86 and busybox-static under CI: ${vmMissing}`);
 const skip = gate.skip || vmMissing !== null;
 const KERNEL = process.env['REPRO_VM_TEST_KERNEL'] ?? 'debian';
 const ENV = { REPRO_VM_ACCEL: 'tcg' };
