@@ -50,8 +50,9 @@ describe.skipIf(g.skip)(`npm run bench tcp (netns, real kernel)${g.skip ? ` — 
         expect(f.cpuSecondsPer1000).toBeGreaterThan(0);
         expect(f.clientCpuSecondsPer1000).toBeGreaterThan(0);
         expect(f.clientPeakRssMb).toBeGreaterThan(0);
-        expect(f.serverListenOverflows).toBeGreaterThanOrEqual(0);
-        expect(f.serverListenDrops).toBeGreaterThanOrEqual(0);
+        // The server kept up: a listener that overflowed would make the bench measure it, not the clients.
+        expect(f.serverListenOverflows).toBe(0);
+        expect(f.serverListenDrops).toBe(0);
       }
       // The engine is built by `npm run build`; where it is, the default path is it, and the fallback is named.
       expect(row.ours.connectPath).toBe(existsSync(ENGINE) ? 'native' : 'handle');

@@ -40,7 +40,7 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the netns backend (real kernel)${ga
     expect(result.modes.map((m) => m.mode)).toEqual(['none', 'random', 'random-fully']);
 
     // The bands a lost SYN puts a connect in, from this kernel's sysctls and a hand-written schedule (8 s timeout).
-    const bands = kernelBandNames(result.config.connectTimeoutMs);
+    const bands = kernelBandNames(Number(result.config.connectTimeoutMs));
     for (const m of result.modes) {
       expect(m.attempts).toBe(3000);
       expect(m.succeeded + m.failed).toBe(m.attempts);
