@@ -59,7 +59,8 @@ describe.skipIf(gate.skip)(`packet evidence of lost SYNs (real kernel)${gate.ski
       const e = buildEvidence({ syns: read.syns, clientSubnet: '10.77.0.0/22', server: { address: lab.serverIp, port: 80 }, loadStartedAtMs: startedAt, capturedDrops: 0, portKept: true });
       expect(failed).toBeGreaterThan(0);
       expect(e.lostSyns).toBe(failed);
-      expect(e.lostSyns).toBe(race.unanswered);
+      // The tool's 30 ms wait also counts answers slower than that on a busy host: a bound, not an equality.
+      expect(e.lostSyns).toBeLessThanOrEqual(race.unanswered);
       expect(e.collisions).toBe(e.lostSyns);
       for (const r of e.records) {
         expect(r.collision?.client).not.toBe(r.client);

@@ -46,7 +46,8 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the docker backend (real dockerd)${
       expect((m.counters.server['TcpPassiveOpens'] ?? 0) + (m.counters.server['TcpExtEmbryonicRsts'] ?? 0)).toBeGreaterThanOrEqual(m.succeeded);
       expect(m.counters.clients['TcpActiveOpens']).toBeGreaterThanOrEqual(m.attempts);
       const a = m.attribution;
-      expect(a.conntrackRace + a.serverOverload + a.unexplained).toBe(a.lostSyns);
+      // Every confirmed lost SYN was retransmitted (the kernel's TcpExtTCPSynRetrans), but a timed-out connect's last one.
+      expect(a.lostSyns).toBeLessThanOrEqual((m.counters.clients['TcpExtTCPSynRetrans'] ?? 0) + (m.failures['ETIMEDOUT'] ?? 0));
       // The SYN capture in the host saw every SYN the containers sent, and the report names each race drop's colliding flow.
       const e = m.evidence;
       if (!e) throw new Error('no evidence in the result');

@@ -32,7 +32,6 @@ function checkContrast(result: ResultFile): void {
   for (const m of result.modes) {
     expect(m.connectPath).toBe('burst-native');
     expect(m.succeeded + m.failed).toBe(m.attempts);
-    expect(m.durationMs).toBeLessThanOrEqual(10_000);
     expect(m.notes.join(' ')).toMatch(/provoked, not how often a workload meets it/);
   }
   // The race provoked: at least 500 per 100 000 attempts, each lost SYN matched by the kernel's insert_failed and
@@ -56,7 +55,8 @@ function checkContrast(result: ResultFile): void {
 }
 
 describe.skipIf(gate.skip)(`repro tcp-syn --load burst on the netns backend${gate.skip ? ` — skipped: ${gate.reason}` : ''}`, () => {
-  it('none: the race provoked by the thousand; random-fully: none; better at p < 0.001; each load within 10 s', async () => {
+  // How long a burst load takes is measured by `npm run bench burst` (its elapsedMs and connects per second), not timed here.
+  it('none: the race provoked by the thousand; random-fully: none; better at p < 0.001', async () => {
     checkContrast(await burstRun('netns'));
   }, 120_000);
 });

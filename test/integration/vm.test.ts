@@ -8,6 +8,7 @@ import { hostSnapshot } from './hostSnapshot.js';
 import { runCli, runCliEnv } from './cli.js';
 import { interruptedRun, killedRun } from './expectations.js';
 import type { ResultFile } from '../../src/types.js';
+import { underCi } from '../ci.js';
 
 /**
  * `--kernel`: a real guest under TCG (KVM is not usable on these machines) booting Debian's packaged kernel, with
@@ -17,7 +18,7 @@ const gate = capabilityGate();
 const qemu = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
 const busybox = ['/bin/busybox', '/usr/bin/busybox'].some((b) => existsSync(b));
 const vmMissing = qemu.status !== 0 ? 'qemu-system-x86_64 missing' : !busybox ? 'busybox missing' : null;
-if (vmMissing && process.env['CI'] === 'true') throw new Error(`the VM test needs qemu-system-x86 and busybox-static under CI=true: ${vmMissing}`);
+if (vmMissing && underCi()) throw new Error(`the VM test needs qemu-system-x86 and busybox-static under CI: ${vmMissing}`);
 const skip = gate.skip || vmMissing !== null;
 const KERNEL = process.env['REPRO_VM_TEST_KERNEL'] ?? 'debian';
 const ENV = { REPRO_VM_ACCEL: 'tcg' };
@@ -90,8 +91,8 @@ describe.skipIf(skip)(`repro tcp-syn --kernel (a QEMU guest under TCG)${skip ? `
       expect(Object.keys(m.signatures)).toEqual(['1s', '3s', '7s']);
       expect(Object.values(m.signatures).reduce((s, n) => s + n, 0)).toBeLessThanOrEqual(m.attempts);
       const a = m.attribution;
-      expect(a.conntrackRace + a.serverOverload + a.unexplained).toBe(a.lostSyns);
-      expect(a.conntrackRace).toBeLessThanOrEqual(m.counters.conntrack['insert_failed'] ?? 0);
+      // Every confirmed lost SYN was retransmitted (the kernel's TcpExtTCPSynRetrans), but a timed-out connect's last one.
+      expect(a.lostSyns).toBeLessThanOrEqual((m.counters.clients['TcpExtTCPSynRetrans'] ?? 0) + (m.failures['ETIMEDOUT'] ?? 0));
       // A race loser's last ACK can trail the RST the client sends at once: the server counts that connect as an
       // embryonic reset, not a passive open.
       expect((m.counters.server['TcpPassiveOpens'] ?? 0) + (m.counters.server['TcpExtEmbryonicRsts'] ?? 0)).toBeGreaterThanOrEqual(m.succeeded);
