@@ -9,7 +9,14 @@ export const MASQUERADE_MODES: readonly MasqueradeMode[] = ['none', 'random', 'r
  * `race-resolved` (dns): the race happened (the kernel counted clashes it resolved, `clashres`) and no lookup was
  * lost to it: the kernel races here and hides it. The kernel's selftest calls this outcome PASS.
  */
-export type Verdict = 'reproduced' | 'race-resolved' | 'not-reproduced' | 'inconclusive' | 'invalid';
+export type Verdict = 'reproduced' | 'race-resolved' | 'not-reproduced' | 'inconclusive' | 'invalid' | VulnerabilityVerdict;
+
+/**
+ * tcp-syn's burst phase answers another question than a steady storm: `vulnerable` says the rule loses SYNs to the
+ * race when it is provoked (synchronized same-port connects), `not-vulnerable` that a provoked rate above a bound is
+ * ruled out. `reproduced` / `not-reproduced` stay the steady storm's words: a workload-shaped load hit it, or not.
+ */
+export type VulnerabilityVerdict = 'vulnerable' | 'not-vulnerable';
 
 export type ScenarioName = 'tcp-syn' | 'dns' | 'vxlan';
 export type BackendName = 'netns' | 'docker';
@@ -55,6 +62,15 @@ export interface Attribution {
   /** vxlan only: lost SYNs matched by checksum errors on the path (never counted as conntrackRace). */
   checksum?: number;
   unexplained: number;
+  /**
+   * Attempts (dns: lookups) with a confirmed loss: the unit comparisons test (an attempt stalls or not; its lost
+   * SYNs describe it). Absent in older files (then the raw stalls stand in).
+   */
+  stalled?: number;
+  /** Of the stalled attempts, those the race counter explains: min(stalled, conntrackRace). Absent in older files. */
+  raceStalled?: number;
+  /** tcp-syn: lost SYNs never retransmitted (the last one of each timed-out connect), counted from the schedule. */
+  neverRetransmitted?: number;
 }
 
 /**
@@ -94,10 +110,11 @@ export interface ModeCounters {
 }
 
 /**
- * The host's own conntrack activity in an idle window as long as the mode's load, right after it (docker
- * backend: the NAT is the host's, shared with every other container). Race counts within it are not evidence.
+ * The host's own conntrack activity in an idle window right after the mode's load (docker backend: the NAT is the
+ * host's, shared with every other container). A race count not above it, scaled to the load, is not evidence.
  */
 export interface ModeBackground {
+  /** The idle window's real length: as long as the load, but at most 30 s (its counts are scaled to the load's length). */
   windowMs: number;
   /** Deltas of the NAT namespace's conntrack stats over the window, by column (every one that moved). */
   conntrack: Record<string, number>;
@@ -144,12 +161,14 @@ export interface ModeResult {
   synSchedule?: SynSchedule;
   /** dns: the resolver timeout and attempts the bands follow; absent in older files. */
   resolver?: ResolverTiming;
-  /** Docker backend: the host's background over an idle window of the same length (absent on netns: the lab's NAT is its own). */
+  /** Docker backend: the host's background over an idle window after the load (absent on netns: the lab's NAT is its own). */
   background?: ModeBackground;
   /** tcp-syn with --capture on: the packet evidence of the mode's lost SYNs; absent when the capture was off. */
   evidence?: ModeEvidence;
   /** tcp-syn: which rule split the lost SYNs between causes (evidence: a complete capture; counters otherwise); absent in older files. */
   attributionRule?: 'evidence' | 'counters';
+  /** tcp-syn: the phase this entry measured (burst: is the rule vulnerable; steady: how often a storm hits it); absent in older files. */
+  load?: TcpSynLoad;
 }
 
 /**
@@ -205,6 +224,8 @@ export interface RateEstimate {
   per100k: number;
   lower: number;
   upper: number;
+  /** 'clopper-pearson': a proportion (double_snat: of outer flows), its bounds at most 100 000; absent: Poisson. */
+  interval?: 'clopper-pearson';
 }
 
 export type ComparisonVerdict = 'better' | 'worse' | 'no difference' | 'inconclusive';
@@ -218,9 +239,18 @@ export interface Comparison {
   baselineAttempts: number;
   candidateCount: number;
   candidateAttempts: number;
-  /** Candidate rate / baseline rate with its exact 95 % interval; null = infinite or undefined (no events). */
+  /**
+   * Candidate rate / baseline rate with its exact 95 % interval (the inversion of the test behind pValue, so the
+   * verdict is worse exactly when lower > 1 and better exactly when upper < 1); null = infinite or undefined.
+   * When `measure` is 'odds ratio' (proportions such as vxlan's double_snat) this is the conditional odds ratio.
+   */
   rateRatio: { estimate: number | null; lower: number; upper: number | null };
-  /** Exact conditional binomial test of equal rates (two-sided). */
+  /** What rateRatio measures; absent: the rate ratio. */
+  measure?: 'odds ratio';
+  /**
+   * Two-sided p-value of the central exact test (twice the smaller tail): conditional binomial for counts of attempts,
+   * Fisher's for proportions. 0 when below what a double holds (printed "p < 1e-300").
+   */
   pValue: number;
   verdict: ComparisonVerdict;
   reason: string;
@@ -233,6 +263,8 @@ export interface Comparison {
   settlePower?: number;
   /** When more attempts cannot settle it (0 vs 0): what would; absent otherwise. */
   settleHint?: string;
+  /** tcp-syn: the phase whose entries were compared (modes are compared within a phase only); absent in older files. */
+  load?: TcpSynLoad;
 }
 
 /** /proc/net/stat/nf_conntrack or ctnetlink (`conntrack -S`). */
@@ -320,7 +352,12 @@ export interface TcpSynConfig {
    * steady: a connect storm (how often does a workload like this hit the race); burst: synchronized same-port
    * connects that provoke it (is this rule vulnerable, in seconds). Absent in older files: steady.
    */
-  load?: TcpSynLoad;
+  load?: TcpSynLoadChoice;
+  /**
+   * load both: the burst phase's own size (the fields above are the steady phase's); absent otherwise. With load
+   * burst alone the fields above are the burst's.
+   */
+  burstPhase?: { clients: number; connections: number; detectRatePer100k: number };
   /** burst: the source ports the rounds take in turn (outside the clients' ephemeral range). */
   burstPorts?: [number, number];
   /** SYN capture on both sides of the NAT (--capture); absent in older files: off. */
@@ -330,6 +367,8 @@ export interface TcpSynConfig {
 }
 
 export type TcpSynLoad = 'steady' | 'burst';
+/** --load: both (the default: burst, then steady, into one result), or one phase alone. */
+export type TcpSynLoadChoice = TcpSynLoad | 'both';
 
 export interface SignatureTolerance {
   description: string;
@@ -359,6 +398,8 @@ interface ResultBase {
   comparisons?: Comparison[];
   /** Conditions of the host that change what the run means (src/analysis/hostWarnings.ts); absent in older files. */
   hostWarnings?: HostWarning[];
+  /** tcp-syn: per mode, the answer to each question its phases asked (src/analysis/answers.ts); absent in older files. */
+  answers?: ModeAnswer[];
   /** What the run's teardown could not undo, in words (the command then exits 1); absent when everything went. */
   teardownErrors?: string[];
 }
@@ -367,6 +408,27 @@ interface ResultBase {
 export interface HostWarning {
   id: 'legacy-iptables' | 'no-insert-failed' | 'no-race-counter' | 'no-clashres' | 'conntrack-table-full' | 'conntrack-stats-unreadable';
   message: string;
+}
+
+/** A phase's figure for one mode: k of n attempts, its rate per 100 000 and 95 % interval, and the sentence told. */
+export interface PhaseFigure {
+  verdict: Verdict;
+  /** Attempts that stalled on a race drop (attribution.raceStalled), and attempts made. */
+  k: number;
+  n: number;
+  per100k: number;
+  /** Two-sided exact 95 % interval per 100 000 (RateEstimate's). */
+  interval: { lower: number; upper: number };
+  /** With no race drop: the one-sided 95 % upper bound per 100 000 (the rule of three); absent otherwise. */
+  ruledOutAbove?: number;
+  sentence: string;
+}
+
+/** tcp-syn: what one MASQUERADE mode's phases answered (burst: is it vulnerable; steady: how often a storm hits it). */
+export interface ModeAnswer {
+  mode: string;
+  vulnerable?: PhaseFigure;
+  steady?: PhaseFigure;
 }
 
 /** result.json. `scenario` tells which `config` it carries. */
@@ -418,8 +480,13 @@ export interface ModeEvidence {
   capturedDrops: number;
   /** SYN transmissions seen before the NAT and never after it. */
   lostSyns: number;
-  /** Of those, how many had a collision. */
+  /** Of those, how many had a collision: another SYN translated to the same outer tuple. */
   collisions: number;
+  /**
+   * False with randomized ports (--random, --random-fully): the outer tuple a lost SYN drew is not on the wire, so no
+   * collision is named and the counters decide the attribution. Absent in older files.
+   */
+  tupleKnown?: boolean;
   /** The first 100 lost SYNs, in time order. */
   records: EvidenceRecord[];
   recordsOmitted: number;

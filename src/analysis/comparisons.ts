@@ -1,4 +1,4 @@
-import { betaI, binomialTestTwoSided, clopperPearson, logGamma } from './exactStats.js';
+import { binomialCdf, binomialSf, clopperPearson, fisherCentral, logGamma } from './exactStats.js';
 import { CONFIDENCE, metricExposure, round } from './rates.js';
 import type { Comparison, ComparisonVerdict, ModeResult } from '../types.js';
 
@@ -12,12 +12,13 @@ export const EQUIVALENCE_RATIO = 2;
 /** The probability "attempts to settle" aims for: a repeat run at that size settles the comparison this often. */
 export const SETTLE_POWER = 0.8;
 /**
- * Metrics a comparison covers, the first decides the headline: losses the race counter explains, and all
- * confirmed losses (raw stalls are not compared: under load, scheduling delays land in the bands too).
+ * Metrics a comparison covers, the first decides the headline, both counted in attempts (dns: lookups), since an
+ * attempt stalls or not and one timed-out connect loses 7 SYNs: attempts the race counter explains, and attempts
+ * with a confirmed loss (raw stalls are not compared: under load, scheduling delays land in the bands too).
  */
 export const COMPARED_METRICS = ['race', 'lost'] as const;
-/** vxlan compares what it tests: the share of outer flows masqueraded twice, and the packets that cost. */
-export const VXLAN_COMPARED_METRICS = ['double_snat', 'drops'] as const;
+/** vxlan compares what it tests: the share of outer flows masqueraded twice, and the attempts that stalled. */
+export const VXLAN_COMPARED_METRICS = ['double_snat', 'lost'] as const;
 /** How far "attempts to settle" looks: up to this many times the attempts made. */
 const MAX_SCALE = 1000;
 /** Beyond this many events in all, the exact settle computation stops (it is then reported out of reach). */
@@ -52,12 +53,21 @@ function ratioToPi(r: number, c: CountPair): number {
   return q / (1 + q);
 }
 
+/** Metrics that are proportions of their own denominator (vxlan: outer flows masqueraded twice of outer flows). */
+export const PROPORTION_METRICS: readonly string[] = ['double_snat'];
+
 /**
- * The rate ratio and the exact conditional test for two Poisson counts: given the total m of both counts,
- * the candidate's count is Binomial(m, pi) with pi = nC*rC / (nC*rC + nB*rB); equal rates mean
- * pi0 = nC / (nC + nB). A Clopper-Pearson interval for pi maps to the rate ratio rC/rB = pi/(1-pi) * nB/nC.
+ * One test behind each verdict and the interval printed beside it.
+ * - Counts of attempts (stalled attempts, lookups): each attempt stalls or not, and stalls are rare against the
+ *   attempts, so given the total m of both counts the candidate's count is Binomial(m, pi) with
+ *   pi = nC*rC / (nC*rC + nB*rB), pi0 = nC / (nC + nB) when the rates are equal. The p-value is the central test
+ *   (twice the smaller tail) and the interval its inversion: Clopper-Pearson for pi, mapped to the rate ratio
+ *   rC/rB = pi/(1-pi) * nB/nC. So "worse" is exactly "the interval lies above 1", for any attempt counts.
+ * - Proportions (PROPORTION_METRICS): Fisher's exact test, central, with the conditional odds ratio's interval
+ *   (the inversion of the same tails).
  */
-export function decide(c: CountPair): Decision {
+export function decide(c: CountPair, proportion = false): Decision {
+  if (proportion) return decideProportion(c);
   const { baselineCount: xb, baselineAttempts: nb, candidateCount: xc, candidateAttempts: nc } = c;
   const m = xb + xc;
   if (m === 0 || nb <= 0 || nc <= 0) {
@@ -66,42 +76,56 @@ export function decide(c: CountPair): Decision {
   const pi = clopperPearson(xc, m, CONFIDENCE);
   const rateRatio = {
     estimate: xb === 0 ? null : round((xc / nc) / (xb / nb)),
-    lower: round(oddsToRatio(pi.lower, c)),
-    upper: pi.upper >= 1 ? null : round(oddsToRatio(pi.upper, c)),
+    lower: roundBound(oddsToRatio(pi.lower, c)),
+    upper: pi.upper >= 1 ? null : roundBound(oddsToRatio(pi.upper, c)),
   };
-  const pValue = binomialTestTwoSided(xc, m, nc / (nc + nb));
+  const pi0 = nc / (nc + nb);
+  const above = binomialSf(xc, m, pi0);
+  const below = binomialCdf(xc, m, pi0);
+  const pValue = Math.min(1, 2 * Math.min(above, below));
   let verdict: ComparisonVerdict;
-  if (pValue < ALPHA) verdict = xc / nc < xb / nb ? 'better' : 'worse';
+  if (pValue < ALPHA) verdict = above < below ? 'worse' : 'better';
   else verdict = withinMargin(pi.lower, pi.upper, c) ? 'no difference' : 'inconclusive';
   return { verdict, pValue: round(pValue), rateRatio };
+}
+
+function decideProportion(c: CountPair): Decision {
+  const { baselineCount: xb, baselineAttempts: nb, candidateCount: xc, candidateAttempts: nc } = c;
+  if (nb <= 0 || nc <= 0 || xb + xc === 0 || xb + xc === nb + nc) {
+    return { verdict: 'inconclusive', pValue: 1, rateRatio: { estimate: null, lower: 0, upper: null } };
+  }
+  const f = fisherCentral(xc, nc, xb, nb, CONFIDENCE);
+  const finite = (x: number): number | null => (Number.isFinite(x) ? roundBound(x) : null);
+  const rateRatio = { estimate: Number.isFinite(f.oddsRatio) ? round(f.oddsRatio) : null, lower: roundBound(f.lower), upper: finite(f.upper) };
+  let verdict: ComparisonVerdict;
+  if (f.pValue < ALPHA) verdict = xc / nc > xb / nb ? 'worse' : 'better';
+  else verdict = f.lower >= 1 / EQUIVALENCE_RATIO && f.upper <= EQUIVALENCE_RATIO ? 'no difference' : 'inconclusive';
+  return { verdict, pValue: round(f.pValue), rateRatio };
+}
+
+/**
+ * Four significant digits, or as many more as keep the bound on its side of 1: a "worse" whose interval starts at
+ * 1.00002 must not print a lower bound of 1.
+ */
+function roundBound(x: number): number {
+  for (let digits = 4; digits <= 15; digits++) {
+    const r = Number(x.toPrecision(digits));
+    if (Math.sign(r - 1) === Math.sign(x - 1)) return r;
+  }
+  return x;
 }
 
 function withinMargin(piLower: number, piUpper: number, c: CountPair): boolean {
   return piUpper < 1 && piLower >= ratioToPi(1 / EQUIVALENCE_RATIO, c) && piUpper <= ratioToPi(EQUIVALENCE_RATIO, c);
 }
 
-/** Which candidate counts x of a total m the decision rule settles (a verdict other than inconclusive). */
+/**
+ * Which candidate counts x of a total m the decision rule settles (a verdict other than inconclusive): the central
+ * test rejects exactly when the Clopper-Pearson interval excludes pi0, and both bounds increase with x, so each
+ * verdict is a run of consecutive x.
+ */
 function settledCounts(m: number, c: CountPair): (x: number) => boolean {
-  const p0 = c.candidateAttempts / (c.candidateAttempts + c.baselineAttempts);
-  // Two-sided p-values (R's binom.test): for each x, the H0 mass of outcomes no more likely than x.
-  const logPmf = Array.from({ length: m + 1 }, (_, x) =>
-    logGamma(m + 1) - logGamma(x + 1) - logGamma(m - x + 1) + x * Math.log(p0) + (m - x) * Math.log(1 - p0));
-  const sorted = logPmf.map((l) => Math.exp(l)).sort((a, b) => a - b);
-  const prefix: number[] = [];
-  sorted.reduce((s, v, i) => (prefix[i] = s + v), 0);
-  const slack = 1 + 1e-7;
-  const pValue = (x: number): number => {
-    const bound = Math.exp(logPmf[x] ?? -Infinity) * slack;
-    let lo = 0;
-    let hi = sorted.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((sorted[mid] ?? Infinity) <= bound) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo === 0 ? 0 : Math.min(1, prefix[lo - 1] ?? 0);
-  };
-  // The equivalence set is an interval: the Clopper-Pearson bounds both increase with x.
+  const pi0 = c.candidateAttempts / (c.candidateAttempts + c.baselineAttempts);
   const piLo = ratioToPi(1 / EQUIVALENCE_RATIO, c);
   const piHi = ratioToPi(EQUIVALENCE_RATIO, c);
   const firstAtLeast = (f: (x: number) => boolean): number => {
@@ -114,21 +138,18 @@ function settledCounts(m: number, c: CountPair): (x: number) => boolean {
     }
     return lo;
   };
-  const b = firstAtLeast((x) => clopperPearson(x, m, CONFIDENCE).lower >= piLo);
-  const cEnd = firstAtLeast((x) => clopperPearson(x, m, CONFIDENCE).upper > piHi) - 1;
-  return (x) => pValue(x) < ALPHA || (x >= b && x <= cEnd);
+  const cp = (x: number) => clopperPearson(x, m, CONFIDENCE);
+  // The same tails decide() reads: P(X >= x) falls and P(X <= x) rises with x.
+  const worseFrom = firstAtLeast((x) => 2 * binomialSf(x, m, pi0) < ALPHA);
+  const betterTo = firstAtLeast((x) => !(2 * binomialCdf(x, m, pi0) < ALPHA)) - 1;
+  const b = firstAtLeast((x) => cp(x).lower >= piLo);
+  const cEnd = firstAtLeast((x) => cp(x).upper > piHi) - 1;
+  return (x) => x >= worseFrom || x <= betterTo || (x >= b && x <= cEnd);
 }
 
 function poissonPmf(k: number, mu: number): number {
   if (mu <= 0) return k === 0 ? 1 : 0;
   return Math.exp(k * Math.log(mu) - mu - logGamma(k + 1));
-}
-
-/** P(X <= k) for X ~ Binomial(m, p). */
-function binomialCdf(k: number, m: number, p: number): number {
-  if (k < 0) return 0;
-  if (k >= m) return 1;
-  return 1 - betaI(p, k + 1, m - k);
 }
 
 /**
@@ -206,9 +227,14 @@ function roundUp2(n: number): number {
   return Math.ceil(n / p) * p;
 }
 
-function fmtRatio(r: Comparison['rateRatio'], c: CountPair): string {
+function fmtRatio(r: Comparison['rateRatio'], c: CountPair, measure: string): string {
   const est = r.estimate === null ? (c.candidateCount > 0 ? '∞' : '–') : String(r.estimate);
-  return `rate ratio ${est} (95 % CI ${r.lower}–${r.upper === null ? '∞' : r.upper})`;
+  return `${measure} ${est} (95 % CI ${r.lower}–${r.upper === null ? '∞' : r.upper})`;
+}
+
+/** The smallest p-value a double holds is about 1e-308; below 1e-300 it is said as a bound, never "p = 0". */
+export function pValuePhrase(p: number): string {
+  return p < 1e-300 ? 'p < 1e-300' : `p = ${p}`;
 }
 
 function int(n: number): string {
@@ -224,13 +250,17 @@ const DEFAULT_SETTLE_HINT = 'a load that provokes the race';
 
 /** Pure: one metric of a candidate against a baseline, with its verdict and the sentence that explains it. */
 export function compareCounts(baseline: string, candidate: string, metric: string, c: CountPair, opts: CompareOptions = {}): Comparison {
-  const d = decide(c);
+  const proportion = PROPORTION_METRICS.includes(metric);
+  const d = decide(c, proportion);
   const bothZero = c.baselineCount === 0 && c.candidateCount === 0;
-  const settle = d.verdict === 'inconclusive' && !bothZero ? attemptsToSettle(c) : null;
+  // A proportion's settle size is not a rate scaled up: only counts of rare events get one.
+  const settle = d.verdict === 'inconclusive' && !bothZero && !proportion ? attemptsToSettle(c) : null;
+  const measure = proportion ? 'odds ratio' : 'rate ratio';
+  const test = proportion ? "Fisher's exact test (central)" : 'exact conditional binomial test (central)';
   const hint = bothZero && d.verdict === 'inconclusive' ? opts.settleHint ?? DEFAULT_SETTLE_HINT : null;
   const facts =
     `${metric}: ${int(c.candidateCount)} in ${int(c.candidateAttempts)} (${candidate}) vs ${int(c.baselineCount)} in ${int(c.baselineAttempts)} (${baseline}); ` +
-    `${fmtRatio(d.rateRatio, c)}; exact test p = ${d.pValue}`;
+    `${fmtRatio(d.rateRatio, c, measure)}; ${test} ${pValuePhrase(d.pValue)}`;
   let why: string;
   switch (d.verdict) {
     case 'better':
@@ -240,10 +270,11 @@ export function compareCounts(baseline: string, candidate: string, metric: strin
       why = `${candidate} has a higher ${metric} rate than ${baseline}`;
       break;
     case 'no difference':
-      why = `the rates are within a factor ${EQUIVALENCE_RATIO} of each other (the rate ratio's 95 % interval lies inside [1/${EQUIVALENCE_RATIO}, ${EQUIVALENCE_RATIO}])`;
+      why = `the ${proportion ? 'proportions' : 'rates'} are within a factor ${EQUIVALENCE_RATIO} of each other (the ${measure}'s 95 % interval lies inside [1/${EQUIVALENCE_RATIO}, ${EQUIVALENCE_RATIO}])`;
       break;
     default:
       if (hint !== null) why = `not settled: 0 against 0 gives no rate that more attempts of the same load would grow; ${hint} would settle it`;
+      else if (proportion) why = `not settled at these counts`;
       else if (settle?.attempts == null) why = `not settled; more than ${MAX_SCALE}x these attempts (or ${int(MAX_EVENTS)} events) would be needed`;
       else why = `not settled; about ${int(settle.attempts)} attempts per side would settle it with ${SETTLE_POWER * 100} % probability at the rates seen`;
   }
@@ -253,6 +284,7 @@ export function compareCounts(baseline: string, candidate: string, metric: strin
     metric,
     ...c,
     rateRatio: d.rateRatio,
+    ...(proportion ? { measure: 'odds ratio' as const } : {}),
     pValue: d.pValue,
     verdict: d.verdict,
     reason: `${why} (${facts})`,

@@ -1,5 +1,6 @@
 import { comparedMetrics, compareCounts } from './comparisons.js';
 import { metricExposure } from './rates.js';
+import { hasPhases, phaseOf } from './answers.js';
 import { settleHintFor } from './runStatistics.js';
 import { kernelDifferences, vmCaveat, type KernelChangeDiff } from './kernelDiff.js';
 import { kernelVersionText } from './kernelFixes.js';
@@ -19,7 +20,7 @@ export interface ModeDiff {
   attempts: { old: number; new: number };
   p99Ms: { old: number; new: number };
   connectsPerSecond: { old: number; new: number };
-  /** New against old, per compared metric (race and lost; vxlan: double_snat and drops): same exact test as between modes. */
+  /** New against old, per compared metric (race and lost, in attempts; vxlan: double_snat and lost): same exact test as between modes. */
   metrics: Comparison[];
 }
 
@@ -78,8 +79,8 @@ function configForCompare(r: ResultFile): Record<string, unknown> {
   return rest;
 }
 
-function diffMode(oldR: ResultFile, newR: ResultFile, o: ModeResult | undefined, n: ModeResult | undefined): ModeDiff {
-  const mode = (o ?? n)?.mode ?? '?';
+function diffMode(oldR: ResultFile, newR: ResultFile, o: ModeResult | undefined, n: ModeResult | undefined, label?: string): ModeDiff {
+  const mode = label ?? (o ?? n)?.mode ?? '?';
   const base = {
     mode,
     presence: o && n ? 'both' : o ? 'old-only' : 'new-only',
@@ -103,14 +104,18 @@ function diffMode(oldR: ResultFile, newR: ResultFile, o: ModeResult | undefined,
 }
 
 function diffRun(label: string, oldR: ResultFile, newR: ResultFile): RunDiff {
-  const names = [...new Set([...oldR.modes.map((m) => m.mode), ...newR.modes.map((m) => m.mode)])];
+  // tcp-syn's two phases answer two questions: an entry is paired with the same mode in the same phase only
+  // ("none (burst)" with "none (burst)"; a file from before phases is its run's --load, steady unless burst).
+  const phased = hasPhases(oldR) || hasPhases(newR);
+  const key = (r: ResultFile, m: ModeResult): string => (phased ? `${m.mode} (${phaseOf(r, m) ?? '-'})` : m.mode);
+  const names = [...new Set([...oldR.modes.map((m) => key(oldR, m)), ...newR.modes.map((m) => key(newR, m))])];
   return {
     label,
     scenario: newR.scenario,
     caveats: environmentCaveats(oldR, newR),
     kernelChanges: kernelDifferences(oldR.environment.kernelVersion, newR.environment.kernelVersion),
     kernels: { old: kernelVersionText(oldR.environment.kernelVersion), new: kernelVersionText(newR.environment.kernelVersion) },
-    modes: names.map((n) => diffMode(oldR, newR, oldR.modes.find((m) => m.mode === n), newR.modes.find((m) => m.mode === n))),
+    modes: names.map((n) => diffMode(oldR, newR, oldR.modes.find((m) => key(oldR, m) === n), newR.modes.find((m) => key(newR, m) === n), n)),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Attribution, CapturedSyn, EvidenceCollision, EvidenceRecord, ModeEvidence } from '../types.js';
-import { raceDrops } from './verdict.js';
+import { raceDrops, stalledAttempts } from './verdict.js';
 
 /** A translated copy may carry a timestamp a little before its pre-NAT copy's (they are taken on different paths). */
 const COPY_WINDOW_US = 2_000;
@@ -20,9 +20,10 @@ export interface EvidenceInput {
   capturedDrops: number;
   /**
    * True where the NAT keeps a client's source port when it can (MASQUERADE without a flag): the lost SYN needed
-   * the outer port equal to its own, so a collision is a SYN translated to exactly that port. False (--random,
-   * --random-fully): the port the lost SYN drew is not on the wire, so any other client's SYN translated towards
-   * the same server within the window is the candidate.
+   * the outer port equal to its own, so a collision is a SYN translated to exactly that outer tuple. False (--random,
+   * --random-fully): the port the lost SYN drew is not on the wire (the loser is dropped at confirm, after NAT), so
+   * no collision can be named: another client's SYN nearby in time most likely got another port (at 5 000
+   * connects/s one is always within 1 ms), and calling it the partner would be a guess.
    */
   portKept: boolean;
 }
@@ -137,8 +138,10 @@ export function buildEvidence(input: EvidenceInput): ModeEvidence {
   // A translated SYN whose seq no client sent (its pre-NAT copy not seen) has no origin; it can still be a collision partner.
 
   const postByPort = groupBy(posts, (p) => String(p.sport));
+  // A collision is the same outer tuple in every mode: only known where the NAT keeps the port.
   const collisionFor = (t: Transmission): EvidenceCollision | null => {
-    const pool = input.portKept ? (postByPort.get(String(t.sport)) ?? []) : posts;
+    if (!input.portKept) return null;
+    const pool = postByPort.get(String(t.sport)) ?? [];
     let best: Passed | null = null;
     for (let i = firstAtOrAfter(pool, t.tUs - COLLISION_WINDOW_US); i < pool.length; i++) {
       const p = pool[i];
@@ -181,6 +184,7 @@ export function buildEvidence(input: EvidenceInput): ModeEvidence {
     collisions,
     records,
     recordsOmitted: lost.length - records.length,
+    tupleKnown: input.portKept,
   };
 }
 
@@ -195,9 +199,13 @@ export function evidenceComplete(e: ModeEvidence | undefined): e is ModeEvidence
 }
 
 /** "10.213.0.2:40123 (seq 123) at +2.314 s never left the NAT; 10.213.0.4:40123 had been translated to 10.213.1.1:40123 18 µs earlier" */
-export function describeRecord(r: EvidenceRecord): string {
+export function describeRecord(r: EvidenceRecord, tupleKnown = true): string {
   const head = `${r.client}:${r.sport} (seq ${r.seq}) at +${(r.atMs / 1000).toFixed(3)} s never left the NAT${r.reachedServer ? ' (a retransmit later did)' : ''}`;
-  if (!r.collision) return `${head}; no other SYN was translated to its outer tuple within ${COLLISION_WINDOW_US / 1000} ms`;
+  if (!r.collision) {
+    return tupleKnown
+      ? `${head}; no other SYN was translated to its outer tuple within ${COLLISION_WINDOW_US / 1000} ms`
+      : `${head}; the outer port it drew is not on the wire (ports are randomized), so no partner can be named`;
+  }
   const c = r.collision;
   const by = c.client === 'unknown' ? 'a SYN' : `${c.client}:${c.sport}`;
   return c.dtUs >= 0 ? `${head}; ${by} had been translated to ${c.translated} ${c.dtUs} µs earlier` : `${head}; ${by} was translated to ${c.translated} ${-c.dtUs} µs later`;
@@ -209,18 +217,31 @@ export function describeRecord(r: EvidenceRecord): string {
  * a lost SYN without a collision is never the race, whatever the counters say.
  */
 export function attributeByEvidence(byCounters: Attribution, e: ModeEvidence | undefined, conntrack: Record<string, number>, serverDropCount: number): Attribution | null {
-  if (!evidenceComplete(e)) return null;
+  // Without the outer tuple (randomized ports) the capture cannot tell a race from any other loss: the counters decide.
+  if (!evidenceComplete(e) || e.tupleKnown === false) return null;
   // The clients' latencies also see SYNs lost beyond the NAT (the server's queue); the capture sees every one lost in it.
   const lostSyns = Math.max(byCounters.lostSyns, e.lostSyns);
   const race = raceDrops(conntrack);
   const conntrackRace = race > 0 ? Math.min(e.collisions, race, lostSyns) : 0;
   const serverOverload = Math.min(lostSyns - conntrackRace, serverDropCount);
-  return { unit: 'lost-syn', lostSyns, conntrackRace, serverOverload, unexplained: lostSyns - conntrackRace - serverOverload };
+  return {
+    ...byCounters,
+    unit: 'lost-syn',
+    lostSyns,
+    conntrackRace,
+    serverOverload,
+    unexplained: lostSyns - conntrackRace - serverOverload,
+    ...stalledAttempts(byCounters.stalled ?? 0, conntrackRace),
+  };
 }
 
 /** The mode's note on its capture: what it saw, and whether it decided the attribution. */
 export function evidenceNote(e: ModeEvidence, decided: boolean): string {
-  const seen = `SYN capture: ${e.captured} SYNs seen before the NAT, ${e.lostSyns} never left it, ${e.collisions} of them right after another client's SYN was translated to the outer tuple they needed`;
+  const head = `SYN capture: ${e.captured} SYNs seen before the NAT, ${e.lostSyns} never left it`;
+  if (e.tupleKnown === false) {
+    return `${head}; with randomized ports the outer tuple a lost SYN drew is not on the wire, so the capture names no collision and the counters decided the attribution`;
+  }
+  const seen = `${head}, ${e.collisions} of them right after another client's SYN was translated to the same outer tuple`;
   if (decided) return `${seen}; the race is attributed by this packet evidence`;
   return `${seen}; the capture missed ${e.capturedDrops} packets (dropped by the kernel or unreadable), so the counters decided the attribution`;
 }
@@ -231,7 +252,7 @@ export const RECORDS_IN_WORDS = 5;
 /** The first few lost SYNs in words, for the reports (their notes), and how many more the result holds. */
 export function evidenceLines(e: ModeEvidence | undefined): string[] {
   if (!e || e.lostSyns === 0) return [];
-  const lines = e.records.slice(0, RECORDS_IN_WORDS).map((r) => `lost SYN: ${describeRecord(r)}`);
+  const lines = e.records.slice(0, RECORDS_IN_WORDS).map((r) => `lost SYN: ${describeRecord(r, e.tupleKnown !== false)}`);
   const more = e.lostSyns - lines.length;
   if (more > 0) lines.push(`${more} more lost SYNs (${e.records.length} recorded in the result's modes[].evidence.records, ${e.recordsOmitted} counted only)`);
   return lines;

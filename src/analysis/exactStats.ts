@@ -164,3 +164,108 @@ export function binomialTestTwoSided(successes: number, trials: number, p0: numb
   }
   return Math.min(1, p);
 }
+
+/** P(X <= k) for X ~ Binomial(n, p) (1 - I_p(k + 1, n - k)). */
+export function binomialCdf(k: number, n: number, p: number): number {
+  if (k < 0) return 0;
+  if (k >= n) return 1;
+  return 1 - betaI(p, k + 1, n - k);
+}
+
+/** P(X >= k) for X ~ Binomial(n, p) (I_p(k, n - k + 1)), computed directly so a tiny tail is not lost to 1 - x. */
+export function binomialSf(k: number, n: number, p: number): number {
+  if (k <= 0) return 1;
+  if (k > n) return 0;
+  return betaI(p, k, n - k + 1);
+}
+
+/**
+ * The central exact two-sided binomial test: twice the smaller tail (R: `min(1, 2 * min(pbinom(x, n, p0),
+ * pbinom(x - 1, n, p0, lower.tail = FALSE)))`). Its inversion is the Clopper-Pearson interval, so p < alpha exactly
+ * when the 1 - alpha interval excludes p0; the minimum-likelihood test (binom.test's p-value) has no such interval.
+ */
+export function binomialTestCentral(successes: number, trials: number, p0: number): number {
+  if (trials <= 0) return 1;
+  return Math.min(1, 2 * Math.min(binomialCdf(successes, trials, p0), binomialSf(successes, trials, p0)));
+}
+
+function logChoose(n: number, k: number): number {
+  return logGamma(n + 1) - logGamma(k + 1) - logGamma(n - k + 1);
+}
+
+/**
+ * Fisher's noncentral hypergeometric law of x1 given the margins of a 2x2 table: x1 successes of n1, x2 of n2,
+ * m = x1 + x2 in all, odds ratio psi. Tails are computed in logs (a tail below 1e-300 is 0, never NaN).
+ */
+class ConditionalTable {
+  readonly lo: number;
+  readonly hi: number;
+  private readonly base: number[];
+  constructor(readonly n1: number, readonly n2: number, readonly m: number) {
+    this.lo = Math.max(0, m - n2);
+    this.hi = Math.min(m, n1);
+    this.base = Array.from({ length: this.hi - this.lo + 1 }, (_, i) => logChoose(n1, this.lo + i) + logChoose(n2, m - this.lo - i));
+  }
+  private weights(logPsi: number): number[] {
+    const w = this.base.map((b, i) => b + (this.lo + i) * logPsi);
+    const top = Math.max(...w);
+    return w.map((l) => Math.exp(l - top));
+  }
+  /** P(X >= x | psi) and P(X <= x | psi). */
+  tails(x: number, logPsi: number): { upper: number; lower: number } {
+    const w = this.weights(logPsi);
+    const total = w.reduce((s, v) => s + v, 0);
+    let upper = 0;
+    let lower = 0;
+    w.forEach((v, i) => {
+      if (this.lo + i >= x) upper += v;
+      if (this.lo + i <= x) lower += v;
+    });
+    return { upper: upper / total, lower: lower / total };
+  }
+  mean(logPsi: number): number {
+    const w = this.weights(logPsi);
+    const total = w.reduce((s, v) => s + v, 0);
+    return w.reduce((s, v, i) => s + v * (this.lo + i), 0) / total;
+  }
+}
+
+export interface FisherResult {
+  /** Central two-sided p-value: twice the smaller conditional tail at odds ratio 1. */
+  pValue: number;
+  /** Conditional maximum-likelihood odds ratio (R's fisher.test estimate); Infinity when x1 is at its maximum. */
+  oddsRatio: number;
+  /** The inversion of the same central test (R's fisher.test conf.int); upper Infinity when x1 is at its maximum. */
+  lower: number;
+  upper: number;
+}
+
+/** Solve an increasing function of log psi for target by bisection over [-200, 200]. */
+function solveLogPsi(f: (t: number) => number, target: number): number {
+  let lo = -200;
+  let hi = 200;
+  for (let i = 0; i < 200 && hi - lo > 1e-12; i++) {
+    const mid = (lo + hi) / 2;
+    if (f(mid) < target) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+/**
+ * Fisher's exact test of two proportions, central form: x1 of n1 against x2 of n2. The p-value and the odds ratio's
+ * interval come from the same conditional tails, so p < 1 - confidence exactly when the interval excludes 1.
+ * (R's fisher.test prints this interval but a minimum-likelihood p-value; they can disagree, this cannot.)
+ */
+export function fisherCentral(x1: number, n1: number, x2: number, n2: number, confidence = 0.95): FisherResult {
+  const t = new ConditionalTable(n1, n2, x1 + x2);
+  const tail = (1 - confidence) / 2;
+  if (t.lo === t.hi) return { pValue: 1, oddsRatio: NaN, lower: 0, upper: Infinity };
+  const at1 = t.tails(x1, 0);
+  const pValue = Math.min(1, 2 * Math.min(at1.upper, at1.lower));
+  const lower = x1 <= t.lo ? 0 : Math.exp(solveLogPsi((l) => t.tails(x1, l).upper, tail));
+  // P(X <= x | psi) decreases in psi: solve 1 - P(X <= x) = 1 - tail on an increasing function.
+  const upper = x1 >= t.hi ? Infinity : Math.exp(solveLogPsi((l) => 1 - t.tails(x1, l).lower, 1 - tail));
+  const oddsRatio = x1 <= t.lo ? 0 : x1 >= t.hi ? Infinity : Math.exp(solveLogPsi((l) => t.mean(l), x1));
+  return { pValue, oddsRatio, lower, upper };
+}

@@ -1,4 +1,4 @@
-import { poissonInterval } from './exactStats.js';
+import { clopperPearson, poissonInterval } from './exactStats.js';
 import type { ModeResult, RateEstimate } from '../types.js';
 
 /**
@@ -19,10 +19,30 @@ export interface MetricCount {
   count: number;
   /** The denominator when it is not the mode's attempts (vxlan double_snat: outer flows). */
   attempts?: number;
+  /** A proportion of its denominator (at most 1 each): a Clopper-Pearson interval, not a Poisson one. */
+  proportion?: boolean;
 }
 
 function unitWord(m: ModeResult): string {
   return m.attribution.unit === 'lost-syn' ? 'lost SYNs' : m.attribution.unit === 'lost-query' ? 'lost queries' : 'lost packets';
+}
+
+function lossNoun(m: ModeResult): string {
+  return m.attribution.unit === 'lost-syn' ? 'SYNs' : m.attribution.unit === 'lost-query' ? 'queries' : 'packets';
+}
+
+function attemptWord(m: ModeResult): string {
+  return m.attribution.unit === 'lost-query' ? 'lookups' : 'attempts';
+}
+
+/**
+ * Stalled attempts and those the race explains, the unit of every comparison (an attempt stalls or not). Older
+ * files lack them: then every raw stall counts, and the race's share is bounded by its lost packets.
+ */
+function stalledOf(m: ModeResult): { stalled: number; raceStalled: number } {
+  const raw = Object.values(m.signatures).reduce((s, n) => s + n, 0) + (m.failures[TIMEOUT_CODE] ?? 0);
+  const stalled = m.attribution.stalled ?? raw;
+  return { stalled, raceStalled: m.attribution.raceStalled ?? Math.min(stalled, m.attribution.conntrackRace) };
 }
 
 /**
@@ -33,6 +53,7 @@ function unitWord(m: ModeResult): string {
 export function modeCounts(m: ModeResult): MetricCount[] {
   const bands = Object.entries(m.signatures);
   const timeouts = m.failures[TIMEOUT_CODE] ?? 0;
+  const stalled = stalledOf(m);
   const out: MetricCount[] = [
     {
       metric: 'stalls',
@@ -40,11 +61,19 @@ export function modeCounts(m: ModeResult): MetricCount[] {
       count: bands.reduce((s, [, n]) => s + n, 0) + timeouts,
     },
     ...bands.map(([b, n]) => ({ metric: `stalls_${b}`, description: `attempts in the ~${b} band`, count: n })),
-    { metric: 'lost', description: `${unitWord(m)} the stalls show and the clients' retransmits confirm`, count: m.attribution.lostSyns },
+    {
+      metric: 'lost',
+      description: `${attemptWord(m)} with a confirmed loss (they lost ${m.attribution.lostSyns} ${lossNoun(m)} in all)`,
+      count: stalled.stalled,
+    },
     // vxlan's losses are checksum drops, not the conntrack race: they get their own metric.
     m.vxlan
       ? { metric: 'checksum', description: `${unitWord(m)} matched by checksum errors on the path`, count: m.attribution.checksum ?? 0 }
-      : { metric: 'race', description: `${unitWord(m)} matched by the conntrack race counter`, count: m.attribution.conntrackRace },
+      : {
+          metric: 'race',
+          description: `${attemptWord(m)} stalled by the conntrack race: at most one per ${unitWord(m).replace(/s$/, '')} the race counter matched (${m.attribution.conntrackRace} ${lossNoun(m)} in all)`,
+          count: stalled.raceStalled,
+        },
     { metric: 'unexplained', description: `${unitWord(m)} no counter explains`, count: m.attribution.unexplained },
   ];
   if (m.vxlan) out.push(...vxlanCounts(m, m.vxlan));
@@ -64,7 +93,13 @@ function vxlanCounts(m: ModeResult, v: NonNullable<ModeResult['vxlan']>): Metric
   const doubled = Math.max(v.markedOuterFlows, v.outerFlowsRemapped);
   const csum = Object.values(v.checksumErrors).reduce((s, n) => s + n, 0);
   return [
-    { metric: 'double_snat', description: 'outer VXLAN flows masqueraded a second time, per outer flow', count: doubled, attempts: Math.max(v.outerFlows, doubled) },
+    {
+      metric: 'double_snat',
+      description: 'outer VXLAN flows masqueraded a second time, a proportion of outer flows (Clopper-Pearson interval)',
+      count: doubled,
+      attempts: Math.max(v.outerFlows, doubled),
+      proportion: true,
+    },
     { metric: 'checksum_errors', description: 'checksum errors counted on node B, pod B and node A', count: csum },
     { metric: 'drops', description: 'packets lost: the larger of checksum errors and lost SYNs', count: Math.max(csum, m.attribution.lostSyns) },
   ];
@@ -90,9 +125,26 @@ export function rateOf(count: number, attempts: number, metric = '', description
   };
 }
 
+/** A proportion (count of trials, each counted at most once) per 100 000 with its exact Clopper-Pearson interval. */
+export function proportionOf(count: number, trials: number, metric = '', description = ''): RateEstimate {
+  const ci = clopperPearson(count, trials, CONFIDENCE);
+  return {
+    metric,
+    description,
+    count,
+    attempts: trials,
+    per100k: trials > 0 ? round((count / trials) * PER) : 0,
+    lower: round(ci.lower * PER),
+    upper: round(ci.upper * PER),
+    interval: 'clopper-pearson',
+  };
+}
+
 /** Pure: per-mode rates per 100 000 attempts (or outer flows) with exact two-sided 95 % intervals. */
 export function modeRates(m: ModeResult): RateEstimate[] {
-  return modeCounts(m).map((c) => rateOf(c.count, c.attempts ?? m.attempts, c.metric, c.description));
+  return modeCounts(m).map((c) =>
+    c.proportion ? proportionOf(c.count, c.attempts ?? m.attempts, c.metric, c.description) : rateOf(c.count, c.attempts ?? m.attempts, c.metric, c.description),
+  );
 }
 
 /** Four significant digits: enough for a report, stable in JSON. */

@@ -1,6 +1,6 @@
 import { compareModes } from './comparisons.js';
 import { modeRates } from './rates.js';
-import type { ResultFile } from '../types.js';
+import type { Comparison, ModeResult, ResultFile } from '../types.js';
 
 /** The race rate a "no difference" or "not-reproduced" must rule out when a result's config does not say. */
 export const DEFAULT_DETECT_RATE_PER_100K = 5;
@@ -23,5 +23,20 @@ export function settleHintFor(scenario: ResultFile['scenario']): string {
  */
 export function withStatistics(r: ResultFile): ResultFile {
   const modes = r.modes.map((m) => ({ ...m, rates: modeRates(m) }));
-  return { ...r, modes, comparisons: compareModes(modes, { settleHint: settleHintFor(r.scenario) }) };
+  return { ...r, modes, comparisons: phaseComparisons(modes, settleHintFor(r.scenario)) };
+}
+
+/**
+ * Modes are compared within a phase only (a burst entry's provoked rate against a steady one's means nothing): each
+ * phase's later modes against its first, burst first; each comparison names its phase and its reason says so.
+ */
+export function phaseComparisons(modes: readonly ModeResult[], settleHint: string): Comparison[] {
+  const phases = [...new Set(modes.map((m) => m.load ?? null))];
+  if (phases.length <= 1) {
+    const load = phases[0] ?? null;
+    return compareModes(modes, { settleHint }).map((c) => (load ? { ...c, load } : c));
+  }
+  return phases.flatMap((load) =>
+    compareModes(modes.filter((m) => (m.load ?? null) === load), { settleHint })
+      .map((c) => (load ? { ...c, load, reason: `${load} phase: ${c.reason}` } : c)));
 }

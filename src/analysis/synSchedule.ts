@@ -9,7 +9,7 @@ import type { SynSchedule } from '../types.js';
  *   tcp_syn_linear_timeouts (SYN_SENT only), or when retransmits_timed_out() finds the time since retrans_stamp
  *   at least tcp_model_timeout(tcp_syn_retries, initial RTO); otherwise tcp_retransmit_timer() resends the SYN,
  *   increments icsk_retransmits and icsk_backoff, and doubles the RTO (capped at TCP_RTO_MAX, 120 s) only once
- *   the backoff exceeds tcp_syn_linear_timeouts (6.12 compares tp->total_rto, the same count for a SYN).
+ *   the backoff exceeds tcp_syn_linear_timeouts (6.8, 14dd92d0a117, compares tp->total_rto instead, the same count for a SYN).
  * Before 6.5 there is no sysctl and no linear phase: the same model with 0 linear timeouts.
  */
 export const TCP_TIMEOUT_INIT_MS = 1000;

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { CapturedSyn } from '../types.js';
 import { CommandNotFoundError } from './exec.js';
-import { requireCommand } from './preflight.js';
+import { requireSystemCommand } from './preflight.js';
+import { CAPTURE_COMMAND } from './prerequisites.js';
 
 /** Enough of a packet for the cooked header, IP and TCP headers with options. */
 const SNAPLEN = 128;
@@ -50,7 +51,7 @@ export interface SynCapture {
 
 /** Before a run that captures: say what to install, or how to run without it. */
 export function requireTcpdump(): Promise<void> {
-  return requireCommand('tcpdump', ['--version'], 'install tcpdump (Debian: apt-get install tcpdump), or run with --capture off');
+  return requireSystemCommand(CAPTURE_COMMAND);
 }
 
 /** BPF filter: SYNs without ACK towards the server (both sides of the NAT have that destination). */

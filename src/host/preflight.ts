@@ -1,6 +1,7 @@
 import { access } from 'node:fs/promises';
 import { run, CommandNotFoundError } from './exec.js';
 import { PrerequisiteError } from '../errors.js';
+import { installHint, LAB_COMMANDS, type SystemCommand } from './prerequisites.js';
 
 /** One line each, saying what to install or run. */
 export async function requireRoot(): Promise<void> {
@@ -18,13 +19,15 @@ export async function requireCommand(cmd: string, args: string[], install: strin
   }
 }
 
+/** A command of the prerequisite table (src/host/prerequisites.ts), with the package that installs it. */
+export function requireSystemCommand(c: SystemCommand): Promise<void> {
+  return requireCommand(c.command, [...c.probe], installHint(c));
+}
+
 export async function requireNetnsPrerequisites(): Promise<void> {
   if (process.platform !== 'linux') throw new PrerequisiteError('needs Linux (network namespaces, netfilter)');
   await requireRoot();
-  await requireCommand('ip', ['-V'], 'install iproute2 (Debian: apt-get install iproute2)');
-  await requireCommand('iptables', ['--version'], 'install iptables (Debian: apt-get install iptables)');
-  await requireCommand('iptables-restore', ['--version'], 'install iptables (Debian: apt-get install iptables)');
-  await requireCommand('conntrack', ['--version'], 'install conntrack-tools (Debian: apt-get install conntrack)');
+  for (const c of LAB_COMMANDS) await requireSystemCommand(c);
   try {
     await access('/proc/sys/net/ipv4/ip_local_port_range');
   } catch {

@@ -1,6 +1,7 @@
 import { buildReportModel, type ReportModel, type ScenarioRows, type Table } from './reportModel.js';
 import { escapeXml, latencyChart, ratesChart, type RatePoint } from './svgCharts.js';
 import { kernelVersionText } from '../analysis/kernelFixes.js';
+import { entryLabel } from '../analysis/answers.js';
 import type { ResultFile } from '../types.js';
 
 const esc = escapeXml;
@@ -28,7 +29,7 @@ const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
 h1{font-size:20px;margin:0 0 8px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .verdict{font-size:16px;padding:10px 14px;border-radius:6px;background:#f2f2f2;border-left:6px solid #888}
-.verdict.reproduced{border-color:#c9302c;background:#fbeaea}.verdict.race-resolved{border-color:#8a6d3b;background:#fcf8e3}.verdict.not-reproduced{border-color:#3c763d;background:#eef7ee}
+.verdict.reproduced,.verdict.vulnerable{border-color:#c9302c;background:#fbeaea}.verdict.race-resolved{border-color:#8a6d3b;background:#fcf8e3}.verdict.not-reproduced,.verdict.not-vulnerable{border-color:#3c763d;background:#eef7ee}
 .verdict.inconclusive{border-color:#8a6d3b;background:#fcf8e3}.verdict.invalid{border-color:#555;background:#eee}
 table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:right;vertical-align:top}
 th[scope=row],thead th:first-child{text-align:left}thead th{background:#f6f6f6}
@@ -70,7 +71,7 @@ function ratePoints(m: ReportModel): RatePoint[] {
   const metrics = chartMetrics(m.result);
   return metrics.flatMap((metric) => m.result.modes.flatMap((mode) =>
     (mode.rates ?? []).filter((r) => r.metric === metric)
-      .map((r) => ({ mode: mode.mode, metric: r.metric, per100k: r.per100k, lower: r.lower, upper: r.upper }))));
+      .map((r) => ({ mode: entryLabel(m.result, mode), metric: r.metric, per100k: r.per100k, lower: r.lower, upper: r.upper }))));
 }
 
 /** report.html: one self-contained file (inline CSS and SVG; no script, no network). */
@@ -92,20 +93,20 @@ export function renderHtmlModel(m: ReportModel): string {
 <body>
 <h1>${esc(m.title)}</h1>
 <p class="verdict ${esc(r.verdict)}" id="verdict"><strong>Verdict: ${inline(m.headline)}</strong></p>
-<ul>${m.modeVerdicts.map((v) => `<li><strong>${esc(v.mode)}</strong>: ${esc(v.verdict)} — ${inline(v.reason)}</li>`).join('')}
+${m.answerLines.length > 0 ? `<ul class="answers">${m.answerLines.map((l) => `<li>${inline(l)}</li>`).join('')}</ul>\n` : ''}<ul>${m.modeVerdicts.map((v) => `<li><strong>${esc(v.mode)}</strong>: ${esc(v.verdict)} — ${inline(v.reason)}</li>`).join('')}
 ${m.comparisonLines.map((l) => `<li>${inline(l)}</li>`).join('')}</ul>
 ${m.hostWarnings.length > 0 ? `<ul class="warnings">${m.hostWarnings.map((w) => `<li><strong>warning</strong>: ${inline(w)}</li>`).join('')}</ul>` : ''}
 ${m.remediation.length > 0 ? `${h2('what-to-do', 'What to do')}\n<ul class="remedy">${m.remediation.map((l) => `<li>${inline(l)}</li>`).join('')}</ul>` : ''}
 ${h2('latency', 'Latency distributions')}
 <p class="muted">${esc(m.config)}. Successful ${noun}s only; failures (timeouts included) are counted in the table below. Shaded: the signature bands (${esc(bands.join(', ') || 'none')}).</p>
-${latencyChart(r.modes.map((x) => ({ name: x.mode, histogram: x.histogram })), bands, `${noun} latency by mode, run ${r.runId}`, `${noun} latency (log scale)`)}
+${latencyChart(r.modes.map((x) => ({ name: entryLabel(r, x), histogram: x.histogram })), bands, `${noun} latency by mode, run ${r.runId}`, `${noun} latency (log scale)`)}
 ${h2('modes', 'Modes side by side')}
 ${htmlTable(m.modes)}
 ${notes.length > 0 ? `<p>Notes:</p><ul>${notes.join('')}</ul>` : ''}
 ${h2('comparisons', 'Comparisons')}
 <p class="muted">Each mode against the first: exact conditional binomial test of two Poisson counts; Clopper-Pearson interval for the rate ratio.</p>
 ${m.comparisons.rows.length > 0 ? htmlTable(m.comparisons) : '<p>One mode only: nothing to compare.</p>'}
-${ratesChart(ratePoints(m), r.modes.map((x) => x.mode), ratesTitle)}
+${ratesChart(ratePoints(m), r.modes.map((x) => entryLabel(r, x)), ratesTitle)}
 ${h2('counters', 'Kernel counters')}
 ${htmlTable(m.counters)}
 <details><summary>All counter deltas</summary>${htmlTable(m.allCounters)}</details>

@@ -28,6 +28,7 @@ export function renderMarkdownModel(m: ReportModel): string {
   const r = m.result;
   const out: string[] = [];
   out.push(`# ${m.title}`, '', `**Verdict: ${m.headline}**`, '');
+  if (m.answerLines.length > 0) out.push(...m.answerLines.map((l) => `- ${l}`), '');
   for (const v of m.modeVerdicts) out.push(`- **${v.mode}**: ${v.verdict} — ${v.reason}`);
   for (const line of m.comparisonLines) out.push(`- ${line}`);
   for (const w of m.hostWarnings) out.push(`- **warning**: ${w}`);

@@ -6,8 +6,13 @@ export function configLine(r: ResultFile): string {
   if (r.scenario === 'tcp-syn') {
     const c = r.config;
     const protocol = c.protocol === 'http' ? ` · http${c.keepalive ? ' keep-alive' : ', a connection per request'}` : '';
+    const burst = (clients: number): string =>
+      `${clients} clients, one source port for all each round (${(c.burstPorts ?? []).join('-')}), connected at one instant`;
     if (c.load === 'burst') {
-      return `load burst: ${c.clients} clients, one source port for all each round (${(c.burstPorts ?? []).join('-')}), connected at one instant · connect timeout ${c.connectTimeoutMs} ms · provoked rates, not a workload's`;
+      return `load burst: ${burst(c.clients)} · connect timeout ${c.connectTimeoutMs} ms · provoked rates, not a workload's`;
+    }
+    if (c.load === 'both' && c.burstPhase) {
+      return `burst phase: ${burst(c.burstPhase.clients)} (provoked rates, not a workload's) · steady phase: ${c.clients} clients x ${c.workers} workers x ${c.concurrency} in flight · ports ${c.portRange.join('-')} · close ${c.close} · connect timeout ${c.connectTimeoutMs} ms`;
     }
     return `${c.clients} clients x ${c.workers} workers x ${c.concurrency} in flight · ports ${c.portRange.join('-')} · close ${c.close} · connect timeout ${c.connectTimeoutMs} ms${protocol}`;
   }

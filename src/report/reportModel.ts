@@ -4,10 +4,11 @@ import { attemptNoun, configLine, measurementRows, modeRow } from './modeRows.js
 import { typedHostWarnings } from '../analysis/hostWarnings.js';
 import { headlineMetric } from '../analysis/comparisons.js';
 import { evidenceLines } from '../analysis/evidence.js';
+import { answerLine, dnsEntryLine, entryLabel, hasPhases, modeAnswers } from '../analysis/answers.js';
 import { delta, fmtP, fmtRate, groupCounts, int, num, pClause } from './format.js';
 import { modeInWords, remediationLines } from '../analysis/remediation.js';
 import { nodeSatisfies } from '../analysis/nodeSupport.js';
-import type { Comparison, KernelVersion, ModeResult, RateEstimate, ResultFile } from '../types.js';
+import type { Comparison, KernelVersion, ModeAnswer, ModeResult, RateEstimate, ResultFile } from '../types.js';
 
 /**
  * What every document rendering (Markdown, HTML) shows, as plain rows of text: built once here so the
@@ -45,8 +46,10 @@ export interface ReportModel {
   remediation: string[];
   /** One line per mode: its verdict and why. */
   modeVerdicts: { mode: string; verdict: string; reason: string; notes: string[] }[];
-  /** One line per comparison of the headline metric. */
+  /** One line per comparison of the headline metric (with phases: the phase that settles it, named). */
   comparisonLines: string[];
+  /** tcp-syn with a burst phase: per mode, is it vulnerable and what a steady storm did, first thing after the headline. */
+  answerLines: string[];
   modes: Table;
   rates: Table;
   counters: Table;
@@ -127,7 +130,7 @@ export function fullTcpSynCommand(r: ResultFile): string | null {
     `--port ${c.serverPort}`,
     `--detect-rate ${c.detectRatePer100k}`,
     `--load ${c.load ?? 'steady'}`,
-    ...(c.load === 'burst' ? [`--burst-ports ${(c.burstPorts ?? []).join('-')}`] : []),
+    ...(c.load === 'burst' || c.load === 'both' ? [`--burst-ports ${(c.burstPorts ?? []).join('-')}`] : []),
     `--protocol ${c.protocol ?? 'tcp'}`,
     ...(c.keepalive ? ['--keepalive'] : []),
     `--capture ${c.capture ? 'on' : 'off'}`,
@@ -135,14 +138,19 @@ export function fullTcpSynCommand(r: ResultFile): string | null {
 }
 
 function headlineOf(r: ResultFile, comparisons: readonly Comparison[]): string {
+  const head = `${r.verdict.toUpperCase()}${r.interrupted ? ' (interrupted: partial result)' : ''}`;
   // Modes in plain words: "none" reads as "no NAT", the rule it stands for does not.
   const words = (name: string): string => modeInWords(r.scenario, name);
-  const mode = (v: string): string[] => r.modes.filter((m) => m.verdict === v).map((m) => words(m.mode));
+  const answers = (r.answers ?? modeAnswers(r)).filter((a) => a.vulnerable);
+  if (answers.length > 0) return `${head}: ${phasedHeadline(answers, comparisons, words)}`;
+  const mode = (v: string): string[] => r.modes.filter((m) => m.verdict === v).map((m) => (hasPhases(r) && m.load ? `${words(m.mode)} (${m.load})` : words(m.mode)));
   const parts: string[] = [];
   const rep = mode('reproduced');
   // What vxlan reproduces is a second SNAT, not a race.
   const finding = r.scenario === 'vxlan' ? 'the vxlan double SNAT' : `the ${r.scenario} race`;
   if (rep.length > 0) parts.push(`${finding} was reproduced with ${rep.join(', ')}`);
+  const vul = mode('vulnerable');
+  if (vul.length > 0) parts.push(`${vul.join(', ')} vulnerable when provoked`);
   const hidden = mode('race-resolved');
   if (hidden.length > 0) parts.push(`the race happened with ${hidden.join(', ')} and the kernel resolved it (no lookup lost)`);
   const inv = mode('invalid');
@@ -153,8 +161,36 @@ function headlineOf(r: ResultFile, comparisons: readonly Comparison[]): string {
   if (race.length > 0 && decided.length === 0) {
     parts.push(`no mode differs significantly from ${race[0] ? words(race[0].baseline) : 'the first'}`);
   }
-  const head = `${r.verdict.toUpperCase()}${r.interrupted ? ' (interrupted: partial result)' : ''}`;
   return parts.length > 0 ? `${head}: ${parts.join('; ')}` : head;
+}
+
+/** "MASQUERADE without a flag is vulnerable (18,620 ...); MASQUERADE --random-fully is not vulnerable (below 30 per 100 000 provoked, one-sided 95 %); ... is better than ... (burst phase, p < 1e-300)" */
+function phasedHeadline(answers: readonly ModeAnswer[], comparisons: readonly Comparison[], words: (mode: string) => string): string {
+  const parts = answers.map((a) => {
+    const v = a.vulnerable;
+    if (!v) return '';
+    if (v.verdict === 'vulnerable') return `${words(a.mode)} is vulnerable (${num(v.per100k)} race drops per 100 000 provoked connects)`;
+    if (v.verdict === 'not-vulnerable') return `${words(a.mode)} is not vulnerable (below ${num(v.ruledOutAbove ?? Infinity)} per 100 000 provoked, one-sided 95 %)`;
+    return `${words(a.mode)}: ${v.verdict} under provocation`;
+  });
+  for (const c of settlingComparisons(comparisons)) {
+    if (c.verdict === 'better' || c.verdict === 'worse') parts.push(`${words(c.candidate)} is ${c.verdict} than ${words(c.baseline)} (${c.load ?? ''} phase, ${pClause(c.pValue)})`);
+  }
+  return parts.join('; ');
+}
+
+/**
+ * The headline metric's comparisons, one per candidate: where modes were compared in two phases, the one that settles
+ * it (better or worse; the burst phase first, whose provoked counts settle what a storm's few cannot), else the burst's.
+ */
+function settlingComparisons(comparisons: readonly Comparison[]): Comparison[] {
+  const race = comparisons.filter((c) => c.metric === headlineMetric(comparisons));
+  const candidates = [...new Set(race.map((c) => c.candidate))];
+  return candidates.flatMap((cand) => {
+    const mine = race.filter((c) => c.candidate === cand);
+    const pick = mine.find((c) => c.verdict === 'better' || c.verdict === 'worse') ?? mine.find((c) => c.verdict === 'no difference') ?? mine[0];
+    return pick ? [pick] : [];
+  });
 }
 
 /** One line: which known conntrack/NAT changes the kernel carries (details in report.md / report.html). */
@@ -213,13 +249,15 @@ export function buildReportModel(input: ResultFile, scenarioRows: ScenarioRows =
   const comparisons = r.comparisons ?? [];
   const row = (label: string, f: (m: ModeResult) => string): string[] => modeRow(ms, label, f);
   const env = r.environment;
+  const labels = ms.map((m) => entryLabel(r, m));
+  const phased = hasPhases(r);
   const nodeOk = env.nodeEngines ? nodeSatisfies(env.node, env.nodeEngines) : null;
   const nodeWarning = nodeOk === false
     ? [`node ${env.node} is outside the versions this build supports (package.json engines: ${env.nodeEngines ?? ''}): the load engines and timings may differ from a supported runtime`]
     : [];
   return {
     result: r,
-    summary: { header: ['', ...ms.map((m) => m.mode)], rows: summaryRows(ms, scenarioRows) },
+    summary: { header: ['', ...labels], rows: summaryRows(ms, scenarioRows) },
     hostWarnings: [...(r.hostWarnings ?? typedHostWarnings(env)).map((w) => w.message), ...nodeWarning],
     kernelLine: kernelLine(env.kernelVersion),
     // The verdict first: a browser tab or an attachment list shows the title alone.
@@ -227,11 +265,12 @@ export function buildReportModel(input: ResultFile, scenarioRows: ScenarioRows =
     headline: headlineOf(r, comparisons),
     remediation: remediationLines(r),
     modeVerdicts: ms.map((m) => ({
-      mode: m.mode, verdict: m.verdict, reason: groupCounts(m.reason), notes: [...m.notes, ...evidenceLines(m.evidence)].map(groupCounts),
+      mode: entryLabel(r, m), verdict: m.verdict, reason: groupCounts(m.reason), notes: [...m.notes, ...evidenceLines(m.evidence)].map(groupCounts),
     })),
-    comparisonLines: comparisons.filter((c) => c.metric === headlineMetric(comparisons)).map((c) => groupCounts(`${c.candidate} vs ${c.baseline}: ${c.verdict} — ${c.reason}`)),
+    comparisonLines: settlingComparisons(comparisons).map((c) => groupCounts(`${c.candidate} vs ${c.baseline}${c.load && phased ? ` (${c.load} phase)` : ''}: ${c.verdict} — ${c.reason}`)),
+    answerLines: (r.scenario === 'dns' ? (phased ? ms.map(dnsEntryLine) : []) : (r.answers ?? modeAnswers(r)).filter((a) => a.vulnerable && phased).map(answerLine)).map(groupCounts),
     modes: {
-      header: ['', ...ms.map((m) => m.mode)],
+      header: ['', ...labels],
       rows: [
         row('verdict', (m) => m.verdict),
         ...measurementRows(ms),
@@ -247,16 +286,16 @@ export function buildReportModel(input: ResultFile, scenarioRows: ScenarioRows =
       ],
     },
     rates: {
-      header: ['per 100 000 attempts (exact two-sided 95 % CI)', ...ms.map((m) => m.mode)],
+      header: ['per 100 000 attempts (exact two-sided 95 % CI)', ...labels],
       rows: [...new Set(ms.flatMap((m) => (m.rates ?? []).map((x) => x.metric)))].map((metric) => row(metric, (m) => rateCell(m, metric))),
     },
-    counters: { header: ['counter delta', ...ms.map((m) => m.mode)], rows: counterRows(ms, true) },
-    allCounters: { header: ['counter delta', ...ms.map((m) => m.mode)], rows: counterRows(ms, false) },
+    counters: { header: ['counter delta', ...labels], rows: counterRows(ms, true) },
+    allCounters: { header: ['counter delta', ...labels], rows: counterRows(ms, false) },
     comparisons: {
       text: true,
       header: ['candidate vs baseline', 'metric', 'counts', 'rate ratio (95 % CI)', 'p', 'verdict', 'settles at'],
       rows: comparisons.map((c) => [
-        `${c.candidate} vs ${c.baseline}`,
+        `${c.candidate} vs ${c.baseline}${c.load && phased ? ` (${c.load})` : ''}`,
         c.metric,
         `${int(c.candidateCount)}/${int(c.candidateAttempts)} vs ${int(c.baselineCount)}/${int(c.baselineAttempts)}`,
         ratio(c),

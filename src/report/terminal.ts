@@ -24,6 +24,8 @@ export function renderTerminal(input: ResultFile, resultPath?: string, scenarioR
   if (m.comparisonLines.length > 0) out.push('', ...m.comparisonLines);
   out.push('', m.kernelLine);
   for (const w of m.hostWarnings) out.push(`warning: ${w}`);
+  // The answers last, beside the verdict: what a reader of a long run's output sees first.
+  if (m.answerLines.length > 0) out.push('', ...m.answerLines);
   out.push('', `verdict: ${r.verdict.toUpperCase()}${r.interrupted ? ' (interrupted: partial result)' : ''}`);
   if (resultPath) out.push(`result: ${resultPath}`);
   return out.join('\n');

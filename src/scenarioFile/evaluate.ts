@@ -1,5 +1,6 @@
 import { withStatistics } from '../analysis/runStatistics.js';
-import { checkThreshold, type ThresholdOutcome } from './thresholds.js';
+import { checkThreshold, keyCovers, type ThresholdOutcome } from './thresholds.js';
+import { hasPhases } from '../analysis/answers.js';
 import type { ScenarioRun } from './load.js';
 import type { ResultFile } from '../types.js';
 
@@ -48,12 +49,12 @@ export function evaluateRun(
   const r = result.comparisons ? result : withStatistics(result);
   const outcomes: ThresholdOutcome[] = [];
   for (const [mode, list] of Object.entries(run.thresholds)) {
-    const modes = mode === '*' ? r.modes : r.modes.filter((m) => m.mode === mode);
+    const modes = r.modes.filter((m) => keyCovers(mode, m));
     if (modes.length === 0) {
       for (const t of list) outcomes.push({ mode, threshold: t.source, ok: false, actual: null, message: `mode ${mode} is not in the result${r.interrupted ? ' (the run was interrupted)' : ''}` });
       continue;
     }
-    for (const m of modes) for (const t of list) outcomes.push(checkThreshold(t, m, r.comparisons ?? []));
+    for (const m of modes) for (const t of list) outcomes.push(checkThreshold(t, m, r.comparisons ?? [], hasPhases(r) && m.load ? `${m.mode}@${m.load}` : m.mode));
   }
   const error = info.error ?? (r.interrupted ? 'the run was interrupted (partial result)' : null);
   return { ...base, error, verdict: r.verdict, thresholds: outcomes, ok: error === null && outcomes.every((o) => o.ok) };

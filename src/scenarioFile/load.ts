@@ -5,7 +5,7 @@ import { LineCounter, isMap, isPair, isScalar, parseDocument, type Document, typ
 import { UserError, errorMessage } from '../errors.js';
 import { readWholeInRoot } from '../host/safeRead.js';
 import { SCENARIO_SPECS, RESERVED_OPTIONS } from './specs.js';
-import { parseThreshold, type Threshold } from './thresholds.js';
+import { parseModeKey, parseThreshold, PHASE_KEYS, type Threshold } from './thresholds.js';
 import type { BackendName, ScenarioName } from '../types.js';
 
 /** scenarios/schema.json: the file format, also usable by editors (yaml-language-server, VS Code). */
@@ -171,8 +171,11 @@ export function parseScenarioFile(file: string, text: string): ScenarioFile {
     }
     const thresholds: Record<string, Threshold[]> = {};
     for (const [mode, list] of Object.entries(r.thresholds ?? {})) {
-      if (mode !== '*' && expectedModes.length > 0 && !expectedModes.includes(mode)) {
-        add(at('thresholds', mode), `no mode "${mode}" in this run (its modes: ${expectedModes.join(', ')}; or "*" for every mode)`, true);
+      const key = parseModeKey(mode);
+      if (key === null || (key.phase !== null && r.scenario === 'vxlan')) {
+        add(at('thresholds', mode), `"${mode}" is not a mode key: a mode, "*", or for tcp-syn and dns a mode and its phase (dns: burst is the burst client, steady glibc) (${PHASE_KEYS.map((p) => `none@${p}`).join(', ')})`, true);
+      } else if (mode !== '*' && expectedModes.length > 0 && !expectedModes.includes(key.mode)) {
+        add(at('thresholds', mode), `no mode "${key.mode}" in this run (its modes: ${expectedModes.join(', ')}; or "*" for every mode)`, true);
       }
       thresholds[mode] = [];
       list.forEach((expr, j) => {

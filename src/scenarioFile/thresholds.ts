@@ -20,7 +20,8 @@ export interface Threshold {
 const FIGURES = ['attempts', 'failed', 'failed_pct', 'connects_per_s', 'p50_ms', 'p90_ms', 'p99_ms', 'p999_ms', 'max_ms'] as const;
 const COMPARABLE = [...COMPARED_METRICS, ...VXLAN_COMPARED_METRICS];
 const COUNT_NAMES = ['stalls', 'lost', 'race', 'unexplained', 'checksum', 'checksum_errors', 'double_snat', 'drops', ...CONNTRACK_EVENT_COUNTERS];
-const VERDICTS = ['reproduced', 'race-resolved', 'not-reproduced', 'inconclusive', 'invalid'];
+/** tcp-syn's burst phase says vulnerable / not-vulnerable, its steady phase (and the other scenarios) reproduced / not-reproduced. */
+const VERDICTS = ['reproduced', 'race-resolved', 'not-reproduced', 'vulnerable', 'not-vulnerable', 'inconclusive', 'invalid'];
 const COMPARISON_VERDICTS = ['better', 'worse', 'no-difference', 'inconclusive'];
 
 function isCount(name: string): boolean {
@@ -71,7 +72,8 @@ export function metricValue(m: ModeResult, metric: string, comparisons: readonly
   if (kind === 'verdict') return m.verdict;
   if (kind === 'comparison') {
     const which = metric.replace(/_vs_baseline$/, '');
-    const c = comparisons.find((x) => x.candidate === m.mode && x.metric === which);
+    // Modes are compared within their phase: the entry's own phase's comparison.
+    const c = comparisons.find((x) => x.candidate === m.mode && x.metric === which && (x.load ?? null) === (m.load ?? x.load ?? null));
     return c ? c.verdict.replace(/ /g, '-') : { missing: `${m.mode} is the baseline (or was not compared)` };
   }
   switch (metric) {
@@ -118,11 +120,28 @@ export interface ThresholdOutcome {
   message: string;
 }
 
-/** Pure: check a threshold against one mode of a result. */
-export function checkThreshold(t: Threshold, m: ModeResult, comparisons: readonly Comparison[]): ThresholdOutcome {
+/** The phases a threshold key may name after its mode: `none@burst` (is it vulnerable), `none@steady` (a storm). */
+export const PHASE_KEYS = ['burst', 'steady'] as const;
+
+/** "none@burst" -> { mode: 'none', phase: 'burst' }; "none" -> every entry of the mode; null: not a phase this knows. */
+export function parseModeKey(key: string): { mode: string; phase: string | null } | null {
+  const [mode = '', phase, ...rest] = key.split('@');
+  if (rest.length > 0 || (phase !== undefined && !(PHASE_KEYS as readonly string[]).includes(phase))) return null;
+  return { mode, phase: phase ?? null };
+}
+
+/** Does a threshold key ("*", "none", "none@burst") cover this entry? */
+export function keyCovers(key: string, m: Pick<ModeResult, 'mode' | 'load'>): boolean {
+  if (key === '*') return true;
+  const k = parseModeKey(key);
+  return k !== null && k.mode === m.mode && (k.phase === null || k.phase === (m.load ?? 'steady'));
+}
+
+/** Pure: check a threshold against one mode of a result (`label` names the entry, e.g. none@burst). */
+export function checkThreshold(t: Threshold, m: ModeResult, comparisons: readonly Comparison[], label = m.mode): ThresholdOutcome {
   const v = metricValue(m, t.metric, comparisons);
-  if (typeof v === 'object') return { mode: m.mode, threshold: t.source, ok: false, actual: null, message: `no value: ${v.missing}` };
+  if (typeof v === 'object') return { mode: label, threshold: t.source, ok: false, actual: null, message: `no value: ${v.missing}` };
   const ok = holds(v, t.op, t.value);
   const shown = typeof v === 'number' ? String(Number(v.toPrecision(6))) : v;
-  return { mode: m.mode, threshold: t.source, ok, actual: v, message: `${t.metric} = ${shown}${ok ? '' : `, expected ${t.op} ${t.value}`}` };
+  return { mode: label, threshold: t.source, ok, actual: v, message: `${t.metric} = ${shown}${ok ? '' : `, expected ${t.op} ${t.value}`}` };
 }

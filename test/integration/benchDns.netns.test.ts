@@ -5,16 +5,17 @@ import { capabilityGate } from './capabilities.js';
 import { hostSnapshot } from './hostSnapshot.js';
 import type { DnsLoadFigures } from '../../src/bench/dnsQueryRate.js';
 import { runBenchSection } from './benchSection.js';
+import { underCi } from '../ci.js';
 
 const DNS_ENGINE = new URL('../../dist/native/dns_engine.node', import.meta.url).pathname;
 
-/** dnsperf is the baseline: missing, the test skips with the reason, and under CI=true it fails (.ci/run installs it). */
+/** dnsperf is the baseline: missing, the test skips with the reason, and under CI it fails (.ci/run installs it). */
 function gate(): { skip: boolean; reason: string } {
   const g = capabilityGate();
   if (g.skip) return g;
   const r = spawnSync('dnsperf', ['-h'], { encoding: 'utf8' });
   if (!r.error) return g;
-  if (process.env['CI'] === 'true') throw new Error('the dns bench test needs dnsperf under CI=true (apt-get install dnsperf)');
+  if (underCi()) throw new Error('the dns bench test needs dnsperf under CI (apt-get install dnsperf)');
   return { skip: true, reason: 'dnsperf is missing (apt-get install dnsperf)' };
 }
 const g = gate();
@@ -61,7 +62,7 @@ describe.skipIf(g.skip)(`npm run bench dns (netns, real kernel)${g.skip ? ` — 
       // The raw client's fast path: the native engine where it was built (always under CI), else udp_wrap on
       // the supported Node versions.
       const major = Number(process.versions.node.split('.')[0]);
-      if (existsSync(DNS_ENGINE) || process.env['CI'] === 'true') expect(row.ours.socketPath).toBe('native');
+      if (existsSync(DNS_ENGINE) || underCi()) expect(row.ours.socketPath).toBe('native');
       else if (major === 20 || major === 22) expect(row.ours.socketPath).toBe('udp_wrap');
     }
     expect(r.stdout).toMatch(/^dns none +ours \d+ q\/s/m);

@@ -11,15 +11,16 @@ import { capabilityGate } from './capabilities.js';
 import { hostSnapshot } from './hostSnapshot.js';
 import type { ModeRow } from '../../src/bench/tcpConnectRate.js';
 import { runBenchSection } from './benchSection.js';
+import { underCi } from '../ci.js';
 
 const ENGINE = fileURLToPath(new URL('../../dist/native/connect_engine.node', import.meta.url));
 
-/** gcc builds the C baseline: missing, the test skips with the reason, and under CI=true it fails. */
+/** gcc builds the C baseline: missing, the test skips with the reason, and under CI it fails. */
 function gate(): { skip: boolean; reason: string } {
   const g = capabilityGate();
   if (g.skip) return g;
   if (!spawnSync('gcc', ['--version']).error) return g;
-  if (process.env['CI'] === 'true') throw new Error('the tcp bench test needs gcc under CI=true');
+  if (underCi()) throw new Error('the tcp bench test needs gcc under CI');
   return { skip: true, reason: 'gcc is missing' };
 }
 const g = gate();
@@ -49,8 +50,9 @@ describe.skipIf(g.skip)(`npm run bench tcp (netns, real kernel)${g.skip ? ` — 
         expect(f.cpuSecondsPer1000).toBeGreaterThan(0);
         expect(f.clientCpuSecondsPer1000).toBeGreaterThan(0);
         expect(f.clientPeakRssMb).toBeGreaterThan(0);
-        expect(f.serverListenOverflows).toBeGreaterThanOrEqual(0);
-        expect(f.serverListenDrops).toBeGreaterThanOrEqual(0);
+        // The server kept up: a listener that overflowed would make the bench measure it, not the clients.
+        expect(f.serverListenOverflows).toBe(0);
+        expect(f.serverListenDrops).toBe(0);
       }
       // The engine is built by `npm run build`; where it is, the default path is it, and the fallback is named.
       expect(row.ours.connectPath).toBe(existsSync(ENGINE) ? 'native' : 'handle');

@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { underCi } from '../ci.js';
 
 /**
  * Integration tests need root, iproute2, iptables, conntrack and tcpdump. On a laptop a missing one skips them
- * with the reason; under CI=true it is a failure (a skipped integration suite would pass for nothing).
+ * with the reason; under CI it is a failure (a skipped integration suite would pass for nothing).
  */
 export function missingCapability(): string | null {
   if (process.platform !== 'linux') return 'not Linux';
@@ -16,8 +17,8 @@ export function missingCapability(): string | null {
 
 export function capabilityGate(): { skip: boolean; reason: string } {
   const missing = missingCapability();
-  if (missing && process.env['CI'] === 'true') {
-    throw new Error(`integration tests need root, iproute2, iptables and conntrack under CI=true: ${missing}`);
+  if (missing && underCi()) {
+    throw new Error(`integration tests need root, iproute2, iptables and conntrack under CI: ${missing}`);
   }
   return { skip: missing !== null, reason: missing ?? '' };
 }

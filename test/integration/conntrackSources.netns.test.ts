@@ -30,7 +30,9 @@ describe.skipIf(gate.skip)(`conntrack stats over procfs and netlink${gate.skip ?
       // Real race drops, and each one is a SYN that got no answer (the server namespace answers every SYN it sees).
       expect(viaProcfs['insert_failed']).toBeGreaterThan(0);
       expect(viaProcfs['drop']).toBe(viaProcfs['insert_failed']);
-      expect(race.unanswered).toBe(viaProcfs['insert_failed']);
+      // A bound, not an equality: a dropped SYN is never answered within the tool's 30 ms wait (its retransmit
+      // comes after the 1 s RTO), but on a busy host an answered one can take longer than 30 ms too.
+      expect(race.unanswered).toBeGreaterThanOrEqual(viaProcfs['insert_failed'] ?? Infinity);
       process.stderr.write(`same-port race: ${race.rounds} rounds, ${race.unanswered} SYNs unanswered, insert_failed +${viaProcfs['insert_failed']} (procfs) +${viaNetlink['insert_failed']} (netlink)\n`);
     } finally {
       lab.destroy();

@@ -27,8 +27,8 @@ describe.skipIf(gate.skip)(`repro dns on the docker backend (real dockerd)${gate
     for (const m of [none, vc]) {
       expect(m.attempts).toBe(300);
       expect(m.succeeded + m.failed).toBe(m.attempts);
-      const a = m.attribution;
-      expect(a.conntrackRace + a.serverOverload + a.unexplained).toBe(a.lostSyns);
+      // A lookup that lost a query waited at least the resolver's 5 s timeout: never more stalled lookups than slow ones.
+      expect(m.attribution.stalled ?? 0).toBeLessThanOrEqual(Object.values(m.signatures).reduce((s, n) => s + n, 0) + m.failed);
     }
     // Every lookup was answered by the harness's own server: the container's resolver used the written file.
     expect(none.failed).toBe(0);

@@ -5,12 +5,11 @@ import path from 'node:path';
 import { capabilityGate } from './capabilities.js';
 import { hostSnapshot } from './hostSnapshot.js';
 import { runCli } from './cli.js';
-import type { ModeResult, ResultFile, Verdict } from '../../src/types.js';
+import type { ModeResult, ResultFile } from '../../src/types.js';
 
 const DNS_ENGINE = new URL('../../dist/native/dns_engine.node', import.meta.url).pathname;
 
 const gate = capabilityGate();
-const VERDICTS: Verdict[] = ['reproduced', 'race-resolved', 'not-reproduced', 'inconclusive', 'invalid'];
 
 /** The snapshot plus what only `repro dns` writes: the per-namespace resolver files under /etc/netns. */
 function snapshot(): ReturnType<typeof hostSnapshot> & { etcNetns: string[] | null } {
@@ -39,13 +38,18 @@ function expectModeAddsUp(m: ModeResult, lookups: number): void {
   expect(Object.values(m.signatures).reduce((s, n) => s + n, 0)).toBeLessThanOrEqual(m.succeeded);
   const a = m.attribution;
   expect(a.unit).toBe('lost-query');
-  expect(a.conntrackRace + a.serverOverload + a.unexplained).toBe(a.lostSyns);
-  expect(a.conntrackRace).toBeLessThanOrEqual(m.counters.conntrack['insert_failed'] ?? 0);
   for (const k of ['insert_failed', 'drop']) expect(m.counters.conntrack).toHaveProperty(k);
   for (const k of ['UdpRcvbufErrors', 'UdpInErrors']) expect(m.counters.server).toHaveProperty(k);
   expect(m.counters.clients).toHaveProperty('UdpRcvbufErrors');
-  expect(VERDICTS).toContain(m.verdict);
-  expect(m.reason.length).toBeGreaterThan(0);
+  // The verdict follows from the kernel's counters (this kernel has clashres: 5.10+). A harness that dropped queries
+  // is invalid; a race drop matched to a lost query is reproduced; a clash the kernel resolved, with none lost, is
+  // race-resolved; else zero races rule out dns's default --detect-rate of 25 per 100 000 only from
+  // -ln(0.05) / 25e-5 = 11 983 lookups on (one-sided 95 %): not-reproduced from there, inconclusive below.
+  const c = m.counters.conntrack;
+  const harnessDrops = Math.max(m.counters.server['UdpRcvbufErrors'] ?? 0, m.counters.server['UdpInErrors'] ?? 0) + (m.counters.clients['UdpRcvbufErrors'] ?? 0);
+  const otherFailures = m.failed - (m.failures['ETIMEDOUT'] ?? 0) - (m.failures['EAI_AGAIN'] ?? 0) - (m.failures['ABORTED'] ?? 0);
+  const expected = harnessDrops > 0 || otherFailures > 0.001 * m.attempts ? 'invalid' : a.conntrackRace > 0 ? 'reproduced' : (c['clashres'] ?? 0) > 0 ? 'race-resolved' : m.attempts >= 11_983 ? 'not-reproduced' : 'inconclusive';
+  expect(m.verdict, m.reason).toBe(expected);
   expect(m.histogram.length).toBeGreaterThan(0);
   if (m.succeeded > 0) expect(m.latencyMs.p50).toBeGreaterThan(0);
 }
@@ -98,6 +102,30 @@ describe.skipIf(gate.skip)(`repro dns on the netns backend (real kernel)${gate.s
     expect(r.modes[0]?.notes.join(' ')).not.toMatch(/only glibc's resolver/);
     expect(snapshot()).toEqual(before);
   }, 90_000);
+
+  it('the DNS race happens under --client burst: the kernel counts clashes it resolved (clashres > 0), and the verdict says race-resolved', async () => {
+    // Lockstep queries from one source port clash in conntrack; this kernel (5.10+: a clashres column) resolves the
+    // clash instead of dropping the query (6a757c07e51f, "allow insertion of clashing entries"). How many clashes a
+    // default run makes varies with the host's load (0 to 31 per 12 000 queries seen here): up to four runs, each
+    // of the defaults, until one shows it.
+    const before = snapshot();
+    let shown: ModeResult | undefined;
+    const seen: number[] = [];
+    for (let i = 0; i < 4 && !shown; i++) {
+      const r = await runDns(['--client', 'burst', '--modes', 'none']);
+      expect(r.environment.conntrackColumns).toContain('clashres');
+      const none = r.modes[0];
+      if (!none) throw new Error('no mode in the result');
+      expectModeAddsUp(none, 12_000);
+      seen.push(none.counters.conntrack['clashres'] ?? 0);
+      if ((none.counters.conntrack['clashres'] ?? 0) > 0) shown = none;
+    }
+    process.stderr.write(`dns burst: clashres per run ${seen.join(', ')}\n`);
+    expect(shown, `clashres per run: ${seen.join(', ')}`).toBeDefined();
+    // No lookup lost to it (insert_failed 0): the race happened and was hidden.
+    if (shown && shown.attribution.conntrackRace === 0) expect(shown.verdict, shown.reason).toBe('race-resolved');
+    expect(snapshot()).toEqual(before);
+  }, 240_000);
 
   it('refuses bad input with one line and exit code 2, leaving nothing behind', async () => {
     const before = snapshot();

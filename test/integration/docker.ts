@@ -1,14 +1,15 @@
 import { spawnSync } from 'node:child_process';
+import { underCi } from '../ci.js';
 
 /**
  * The docker backend's tests need a daemon that answers. On a laptop without one they skip with the reason;
- * under CI=true (where .ci/run starts dockerd) a missing daemon is a failure.
+ * under CI (where .ci/run starts dockerd) a missing daemon is a failure.
  */
 export function dockerGate(): { skip: boolean; reason: string } {
   const r = spawnSync('docker', ['version', '--format', '{{.Server.Version}}'], { encoding: 'utf8' });
   const missing = r.error ? 'docker CLI not found' : r.status !== 0 ? 'no Docker daemon answers' : null;
-  if (missing && process.env['CI'] === 'true') {
-    throw new Error(`docker integration tests need a running Docker daemon under CI=true: ${missing}`);
+  if (missing && underCi()) {
+    throw new Error(`docker integration tests need a running Docker daemon under CI: ${missing}`);
   }
   return { skip: missing !== null, reason: missing ?? '' };
 }

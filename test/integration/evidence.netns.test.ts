@@ -59,7 +59,8 @@ describe.skipIf(gate.skip)(`packet evidence of lost SYNs (real kernel)${gate.ski
       const e = buildEvidence({ syns: read.syns, clientSubnet: '10.77.0.0/22', server: { address: lab.serverIp, port: 80 }, loadStartedAtMs: startedAt, capturedDrops: 0, portKept: true });
       expect(failed).toBeGreaterThan(0);
       expect(e.lostSyns).toBe(failed);
-      expect(e.lostSyns).toBe(race.unanswered);
+      // The tool's 30 ms wait also counts answers slower than that on a busy host: a bound, not an equality.
+      expect(e.lostSyns).toBeLessThanOrEqual(race.unanswered);
       expect(e.collisions).toBe(e.lostSyns);
       for (const r of e.records) {
         expect(r.collision?.client).not.toBe(r.client);
@@ -79,7 +80,7 @@ describe.skipIf(gate.skip)(`packet evidence of lost SYNs (real kernel)${gate.ski
     try {
       // Many clients on a narrow port range make the race frequent enough for a short run (here 0-5 in 60 000
       // connects, so 150 000 see some with near certainty).
-      const r = await runCli(['tcp-syn', '--backend', 'netns', '--modes', 'none', '--clients', '8', '--port-range', '40000-40063', '--connections', '150000', '--duration', '30', '--json', '--out', out]);
+      const r = await runCli(['tcp-syn', '--load', 'steady', '--backend', 'netns', '--modes', 'none', '--clients', '8', '--port-range', '40000-40063', '--connections', '150000', '--duration', '30', '--json', '--out', out]);
       expect(r.code, r.stderr).toBe(0);
       const m = onlyMode(JSON.parse(r.stdout) as ResultFile);
       const e = expectCompleteCapture(m);
@@ -125,7 +126,7 @@ describe.skipIf(gate.skip)(`packet evidence of lost SYNs (real kernel)${gate.ski
     }, 100);
     try {
       // One client: no other client's SYN can take its outer tuple, so no race and no true collision.
-      const r = await runCli(['tcp-syn', '--backend', 'netns', '--modes', 'none', '--clients', '1', '--connections', '20000', '--duration', '20', '--json', '--out', out]);
+      const r = await runCli(['tcp-syn', '--load', 'steady', '--backend', 'netns', '--modes', 'none', '--clients', '1', '--connections', '20000', '--duration', '20', '--json', '--out', out]);
       clearInterval(timer);
       expect(r.code, r.stderr).toBe(0);
       expect(router).not.toBeNull();

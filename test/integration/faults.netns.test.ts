@@ -29,7 +29,7 @@ function deleteForeignEntry(): void {
 async function interrupted(when: RegExp, signals: NodeJS.Signals[]) {
   const out = mkdtempSync(path.join(tmpdir(), 'repro-fault-'));
   let sent = 0;
-  const r = await runCli(['tcp-syn', '--backend', 'netns', '--connections', '400000', '--duration', '60', '--out', out], (text, child) => {
+  const r = await runCli(['tcp-syn', '--load', 'steady', '--backend', 'netns', '--connections', '400000', '--duration', '60', '--out', out], (text, child) => {
     if (sent === 0 && when.test(text)) {
       // Signals of one kind sent back to back can merge into one delivery: space them out.
       signals.forEach((s, i) => setTimeout(() => child.kill(s), i * 400));
@@ -80,7 +80,7 @@ describe.skipIf(gate.skip)(`faults: signals in every phase, a stuck agent, the h
     const before = hostSnapshot();
     let stopped = false;
     const r = await runCli(
-      ['tcp-syn', '--backend', 'netns', '--modes', 'none', '--connections', '400000', '--duration', '3', '--connect-timeout', '1000'],
+      ['tcp-syn', '--load', 'steady', '--backend', 'netns', '--modes', 'none', '--connections', '400000', '--duration', '3', '--connect-timeout', '1000'],
       (text) => {
         const id = /\(run ([0-9a-f]{6})\)/.exec(text)?.[1];
         if (!stopped && id && /\b\d[\d,]* attempts\b/.test(text)) {
@@ -102,11 +102,11 @@ describe.skipIf(gate.skip)(`faults: signals in every phase, a stuck agent, the h
     const before = hostSnapshot();
     let second: Awaited<ReturnType<typeof runCli>> | null = null;
     let started = false;
-    const first = await runCli(['tcp-syn', '--backend', 'netns', '--connections', '400000', '--duration', '60'], (text, child) => {
+    const first = await runCli(['tcp-syn', '--load', 'steady', '--backend', 'netns', '--connections', '400000', '--duration', '60'], (text, child) => {
       if (!started && /\b\d[\d,]* attempts\b/.test(text)) {
         started = true;
         const during = hostSnapshot();
-        void runCli(['tcp-syn', '--backend', 'netns', '--connections', '1000']).then((r) => {
+        void runCli(['tcp-syn', '--load', 'steady', '--backend', 'netns', '--connections', '1000']).then((r) => {
           second = r;
           // The refused run created nothing: the host is as the first run made it.
           expect(hostSnapshot().netns).toEqual(during.netns);
@@ -127,7 +127,7 @@ describe.skipIf(gate.skip)(`faults: signals in every phase, a stuck agent, the h
     insertForeignEntry();
     try {
       expect(foreignEntryPresent()).toBe(true);
-      const r = await runCli(['tcp-syn', '--backend', 'netns', '--connections', '2000', '--modes', 'none,random-fully']);
+      const r = await runCli(['tcp-syn', '--load', 'steady', '--backend', 'netns', '--connections', '2000', '--modes', 'none,random-fully']);
       expect(r.code).toBe(0);
       expect(foreignEntryPresent()).toBe(true);
     } finally {

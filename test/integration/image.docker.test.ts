@@ -13,6 +13,7 @@ import type { TraceRecord } from '../../src/node/trace/records.js';
 import { capabilityGate } from './capabilities.js';
 import { dockerGate } from './docker.js';
 import { scrape, startTrace } from './traceCli.js';
+import { underCi } from '../ci.js';
 
 /**
  * docker/Dockerfile built here and run with the trace DaemonSet's privileges, and `repro trace` beside containers
@@ -25,7 +26,7 @@ const gate = capabilityGate();
 const docker = dockerGate();
 const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const missing = gate.skip ? gate.reason : docker.skip ? docker.reason : !has('bpftrace') ? 'bpftrace is not installed' : !has('debootstrap') ? 'debootstrap is not installed' : null;
-if (missing && process.env['CI'] === 'true') throw new Error(`the image test needs docker, bpftrace and debootstrap under CI=true: ${missing}`);
+if (missing && underCi()) throw new Error(`the image test needs docker, bpftrace and debootstrap under CI: ${missing}`);
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const ROOT_CACHE = '/var/cache/repro-ci/trixie-root';

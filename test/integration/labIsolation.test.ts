@@ -124,7 +124,7 @@ describe.skipIf(gate.skip)(`the lab owns its network (netns backend)${gate.skip 
     const snapshots: string[] = [];
     const out = mkdtempSync(path.join(tmpdir(), 'repro-iso-'));
     let timer: NodeJS.Timeout | undefined;
-    const r = await runCli(['tcp-syn', '--backend', 'netns', '--connections', '20000', '--modes', 'none,random-fully', '--json', '--out', out], (text) => {
+    const r = await runCli(['tcp-syn', '--load', 'steady', '--backend', 'netns', '--connections', '20000', '--modes', 'none,random-fully', '--json', '--out', out], (text) => {
       // From the first mode on, the lab is complete: look at the host every 200 ms until the run ends.
       if (timer === undefined && text.includes('mode none:')) timer = setInterval(() => snapshots.push(hostNamespace() + '\n' + sh('conntrack', ['-L'])), 200);
     });
@@ -149,7 +149,7 @@ describe.skipIf(gate.skip)(`the lab owns its network (netns backend)${gate.skip 
     try {
       const host0 = hostInsertFailed();
       let racing: Promise<void> | null = null;
-      const r = await runCli(['tcp-syn', '--backend', 'netns', '--connections', '60000', '--modes', 'random-fully', '--json', '--out', out], (text) => {
+      const r = await runCli(['tcp-syn', '--load', 'steady', '--backend', 'netns', '--connections', '60000', '--modes', 'random-fully', '--json', '--out', out], (text) => {
         // Pollute the host while the lab's load runs.
         racing ??= text.includes('mode random-fully:') ? new Promise((resolve) => setTimeout(() => resolve(void maker.race(1500)), 300)) : null;
       });
@@ -169,7 +169,7 @@ describe.skipIf(gate.skip)(`the lab owns its network (netns backend)${gate.skip 
 
   it('REPRO_CONNTRACK_STATS=netlink reads the router namespace and finds the same races as the counters the clients see', async () => {
     const out = mkdtempSync(path.join(tmpdir(), 'repro-iso-'));
-    const r = await runCliEnv({ REPRO_CONNTRACK_STATS: 'netlink' }, ['tcp-syn', '--backend', 'netns', '--connections', '30000', '--modes', 'none', '--json', '--out', out]);
+    const r = await runCliEnv({ REPRO_CONNTRACK_STATS: 'netlink' }, ['tcp-syn', '--load', 'steady', '--backend', 'netns', '--connections', '30000', '--modes', 'none', '--json', '--out', out]);
     expect(r.code, r.stderr.slice(-600)).toBe(0);
     const result = JSON.parse(r.stdout) as ResultFile;
     expect(result.environment.conntrackStatsSource).toBe('netlink');
@@ -187,7 +187,7 @@ describe.skipIf(docker.skip)(`docker backend: rules someone else removes${docker
     const out = mkdtempSync(path.join(tmpdir(), 'repro-rules-'));
     let flushed = false;
     const r = await runCli(
-      ['tcp-syn', '--backend', 'docker', '--connections', '400000', '--duration', '3', '--connect-timeout', '1000', '--modes', 'none', '--json', '--out', out],
+      ['tcp-syn', '--load', 'steady', '--backend', 'docker', '--connections', '400000', '--duration', '3', '--connect-timeout', '1000', '--modes', 'none', '--json', '--out', out],
       (text) => {
         const id = /run ([0-9a-f]{6})/.exec(text)?.[1];
         if (!flushed && id && text.includes('mode none:')) {

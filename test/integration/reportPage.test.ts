@@ -10,8 +10,9 @@ import path from 'node:path';
 import { CHROMIUM, loadInChromium } from './headlessChromium.js';
 import { renderHtml } from '../../src/report/html.js';
 import { defaultShaped } from '../unit/fixtures/results.js';
+import { underCi } from '../ci.js';
 
-const ciSet = !!process.env['CI'] && !['false', '0'].includes(process.env['CI'] ?? '');
+const ciSet = underCi();
 if (!CHROMIUM && ciSet) throw new Error("the report page test needs Debian's chromium under CI (apt-get install chromium)");
 
 const work = mkdtempSync(path.join(tmpdir(), 'repro-page-'));

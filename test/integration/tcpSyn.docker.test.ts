@@ -28,7 +28,7 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the docker backend (real dockerd)${
   it('runs in containers behind the harness\'s MASQUERADE, the JSON adds up, and the host is left as found', async () => {
     const before = hostSnapshot();
     const out = mkdtempSync(path.join(tmpdir(), 'repro-docker-'));
-    const r = await runCli(['tcp-syn', '--backend', 'docker', '--connections', '2000', '--modes', 'none,random-fully', '--json', '--out', out]);
+    const r = await runCli(['tcp-syn', '--load', 'steady', '--backend', 'docker', '--connections', '2000', '--modes', 'none,random-fully', '--json', '--out', out]);
     expect(r.stderr).toContain('docker backend');
     expect(r.code, r.stderr.slice(-600)).toBe(0);
     const result = JSON.parse(r.stdout) as ResultFile;
@@ -46,7 +46,8 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the docker backend (real dockerd)${
       expect((m.counters.server['TcpPassiveOpens'] ?? 0) + (m.counters.server['TcpExtEmbryonicRsts'] ?? 0)).toBeGreaterThanOrEqual(m.succeeded);
       expect(m.counters.clients['TcpActiveOpens']).toBeGreaterThanOrEqual(m.attempts);
       const a = m.attribution;
-      expect(a.conntrackRace + a.serverOverload + a.unexplained).toBe(a.lostSyns);
+      // Every confirmed lost SYN was retransmitted (the kernel's TcpExtTCPSynRetrans), but a timed-out connect's last one.
+      expect(a.lostSyns).toBeLessThanOrEqual((m.counters.clients['TcpExtTCPSynRetrans'] ?? 0) + (m.failures['ETIMEDOUT'] ?? 0));
       // The SYN capture in the host saw every SYN the containers sent, and the report names each race drop's colliding flow.
       const e = m.evidence;
       if (!e) throw new Error('no evidence in the result');
@@ -64,7 +65,7 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the docker backend (real dockerd)${
 
   it('gives results of the same shape as the netns backend for the same small run', async () => {
     const args = (backend: string): string[] => [
-      'tcp-syn', '--backend', backend, '--connections', '1000', '--modes', 'none,random', '--clients', '2', '--json',
+      'tcp-syn', '--load', 'steady', '--backend', backend, '--connections', '1000', '--modes', 'none,random', '--clients', '2', '--json',
       '--out', mkdtempSync(path.join(tmpdir(), 'repro-shape-')),
     ];
     const dockerRun = await runCli(args('docker'));
@@ -85,7 +86,7 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the docker backend (real dockerd)${
     const before = hostSnapshot();
     const out = mkdtempSync(path.join(tmpdir(), 'repro-docker-int-'));
     let sent = false;
-    const r = await runCli(['tcp-syn', '--backend', 'docker', '--connections', '500000', '--duration', '60', '--out', out], (text, child) => {
+    const r = await runCli(['tcp-syn', '--load', 'steady', '--backend', 'docker', '--connections', '500000', '--duration', '60', '--out', out], (text, child) => {
       if (!sent && /\b\d[\d,]* attempts\b/.test(text)) {
         sent = true;
         child.kill('SIGINT');
@@ -102,7 +103,7 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the docker backend (real dockerd)${
 
   it('repro cleanup removes the containers and networks of a killed docker run', async () => {
     const before = hostSnapshot();
-    await killedRun(['tcp-syn', '--backend', 'docker', '--connections', '500000', '--duration', '60']);
+    await killedRun(['tcp-syn', '--load', 'steady', '--backend', 'docker', '--connections', '500000', '--duration', '60']);
     expect(hostSnapshot().docker.containers.some((c) => /^repro-[0-9a-f]{6}-/.test(c))).toBe(true);
     const c = await runCli(['cleanup']);
     expect(c.code).toBe(0);
@@ -114,7 +115,7 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the docker backend (real dockerd)${
 describe.skipIf(base.skip)('docker backend errors', () => {
   it('a daemon that does not answer is one line saying how to start it, exit 2, nothing created', async () => {
     const before = hostSnapshot();
-    const r = await runCliEnv({ DOCKER_HOST: 'unix:///nonexistent/docker.sock' }, ['tcp-syn', '--backend', 'docker', '--connections', '100']);
+    const r = await runCliEnv({ DOCKER_HOST: 'unix:///nonexistent/docker.sock' }, ['tcp-syn', '--load', 'steady', '--backend', 'docker', '--connections', '100']);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/no Docker daemon answers at unix:\/\/\/nonexistent\/docker\.sock: start it/);

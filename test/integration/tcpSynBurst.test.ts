@@ -32,7 +32,6 @@ function checkContrast(result: ResultFile): void {
   for (const m of result.modes) {
     expect(m.connectPath).toBe('burst-native');
     expect(m.succeeded + m.failed).toBe(m.attempts);
-    expect(m.durationMs).toBeLessThanOrEqual(10_000);
     expect(m.notes.join(' ')).toMatch(/provoked, not how often a workload meets it/);
   }
   // The race provoked: at least 500 per 100 000 attempts, each lost SYN matched by the kernel's insert_failed and
@@ -41,21 +40,23 @@ function checkContrast(result: ResultFile): void {
   expect(race * 100_000).toBeGreaterThanOrEqual(500 * (none?.attempts ?? 0));
   expect(none?.counters.conntrack['insert_failed']).toBeGreaterThanOrEqual(race);
   expect(none?.counters.clients['TcpExtTCPSynRetrans']).toBeGreaterThanOrEqual(race);
-  expect(none?.verdict).toBe('reproduced');
-  expect(none?.reason).toMatch(/^VULNERABLE under --load burst/);
+  expect(none?.verdict).toBe('vulnerable');
+  expect(none?.reason).toMatch(/^VULNERABLE when provoked/);
   // --random-fully: (next to) none. Two SYNs released together can still draw the same free port from the random
   // choice (about 1 in 64 000 racing pairs: one drop in ~5 % of default runs here), so the bound is not a hard 0.
   const fullyRace = fully?.attribution.conntrackRace ?? Infinity;
   expect(fullyRace).toBeLessThanOrEqual(2);
   expect(fully?.counters.conntrack['insert_failed']).toBeLessThanOrEqual(2);
-  if (fullyRace === 0) expect(fully?.verdict).toBe('not-reproduced');
+  // One drop in 10 000 still bounds the provoked rate below the 50 per 100 000 asked (one-sided 95 %: 47).
+  if (fullyRace <= 1) expect(fully?.verdict).toBe('not-vulnerable');
   const c = result.comparisons?.find((x) => x.metric === 'race' && x.candidate === 'random-fully');
   expect(c?.verdict).toBe('better');
   expect(c?.pValue).toBeLessThan(0.001);
 }
 
 describe.skipIf(gate.skip)(`repro tcp-syn --load burst on the netns backend${gate.skip ? ` — skipped: ${gate.reason}` : ''}`, () => {
-  it('none: the race provoked by the thousand; random-fully: none; better at p < 0.001; each load within 10 s', async () => {
+  // How long a burst load takes is measured by `npm run bench burst` (its elapsedMs and connects per second), not timed here.
+  it('none: the race provoked by the thousand; random-fully: none; better at p < 0.001', async () => {
     checkContrast(await burstRun('netns'));
   }, 120_000);
 });

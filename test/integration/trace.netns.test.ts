@@ -7,10 +7,11 @@ import { hostSnapshot } from './hostSnapshot.js';
 import { buildRaceLab, type RaceLab } from './raceLab.js';
 import { scrape, startTrace } from './traceCli.js';
 import { alive } from '../../src/node/trace/tracerState.js';
+import { underCi } from '../ci.js';
 
 const gate = capabilityGate();
 const bpftrace = execFileSync('sh', ['-c', 'command -v bpftrace || true'], { encoding: 'utf8' }).trim();
-if (!bpftrace && process.env['CI'] === 'true') throw new Error('the trace tests need bpftrace under CI=true (.ci/run installs it)');
+if (!bpftrace && underCi()) throw new Error('the trace tests need bpftrace under CI (.ci/run installs it)');
 const skip = gate.skip ? gate.reason : !bpftrace ? 'bpftrace is not installed' : null;
 
 /** The kernel's own count, read apart from the code under test. */

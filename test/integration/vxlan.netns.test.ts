@@ -7,7 +7,7 @@ import { hostSnapshot } from './hostSnapshot.js';
 import { runCli } from './cli.js';
 import { expectRefusals, interruptedRun } from './expectations.js';
 import type { ModeResult, OtherScenarioConfig, ResultFile } from '../../src/types.js';
-import { signatureBands } from '../../src/analysis/signatures.js';
+import { kernelBandNames } from './kernelBands.js';
 
 const gate = capabilityGate();
 
@@ -45,11 +45,12 @@ describe.skipIf(gate.skip)(`repro vxlan on the netns backend (real kernel)${gate
         const v = evidence(m);
         expect(m.attempts).toBe(connections);
         expect(m.succeeded + m.failed).toBe(m.attempts);
-        expect(Object.keys(m.signatures)).toEqual(signatureBands(Number((result.config as OtherScenarioConfig)['connectTimeoutMs'] ?? 70_000), m.synSchedule).map((b) => b.name));
+        expect(Object.keys(m.signatures)).toEqual(kernelBandNames(Number((result.config as OtherScenarioConfig)['connectTimeoutMs'] ?? 70_000)));
         const a = m.attribution;
         // Checksum drops are their own share, never the conntrack race.
         expect(a.conntrackRace).toBe(0);
-        expect((a.checksum ?? 0) + a.serverOverload + a.unexplained).toBe(a.lostSyns);
+        // Every confirmed lost SYN was retransmitted by node A (TcpExtTCPSynRetrans), but a timed-out connect's last one.
+        expect(a.lostSyns).toBeLessThanOrEqual((m.counters.clients['TcpExtTCPSynRetrans'] ?? 0) + (m.failures['ETIMEDOUT'] ?? 0));
         // Every successful connect reached pod B's listener through the service DNAT and the overlay.
         expect(m.counters.server['TcpPassiveOpens']).toBeGreaterThanOrEqual(m.succeeded);
         // Each outer flow is the encapsulation of at least one inner flow (its source port hashes the inner tuple).

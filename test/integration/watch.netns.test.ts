@@ -88,7 +88,8 @@ describe.skipIf(gate.skip)(`repro watch${gate.skip ? ` — skipped: ${gate.reaso
         const kernelAfter = kernelInsertFailed(lab.router);
         const made = kernelAfter - kernelBefore;
         expect(made).toBeGreaterThan(0);
-        expect(race.unanswered).toBe(made);
+        // Every race drop went unanswered within the tool's 30 ms wait; a slow answer on a busy host counts too: a bound.
+        expect(race.unanswered).toBeGreaterThanOrEqual(made);
         const second = await scrape(w.url);
         expect(metric(second.body, 'repro_conntrack_insert_failed_total', lab.router)).toBe(kernelAfter);
         expect(metric(second.body, 'repro_conntrack_drop_total', lab.router) - metric(first.body, 'repro_conntrack_drop_total', lab.router)).toBe(made);

@@ -58,7 +58,8 @@ describe('analyzeDnsMode', () => {
     expect(m.signatures).toEqual({ '5s': 3, '10s': 1 });
     expect(m.slowOutsideBands).toBe(1);
     // 3 x 1 (5 s) + 1 x 2 (10 s) + 1 failed lookup x 2 attempts
-    expect(m.attribution).toEqual({ unit: 'lost-query', lostSyns: 7, conntrackRace: 4, serverOverload: 0, unexplained: 3 });
+    // Lookups that stalled: 3 + 1 in the bands + 1 timed out = 5, the unit comparisons test; 4 of them the race's at most.
+    expect(m.attribution).toEqual({ unit: 'lost-query', lostSyns: 7, conntrackRace: 4, serverOverload: 0, unexplained: 3, stalled: 5, raceStalled: 4 });
     expect(m.verdict).toBe('reproduced');
     expect(m.reason).toContain('4 of 7 lost queries');
     expect(m.reason).toContain('resolved 120 clashes (clashres +120)');

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_DNS_MODES, DNS_DEFAULTS, validateDnsArgs, type DnsArgs } from '../../src/scenarios/dns/options.js';
+import { clientPhases, DEFAULT_DNS_MODES, DNS_DEFAULTS, validateDnsArgs, type DnsArgs } from '../../src/scenarios/dns/options.js';
+import { dnsEntryLine } from '../../src/analysis/answers.js';
+import { makeMode } from './fixtures/results.js';
 import { affectsOnlyLibc, parseDnsModes, planDnsMode } from '../../src/scenarios/dns/modes.js';
 import { UserError } from '../../src/errors.js';
 
@@ -48,7 +50,7 @@ describe('repro dns options', () => {
     refuses({ queries: 0 }, /--queries/);
     refuses({ concurrency: 1.5 }, /--concurrency/);
     refuses({ 'detect-rate': 0 }, /--detect-rate/);
-    refuses({ client: 'dig' }, /--client must be one of raw, libc, burst/);
+    refuses({ client: 'dig' }, /--client must be one of both, raw, libc, burst/);
     refuses({ vip: 'maybe' }, /--vip must be on or off/);
   });
 
@@ -70,5 +72,26 @@ describe('dns modes', () => {
     expect(['single-request', 'single-request-reopen', 'use-vc'].every((m) => affectsOnlyLibc(m as never))).toBe(true);
     expect(['none', 'random', 'random-fully', 'notrack'].some((m) => affectsOnlyLibc(m as never))).toBe(false);
     expect(parseDnsModes('use-vc, none')).toEqual(['use-vc', 'none']);
+  });
+});
+
+describe('repro dns --client both (the default)', () => {
+  it('runs the provoking burst client first on the modes that change the NAT path, then glibc on every mode', () => {
+    const o = validateDnsArgs(args());
+    expect(o.client).toBe('both');
+    expect(clientPhases(o)).toEqual([
+      { client: 'burst', modes: ['none', 'random', 'random-fully', 'notrack'] },
+      { client: 'libc', modes: ['none', 'random', 'random-fully', 'single-request', 'single-request-reopen', 'use-vc', 'notrack'] },
+    ]);
+    // Resolver options alone: nothing for the burst client to compare.
+    expect(clientPhases(validateDnsArgs(args({ modes: 'use-vc' })))).toEqual([{ client: 'libc', modes: ['use-vc'] }]);
+    expect(clientPhases(validateDnsArgs(args({ client: 'raw' })))).toEqual([{ client: 'raw', modes: DEFAULT_DNS_MODES.raw }]);
+    refuses({ workers: 1 }, /--client both needs --workers 2 or more/);
+  });
+
+  it('says per entry how often the path raced: resolved by the kernel (clashres) plus dropped (insert_failed)', () => {
+    const m = { ...makeMode({ mode: 'none', attempts: 12_000, race: 3 }), load: 'burst' as const };
+    m.counters = { ...m.counters, conntrack: { insert_failed: 3, drop: 3, clashres: 40 } };
+    expect(dnsEntryLine(m)).toBe('MASQUERADE without a flag, burst client: raced 43 times: 40 resolved by the kernel, 3 dropped (insert_failed); 3 queries lost to it in 12,000 queries (reproduced)');
   });
 });

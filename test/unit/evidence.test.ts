@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildEvidence, describeRecord, evidenceComplete, MAX_RECORDS } from '../../src/analysis/evidence.js';
+import { attributeByEvidence, buildEvidence, describeRecord, evidenceComplete, evidenceNote, MAX_RECORDS } from '../../src/analysis/evidence.js';
 import { parseCaptureStats, parseSynLine, synFilter } from '../../src/host/capture.js';
 import type { CapturedSyn } from '../../src/types.js';
 
@@ -101,11 +101,18 @@ describe('buildEvidence', () => {
     expect(e.captured).toBe(2);
   });
 
-  it('with remapped ports (--random-fully) any other client translated towards the server within the window is the candidate', () => {
+  it('with remapped ports (--random-fully) a nearby SYN on another port is no collision: the outer tuple is unknown, the counters decide', () => {
+    // Before: any other client's SYN within 1 ms was named the partner, though it got another port.
     const syns = [...syn(1000, '10.213.0.4', 40123, 77, { outPort: 61000 }), ...syn(1400, '10.213.0.2', 40555, 123, { lost: true })];
     expect(evidence(syns, true).collisions).toBe(0);
     const e = evidence(syns, false);
-    expect(e.records[0]?.collision).toEqual({ client: '10.213.0.4', sport: 40123, translated: '10.213.1.1:61000', dtUs: 391 });
+    expect(e.collisions).toBe(0);
+    expect(e.records[0]?.collision).toBeNull();
+    expect(e.tupleKnown).toBe(false);
+    const byCounters = { unit: 'lost-syn' as const, lostSyns: 1, conntrackRace: 1, serverOverload: 0, unexplained: 0 };
+    expect(attributeByEvidence(byCounters, e, { insert_failed: 1 }, 0)).toBeNull();
+    expect(evidenceNote(e, false)).toContain('the outer tuple a lost SYN drew is not on the wire');
+    expect(evidenceNote(e, false)).not.toContain('right after another client');
   });
 
   it('bounds the records and counts the rest', () => {

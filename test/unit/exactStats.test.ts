@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { betaI, binomialTestTwoSided, clopperPearson, gammaP, logGamma, poissonInterval } from '../../src/analysis/exactStats.js';
+import { betaI, binomialTestCentral, binomialTestTwoSided, clopperPearson, fisherCentral, gammaP, logGamma, poissonInterval } from '../../src/analysis/exactStats.js';
 
 describe('special functions', () => {
   it('log-gamma matches factorials', () => {
@@ -60,5 +60,38 @@ describe('Clopper-Pearson intervals and the exact binomial test', () => {
     expect(binomialTestTwoSided(682, 925, 0.75)).toBeCloseTo(0.3825, 3);
     expect(binomialTestTwoSided(5, 10, 0.5)).toBeCloseTo(1, 10);
     expect(binomialTestTwoSided(0, 0, 0.5)).toBe(1);
+  });
+});
+
+describe("the central tests and their inversions (one method behind each verdict and interval)", () => {
+  it("the central binomial test is twice the smaller tail, not binom.test's minimum-likelihood p-value", () => {
+    // R: 2 * pbinom(2, 3, 1/3, lower.tail = FALSE) = 0.0740740740741; binom.test(3, 3, 1/3)$p.value = 0.037037037037.
+    expect(binomialTestCentral(3, 3, 1 / 3)).toBeCloseTo(0.0740740740741, 10);
+    expect(binomialTestTwoSided(3, 3, 1 / 3)).toBeCloseTo(0.037037037037, 10);
+    // R: 2 * pbinom(6, 7, 0.5, lower.tail = FALSE) = 0.015625.
+    expect(binomialTestCentral(7, 7, 0.5)).toBeCloseTo(0.015625, 12);
+    // A tail below what a double holds is 0 (printed "p < 1e-300"), never NaN.
+    expect(binomialTestCentral(3746, 3746, 0.5)).toBe(0);
+  });
+
+  it("Fisher's exact test, central, with the conditional odds ratio and its interval (scipy and R)", () => {
+    // scipy 1.17: scipy.stats.contingency.odds_ratio([[6, 0], [0, 6]], kind='conditional').confidence_interval(0.95)
+    //   -> (3.523978831810232, inf); 2 * scipy.stats.fisher_exact([[6, 0], [0, 6]], alternative='greater')[1] = 0.0021645021645021645.
+    // R 4.2: fisher.test(matrix(c(6, 0, 0, 6), 2)) -> conf.int 3.5238524 Inf (uniroot's tolerance), p-value 0.0021645021645.
+    const a = fisherCentral(6, 6, 0, 6);
+    expect(a.pValue).toBeCloseTo(0.0021645021645021645, 12);
+    expect(a.lower / 3.523978831810232).toBeCloseTo(1, 5);
+    expect(a.upper).toBe(Infinity);
+    expect(a.oddsRatio).toBe(Infinity);
+    // scipy: odds_ratio([[3, 7], [10, 2]], kind='conditional') -> statistic 0.0987494222892314,
+    //   confidence_interval(0.95) -> (0.006488189661355519, 0.875478967644358);
+    //   2 * min(fisher_exact(t, alternative='less')[1], fisher_exact(t, alternative='greater')[1]) = 0.034055727554179564.
+    // R: min(1, 2 * min(phyper(3, 10, 12, 13), phyper(2, 10, 12, 13, lower.tail = FALSE))) = 0.0340557275542
+    //   (fisher.test's own p-value, minimum-likelihood, is 0.02742149491375).
+    const b = fisherCentral(3, 10, 10, 12);
+    expect(b.pValue).toBeCloseTo(0.034055727554179564, 12);
+    expect(b.oddsRatio / 0.0987494222892314).toBeCloseTo(1, 5);
+    expect(b.lower / 0.006488189661355519).toBeCloseTo(1, 5);
+    expect(b.upper / 0.875478967644358).toBeCloseTo(1, 5);
   });
 });

@@ -6,6 +6,7 @@ import { decodeHistogram, percentileMs } from '../../src/histogram.js';
 import { indexOfValue } from '../../src/agents/common/nativeAddon.js';
 import { DEFAULT_PORT_RANGE, parsePortRange } from '../../src/scenarios/tcpSyn/options.js';
 import type { TcpBurstConfig } from '../../src/agents/common/protocol.js';
+import { underCi } from '../ci.js';
 
 const config = (over: Partial<TcpBurstConfig> = {}): TcpBurstConfig => ({
   host: '10.0.0.2', port: 8080, netnsPaths: ['/run/netns/a', '/run/netns/b'], connections: BURST_DEFAULTS.connections,
@@ -95,7 +96,7 @@ describe('burst outcome', () => {
 
 // The addon is built by `npm run build` (pretest) into dist/; under CI its absence is a failure, not a skip.
 const engineFile = new URL('../../dist/native/burst_engine.node', import.meta.url).pathname;
-describe.skipIf(!existsSync(engineFile) && process.env['CI'] !== 'true')('the compiled burst engine', () => {
+describe.skipIf(!existsSync(engineFile) && !underCi())('the compiled burst engine', () => {
   type Start = (...args: unknown[]) => unknown;
   const engine = (): { start: Start } => createRequire(import.meta.url)(engineFile) as { start: Start };
   const shared = (): Int32Array => new Int32Array(new SharedArrayBuffer(32));

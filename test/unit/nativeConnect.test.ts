@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { underCi } from '../ci.js';
 
 /** Latencies from 1 µs to 10 min, spread evenly in log scale, plus the edges of the first buckets. */
 function sampleMicros(n: number, seed: number): number[] {
@@ -41,7 +42,7 @@ describe('native engine histogram buckets', () => {
   // (Loaded from dist: under vitest the loaders run from src/, where no addon is put.) All share hdrBuckets.h.
   for (const addon of ['connect_engine', 'dns_engine', 'burst_engine']) {
     const engineFile = new URL(`../../dist/native/${addon}.node`, import.meta.url).pathname;
-    const skipEngine = !existsSync(engineFile) && process.env['CI'] !== 'true';
+    const skipEngine = !existsSync(engineFile) && !underCi();
     it.skipIf(skipEngine)(`the compiled ${addon} files latencies under the same index as the JS model`, () => {
       expect(existsSync(engineFile), `${engineFile} (npm run build)`).toBe(true);
       const engine = createRequire(import.meta.url)(engineFile) as { bucketIndex(v: number): number };
@@ -71,14 +72,14 @@ describe('native DNS engine failures', () => {
   });
   it('use the RCODE_KEY the compiled engine exports', () => {
     const file = new URL('../../dist/native/dns_engine.node', import.meta.url).pathname;
-    if (!existsSync(file) && process.env['CI'] !== 'true') return;
+    if (!existsSync(file) && !underCi()) return;
     expect((createRequire(import.meta.url)(file) as { RCODE_KEY: number }).RCODE_KEY).toBe(RCODE_KEY);
   });
 });
 
 describe('a shipped engine that does not fit this machine', () => {
   const engineFile = new URL('../../dist/native/connect_engine.node', import.meta.url).pathname;
-  it.skipIf(!existsSync(engineFile) && process.env['CI'] !== 'true')('is not loaded, and the note says why: the loader\'s own words and this platform', () => {
+  it.skipIf(!existsSync(engineFile) && !underCi())('is not loaded, and the note says why: the loader\'s own words and this platform', () => {
     // The built engine with its ELF machine field (e_machine, offset 18) set to AArch64: what an arm64 build is here.
     const elf = Buffer.from(readFileSync(engineFile));
     elf.writeUInt16LE(183, 18);

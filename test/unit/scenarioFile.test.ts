@@ -30,7 +30,7 @@ describe('scenario files', () => {
     expect(sf.runs.map((r) => r.name)).toEqual(['tcp-syn-modes', 'tcp-syn-fin-close']);
     expect(sf.runs[0]?.expectedModes).toEqual(['none', 'random', 'random-fully']);
     expect(cliArgsFor(sf.runs[0]!, 'out/x')).toEqual([
-      'tcp-syn', '--backend=netns', '--modes=none,random,random-fully', '--connections=300000', '--duration=90', '--out=out/x',
+      'tcp-syn', '--backend=netns', '--modes=none,random,random-fully', '--load=steady', '--connections=300000', '--duration=90', '--out=out/x',
     ]);
   });
   it('accepts JSON too, and defaults the backend and modes', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeMode, extraRetransmitsNote, type ModeInput } from '../../src/scenarios/tcpSyn/analyze.js';
+import { analyzeMode, burstReading, extraRetransmitsNote, per100kWords, type ModeInput } from '../../src/scenarios/tcpSyn/analyze.js';
 import type { ClientOutcome } from '../../src/scenarios/shared/clientOutcome.js';
 import { countBetween, createHistogram, decodeHistogram, encodeHistogram, recordMicros } from '../../src/histogram.js';
 import type { ModeCounters } from '../../src/types.js';
@@ -127,47 +127,51 @@ describe('analyzeMode', () => {
   it('attributes lost SYNs: bands + timeouts, race first', () => {
     const r = analyzeMode(modeInput());
     // 2 x 1 s stalls (1 SYN each) + 1 x 3 s stall (2) + 1 timeout at 8 s (4 SYNs) = 8 lost SYNs.
-    expect(r.attribution).toEqual({ unit: 'lost-syn', lostSyns: 8, conntrackRace: 5, serverOverload: 0, unexplained: 3 });
+    // Attempts: the timeout and the three band stalls; the timeout's 4th SYN was never retransmitted.
+    expect(r.attribution).toEqual({ unit: 'lost-syn', lostSyns: 8, conntrackRace: 5, serverOverload: 0, unexplained: 3, stalled: 4, raceStalled: 4, neverRetransmitted: 1 });
     expect(r.verdict).toBe('reproduced');
     expect(r.reason).toBe('5 of 8 lost SYNs are matched by conntrack insert_failed (+5); 3 more lost SYNs are explained by no counter');
   });
 
   it('notes the SynRetrans mismatch and the slow attempts outside the bands', () => {
     const r = analyzeMode(modeInput());
-    expect(r.notes).toHaveLength(2);
+    expect(r.notes).toHaveLength(3);
     expect(r.notes[0]).toBe(
-      'clients retransmitted 9 SYNs (TcpExtTCPSynRetrans), 1 more than the latency bands show (completed outside a band)',
+      "1 connects timed out, each after 4 unanswered SYNs by the kernel's retransmit schedule: 4 lost SYNs, 1 of them (the last of each) never retransmitted because the connect ended first",
     );
-    expect(r.notes[1]).toContain('1 attempts took >= 200 ms but match no retransmit band');
+    // The stalls imply 1 + 1 + 2 retransmits in the bands and 3 for the timeout (SYNs at 0, 1, 3, 7 s): 7 of the 9.
+    expect(r.notes[1]).toBe('clients retransmitted 9 SYNs (TcpExtTCPSynRetrans), 2 more than the stalls imply (completed outside a band)');
+    expect(r.notes[2]).toContain('1 attempts took >= 200 ms but match no retransmit band');
   });
 
   it("explains extra retransmits by the server's SYN challenges (a port reused before its RST arrived), the rest as outside a band", () => {
     expect(extraRetransmitsNote(9, 8, 1)).toBe(
-      "clients retransmitted 9 SYNs (TcpExtTCPSynRetrans), 1 more than the latency bands show: 1 answered a challenge ACK " +
-        "(server TcpExtTCPSYNChallenge +1: a local port reused before the previous connection's RST reached the server; resent after ~10 ms, not lost)",
+      "clients retransmitted 9 SYNs (TcpExtTCPSynRetrans), 1 more than the stalls imply: 1 answered a challenge ACK " +
+        "(server TcpExtTCPSYNChallenge +1: a local port reused before the previous connection's RST reached the server; resent after TCP_TIMEOUT_MIN, 2 jiffies, not lost)",
     );
     expect(extraRetransmitsNote(11, 8, 2)).toMatch(/: 2 answered a challenge ACK \(server TcpExtTCPSYNChallenge \+2: .*\), 1 completed outside a band$/);
     // More challenges than extra retransmits: only the extra ones are explained by them.
     expect(extraRetransmitsNote(9, 8, 5)).toMatch(/: 1 answered a challenge ACK \(server TcpExtTCPSYNChallenge \+5/);
-    expect(extraRetransmitsNote(9, 8, 0)).toBe('clients retransmitted 9 SYNs (TcpExtTCPSynRetrans), 1 more than the latency bands show (completed outside a band)');
+    expect(extraRetransmitsNote(9, 8, 0)).toBe('clients retransmitted 9 SYNs (TcpExtTCPSynRetrans), 1 more than the stalls imply (completed outside a band)');
     expect(extraRetransmitsNote(9, 8, undefined)).toContain('(completed outside a band)');
   });
 
   it('counts no more lost SYNs than the clients retransmitted', () => {
-    // The bands and the timeout show 8 lost SYNs, but only 6 SYNs were retransmitted: 2 stalls were scheduling.
+    // The stalls imply 7 retransmits (3 of them the timeout's), but only 6 SYNs were retransmitted: the timeout's 4 SYNs
+    // stand (it failed), 3 retransmits are left for the bands' 4 SYNs, so one band SYN was scheduling.
     const r = analyzeMode(modeInput({ counters: counters({ clients: { TcpExtTCPSynRetrans: 6 } }) }));
-    expect(r.attribution).toEqual({ unit: 'lost-syn', lostSyns: 6, conntrackRace: 5, serverOverload: 0, unexplained: 1 });
+    expect(r.attribution).toEqual({ unit: 'lost-syn', lostSyns: 7, conntrackRace: 5, serverOverload: 0, unexplained: 2, stalled: 3, raceStalled: 3, neverRetransmitted: 1 });
     expect(r.verdict).toBe('reproduced');
-    expect(r.reason).toBe('5 of 6 lost SYNs are matched by conntrack insert_failed (+5); 1 more lost SYNs are explained by no counter');
-    expect(r.notes[0]).toBe(
-      'the latency bands show 8 lost SYNs but the clients retransmitted only 6 SYNs (TcpExtTCPSynRetrans): 2 stalls were scheduling delays, not lost SYNs, and are not attributed',
+    expect(r.reason).toBe('5 of 7 lost SYNs are matched by conntrack insert_failed (+5); 2 more lost SYNs are explained by no counter');
+    expect(r.notes[1]).toBe(
+      'the stalls imply 7 SYN retransmits but the clients retransmitted only 6 (TcpExtTCPSynRetrans): 1 SYNs of the latency bands are not confirmed lost (scheduling delays) and are not counted',
     );
   });
 
-  it('attributes nothing when the clients retransmitted no SYN at all', () => {
+  it("counts only the timed-out connect's SYNs when the clients retransmitted no SYN at all", () => {
     const r = analyzeMode(modeInput({ counters: counters({ conntrack: { insert_failed: 0, drop: 0 }, clients: { TcpExtTCPSynRetrans: 0 } }) }));
     expect(r.signatures).toEqual({ '1s': 2, '3s': 1, '7s': 0 });
-    expect(r.attribution).toEqual({ unit: 'lost-syn', lostSyns: 0, conntrackRace: 0, serverOverload: 0, unexplained: 0 });
+    expect(r.attribution).toEqual({ unit: 'lost-syn', lostSyns: 4, conntrackRace: 0, serverOverload: 0, unexplained: 4, stalled: 1, raceStalled: 0, neverRetransmitted: 1 });
     expect(r.verdict).toBe('inconclusive');
   });
 
@@ -195,7 +199,7 @@ describe('analyzeMode', () => {
     const r = analyzeMode(
       modeInput({ counters: counters({ conntrack: { insert_failed: 0, drop: 0 }, server: { TcpExtListenOverflows: 6, TcpExtListenDrops: 6 } }) }),
     );
-    expect(r.attribution).toEqual({ unit: 'lost-syn', lostSyns: 8, conntrackRace: 0, serverOverload: 6, unexplained: 2 });
+    expect(r.attribution).toEqual({ unit: 'lost-syn', lostSyns: 8, conntrackRace: 0, serverOverload: 6, unexplained: 2, stalled: 4, raceStalled: 0, neverRetransmitted: 1 });
     expect(r.verdict).toBe('invalid');
   });
 
@@ -334,5 +338,32 @@ describe('analyzeMode with packet evidence', () => {
     const r = analyzeMode(modeInput());
     expect(r.attributionRule).toBe('counters');
     expect(r.evidence).toBeUndefined();
+  });
+});
+
+describe('the burst phase reading', () => {
+  it('"not vulnerable" says what was ruled out: the one-sided 95 % bound of 0 in n (-ln(0.05) / n, the rule of three)', () => {
+    const none = analyzeMode(modeInput({ clients: [{ ...CLIENT_A, histogram: encoded([[800, 1000]]) }], counters: counters({ conntrack: { insert_failed: 0, drop: 0 }, clients: { TcpExtTCPSynRetrans: 0 } }), detectRatePer100k: 500 }));
+    expect(none.verdict).toBe('not-reproduced');
+    // 1000 attempts: -ln(0.05) / 1000 x 100 000 = 299.57 per 100 000.
+    expect(burstReading(none, 500).verdict).toBe('not-vulnerable');
+    expect(burstReading(none, 500).reason).toMatch(
+      /^not vulnerable when provoked \(no race drop in 1000 provoked attempts: a race rate of 300 per 100 000 or more is ruled out, one-sided 95 %, below the 500 asked\): /,
+    );
+  });
+
+  it('a race rate that rounds to 0 is "< 1 per 100 000", never "VULNERABLE (0 race drops per 100 000)"', () => {
+    expect(per100kWords(1, 300_000)).toBe('< 1');
+    expect(per100kWords(0, 300_000)).toBe('0');
+    expect(per100kWords(2, 100_000)).toBe('2');
+    const m = analyzeMode(modeInput());
+    // 1 in 300 000 is no evidence of a rate above a detect rate of 0.1 (one-sided 95 % lower bound 0.017): inconclusive.
+    const one = burstReading({ ...m, verdict: 'reproduced', attempts: 300_000, attribution: { ...m.attribution, conntrackRace: 1, raceStalled: 1 } }, 0.1);
+    expect(one.verdict).toBe('inconclusive');
+    // 20 in 10 000 000: 0.2 per 100 000, its one-sided 95 % lower bound 0.13 (R: qchisq(0.05, 40) / 2 / 1e7 * 1e5) above 0.1.
+    const big = burstReading({ ...m, verdict: 'reproduced', attempts: 10_000_000, attribution: { ...m.attribution, conntrackRace: 20, raceStalled: 20 } }, 0.1);
+    expect(big.verdict).toBe('vulnerable');
+    expect(big.load).toBe('burst');
+    expect(big.reason).toMatch(/^VULNERABLE when provoked \(< 1 race drops per 100 000 provoked attempts, above 0\.1 at one-sided 95 %: at least 0\.13\): /);
   });
 });

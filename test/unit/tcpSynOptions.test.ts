@@ -1,3 +1,4 @@
+import { attemptsToRuleOut } from '../../src/analysis/verdict.js';
 import { describe, expect, it } from 'vitest';
 import { parseModes, parsePortRange, TCP_SYN_DEFAULTS, validateTcpSynArgs, type TcpSynArgs } from '../../src/scenarios/tcpSyn/options.js';
 import { UserError } from '../../src/errors.js';
@@ -38,18 +39,34 @@ describe('validateTcpSynArgs', () => {
       detectRatePer100k: 5,
       protocol: 'tcp',
       keepalive: false,
-      load: 'steady',
+      load: 'both',
+      burstPhase: { clients: 2, connections: 10_000, detectRatePer100k: 50 },
+      burstPorts: [10_000, 32_767],
       capture: true,
     });
+  });
+
+  it('--load both (the default): the steady phase is 30 000 connects ruling out 10 per 100 000, the burst phase races two clients 10 000 times', () => {
+    const o = validateTcpSynArgs({ ...args(), clients: undefined, connections: undefined, 'detect-rate': undefined, load: undefined });
+    expect(o).toMatchObject({ load: 'both', clients: 4, connections: 30_000, detectRatePer100k: 10, burstPhase: { clients: 2, connections: 10_000, detectRatePer100k: 50 } });
+    // 0 in 30 000 is enough to rule out 10 per 100 000 (one-sided 95 %): -ln(0.05) / 10 x 100 000 = 29 958.
+    expect(attemptsToRuleOut(o.detectRatePer100k)).toBeLessThanOrEqual(o.connections);
+    const steady = validateTcpSynArgs({ ...args(), clients: undefined, connections: undefined, 'detect-rate': undefined, load: 'steady' });
+    expect(steady).toMatchObject({ load: 'steady', clients: 4, connections: 150_000, detectRatePer100k: 5 });
+    expect(steady.burstPhase).toBeUndefined();
+    expect(() => validateTcpSynArgs({ ...args(), clients: 1 })).toThrow(/--load both races 2 clients/);
+    expect(() => validateTcpSynArgs({ ...args(), 'port-range': '20000-20199' })).toThrow(/default --load both runs a burst phase/);
+    // The burst phase makes bare connects whatever --protocol says; --load burst alone refuses http.
+    expect(validateTcpSynArgs({ ...args(), protocol: 'http' })).toMatchObject({ load: 'both', protocol: 'http' });
   });
 
   it('--load burst: two clients, 10 000 attempts, burst ports below the clients\' range, a detect rate for provoked races', () => {
     const o = validateTcpSynArgs({ ...args(), clients: undefined, connections: undefined, 'detect-rate': undefined, load: 'burst' });
     expect(o).toMatchObject({ load: 'burst', clients: 2, connections: 10_000, burstPorts: [10_000, 32_767], detectRatePer100k: 50 });
     expect(() => validateTcpSynArgs({ ...args(), load: 'burst', 'burst-ports': '40100-45000' })).toThrow(/overlap the clients' --port-range 40000-40199/);
-    expect(() => validateTcpSynArgs({ ...args(), 'burst-ports': '10000-20000' })).toThrow(/--burst-ports needs --load burst/);
+    expect(() => validateTcpSynArgs({ ...args(), load: 'steady', 'burst-ports': '10000-20000' })).toThrow(/--burst-ports needs a burst phase/);
     expect(() => validateTcpSynArgs({ ...args(), load: 'burst', protocol: 'http' })).toThrow(/takes no --protocol http/);
-    expect(() => validateTcpSynArgs({ ...args(), load: 'bursty' })).toThrow(/--load must be steady or burst/);
+    expect(() => validateTcpSynArgs({ ...args(), load: 'bursty' })).toThrow(/--load must be both, burst or steady/);
   });
 
   it('takes --capture on|off, on when absent', () => {
@@ -108,7 +125,7 @@ describe('validateTcpSynArgs', () => {
     for (const bad of ['40199-40000', '40000-40000', '80-2000', '1023-2000', '60000-65536']) {
       expect(expectUserError({ 'port-range': bad, workers: 1, concurrency: 1 }, '--port-range').message).toContain('1024 <= LO < HI <= 65535');
     }
-    expect(validateTcpSynArgs(args({ 'port-range': '1024-65535' })).portRange).toEqual([1024, 65535]);
+    expect(validateTcpSynArgs(args({ 'port-range': '1024-65535', load: 'steady' })).portRange).toEqual([1024, 65535]);
   });
 
   it('refuses numbers out of range', () => {

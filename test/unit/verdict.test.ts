@@ -6,12 +6,14 @@ import {
   detectableRatePer100k,
   observedLostSyns,
   overallVerdict,
+  synLossNotes,
   raceDrops,
   serverDrops,
   type VerdictInput,
 } from '../../src/analysis/verdict.js';
 import type { Attribution, SignatureBand } from '../../src/types.js';
 import { rateOf } from '../../src/analysis/rates.js';
+import { lostSynsByTimeout, synScheduleFromSysctls } from '../../src/analysis/synSchedule.js';
 
 const BANDS: SignatureBand[] = [
   { name: '1s', lostSyns: 1, loMs: 980, hiMs: 1350, count: 5 },
@@ -30,21 +32,21 @@ describe('attribute', () => {
         conntrack: { insert_failed: 10, drop: 10 },
         server: { TcpExtListenOverflows: 3, TcpExtListenDrops: 4 },
       }),
-    ).toEqual({ unit: 'lost-syn', lostSyns: 16, conntrackRace: 10, serverOverload: 4, unexplained: 2 });
+    ).toEqual({ unit: 'lost-syn', lostSyns: 16, conntrackRace: 10, serverOverload: 4, unexplained: 2, stalled: 9, raceStalled: 9, neverRetransmitted: 1 });
   });
 
   it('never credits more than the lost SYNs seen', () => {
     expect(
       attribute({ bands: BANDS, timeouts: 0, lostSynsPerTimeout: 4, conntrack: { insert_failed: 50 }, server: { TcpExtListenDrops: 9 } }),
-    ).toEqual({ unit: 'lost-syn', lostSyns: 12, conntrackRace: 12, serverOverload: 0, unexplained: 0 });
+    ).toEqual({ unit: 'lost-syn', lostSyns: 12, conntrackRace: 12, serverOverload: 0, unexplained: 0, stalled: 8, raceStalled: 8, neverRetransmitted: 0 });
     expect(
       attribute({ bands: BANDS, timeouts: 0, lostSynsPerTimeout: 4, conntrack: { insert_failed: 2 }, server: { TcpExtListenDrops: 100 } }),
-    ).toEqual({ unit: 'lost-syn', lostSyns: 12, conntrackRace: 2, serverOverload: 10, unexplained: 0 });
+    ).toEqual({ unit: 'lost-syn', lostSyns: 12, conntrackRace: 2, serverOverload: 10, unexplained: 0, stalled: 8, raceStalled: 2, neverRetransmitted: 0 });
   });
 
   it('falls back to drop when insert_failed is missing', () => {
     const a = attribute({ bands: BANDS, timeouts: 0, lostSynsPerTimeout: 4, conntrack: { drop: 3 }, server: {} });
-    expect(a).toEqual({ unit: 'lost-syn', lostSyns: 12, conntrackRace: 3, serverOverload: 0, unexplained: 9 });
+    expect(a).toEqual({ unit: 'lost-syn', lostSyns: 12, conntrackRace: 3, serverOverload: 0, unexplained: 9, stalled: 8, raceStalled: 3, neverRetransmitted: 0 });
   });
 
   it('does not fall back to drop when insert_failed is present and 0', () => {
@@ -53,21 +55,46 @@ describe('attribute', () => {
     expect(a.unexplained).toBe(12);
   });
 
-  it('caps the lost SYNs at the SYNs the clients retransmitted', () => {
-    // 16 lost SYNs seen in the latencies, but only 11 retransmits: 5 stalls were not lost SYNs.
+  it("caps the bands' lost SYNs at the retransmits left after the timeouts", () => {
+    // 16 lost SYNs seen in the latencies (12 in bands, 4 in the timeout), 11 retransmits: the timeout sent 3 of them
+    // (its 4th SYN was never retransmitted), leaving 8 for the bands' 12: 4 band SYNs were not lost.
+    // Attempts confirmed fewest-lost first: the timeout, five 1 s stalls (5 retransmits), one 3 s stall (2) = 7.
     expect(
       attribute({ bands: BANDS, timeouts: 1, lostSynsPerTimeout: 4, conntrack: { insert_failed: 10 }, server: { TcpExtListenDrops: 4 }, synRetrans: 11 }),
-    ).toEqual({ unit: 'lost-syn', lostSyns: 11, conntrackRace: 10, serverOverload: 1, unexplained: 0 });
+    ).toEqual({ unit: 'lost-syn', lostSyns: 12, conntrackRace: 10, serverOverload: 2, unexplained: 0, stalled: 7, raceStalled: 7, neverRetransmitted: 1 });
     expect(
       attribute({ bands: BANDS, timeouts: 1, lostSynsPerTimeout: 4, conntrack: { insert_failed: 10 }, server: {}, synRetrans: 30 }).lostSyns,
     ).toBe(16);
+    // No retransmit at all: the band stalls were scheduling, but the timed-out connect lost its 4 SYNs all the same.
     expect(attribute({ bands: BANDS, timeouts: 1, lostSynsPerTimeout: 4, conntrack: { insert_failed: 10 }, server: {}, synRetrans: 0 })).toEqual({
       unit: 'lost-syn',
-      lostSyns: 0,
-      conntrackRace: 0,
+      lostSyns: 4,
+      conntrackRace: 4,
       serverOverload: 0,
       unexplained: 0,
+      stalled: 1,
+      raceStalled: 1,
+      neverRetransmitted: 1,
     });
+  });
+
+  it("counts a timed-out connect's SYNs from the kernel's schedule: with an 8 s timeout on 6.5+, 7 lost and 6 retransmitted", () => {
+    // net/ipv4/tcp_timer.c with tcp_syn_linear_timeouts = 4, tcp_syn_retries = 6 (the 6.5+ defaults): the SYN at 0 s,
+    // retransmits at 1, 2, 3, 4, 5 and 7 s (four linear 1 s timeouts, then 2 s, then 4 s), the next one at 11 s is after 8 s.
+    const schedule = synScheduleFromSysctls({ tcp_syn_linear_timeouts: '4', tcp_syn_retries: '6' });
+    expect(schedule.completionMs.filter((t) => t < 8000)).toEqual([1000, 2000, 3000, 4000, 5000, 7000]);
+    const perTimeout = lostSynsByTimeout(schedule, 8000);
+    expect(perTimeout).toBe(7);
+    const none = BANDS.map((b) => ({ ...b, count: 0 }));
+    const a = attribute({ bands: none, timeouts: 1, lostSynsPerTimeout: perTimeout, conntrack: { insert_failed: 0 }, server: {}, synRetrans: 6 });
+    expect(a.lostSyns).toBe(7);
+    expect(a.neverRetransmitted).toBe(1);
+    expect(a.stalled).toBe(1);
+    const notes = synLossNotes({ bands: none, timeouts: 1, lostSynsPerTimeout: perTimeout, synRetrans: 6 });
+    expect(notes).toEqual([
+      '1 connects timed out, each after 7 unanswered SYNs by the kernel\'s retransmit schedule: 7 lost SYNs, 1 of them (the last of each) never retransmitted because the connect ended first',
+    ]);
+    expect(notes.join(' ')).not.toContain('scheduling');
   });
 
   it('is all zero without stalls', () => {
@@ -78,6 +105,9 @@ describe('attribute', () => {
       conntrackRace: 0,
       serverOverload: 0,
       unexplained: 0,
+      stalled: 0,
+      raceStalled: 0,
+      neverRetransmitted: 0,
     });
   });
 });

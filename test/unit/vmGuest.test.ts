@@ -12,6 +12,7 @@ import { progressText } from '../../src/commands/progress.js';
 import { UserError } from '../../src/errors.js';
 import type { ResultFile, VmInfo } from '../../src/types.js';
 import { fromUname } from './fixtures/distroKernels.js';
+import { underCi } from '../ci.js';
 
 const SPEC = { name: 'repro-vm-abc123', accel: 'tcg', cpus: 2, memoryMb: 2048, kernel: '/k/vmlinuz', initrd: '/w/initramfs.cpio', outDir: '/w/out' } as const;
 
@@ -144,7 +145,7 @@ describe('guest init scripts and initramfs', () => {
     expect(archive.toString('latin1').includes('TRAILER!!!\0')).toBe(true);
     // Ground truth from outside the code: busybox's cpio unpacks it (installed where the VM runs, and in CI).
     const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((b) => existsSync(b));
-    if (!busybox && process.env['CI'] === 'true') throw new Error('busybox missing under CI (apt-get install busybox-static)');
+    if (!busybox && underCi()) throw new Error('busybox missing under CI (apt-get install busybox-static)');
     if (!busybox) return;
     const dir = mkdtempSync(path.join(tmpdir(), 'repro-cpio-'));
     try {

@@ -43,7 +43,7 @@ describe('analyzeVxlanMode', () => {
     expect(m.verdict).toBe('reproduced');
     expect(m.vxlan).toMatchObject({ doubleSnat: true, drops: false, outerFlows: 950, outerFlowsRemapped: 950, markedOuterFlows: 950, rules: 'legacy', masqueradeFlag: 'random-fully', offloadOff: false });
     expect(m.reason).toMatch(/^double SNAT: 950 new outer VXLAN flows .* 950 of 950 with a new source port; drops: none/);
-    expect(m.attribution).toEqual({ unit: 'lost-syn', lostSyns: 0, conntrackRace: 0, serverOverload: 0, checksum: 0, unexplained: 0 });
+    expect(m.attribution).toEqual({ unit: 'lost-syn', lostSyns: 0, conntrackRace: 0, serverOverload: 0, checksum: 0, unexplained: 0, stalled: 0, raceStalled: 0, neverRetransmitted: 0 });
     expect(m.attempts).toBe(1000);
     expect(m.connectsPerSecond).toBe(500);
     expect(Object.keys(m.signatures)).toEqual(['1s', '3s', '7s', '15s', '31s', '63s']);
@@ -81,7 +81,7 @@ describe('analyzeVxlanMode', () => {
     expect(m.vxlan?.drops).toBe(true);
     expect(m.vxlan?.checksumErrors['nodeB UdpInCsumErrors']).toBe(11);
     // 8 + 2x2 = 12 lost SYNs, 11 matched by checksum errors: checksum drops, never the conntrack race.
-    expect(m.attribution).toEqual({ unit: 'lost-syn', lostSyns: 12, conntrackRace: 0, serverOverload: 0, checksum: 11, unexplained: 1 });
+    expect(m.attribution).toEqual({ unit: 'lost-syn', lostSyns: 12, conntrackRace: 0, serverOverload: 0, checksum: 11, unexplained: 1, stalled: 10, raceStalled: 0, neverRetransmitted: 0 });
     expect(m.reason).toMatch(/drops: 11 checksum errors, 12 lost SYNs \(11 matched by checksum errors, 1 unexplained\)/);
     const rates = modeRates(m);
     expect(rates.find((r) => r.metric === 'race')).toBeUndefined();
@@ -89,14 +89,15 @@ describe('analyzeVxlanMode', () => {
     expect(rates.some((r) => r.description.includes('conntrack race counter'))).toBe(false);
   });
 
-  it('compares what vxlan tests: the share of outer flows masqueraded twice, and drops (not the race counter)', () => {
+  it('compares what vxlan tests: the share of outer flows masqueraded twice (Fisher), and stalled connects (not the race counter)', () => {
     const legacy = analyzeVxlanMode(input({ outer: { outerFlows: 3746, outerFlowsRemapped: 3746, example: null }, markedOuterFlows: 3746 }));
     const patched = analyzeVxlanMode(input({ mode: parseVxlanMode('patched'), outer: { outerFlows: 3700, outerFlowsRemapped: 0, example: null }, markedOuterFlows: 0 }));
     const cs = compareModes([legacy, patched]);
-    expect(cs.map((c) => c.metric)).toEqual(['double_snat', 'drops']);
+    expect(cs.map((c) => c.metric)).toEqual(['double_snat', 'lost']);
     const doubled = cs[0];
-    expect(doubled).toMatchObject({ verdict: 'better', baselineCount: 3746, baselineAttempts: 3746, candidateCount: 0, candidateAttempts: 3700 });
+    expect(doubled).toMatchObject({ verdict: 'better', baselineCount: 3746, baselineAttempts: 3746, candidateCount: 0, candidateAttempts: 3700, measure: 'odds ratio' });
     expect(doubled?.reason).not.toContain('race');
+    expect(doubled?.reason).toContain("Fisher's exact test (central) p < 1e-300");
     // No drops in either mode: 0 vs 0, which more connects would not settle.
     expect(cs[1]).toMatchObject({ verdict: 'inconclusive', attemptsToSettle: null });
   });

@@ -1,7 +1,9 @@
 import { countBetween, mergeEncoded, type Histogram } from '../../histogram.js';
 import { loadFigures } from '../../analysis/loadFigures.js';
 import { BAND_EARLY_MS, BAND_LATE_FRACTION, BAND_LATE_MS, SLOW_THRESHOLD_MS } from '../../analysis/signatures.js';
-import { attemptsToRuleOut, HARNESS_FAILURE_LIMIT, raceCounter, RULE_OUT_BOUND, ruledOutPhrase } from '../../analysis/verdict.js';
+import { attemptsToRuleOut, HARNESS_FAILURE_LIMIT, raceCounter, resolvedClashes, RULE_OUT_BOUND, ruledOutPhrase, stalledAttempts } from '../../analysis/verdict.js';
+
+export { resolvedClashes };
 import { resolvConfTiming, stallSignatureMs } from '../../agents/dns/glibcResolver.js';
 import type { Attribution, DnsSocketPath, ModeCounters, ModeResult, ResolverTiming, SignatureBand, Verdict } from '../../types.js';
 
@@ -79,23 +81,21 @@ export function dnsServerDrops(server: Record<string, number>): number {
   return Math.max(...SERVER_DROP_COUNTERS.map((k) => server[k] ?? 0));
 }
 
-/** Lost queries: the latency bands (k per lookup in band k) plus every try of each lookup that failed by timeout. */
-export function attributeLostQueries(lostQueries: number, conntrack: Record<string, number>, harnessDrops: number): Attribution {
+/**
+ * Lost queries: the latency bands (k per lookup in band k) plus every try of each lookup that failed by timeout.
+ * `stalledLookups` (lookups in a band or timed out) is the unit comparisons test: a lookup stalls or not.
+ */
+export function attributeLostQueries(lostQueries: number, conntrack: Record<string, number>, harnessDrops: number, stalledLookups?: number): Attribution {
   const conntrackRace = Math.min(lostQueries, raceCounter(conntrack).drops);
   const serverOverload = Math.min(lostQueries - conntrackRace, harnessDrops);
-  return { unit: 'lost-query', lostSyns: lostQueries, conntrackRace, serverOverload, unexplained: lostQueries - conntrackRace - serverOverload };
-}
-
-/**
- * Clashes the kernel resolved: its clashres column; before 5.10 (no column) at least insert_failed - drop, since there
- * every clash bumps insert_failed and only an unresolved one bumps drop too. Null when nothing tells.
- */
-export function resolvedClashes(conntrack: Record<string, number>): number | null {
-  const resolved = conntrack['clashres'];
-  if (resolved !== undefined) return resolved;
-  const failed = conntrack['insert_failed'];
-  const drop = conntrack['drop'];
-  return failed !== undefined && drop !== undefined ? Math.max(0, failed - drop) : null;
+  return {
+    unit: 'lost-query',
+    lostSyns: lostQueries,
+    conntrackRace,
+    serverOverload,
+    unexplained: lostQueries - conntrackRace - serverOverload,
+    ...(stalledLookups === undefined ? {} : stalledAttempts(stalledLookups, conntrackRace)),
+  };
 }
 
 /** What the kernel did with clashes, in one sentence: resolved (clashres), dropped (insert_failed), or neither. */
@@ -194,7 +194,8 @@ export function analyzeDnsMode(input: DnsModeInput): ModeResult {
     const lostQueries = sig.bands.reduce((s, b) => s + b.lostSyns * b.count, 0) + timeouts * timing.attempts;
     const serverDrops = dnsServerDrops(input.counters.server);
     const clientDrops = input.counters.clients['UdpRcvbufErrors'] ?? 0;
-    const attribution = attributeLostQueries(lostQueries, input.counters.conntrack, serverDrops + clientDrops);
+    const stalledLookups = sig.bands.reduce((s, b) => s + b.count, 0) + timeouts;
+    const attribution = attributeLostQueries(lostQueries, input.counters.conntrack, serverDrops + clientDrops, stalledLookups);
     const { verdict, reason } = decideDnsVerdict({
       lookups, attribution, serverDrops, clientDrops, harnessFailures, conntrack: input.counters.conntrack, detectRatePer100k: input.detectRatePer100k,
     });

@@ -1,15 +1,18 @@
 import { UserError } from '../../errors.js';
 import type { FlagTable } from '../shared/definition.js';
-import { DNS_MODES, parseDnsModes, type DnsMode } from './modes.js';
+import { affectsOnlyLibc, DNS_MODES, parseDnsModes, type DnsMode } from './modes.js';
 import { isDnsName, canonicalName } from '../../agents/dns/packets.js';
 import { GLIBC_ATTEMPTS, GLIBC_TIMEOUT_MS } from '../../agents/dns/glibcResolver.js';
 import { MAX_ENDPOINTS } from '../../host/iptables.js';
 import type { DnsClientKind } from '../../agents/dns/protocol.js';
 import { parseDetectRate, parseWholeNumber as intIn } from '../shared/numberOption.js';
 
+/** --client: both (the default: the provoking burst client, then glibc, into one result), or one client alone. */
+export type DnsClientChoice = DnsClientKind | 'both';
+
 export interface DnsOptions {
   modes: DnsMode[];
-  client: DnsClientKind;
+  client: DnsClientChoice;
   clients: number;
   workers: number;
   concurrency: number;
@@ -49,17 +52,28 @@ export interface DnsArgs {
   'detect-rate': number;
 }
 
-export const DNS_CLIENTS: readonly DnsClientKind[] = ['raw', 'libc', 'burst'];
+export const DNS_CLIENTS: readonly DnsClientChoice[] = ['both', 'raw', 'libc', 'burst'];
+
+/**
+ * The clients a run uses, in order, each with its modes: with both, the burst client first (does this path race at
+ * all: lockstep queries provoke the clash) on the modes that change the NAT path, then glibc on every mode.
+ */
+export function clientPhases(o: Pick<DnsOptions, 'client' | 'modes'>): { client: DnsClientKind; modes: DnsMode[] }[] {
+  if (o.client !== 'both') return [{ client: o.client, modes: o.modes }];
+  const burstModes = o.modes.filter((m) => !affectsOnlyLibc(m));
+  return [...(burstModes.length > 0 ? [{ client: 'burst' as const, modes: burstModes }] : []), { client: 'libc', modes: o.modes }];
+}
 
 /** resolv.conf mitigations only change glibc's behaviour: the other clients compare the NAT paths only. */
-export const DEFAULT_DNS_MODES: Record<DnsClientKind, readonly DnsMode[]> = {
+export const DEFAULT_DNS_MODES: Record<DnsClientChoice, readonly DnsMode[]> = {
+  both: DNS_MODES,
   libc: DNS_MODES,
   raw: ['none', 'random', 'random-fully', 'notrack'],
   burst: ['none', 'random', 'random-fully', 'notrack'],
 };
 
 export const DNS_DEFAULTS = {
-  client: 'libc',
+  client: 'both',
   clients: 4,
   workers: 2,
   concurrency: 16,
@@ -75,7 +89,7 @@ export const DNS_DEFAULTS = {
 
 const d = DNS_DEFAULTS;
 export const DNS_FLAGS: FlagTable = {
-  client: { type: 'string', choices: [...DNS_CLIENTS], default: d.client, describe: "libc: glibc's getaddrinfo with a resolv.conf per client; raw: A+AAAA back to back from a fresh UDP socket, glibc's timing; burst: lockstep workers sending from one source port at once" },
+  client: { type: 'string', choices: [...DNS_CLIENTS], default: d.client, describe: "both: burst first (does the path race at all), then libc, into one result; libc: glibc's getaddrinfo with a resolv.conf per client; raw: A+AAAA back to back from a fresh UDP socket, glibc's timing; burst: lockstep workers sending from one source port at once" },
   modes: { type: 'string', describe: `configurations to compare, comma-separated, from: ${DNS_MODES.join(', ')} [default: all of them with --client libc; none,random,random-fully,notrack otherwise]` },
   clients: { type: 'number', default: d.clients, describe: 'client hosts behind the NAT (1-64)' },
   workers: { type: 'number', default: d.workers, describe: 'worker threads per client (1-32; burst: the sockets that share a source port)' },
@@ -92,7 +106,7 @@ export const DNS_FLAGS: FlagTable = {
 
 export function validateDnsArgs(a: DnsArgs): DnsOptions {
   if (!(DNS_CLIENTS as readonly string[]).includes(a.client)) throw new UserError(`--client must be one of ${DNS_CLIENTS.join(', ')}, got "${a.client}"`);
-  const client = a.client as DnsClientKind;
+  const client = a.client as DnsClientChoice;
   if (a.vip !== 'on' && a.vip !== 'off') throw new UserError(`--vip must be on or off, got "${a.vip}"`);
   // Room for the lookup label (h<number>.) below the zone.
   if (typeof a.zone !== 'string' || !isDnsName(a.zone) || canonicalName(a.zone).length > 230) {
@@ -116,15 +130,15 @@ export function validateDnsArgs(a: DnsArgs): DnsOptions {
     port: intIn('port', a.port, 1, 65535),
     detectRatePer100k: rate,
   };
-  if (client === 'burst') {
+  if (client === 'burst' || client === 'both') {
     const rounds = Math.ceil(opts.queries / opts.clients / opts.workers);
     const ports = BURST_PORTS[1] - BURST_PORTS[0] + 1;
     if (rounds > ports) {
       throw new UserError(`--client burst: ${rounds} rounds per client exceed the ${ports} source ports a mode can use once each: lower --queries or raise --clients/--workers`);
     }
-    if (opts.workers < 2) throw new UserError('--client burst needs --workers 2 or more (the workers are what collide)');
+    if (opts.workers < 2) throw new UserError(`--client ${client} needs --workers 2 or more (the burst client's workers are what collide)`);
   }
-  if (client === 'libc' && opts.workers * opts.concurrency > LIBC_LOOKUPS_IN_FLIGHT_MAX) {
+  if ((client === 'libc' || client === 'both') && opts.workers * opts.concurrency > LIBC_LOOKUPS_IN_FLIGHT_MAX) {
     throw new UserError(`--workers x --concurrency (${opts.workers * opts.concurrency}) exceeds the ${LIBC_LOOKUPS_IN_FLIGHT_MAX} lookups libuv's thread pool can run at once`);
   }
   return opts;

@@ -5,7 +5,7 @@ import { collectEnvironment } from '../../host/environment.js';
 import { SLOW_THRESHOLD_MS } from '../../analysis/signatures.js';
 import { NSSWITCH_DNS_ONLY, renderResolvConf } from '../../agents/dns/glibcResolver.js';
 import type { DnsClientConfig, DnsClientKind, DnsClientResultEvent, DnsServerConfig } from '../../agents/dns/protocol.js';
-import type { ModeResult, OtherScenarioConfig, ResultFile } from '../../types.js';
+import type { ModeResult, OtherScenarioConfig, ResultFile, TcpSynLoad } from '../../types.js';
 import { withRun } from '../shared/runScope.js';
 import { labCounters, labSnapshot, natBackground, openNatLab, type ReportedCounters, shareOf, startOnEveryClient, startRunAgent } from '../shared/natLab.js';
 import { runModes } from '../shared/modeLoop.js';
@@ -16,7 +16,7 @@ import { analyzeDnsMode, DNS_TOLERANCE_DESCRIPTION } from './analyze.js';
 import { affectsOnlyLibc, planDnsMode, type DnsModePlan } from './modes.js';
 import { dnsServiceAddresses } from './serviceAddresses.js';
 import { requireConntrackHeadroom } from '../shared/headroom.js';
-import { BURST_PORTS, CLIENT_PORT_RANGE, type DnsOptions } from './options.js';
+import { BURST_PORTS, CLIENT_PORT_RANGE, clientPhases, type DnsOptions } from './options.js';
 
 /** The DNS server's receive buffer per socket: a burst of lookups must never overflow it. */
 const SERVER_RECV_BUFFER = 8 * 1024 * 1024;
@@ -75,68 +75,81 @@ export function runDns(opts: DnsOptions, ctx: RunContext): Promise<ResultFile> {
     const targetOf = (plan: DnsModePlan): string => (plan.viaVip ? vip : backends[0] ?? t.server.address);
     // The resolv.conf the libc clients read in the current mode: its timeout and attempts are the analysis's.
     let resolvConf: string | undefined;
-    const modes = await runModes(session, ctx.hooks, opts.modes, {
-      name: (mode) => mode,
-      prepare: async (mode) => {
-        const plan = planDnsMode(mode, opts.vip);
-        let rule: string;
-        if (plan.notrack) {
-          await applyBatch(noNatBatch(runId), t.natNetns);
-          await applyBatch(notrackBatch({ runId, clientSubnet: t.clientSubnet, serverSubnet: t.serverSubnet, port: opts.port, forwardHook: t.forwardHook }), t.natNetns);
-          rule = `no NAT; raw PREROUTING: -p udp --dport/--sport ${opts.port} between ${t.clientSubnet} and ${t.serverSubnet} -j CT --notrack`;
-        } else {
-          rule = await setMasqueradeMode(snat, plan.masquerade ?? 'none');
-          if (plan.viaVip) rule += `; DNAT ${vip}:${opts.port} -> ${backends.length} backends (statistic --mode random)`;
-        }
-        resolvConf = undefined;
-        if (opts.client === 'libc') {
-          const text = renderResolvConf({ nameserver: targetOf(plan), timeoutMs: opts.timeoutMs, attempts: opts.attempts, options: plan.resolverOptions });
-          resolvConf = text;
-          for (const c of t.clients) await t.resolvers.write(c, text, NSSWITCH_DNS_ONLY);
-        }
-        return rule;
-      },
-      clearEntries: () => t.clearNatEntries(),
-      snapshot: () => labSnapshot(t),
-      background: natBackground(t),
-      // notrack takes the NAT rule out on purpose; every other mode runs through it.
-      verify: async (mode) => {
-        const plan = planDnsMode(mode, opts.vip);
-        return plan.notrack ? [] : verifyRules(snat, plan.masquerade ?? 'none');
-      },
-      startLoad: (mode, index) => {
-        const server = targetOf(planDnsMode(mode, opts.vip));
-        return startOnEveryClient(t, (_, i) => {
-          const cfg: DnsClientConfig = {
-            kind: opts.client, server, port: opts.port, zone: opts.zone, workers: opts.workers, concurrency: opts.concurrency,
-            lookups: shareOf(opts.queries, opts.clients, i), durationMs: opts.durationSec * 1000, timeoutMs: opts.timeoutMs, attempts: opts.attempts,
-            nameOffset: (index * opts.clients + i) * NAMES_PER_CLIENT, burstPorts: BURST_PORTS, progressIntervalMs: PROGRESS_INTERVAL_MS,
-          };
-          return { label: `dns client agent ${i}`, agent: 'dns/client', config: cfg, priority: 'normal' };
-        });
-      },
-      resultEvent: 'dns-result',
-      target: opts.queries,
-      // A lookup in flight ends within attempts x timeout.
-      loadBoundMs: opts.durationSec * 1000 + opts.timeoutMs * opts.attempts,
-      boundText: '--duration + the resolver\'s attempts x timeout',
-      afterLoad: async (mode) => {
-        if (planDnsMode(mode, opts.vip).notrack) await removeRules(ownsNotrackPath(runId), t.natNetns);
-      },
-      analyze: async (mode, rule, results, before, after, durationMs) =>
-        analyzeDnsMode({
-          mode,
-          rule,
-          clients: results.map(toOutcome),
-          counters: labCounters(before, after, REPORTED),
-          durationMs,
-          timeoutMs: opts.timeoutMs,
-          attempts: opts.attempts,
-          detectRatePer100k: opts.detectRatePer100k,
-          notes: modeNotes(planDnsMode(mode, opts.vip), opts.client, opts.vip),
-          ...(resolvConf === undefined ? {} : { resolvConf }),
-        }),
-    });
+    const phases = clientPhases(opts);
+    // --client both: the provoking burst client first (does this path race at all), then glibc, on one lab.
+    const both = phases.length > 1;
+    const modes: ModeResult[] = [];
+    let offset = 0;
+    for (const { client, modes: phaseModes } of phases) {
+      if (session.interrupted) break;
+      if (both) phase(`${client === 'burst' ? 'burst client: does the path race at all (lockstep queries from one source port)' : "glibc: what a workload's lookups meet"}`);
+      const load: TcpSynLoad = client === 'burst' ? 'burst' : 'steady';
+      const first = offset;
+      offset += phaseModes.length;
+      const entries = await runModes(session, ctx.hooks, phaseModes, {
+        name: (mode) => (both ? `${mode} (${client})` : mode),
+        prepare: async (mode) => {
+          const plan = planDnsMode(mode, opts.vip);
+          let rule: string;
+          if (plan.notrack) {
+            await applyBatch(noNatBatch(runId), t.natNetns);
+            await applyBatch(notrackBatch({ runId, clientSubnet: t.clientSubnet, serverSubnet: t.serverSubnet, port: opts.port, forwardHook: t.forwardHook }), t.natNetns);
+            rule = `no NAT; raw PREROUTING: -p udp --dport/--sport ${opts.port} between ${t.clientSubnet} and ${t.serverSubnet} -j CT --notrack`;
+          } else {
+            rule = await setMasqueradeMode(snat, plan.masquerade ?? 'none');
+            if (plan.viaVip) rule += `; DNAT ${vip}:${opts.port} -> ${backends.length} backends (statistic --mode random)`;
+          }
+          resolvConf = undefined;
+          if (client === 'libc') {
+            const text = renderResolvConf({ nameserver: targetOf(plan), timeoutMs: opts.timeoutMs, attempts: opts.attempts, options: plan.resolverOptions });
+            resolvConf = text;
+            for (const c of t.clients) await t.resolvers.write(c, text, NSSWITCH_DNS_ONLY);
+          }
+          return rule;
+        },
+        clearEntries: () => t.clearNatEntries(),
+        snapshot: () => labSnapshot(t),
+        background: natBackground(t),
+        // notrack takes the NAT rule out on purpose; every other mode runs through it.
+        verify: async (mode) => {
+          const plan = planDnsMode(mode, opts.vip);
+          return plan.notrack ? [] : verifyRules(snat, plan.masquerade ?? 'none');
+        },
+        startLoad: (mode, index) => {
+          const server = targetOf(planDnsMode(mode, opts.vip));
+          return startOnEveryClient(t, (_, i) => {
+            const cfg: DnsClientConfig = {
+              kind: client, server, port: opts.port, zone: opts.zone, workers: opts.workers, concurrency: opts.concurrency,
+              lookups: shareOf(opts.queries, opts.clients, i), durationMs: opts.durationSec * 1000, timeoutMs: opts.timeoutMs, attempts: opts.attempts,
+              nameOffset: ((first + index) * opts.clients + i) * NAMES_PER_CLIENT, burstPorts: BURST_PORTS, progressIntervalMs: PROGRESS_INTERVAL_MS,
+            };
+            return { label: `dns client agent ${i}`, agent: 'dns/client', config: cfg, priority: 'normal' };
+          });
+        },
+        resultEvent: 'dns-result',
+        target: opts.queries,
+        // A lookup in flight ends within attempts x timeout.
+        loadBoundMs: opts.durationSec * 1000 + opts.timeoutMs * opts.attempts,
+        boundText: '--duration + the resolver\'s attempts x timeout',
+        afterLoad: async (mode) => {
+          if (planDnsMode(mode, opts.vip).notrack) await removeRules(ownsNotrackPath(runId), t.natNetns);
+        },
+        analyze: async (mode, rule, results, before, after, durationMs) =>
+          analyzeDnsMode({
+            mode,
+            rule,
+            clients: results.map(toOutcome),
+            counters: labCounters(before, after, REPORTED),
+            durationMs,
+            timeoutMs: opts.timeoutMs,
+            attempts: opts.attempts,
+            detectRatePer100k: opts.detectRatePer100k,
+            notes: modeNotes(planDnsMode(mode, opts.vip), client, opts.vip),
+            ...(resolvConf === undefined ? {} : { resolvConf }),
+          }),
+      });
+      modes.push(...(both ? entries.map((m) => ({ ...m, load })) : entries));
+    }
 
     return {
       ...resultBase({ runId, startedAt: session.startedAt, command: ctx.command, interrupted: session.interrupted, environment, modes, summary: summarizeDns(modes) }),
@@ -156,6 +169,6 @@ function toOutcome(r: DnsClientResultEvent): Parameters<typeof analyzeDnsMode>[0
 
 export function summarizeDns(modes: readonly ModeResult[]): string {
   return modes
-    .map((m) => `${m.mode}: ${m.verdict} (${m.attribution.conntrackRace} race drops, ${m.attribution.lostSyns} lost queries in ${m.attempts} lookups, clashres +${m.counters.conntrack['clashres'] ?? 0})`)
+    .map((m) => `${m.mode}${m.load ? ` (${m.load === 'burst' ? 'burst client' : 'glibc'})` : ''}: ${m.verdict} (${m.attribution.conntrackRace} race drops, ${m.attribution.lostSyns} lost queries in ${m.attempts} lookups, clashres +${m.counters.conntrack['clashres'] ?? 0})`)
     .join('; ');
 }

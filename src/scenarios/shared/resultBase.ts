@@ -1,5 +1,5 @@
 import { typedHostWarnings } from '../../analysis/hostWarnings.js';
-import { overallVerdict } from '../../analysis/verdict.js';
+import { runVerdict } from '../../analysis/verdict.js';
 import { SLOW_THRESHOLD_MS, TOLERANCE_DESCRIPTION } from '../../analysis/signatures.js';
 import { RESULT_SCHEMA, type EnvironmentInfo, type ModeResult, type ResultFile } from '../../types.js';
 
@@ -25,7 +25,7 @@ export function resultBase(r: RunRecord): Omit<ResultFile, 'scenario' | 'config'
     environment: r.environment,
     signatureBands: { description: TOLERANCE_DESCRIPTION, slowThresholdMs: SLOW_THRESHOLD_MS },
     modes: r.modes,
-    verdict: overallVerdict(r.modes.map((m) => m.verdict)),
+    verdict: runVerdict(r.modes),
     summary: r.summary,
     hostWarnings: typedHostWarnings(r.environment),
   };

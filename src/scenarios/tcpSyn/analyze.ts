@@ -1,7 +1,7 @@
 import { encodeHistogram, mergeEncoded, percentileMs } from '../../histogram.js';
 import { countSignatures, bandsToRecord, lostSynsBeforeTimeout } from '../../analysis/signatures.js';
 import { attributeByEvidence, evidenceNote } from '../../analysis/evidence.js';
-import { attribute, decideVerdict, detectableRatePer100k, observedLostSyns, raceCounter, serverDrops } from '../../analysis/verdict.js';
+import { attribute, decideVerdict, detectableRatePer100k, impliedSynRetransmits, provokedBounds, raceCounter, RULE_OUT_BOUND, serverDrops, synLossNotes, vulnerability } from '../../analysis/verdict.js';
 import { assumedExponentialSchedule } from '../../analysis/synSchedule.js';
 import type { MasqueradeMode, ModeCounters, ModeEvidence, ModeResult, SynSchedule } from '../../types.js';
 import type { ConnectPath } from '../../agents/tcp/connector.js';
@@ -58,7 +58,7 @@ export function analyzeMode(input: ModeInput): ModeResult {
     const byCounters = attribute(attributionInput);
     const byEvidence = attributeByEvidence(byCounters, input.evidence, input.counters.conntrack, serverDrops(input.counters.server));
     const attribution = byEvidence ?? byCounters;
-    const observed = observedLostSyns(attributionInput);
+    const implied = impliedSynRetransmits(attributionInput);
     const harnessFailures = Object.entries(failures)
       .filter(([k]) => k !== TIMEOUT_CODE && k !== ABORT_CODE)
       .reduce((s, [, v]) => s + v, 0);
@@ -82,13 +82,9 @@ export function analyzeMode(input: ModeInput): ModeResult {
     if (!('insert_failed' in input.counters.conntrack) && 'drop' in input.counters.conntrack) {
       notes.push("this kernel's conntrack stats have no insert_failed column: race drops are read from drop, which also counts table-full drops");
     }
-    if (synRetrans !== undefined && synRetrans < observed) {
-      notes.push(
-        `the latency bands show ${observed} lost SYNs but the clients retransmitted only ${synRetrans} SYNs (TcpExtTCPSynRetrans): ` +
-          `${observed - synRetrans} stalls were scheduling delays, not lost SYNs, and are not attributed`,
-      );
-    } else if (synRetrans !== undefined && synRetrans > observed) {
-      notes.push(extraRetransmitsNote(synRetrans, observed, input.counters.server['TcpExtTCPSYNChallenge']));
+    notes.push(...synLossNotes(attributionInput));
+    if (synRetrans !== undefined && synRetrans > implied) {
+      notes.push(extraRetransmitsNote(synRetrans, implied, input.counters.server['TcpExtTCPSYNChallenge']));
     }
     const noPort = failures['EADDRNOTAVAIL'] ?? 0;
     if (noPort > 0) {
@@ -160,6 +156,41 @@ export function analyzeMode(input: ModeInput): ModeResult {
   }
 }
 
+/** "12", or "< 1" for a rate that would round to 0 (never "0 per 100 000" beside a race that happened). */
+export function per100kWords(count: number, attempts: number): string {
+  const r = (count / attempts) * 100_000;
+  return count > 0 && r < 0.5 ? '< 1' : String(Math.round(r));
+}
+
+/**
+ * The burst phase asks "is this rule vulnerable", and its rates are provoked ones: its verdict says so in its own
+ * words (vulnerable / not-vulnerable / inconclusive against the detect rate, vulnerability(); never reproduced: that
+ * claim is the steady storm's), and the reason says what was ruled out. Called before the background test, which downgrades a vulnerable mode as it does a reproduced one.
+ */
+export function burstReading(m: ModeResult, detectRatePer100k: number): ModeResult {
+  // Attempts that stalled on a race drop, each once (the comparisons' unit); lost SYNs in files without it.
+  const k = m.attribution.raceStalled ?? m.attribution.conntrackRace;
+  const decided = m.verdict === 'reproduced' || m.verdict === 'not-reproduced' || m.verdict === 'inconclusive';
+  const verdict = decided ? vulnerability(k, m.attempts, detectRatePer100k) : m.verdict;
+  const b = provokedBounds(k, m.attempts);
+  const r = (x: number): string => (Number.isFinite(x) ? String(Number(x.toPrecision(2))) : '∞');
+  let answer = '';
+  if (verdict === 'vulnerable') {
+    answer = `VULNERABLE when provoked (${per100kWords(k, m.attempts)} race drops per 100 000 provoked attempts, above ${detectRatePer100k} at ${RULE_OUT_BOUND}: at least ${r(b.lower)}): `;
+  } else if (verdict === 'not-vulnerable') {
+    answer = `not vulnerable when provoked (${k === 0 ? 'no race drop' : `${k} race drop${k === 1 ? '' : 's'}`} in ${m.attempts} provoked attempts: a race rate of ${r(b.upper)} per 100 000 or more is ruled out, ${RULE_OUT_BOUND}, below the ${detectRatePer100k} asked): `;
+  } else if (decided) {
+    answer = `neither vulnerable nor ruled out when provoked (${k} race drops in ${m.attempts} provoked attempts: ${r(b.lower)}-${r(b.upper)} per 100 000 at ${RULE_OUT_BOUND} each side, around the ${detectRatePer100k} asked): `;
+  }
+  return {
+    ...m,
+    load: 'burst',
+    verdict,
+    reason: `${answer}${m.reason}`,
+    notes: [...m.notes, 'burst phase: every round all clients bind one source port and connect at one instant; its rates say how strongly the race can be provoked, not how often a workload meets it (the steady phase)'],
+  };
+}
+
 /** What the packet evidence adds to the reason when it decided the attribution. */
 function evidenceReason(raceCredited: number, race: number, counter: string, e: ModeEvidence | undefined): string {
   const lost = e?.lostSyns ?? 0;
@@ -171,18 +202,19 @@ function evidenceReason(raceCredited: number, race: number, counter: string, e: 
 /**
  * More SYN retransmits than the latency bands show lost SYNs. A SYN that meets a connection the server still holds
  * on that tuple (the client reused a local port before its own RST for the previous connection reached the server)
- * draws a challenge ACK (the server's TcpExtTCPSYNChallenge); the client answers it with a RST and resends the SYN
- * after ~10 ms (TCP_TIMEOUT_MIN): a retransmit, but no lost SYN and no stall. The rest completed outside a band.
+ * draws a challenge ACK (the server's TcpExtTCPSYNChallenge); the client answers it with a RST and, on a first SYN,
+ * rearms the retransmit timer at TCP_TIMEOUT_MIN (tcp_rcv_synsent_state_process: 2 jiffies, 2-8 ms by CONFIG_HZ): a
+ * retransmit, but no lost SYN and no stall. The rest completed outside a band.
  */
-export function extraRetransmitsNote(synRetrans: number, observed: number, synChallenges: number | undefined): string {
-  const extra = synRetrans - observed;
-  const head = `clients retransmitted ${synRetrans} SYNs (TcpExtTCPSynRetrans), ${extra} more than the latency bands show`;
+export function extraRetransmitsNote(synRetrans: number, implied: number, synChallenges: number | undefined): string {
+  const extra = synRetrans - implied;
+  const head = `clients retransmitted ${synRetrans} SYNs (TcpExtTCPSynRetrans), ${extra} more than the stalls imply`;
   const quick = Math.min(extra, synChallenges ?? 0);
   if (quick === 0) return `${head} (completed outside a band)`;
   const rest = extra - quick;
   return (
     `${head}: ${quick} answered a challenge ACK (server TcpExtTCPSYNChallenge +${synChallenges ?? 0}: a local port reused before ` +
-    `the previous connection's RST reached the server; resent after ~10 ms, not lost)` +
+    `the previous connection's RST reached the server; resent after TCP_TIMEOUT_MIN, 2 jiffies, not lost)` +
     (rest > 0 ? `, ${rest} completed outside a band` : '')
   );
 }

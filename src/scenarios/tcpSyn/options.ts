@@ -1,5 +1,5 @@
 import { UserError } from '../../errors.js';
-import { MASQUERADE_MODES, type CloseMode, type MasqueradeMode, type TcpSynConfig, type TcpSynLoad, type TcpSynProtocol } from '../../types.js';
+import { MASQUERADE_MODES, type CloseMode, type MasqueradeMode, type TcpSynConfig, type TcpSynLoadChoice, type TcpSynProtocol } from '../../types.js';
 import { BURST_DEFAULTS, portRangesOverlap } from '../../agents/tcp/nativeBurst.js';
 import type { FlagTable } from '../shared/definition.js';
 import { parseModeList } from '../shared/modeList.js';
@@ -24,15 +24,15 @@ export interface TcpSynArgs {
   protocol?: string | undefined;
   /** Absent: false. Needs --protocol http. */
   keepalive?: boolean | undefined;
-  /** Absent: steady. */
+  /** Absent: both (burst, then steady). */
   load?: string | undefined;
-  /** Absent: 10000-32767 (below every default ephemeral range). Needs --load burst. */
+  /** Absent: 10000-32767 (below every default ephemeral range). Needs a burst phase (--load both or burst). */
   'burst-ports'?: string | undefined;
-  /** Absent: 4 steady, 2 burst. */
+  /** Absent: 4 (both, steady), 2 (burst). */
   clients?: number | undefined;
-  /** Absent: 150 000 steady, 20 000 burst. */
+  /** Absent: 30 000 (both: the steady phase), 150 000 (steady), 10 000 (burst). */
   connections?: number | undefined;
-  /** Absent: 5 steady, 50 burst. */
+  /** Absent: 10 (both: the steady phase), 5 (steady), 50 (burst). */
   'detect-rate'?: number | undefined;
   /** Absent: on. */
   capture?: string | undefined;
@@ -57,25 +57,32 @@ export const TCP_SYN_DEFAULTS = {
 
 export const DEFAULT_PORT_RANGE: Record<CloseMode, string> = { rst: '40000-40199', fin: '32768-60999' };
 
-/** What --load burst changes by default: two clients on two CPUs race each round; 20 000 attempts are seconds. */
+/** What --load burst changes by default (and the default's burst phase runs): two clients on two CPUs race each round; 10 000 attempts are seconds. */
 export const BURST_LOAD_DEFAULTS = { clients: BURST_DEFAULTS.clients, connections: BURST_DEFAULTS.connections, ports: '10000-32767', detectRate: 50 } as const;
+
+/**
+ * The default run's steady phase: 30 000 connects (4-5 s per mode at ~7 000/s here) keep the whole default under
+ * 2 minutes on the docker backend, whose idle background window doubles each mode; 10 per 100 000 is the smallest
+ * round rate 0 in 30 000 rules out (one-sided 95 %: needs 29 958). `--load steady` alone keeps 150 000 and 5.
+ */
+export const BOTH_LOAD_DEFAULTS = { connections: 30_000, detectRate: 10 } as const;
 
 const d = TCP_SYN_DEFAULTS;
 export const TCP_SYN_FLAGS: FlagTable = {
   modes: { type: 'string', default: d.modes, describe: 'MASQUERADE configurations to compare, comma-separated: none (no flag), random (--random), random-fully (--random-fully)' },
-  load: { type: 'string', choices: ['steady', 'burst'], default: 'steady', describe: 'steady: a connect storm (how often a workload like this hits the race); burst: every round all clients bind the same source port and connect at one instant (is this rule vulnerable, in seconds; its rates are provoked, not a workload\'s)' },
-  clients: { type: 'number', describe: 'client hosts behind the NAT (1-64) [default: 4; 2 with --load burst]' },
+  load: { type: 'string', choices: ['both', 'burst', 'steady'], default: 'both', describe: 'both: per mode the burst phase, then the steady phase, into one result; burst: every round two clients bind the same source port and connect at one instant (is this rule vulnerable, in seconds; its rates are provoked, not a workload\'s); steady: a connect storm (how often a workload like this hits the race)' },
+  clients: { type: 'number', describe: 'client hosts behind the NAT (1-64; the burst phase races the first 2) [default: 4; 2 with --load burst]' },
   workers: { type: 'number', default: d.workers, describe: 'worker threads per client (1-32)' },
   concurrency: { type: 'number', default: d.concurrency, describe: 'connects in flight per worker (1-4096)' },
-  connections: { type: 'number', describe: 'connect attempts per mode, over all clients [default: 150000; 20000 with --load burst]' },
-  'burst-ports': { type: 'string', describe: 'with --load burst: the source ports the rounds take in turn, LO-HI, outside the clients\' --port-range [default: 10000-32767]' },
+  connections: { type: 'number', describe: 'connect attempts per mode, over all clients; with --load both the steady phase\'s (the burst phase makes 10000) [default: 30000; 150000 with --load steady; 10000 with --load burst]' },
+  'burst-ports': { type: 'string', describe: 'with a burst phase (--load both or burst): the source ports the rounds take in turn, LO-HI, outside the clients\' --port-range [default: 10000-32767]' },
   duration: { type: 'number', default: d.duration, describe: 'seconds per mode at most; a mode stops at --connections or --duration, whichever comes first' },
   'port-range': { type: 'string', describe: "the clients' ip_local_port_range LO-HI; narrow ranges make clients pick the same source ports, which the race needs [default: 40000-40199 with --close rst, 32768-60999 with --close fin]" },
   close: { type: 'string', choices: ['rst', 'fin'], default: d.close, describe: 'how clients close: rst (no TIME_WAIT, ports reused at once) or fin (orderly close, TIME_WAIT)' },
   'connect-timeout': { type: 'number', default: d['connect-timeout'], describe: 'ms before an attempt is given up and counted as ETIMEDOUT (8000 shows the 1 s, 3 s and 7 s signatures)' },
   'server-workers': { type: 'number', default: d['server-workers'], describe: 'server processes accepting on the shared listener' },
   port: { type: 'number', default: d.port, describe: 'TCP port of the server agent' },
-  'detect-rate': { type: 'number', describe: 'race rate per 100 000 attempts that a not-reproduced verdict must rule out (95 %); fewer attempts make a mode inconclusive [default: 5; 50 with --load burst, whose no-flag rate is thousands]' },
+  'detect-rate': { type: 'number', describe: 'race rate per 100 000 attempts that a not-reproduced (steady) or not-vulnerable (burst) verdict must rule out (one-sided 95 %); fewer attempts make a mode inconclusive; with --load both the steady phase\'s (the burst phase rules out 50) [default: 10; 5 with --load steady; 50 with --load burst, whose no-flag rate is thousands]' },
   protocol: { type: 'string', choices: ['tcp', 'http'], default: d.protocol, describe: 'what an attempt is: tcp (a bare connect) or http (a GET through undici, one fresh connection per request; records connect and request latency)' },
   keepalive: { type: 'boolean', default: d.keepalive, describe: 'with --protocol http: pooled keep-alive connections, the mitigation to compare (most requests then open no connection)' },
   capture: { type: 'string', choices: ['on', 'off'], default: d.capture, describe: "capture SYNs on both sides of the NAT (tcpdump) and match every lost SYN to the flow it collided with; off: attribution by the counters alone" },
@@ -101,22 +108,24 @@ export function validateTcpSynArgs(a: TcpSynArgs): TcpSynOptions {
   if (close !== 'rst' && close !== 'fin') throw new UserError(`--close must be rst or fin, got "${a.close}"`);
   const rangeText = a['port-range'] ?? DEFAULT_PORT_RANGE[close];
   const portRange = parsePortRange(rangeText);
-  const load = (a.load ?? 'steady') as TcpSynLoad;
-  if (load !== 'steady' && load !== 'burst') throw new UserError(`--load must be steady or burst, got "${a.load}"`);
+  const load = (a.load ?? 'both') as TcpSynLoadChoice;
+  if (load !== 'both' && load !== 'steady' && load !== 'burst') throw new UserError(`--load must be both, burst or steady, got "${a.load}"`);
   const burst = load === 'burst';
+  const both = load === 'both';
+  const sized = (steady: number, burstOnly: number, bothSteady: number): number => (burst ? burstOnly : both ? bothSteady : steady);
   const opts: TcpSynOptions = {
     modes: parseModes(a.modes),
     clients: intIn('clients', a.clients ?? (burst ? BURST_LOAD_DEFAULTS.clients : d.clients), 1, 64),
     workers: intIn('workers', a.workers, 1, 32),
     concurrency: intIn('concurrency', a.concurrency, 1, 4096),
-    connections: intIn('connections', a.connections ?? (burst ? BURST_LOAD_DEFAULTS.connections : d.connections), 1, 100_000_000),
+    connections: intIn('connections', a.connections ?? sized(d.connections, BURST_LOAD_DEFAULTS.connections, BOTH_LOAD_DEFAULTS.connections), 1, 100_000_000),
     durationSec: intIn('duration', a.duration, 1, 86_400),
     portRange,
     close,
     connectTimeoutMs: intIn('connect-timeout', a['connect-timeout'], 100, 300_000),
     serverWorkers: intIn('server-workers', a['server-workers'], 1, 64),
     serverPort: intIn('port', a.port, 1, 65535),
-    detectRatePer100k: parseDetectRate(a['detect-rate'] ?? (burst ? BURST_LOAD_DEFAULTS.detectRate : d['detect-rate']), 'attempts'),
+    detectRatePer100k: parseDetectRate(a['detect-rate'] ?? sized(d['detect-rate'], BURST_LOAD_DEFAULTS.detectRate, BOTH_LOAD_DEFAULTS.detectRate), 'attempts'),
   };
   const protocol = (a.protocol ?? 'tcp') as TcpSynProtocol;
   if (protocol !== 'tcp' && protocol !== 'http') throw new UserError(`--protocol must be tcp or http, got "${a.protocol}"`);
@@ -125,16 +134,22 @@ export function validateTcpSynArgs(a: TcpSynArgs): TcpSynOptions {
   opts.protocol = protocol;
   opts.keepalive = keepalive;
   opts.load = load;
-  if (a['burst-ports'] !== undefined && !burst) throw new UserError('--burst-ports needs --load burst');
-  if (burst) {
-    if (protocol !== 'tcp') throw new UserError('--load burst makes bare TCP connects: it takes no --protocol http');
+  if (a['burst-ports'] !== undefined && load === 'steady') throw new UserError('--burst-ports needs a burst phase (--load both or burst)');
+  if (burst || both) {
+    // --load both with --protocol http: the burst phase still makes bare connects (it asks about the rule, not the app).
+    if (burst && protocol !== 'tcp') throw new UserError('--load burst makes bare TCP connects: it takes no --protocol http');
+    if (both) {
+      if (opts.clients < BURST_LOAD_DEFAULTS.clients) throw new UserError(`--load both races ${BURST_LOAD_DEFAULTS.clients} clients in its burst phase: --clients ${opts.clients} is too few (or --load steady)`);
+      opts.burstPhase = { clients: BURST_LOAD_DEFAULTS.clients, connections: BURST_LOAD_DEFAULTS.connections, detectRatePer100k: BURST_LOAD_DEFAULTS.detectRate };
+    }
     const burstPorts = parsePortRange(a['burst-ports'] ?? BURST_LOAD_DEFAULTS.ports, '--burst-ports');
     if (portRangesOverlap(burstPorts, portRange)) {
-      throw new UserError(`--burst-ports ${burstPorts.join('-')} overlap the clients' --port-range ${portRange.join('-')}: the kernel would hand those ports out too`);
+      throw new UserError(`--burst-ports ${burstPorts.join('-')} overlap the clients' --port-range ${portRange.join('-')}: the kernel would hand those ports out too${both ? ' (the default --load both runs a burst phase: move --burst-ports, or --load steady)' : ''}`);
     }
     if (opts.serverPort >= burstPorts[0] && opts.serverPort <= burstPorts[1]) throw new UserError(`--burst-ports ${burstPorts.join('-')} hold the server's --port ${opts.serverPort}`);
-    if (burstPorts[1] - burstPorts[0] + 1 <= opts.clients * BURST_DEFAULTS.inFlightRounds) {
-      throw new UserError(`--burst-ports ${burstPorts.join('-')}: more than ${opts.clients * BURST_DEFAULTS.inFlightRounds} ports needed (${BURST_DEFAULTS.inFlightRounds} rounds in flight per client)`);
+    const racing = opts.burstPhase?.clients ?? opts.clients;
+    if (burstPorts[1] - burstPorts[0] + 1 <= racing * BURST_DEFAULTS.inFlightRounds) {
+      throw new UserError(`--burst-ports ${burstPorts.join('-')}: more than ${racing * BURST_DEFAULTS.inFlightRounds} ports needed (${BURST_DEFAULTS.inFlightRounds} rounds in flight per client)`);
     }
     opts.burstPorts = burstPorts;
   }

@@ -1,6 +1,6 @@
 import { decodeHistogram } from '../../histogram.js';
 import { countSignatures, lostSynsBeforeTimeout } from '../../analysis/signatures.js';
-import { HARNESS_FAILURE_LIMIT, observedLostSyns, serverDrops } from '../../analysis/verdict.js';
+import { confirmedLosses, HARNESS_FAILURE_LIMIT, serverDrops, stalledAttempts, synLossNotes } from '../../analysis/verdict.js';
 import { loadFigures } from '../../analysis/loadFigures.js';
 import { assumedExponentialSchedule } from '../../analysis/synSchedule.js';
 import type { OuterFlowSummary } from './doubleSnat.js';
@@ -59,8 +59,14 @@ export function analyzeVxlanMode(input: VxlanModeInput): ModeResult {
     const sig = countSignatures(h, input.connectTimeoutMs, schedule);
     const timeouts = failures[TIMEOUT_CODE] ?? 0;
     const synRetrans = input.counters.clients['TcpExtTCPSynRetrans'];
-    const observed = observedLostSyns({ bands: sig.bands, timeouts, lostSynsPerTimeout: lostSynsBeforeTimeout(input.connectTimeoutMs, schedule) });
-    const lostSyns = Math.min(observed, synRetrans ?? Infinity);
+    const lossInput = {
+      bands: sig.bands,
+      timeouts,
+      lostSynsPerTimeout: lostSynsBeforeTimeout(input.connectTimeoutMs, schedule),
+      ...(synRetrans === undefined ? {} : { synRetrans }),
+    };
+    const confirmed = confirmedLosses(lossInput);
+    const lostSyns = confirmed.lostSyns;
     const csum = checksumErrors(input);
     const csumTotal = Object.values(csum).reduce((s, n) => s + n, 0);
     const listenDrops = serverDrops(input.counters.server);
@@ -75,6 +81,9 @@ export function analyzeVxlanMode(input: VxlanModeInput): ModeResult {
       serverOverload: byServer,
       checksum: byChecksum,
       unexplained: lostSyns - byChecksum - byServer,
+      // No race is tested here: the stalled attempts are the unit, none of them credited to conntrack.
+      ...stalledAttempts(confirmed.stalled, 0),
+      neverRetransmitted: confirmed.neverRetransmitted,
     };
 
     const doubleSnat = input.markedOuterFlows > 0 || input.outer.outerFlowsRemapped > 0;
@@ -98,10 +107,7 @@ export function analyzeVxlanMode(input: VxlanModeInput): ModeResult {
       .reduce((s, [, v]) => s + v, 0);
     const { verdict, reason } = decide({ attempts, harnessFailures, listenDrops, evidence, attribution, csumTotal });
 
-    const notes: string[] = [];
-    if (synRetrans !== undefined && synRetrans < observed) {
-      notes.push(`the latency bands show ${observed} lost SYNs but node A retransmitted only ${synRetrans} SYNs (TcpExtTCPSynRetrans): the rest were scheduling delays`);
-    }
+    const notes: string[] = synLossNotes(lossInput, 'node A');
     if (doubleSnat && input.outer.outerFlowsRemapped === 0) {
       notes.push(
         `outer flows were masqueraded a second time (${input.markedOuterFlows} still marked in POSTROUTING) but kept their source port: ` +
