@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { resolveTargets, type TargetArgs } from '../node/targets.js';
 import { auditFindings, renderAudit, type AuditReport } from '../node/audit/audit.js';
 import { collectAuditFacts } from '../node/audit/collect.js';
-import { failing, type Severity } from '../node/audit/findings.js';
+import { SEVERITIES, failing, type Severity } from '../node/audit/findings.js';
 
 export interface AuditArgs extends TargetArgs {
   json: boolean;
@@ -30,7 +30,7 @@ export function registerAuditCommand<T>(y: Argv<T>, setExit: (code: number) => v
         .option('pid', { type: 'number', describe: "audit this process's network namespace (and its root's resolv.conf)" })
         .option('container', { type: 'string', describe: "audit this container's network namespace (docker or crictl id or name)" })
         .option('json', { type: 'boolean', default: false, describe: 'print {netns, kernel, findings: [{id, severity, subject, title, evidence, why, fix}]} as JSON' })
-        .option('fail-on', { type: 'string', choices: ['high', 'medium', 'never'] as const, default: 'high', describe: 'exit 1 when a finding is at least this severe' }),
+        .option('fail-on', { type: 'string', choices: [...SEVERITIES, 'never'], default: 'high', describe: 'exit 1 when a finding is at least this severe' }),
     async (argv) => {
       setExit(
         await auditCommand({

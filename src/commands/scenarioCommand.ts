@@ -32,7 +32,8 @@ export function commonFlags(s: ScenarioEntry): Record<string, Options> {
   return {
     backend: {
       type: 'string',
-      choices: ['auto', 'netns', 'docker'],
+      // A netns-only scenario does not offer the backend it would refuse.
+      choices: docker ? ['auto', 'netns', 'docker'] : ['auto', 'netns'],
       default: 'auto',
       describe: docker
         ? 'where the hosts run: netns (network namespaces), docker (containers behind a docker0-style bridge), or auto (docker when a daemon answers, else netns)'

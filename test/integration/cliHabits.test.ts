@@ -1,0 +1,120 @@
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { CLI, runCli } from './cli.js';
+
+/** The long options of a `--help` page that take a value ([string], [number], [array]), not the flags. */
+function valuedOptions(help: string): string[] {
+  const blocks = help.split(/\n(?=\s+(?:-\w, )?--[\w-]+)/);
+  const out: string[] = [];
+  for (const b of blocks) {
+    const m = /^\s+(?:-\w, )?--([\w-]+)/.exec(b);
+    if (m && /\[(string|number|array)\]/.test(b) && m[1] !== 'help' && m[1] !== 'version') out.push(m[1] ?? '');
+  }
+  return out;
+}
+
+/** Each command with the positionals it needs to reach its options. */
+const COMMANDS: readonly string[][] = [['tcp-syn'], ['dns'], ['vxlan'], ['run', 'x.yaml'], ['report', 'x.json'], ['diff', 'a', 'b'], ['audit'], ['watch'], ['cleanup']];
+
+describe('CLI habits (parse errors, usage, completion)', () => {
+  it('every option that takes a value refuses to go without one: exit 2, one line naming the option', async () => {
+    const cases: { args: string[]; option: string }[] = [];
+    for (const cmd of COMMANDS) {
+      const help = await runCli([cmd[0] ?? '', '--help']);
+      expect(help.code, help.stderr).toBe(0);
+      const options = valuedOptions(help.stdout);
+      expect(options.length, `${cmd[0]} --help lists options`).toBeGreaterThan(0);
+      for (const o of options) cases.push({ args: [...cmd, `--${o}`], option: o });
+    }
+    // Followed by a flag, a value-taking option went silently to its default.
+    cases.push({ args: ['tcp-syn', '--clients', '--json'], option: 'clients' });
+    expect(cases.length).toBeGreaterThan(60);
+    // A few processes at a time: each is a whole CLI start.
+    for (let i = 0; i < cases.length; i += 4) {
+      await Promise.all(
+        cases.slice(i, i + 4).map(async ({ args, option }) => {
+          const r = await runCli(args);
+          const line = JSON.stringify(args);
+          expect(r.code, `${line}: ${r.stderr}`).toBe(2);
+          expect(r.stderr.trim().split('\n'), line).toHaveLength(1);
+          expect(r.stderr, line).toContain(`--${option} needs a value`);
+        }),
+      );
+    }
+  }, 300_000);
+
+  it('audit --pid with an empty substitution ($(pgrep -x nosuch)) exits 2 and audits nothing', async () => {
+    const r = await runCli(['audit', '--pid']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('repro: --pid needs a value, and nothing follows it\n');
+  });
+
+  it('bare repro prints the usage on stdout, exit 0', async () => {
+    const r = await runCli([]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^repro <command> \[options\]/);
+    for (const c of ['tcp-syn', 'audit', 'watch', 'completion']) expect(r.stdout).toContain(`repro ${c}`);
+  });
+
+  it("yargs' raw messages become one line in the project's voice", async () => {
+    const cases: [string[], string][] = [
+      [['diff'], 'repro: repro diff needs 2 arguments, got 0 (see repro diff --help)'],
+      [['audit', '--bogus'], 'repro: repro audit has no option "--bogus" (see repro audit --help)'],
+      [['audit', '--fail-on', 'severe'], 'repro: --fail-on "severe": choose high, medium, low, info or never'],
+      [['xyzzy'], 'repro: unknown command "xyzzy" (commands: tcp-syn, dns, vxlan, run, report, diff, audit, watch, doctor, env, cleanup, completion)'],
+      [['completion', 'tcsh'], 'repro: <shell> "tcsh": choose bash, zsh or fish'],
+    ];
+    for (const [args, want] of cases) {
+      const r = await runCli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toBe(`${want}\n`);
+      expect(r.stderr).not.toMatch(/Not enough|Unknown argument|Invalid values/);
+    }
+  });
+
+  it('--fail-on takes every severity audit prints', async () => {
+    for (const s of ['low', 'info']) {
+      const r = await runCli(['audit', '--fail-on', s, '--help']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('"low", "info", "never"');
+    }
+  });
+
+  it('vxlan --help offers only the backends vxlan runs on', async () => {
+    const r = await runCli(['vxlan', '--help']);
+    expect(r.stdout).toContain('[choices: "auto", "netns"]');
+    const refused = await runCli(['vxlan', '--backend', 'docker']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe('repro: --backend "docker": choose auto or netns\n');
+  });
+
+  it('completion takes the shell, has a help page, and --modes <TAB> offers the modes in a real bash', async () => {
+    const help = await runCli(['completion', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^repro completion <shell>/);
+    expect(help.stdout).not.toContain('complete -o');
+    const fish = await runCli(['completion', 'fish']);
+    expect(fish.stdout).toContain('complete -c repro');
+    const zsh = await runCli(['completion', 'zsh']);
+    expect(zsh.stdout).toContain('compdef _repro_completions repro');
+    // The script calls `repro`: a PATH holding a `repro` that is this build.
+    const bin = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim();
+    try {
+      execFileSync('ln', ['-s', CLI, `${bin}/repro`]);
+      const complete = (words: string[]): string =>
+        execFileSync(
+          'bash',
+          ['-c', `source <(repro completion bash); COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _repro_completions; echo "\${COMPREPLY[@]}"`],
+          { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? ''}` } },
+        ).trim();
+      expect(complete(['repro', 'tcp-syn', '--modes', ''])).toBe('none random random-fully');
+      expect(complete(['repro', 'dns', '--modes', 'none,single-'])).toBe('none,single-request none,single-request-reopen');
+      expect(complete(['repro', 'vxlan', '--modes', 'pat'])).toContain('patched+offload-off');
+      expect(complete(['repro', 'tc'])).toBe('tcp-syn');
+      expect(complete(['repro', 'audit', '--fail-on', ''])).toBe('high medium low info never');
+    } finally {
+      execFileSync('rm', ['-r', bin]);
+    }
+  }, 30_000);
+});
