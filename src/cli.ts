@@ -13,7 +13,7 @@ import { registerRunCommand } from './commands/runCommand.js';
 import { SCENARIO_NAMES } from './scenarios/registry.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerWatchCommand } from './commands/watch.js';
-import { requireValues, yargsMessage } from './commands/cliVoice.js';
+import { refuseNaN, requireValues, yargsMessage } from './commands/cliVoice.js';
 import { COMPLETIONS_FLAG, SHELLS, completionScript, modesCompletion, type Shell } from './commands/completion.js';
 import type { ScenarioName } from './types.js';
 
@@ -68,6 +68,7 @@ async function main(): Promise<void> {
   registerAuditCommand(parser, setExit);
   registerWatchCommand(parser, setExit);
   parser
+    .middleware(refuseNaN(words, parser), true)
     // Commands take no positional arguments: anything left over (e.g. after a bare `--`) is a mistake, not ignored.
     .check((argv) => {
       const extra = argv._.slice(1);

@@ -1,4 +1,10 @@
-import type { Argv } from 'yargs';
+import type { Arguments, Argv } from 'yargs';
+import { UserError } from '../errors.js';
+
+type OptionLists = Record<'boolean' | 'count' | 'string' | 'number' | 'array', string[]>;
+
+// getOptions is public in yargs but missing from its type declarations.
+const optionsOf = (a: unknown): OptionLists => (a as { getOptions(): OptionLists }).getOptions();
 
 /**
  * Every option that takes a value must be given one: without this, yargs hands `--pid` alone over as undefined
@@ -6,8 +12,7 @@ import type { Argv } from 'yargs';
  * default. Called on a command's builder result, so options added later by any command are covered too.
  */
 export function requireValues<T>(a: Argv<T>): Argv<T> {
-  // getOptions is public in yargs but missing from its type declarations.
-  const o = (a as unknown as { getOptions(): Record<'boolean' | 'count' | 'string' | 'number' | 'array', string[]> }).getOptions();
+  const o = optionsOf(a);
   const flags = new Set([...o.boolean, ...o.count, 'help', 'version']);
   const valued = [...new Set([...o.string, ...o.number, ...o.array])].filter((k) => !flags.has(k));
   return valued.length > 0 ? a.requiresArg(valued) : a;
@@ -75,4 +80,25 @@ export function yargsMessage(msg: string, words: readonly string[], commands: re
   m = /^Missing required argument: (.+)$/.exec(one);
   if (m) return `${(m[1] ?? '').split(', ').map((n) => typedOption(n, words).word).join(', ')} is required (see ${help})`;
   return one;
+}
+
+/** What was typed as the values of `--name` (`--name v` or `--name=v`), in order. */
+function typedValues(name: string, words: readonly string[]): string[] {
+  return words.flatMap((w, i) => (w === `--${name}` ? [words[i + 1] ?? ''] : w.startsWith(`--${name}=`) ? [w.slice(name.length + 3)] : []));
+}
+
+/**
+ * A yargs middleware (before validation) on `parser`: a number option whose text is not a number arrives as NaN; refuse it
+ * quoting what was typed (`--clients "abc" is not a number`), never "got NaN".
+ */
+export function refuseNaN<T>(words: readonly string[], parser: Argv<T>): (argv: Arguments) => void {
+  // The parser holds the options of the command being parsed when the middleware runs.
+  return (argv) => {
+    for (const k of optionsOf(parser).number) {
+      const v = argv[k];
+      if (!(Array.isArray(v) ? v : [v]).some((x) => typeof x === 'number' && Number.isNaN(x))) continue;
+      const typed = typedValues(k, words).find((t) => Number.isNaN(Number(t)));
+      if (typed !== undefined) throw new UserError(`--${k} ${JSON.stringify(typed)} is not a number`);
+    }
+  };
 }

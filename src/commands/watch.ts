@@ -1,19 +1,20 @@
 import type { Argv } from 'yargs';
-import { UserError } from '../errors.js';
+import { durationOption } from '../scenarios/shared/durationOption.js';
 import { resolveTargets, type TargetArgs } from '../node/targets.js';
 import { parseListenAddress, Watch } from '../node/watch/watch.js';
 
 export interface WatchArgs extends TargetArgs {
-  interval: number;
+  /** Seconds, or a duration as written (15s, 500ms). */
+  interval: number | string;
   prometheus?: string | undefined;
 }
 
 /** Runs until SIGINT or SIGTERM, then stops cleanly with exit 0. */
 export async function watchCommand(a: WatchArgs): Promise<number> {
-  if (!Number.isFinite(a.interval) || a.interval < 0.1 || a.interval > 3600) throw new UserError(`--interval ${a.interval}: give seconds between 0.1 and 3600`);
+  const intervalSec = durationOption('interval', a.interval, 's', 0.1, 3600, false);
   const prometheus = a.prometheus === undefined ? null : parseListenAddress(a.prometheus);
   const targets = await resolveTargets(a, { single: false });
-  const w = new Watch({ targets, intervalSec: a.interval, prometheus, out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') });
+  const w = new Watch({ targets, intervalSec, prometheus, out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') });
   const stopped = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -35,8 +36,8 @@ export function registerWatchCommand<T>(y: Argv<T>, setExit: (code: number) => v
         .option('netns', { type: 'string', array: true, describe: 'watch this named network namespace (repeatable)' })
         .option('pid', { type: 'number', array: true, describe: "watch this process's network namespace (repeatable)" })
         .option('container', { type: 'string', array: true, describe: "watch this container's network namespace (repeatable)" })
-        .option('interval', { type: 'number', default: 2, describe: 'seconds between reads' })
-        .option('prometheus', { type: 'string', describe: 'serve OpenMetrics at http://HOST:PORT/metrics (repro_conntrack_<stat>_total{netns}, repro_conntrack_entries, repro_conntrack_entries_limit)' }),
+        .option('interval', { type: 'string', default: 2, describe: 'time between reads (15s, 500ms; a bare number is seconds)' })
+        .option('prometheus', { type: 'string', describe: 'serve OpenMetrics at http://HOST:PORT/metrics, :PORT on every address (repro_conntrack_<stat>_total{netns}, repro_conntrack_entries, repro_conntrack_entries_limit)' }),
     async (argv) => {
       setExit(
         await watchCommand({ netns: argv.netns, pid: argv.pid, container: argv.container, interval: argv.interval, prometheus: argv.prometheus }),

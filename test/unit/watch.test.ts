@@ -11,8 +11,11 @@ describe('--prometheus HOST:PORT', () => {
     expect(parseListenAddress('localhost:80')).toEqual({ host: 'localhost', port: 80 });
     expect(parseListenAddress('[::1]:9477')).toEqual({ host: '::1', port: 9477 });
   });
-  it.each(['9477', '127.0.0.1', '127.0.0.1:65536', ':9477', '127.0.0.1:9x', '::1:9477', 'a b:1'])('refuses %s in one line', (bad) => {
-    expect(() => parseListenAddress(bad)).toThrow(/^--prometheus ".*": expected HOST:PORT/);
+  it(':PORT is every address, as node_exporter --web.listen-address', () => {
+    expect(parseListenAddress(':9477')).toEqual({ host: '', port: 9477 });
+  });
+  it.each(['9477', '127.0.0.1', '127.0.0.1:65536', ':', ':9x', '127.0.0.1:9x', '::1:9477', 'a b:1'])('refuses %s in one line', (bad) => {
+    expect(() => parseListenAddress(bad)).toThrow(/^--prometheus ".*": expected HOST:PORT or :PORT/);
   });
 });
 

@@ -15,12 +15,15 @@ export interface ListenAddress {
   port: number;
 }
 
-/** --prometheus HOST:PORT (IPv6 in brackets); port 0 lets the kernel pick (the address is printed). */
+/**
+ * --prometheus HOST:PORT (IPv6 in brackets), or :PORT for every address (host ''), as node_exporter's
+ * --web.listen-address; port 0 lets the kernel pick (the address is printed).
+ */
 export function parseListenAddress(text: string): ListenAddress {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([\w.-]+)):(\d{1,5})$/.exec(text.trim());
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([\w.-]+))?:(\d{1,5})$/.exec(text.trim());
   const port = Number(m?.[3]);
-  if (!m || port > 65535) throw new UserError(`--prometheus "${text}": expected HOST:PORT, e.g. 127.0.0.1:9477 or 0.0.0.0:9477`);
-  return { host: (m[1] ?? m[2]) as string, port };
+  if (!m || port > 65535) throw new UserError(`--prometheus "${text}": expected HOST:PORT or :PORT (every address), e.g. 127.0.0.1:9477 or :9477`);
+  return { host: m[1] ?? m[2] ?? '', port };
 }
 
 const rate = (n: number, seconds: number): string => `${(n / seconds).toFixed(1)}/s`;
@@ -158,7 +161,8 @@ export class Watch {
       server.once('error', (err: NodeJS.ErrnoException) => {
         reject(new UserError(`--prometheus ${addr.host}:${addr.port}: ${err.code === 'EADDRINUSE' ? 'port in use' : err.code === 'EADDRNOTAVAIL' ? 'no such local address' : err.message}`));
       });
-      server.listen(addr.port, addr.host, () => {
+      // No host: every address, IPv6 and IPv4 (::, dual stack) where the kernel has IPv6.
+      server.listen(addr.port, addr.host === '' ? undefined : addr.host, () => {
         const a = server.address();
         const where = typeof a === 'object' && a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : `${addr.host}:${addr.port}`;
         resolve(where);
