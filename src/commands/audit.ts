@@ -2,6 +2,7 @@ import type { Argv } from 'yargs';
 import { resolveTargets, type TargetArgs } from '../node/targets.js';
 import { auditFindings, renderAudit, type AuditReport } from '../node/audit/audit.js';
 import { collectAuditFacts } from '../node/audit/collect.js';
+import { failLine } from './cliVoice.js';
 import { SEVERITIES, failing, type Severity } from '../node/audit/findings.js';
 
 export interface AuditArgs extends TargetArgs {
@@ -16,7 +17,10 @@ export async function auditCommand(a: AuditArgs): Promise<number> {
   const facts = await collectAuditFacts(ns);
   const report: AuditReport = { netns: facts.netns, kernel: facts.kernelRelease, findings: auditFindings(facts) };
   process.stdout.write(a.json ? JSON.stringify(report, null, 2) + '\n' : renderAudit(report));
-  return failing(report.findings, a.failOn).length > 0 ? 1 : 0;
+  const failed = failing(report.findings, a.failOn);
+  if (failed.length === 0) return 0;
+  (a.json ? process.stderr : process.stdout).write(failLine(`--fail-on ${a.failOn}`, failed.map((f) => `${f.severity} ${f.id}${f.subject ? ` (${f.subject})` : ''}`)) + '\n');
+  return 1;
 }
 
 /** Registers `audit` on the CLI; setExit receives its exit code. */

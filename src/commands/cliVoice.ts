@@ -102,3 +102,11 @@ export function refuseNaN<T>(words: readonly string[], parser: Argv<T>): (argv: 
     }
   };
 }
+
+/**
+ * The last line of a command that exits 1 by a rule the user set (--fail-on, --fail-on-worse, a file's thresholds):
+ * which rule, and what crossed it.
+ */
+export function failLine(rule: string, failures: readonly string[]): string {
+  return `exit 1 by ${rule}: ${failures.join('; ')}`;
+}

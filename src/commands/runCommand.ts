@@ -10,6 +10,7 @@ import { cliArgsFor, evaluateRun, type RunOutcome } from '../scenarioFile/evalua
 import { loadResultFile } from '../report/loadResults.js';
 import { summaryJunit, summaryMarkdown, type RunSummary } from '../scenarioFile/summary.js';
 import type { ResultFile } from '../types.js';
+import { failLine } from './cliVoice.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
@@ -116,7 +117,10 @@ export async function runScenarioFile(file: string, opts: RunFileOptions): Promi
   await writeFile(path.join(dir, 'junit.xml'), summaryJunit(summary));
   opts.say(`${summary.ok ? 'PASS' : 'FAIL'}: ${outcomes.filter((o) => o.ok).length}/${sf.runs.length} runs pass; results in ${dir} (summary.md, junit.xml)`);
   if (interrupted) return EXIT.INTERRUPTED;
-  return summary.ok ? EXIT.OK : EXIT.FAILED;
+  if (summary.ok) return EXIT.OK;
+  const failures = outcomes.flatMap((o) => [...(o.error ? [`${o.name}: ${o.error}`] : []), ...o.thresholds.filter((t) => !t.ok).map((t) => `${o.name} ${t.mode}: ${t.threshold} (${t.message})`)]);
+  opts.say(failLine(`the thresholds of ${file}`, failures));
+  return EXIT.FAILED;
 }
 
 /** Registers `run` on the CLI; setExit receives its exit code. */
