@@ -6,7 +6,8 @@ import { EXIT } from './exitCodes.js';
 import { requireRoot } from './host/preflight.js';
 import { collectEnvironment, harnessVersion } from './host/environment.js';
 import { cleanup, describeCleanup } from './commands/cleanup.js';
-import { doctorChecks, renderChecks } from './commands/doctor.js';
+import { hostname } from 'node:os';
+import { DOCTOR_SCHEMA, doctorChecks, doctorJson, isOptional, renderChecks } from './commands/doctor.js';
 import { registerScenarioCommands } from './commands/scenarioCommand.js';
 import { registerReportCommands } from './commands/reportCommands.js';
 import { registerRunCommand } from './commands/runCommand.js';
@@ -42,11 +43,17 @@ async function main(): Promise<void> {
     .usage('$0 <command> [options]\n\nReproduce, measure and explain the conntrack/NAT races behind unexplained connection timeouts.');
   registerScenarioCommands(parser, setExit);
   parser
-    .command('doctor', 'check root, iproute2, iptables and its backend, conntrack and Docker; print the fix for each', {}, async () => {
-      const checks = await doctorChecks();
-      process.stdout.write(renderChecks(checks) + '\n');
-      setExit(checks.every((c) => c.ok || c.name.endsWith('(optional)')) ? EXIT.OK : EXIT.USAGE);
-    })
+    .command(
+      'doctor',
+      'check root, iproute2, iptables and its backend, conntrack and Docker; print the fix for each',
+      (y) => y.option('json', { type: 'boolean', default: false, describe: `print {schema: ${DOCTOR_SCHEMA}, version, host, time, ok, checks: [{name, ok, optional, detail, fix}]} as JSON` }),
+      async (argv) => {
+        const checks = await doctorChecks();
+        const json = argv.json ? doctorJson(checks, { version: await harnessVersion(), host: hostname(), time: new Date() }) : null;
+        process.stdout.write((json ? JSON.stringify(json, null, 2) : renderChecks(checks)) + '\n');
+        setExit(checks.every((c) => c.ok || isOptional(c)) ? EXIT.OK : EXIT.USAGE);
+      },
+    )
     .command('env', 'print the environment block of a result (kernel, iptables, conntrack sysctls, CPUs, versions) as JSON', {}, async () => {
       process.stdout.write(JSON.stringify(await collectEnvironment('netns'), null, 2) + '\n');
     })

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, runCli } from './cli.js';
@@ -169,6 +169,61 @@ describe('a command that exits 1 by a rule says which rule on its last line', ()
       const ok = await runCli(['audit', '--netns', ns, '--fail-on', 'high']);
       expect(ok.code, ok.stderr).toBe(0);
       expect(ok.stdout).not.toContain('exit 1 by');
+    } finally {
+      execFileSync('ip', ['netns', 'del', ns]);
+    }
+  }, 30_000);
+});
+
+describe('--json for doctor and audit', () => {
+  it('doctor --json: schema, version, host, time, and each check as the text shows it', async () => {
+    const t0 = Date.now();
+    const [json, text, version] = await Promise.all([runCli(['doctor', '--json']), runCli(['doctor']), runCli(['--version'])]);
+    expect(json.code).toBe(text.code);
+    const d = JSON.parse(json.stdout) as { schema: string; version: string; host: string; time: string; ok: boolean; checks: { name: string; ok: boolean; optional: boolean; fix?: string }[] };
+    expect(d.schema).toBe('repro/doctor@1');
+    expect(d.version).toBe(version.stdout.trim());
+    expect(d.host).toBe(hostname());
+    expect(Date.parse(d.time)).toBeGreaterThanOrEqual(t0 - 1000);
+    expect(d.ok).toBe(json.code === 0);
+    // The text's lines, one per check: "ok  " or "FAIL" then the name.
+    const lines = text.stdout.split('\n').filter((l) => /^(ok  |FAIL)  \S/.test(l));
+    expect(lines).toHaveLength(d.checks.length);
+    for (const [i, c] of d.checks.entries()) {
+      expect(lines[i]?.startsWith(c.ok ? 'ok  ' : 'FAIL'), c.name).toBe(true);
+      expect(lines[i]).toContain(c.optional ? `${c.name} (optional)` : c.name);
+      expect(c.fix === undefined).toBe(c.ok);
+    }
+    // Outside the code under test: iproute2 answers here.
+    expect(execFileSync('ip', ['-V'], { encoding: 'utf8' })).toMatch(/iproute2/);
+    expect(d.checks.find((c) => c.name === 'iproute2')?.ok).toBe(true);
+  }, 30_000);
+
+  it.skipIf(gate.skip)('audit --json: schema, version, host, time, counts, and the figures as numbers the kernel reports', async () => {
+    const ns = `repro-auditjson-${process.pid}`;
+    execFileSync('ip', ['netns', 'add', ns]);
+    try {
+      execFileSync('ip', ['netns', 'exec', ns, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'lo', '-j', 'MASQUERADE']);
+      const r = await runCli(['audit', '--netns', ns, '--json', '--fail-on', 'never']);
+      expect(r.code, r.stderr).toBe(0);
+      const a = JSON.parse(r.stdout) as {
+        schema: string; version: string; host: string; time: string; netns: string; counts: Record<string, number>;
+        figures: { conntrackTable: { max: number | null }; tcpSynRetries: number | null; conntrackCounters: Record<string, number | string> | null };
+        findings: { severity: string }[];
+      };
+      expect(a.schema).toBe('repro/audit@1');
+      expect(a.host).toBe(hostname());
+      expect(a.netns).toBe(ns);
+      expect(Number.isNaN(Date.parse(a.time))).toBe(false);
+      expect(a.counts['medium']).toBe(a.findings.filter((f) => f.severity === 'medium').length);
+      expect(a.counts['medium']).toBeGreaterThanOrEqual(1);
+      const read = (p: string): number => Number(execFileSync('ip', ['netns', 'exec', ns, 'cat', p], { encoding: 'utf8' }).trim());
+      expect(a.figures.tcpSynRetries).toBe(read('/proc/sys/net/ipv4/tcp_syn_retries'));
+      expect(a.figures.conntrackTable.max).toBe(read('/proc/sys/net/netfilter/nf_conntrack_max'));
+      const ct = execFileSync('ip', ['netns', 'exec', ns, 'conntrack', '-S'], { encoding: 'utf8' });
+      const insertFailed = [...ct.matchAll(/\binsert_failed=(\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
+      expect(a.figures.conntrackCounters?.['insert_failed']).toBe(insertFailed);
+      expect(typeof a.figures.conntrackCounters?.['drop']).toBe('number');
     } finally {
       execFileSync('ip', ['netns', 'del', ns]);
     }
