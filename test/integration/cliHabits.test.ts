@@ -229,3 +229,35 @@ describe('--json for doctor and audit', () => {
     }
   }, 30_000);
 });
+
+describe('scenario files', () => {
+  it('repro run --check names every problem at once at its line and column, and holds .json files to JSON', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'repro-sf-'));
+    try {
+      const yaml = path.join(dir, 'two.yaml');
+      writeFileSync(yaml, ['name: x', 'runs:', '  - name: a', '    scenario: tcp-syn', '    colour: red', '  - name: b', '    scenario: dns', '    options: { clients: 0, duration: 2m }'].join('\n'));
+      const r = await runCli(['run', yaml, '--check']);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toEqual([
+        `${yaml}:5:5: runs[0].colour: unknown property "colour"`,
+        `${yaml}:8:25: runs[1].options.clients: --clients must be a whole number from 1 to 64, got 0`,
+        `repro: ${yaml} is not a valid scenario file: 2 problems (listed above)`,
+      ]);
+      const json = path.join(dir, 'commas.json');
+      writeFileSync(json, '{\n  "name": "x",\n  "runs": [\n    { "name": "a", "scenario": "tcp-syn", "options": { "duration": "30s", } },\n  ]\n}\n');
+      const j = await runCli(['run', json, '--check']);
+      expect(j.code).toBe(2);
+      expect(j.stderr.trim().split('\n')).toEqual([
+        `${json}:4:73: trailing comma: JSON allows none before ] or }`,
+        `${json}:4:78: trailing comma: JSON allows none before ] or }`,
+        `repro: ${json} is not a valid scenario file: 2 problems (listed above)`,
+      ]);
+      writeFileSync(json, '{\n  "name": "x",\n  "runs": [\n    { "name": "a", "scenario": "tcp-syn", "options": { "duration": "30s" } }\n  ]\n}\n');
+      const ok = await runCli(['run', json, '--check']);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stderr).toContain('--duration 30s');
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  }, 30_000);
+});
