@@ -118,8 +118,10 @@ export async function runScenarioFile(file: string, opts: RunFileOptions): Promi
   opts.say(`${summary.ok ? 'PASS' : 'FAIL'}: ${outcomes.filter((o) => o.ok).length}/${sf.runs.length} runs pass; results in ${dir} (summary.md, junit.xml)`);
   if (interrupted) return EXIT.INTERRUPTED;
   if (summary.ok) return EXIT.OK;
-  const failures = outcomes.flatMap((o) => [...(o.error ? [`${o.name}: ${o.error}`] : []), ...o.thresholds.filter((t) => !t.ok).map((t) => `${o.name} ${t.mode}: ${t.threshold} (${t.message})`)]);
-  opts.say(failLine(`the thresholds of ${file}`, failures));
+  const crossed = outcomes.flatMap((o) => o.thresholds.filter((t) => !t.ok).map((t) => `${o.name} ${t.mode}: ${t.threshold} (${t.message})`));
+  const errors = outcomes.flatMap((o) => (o.error ? [`${o.name}: ${o.error}`] : []));
+  // A run that failed to run crossed no threshold: the line says so rather than blame the file's rules.
+  opts.say(crossed.length > 0 ? failLine(`the thresholds of ${file}`, [...crossed, ...errors]) : `exit 1: ${errors.join('; ')}`);
   return EXIT.FAILED;
 }
 
