@@ -60,13 +60,16 @@ async function main(): Promise<void> {
     .command(
       'cleanup',
       "remove whatever a killed run left (containers, networks, namespaces, links, rules, conntrack entries), found by the harness's own names and tags only; runs still alive are left alone",
-      (y) => y.option('run', { type: 'string', describe: 'only this run id (the 6 hex digits in its names)' }),
+      (y) =>
+        y
+          .option('run', { type: 'string', describe: 'only this run id (the 6 hex digits in its names)' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'list what would be removed, remove nothing' }),
       async (argv) => {
         await requireRoot();
         if (argv.run !== undefined && !/^[0-9a-f]{6}$/.test(argv.run)) {
           throw new UserError(`--run must be a run id of 6 hex digits, got "${argv.run}"`);
         }
-        const r = await cleanup(argv.run);
+        const r = await cleanup(argv.run, { dryRun: argv['dry-run'] });
         process.stderr.write(describeCleanup(r) + '\n');
       },
     );

@@ -238,9 +238,29 @@ export interface Comparison {
 /** /proc/net/stat/nf_conntrack or ctnetlink (`conntrack -S`). */
 export type ConntrackStatsSource = 'procfs' | 'netlink';
 
+/**
+ * Where the upstream version of a kernel was read: Ubuntu's /proc/version_signature, the "Debian X.Y.Z-N" of
+ * /proc/version, a Debian kernel package's version, or `uname -r` itself.
+ */
+export type KernelVersionSource = 'version-signature' | 'proc-version' | 'deb-package' | 'uname';
+
+/** The upstream (kernel.org) version a kernel is built from, as far as the machine says it. */
+export interface KernelVersion {
+  /** "6.1.192" when exact; only "major.minor" ("4.18") when the sublevel is not known. */
+  version: string;
+  source: KernelVersionSource;
+  /**
+   * false when the sublevel is not known: distributions put a placeholder there (Debian's 6.1.0-57-amd64, Ubuntu's
+   * 5.4.0-150-generic, RHEL's 4.18.0-553.el8_10), so changes that came to the series in a stable release are unknown.
+   */
+  exact: boolean;
+}
+
 export interface EnvironmentInfo {
+  /** The kernel release as `uname -r` says it. */
   kernel: string;
-  kernelVersion: string;
+  /** Its upstream version (a plain string in older files: `repro report`/`diff` read those as `uname -r`'s). */
+  kernelVersion: KernelVersion;
   os: string;
   arch: string;
   cpus: number;

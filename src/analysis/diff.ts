@@ -2,6 +2,7 @@ import { comparedMetrics, compareCounts } from './comparisons.js';
 import { metricExposure } from './rates.js';
 import { settleHintFor } from './runStatistics.js';
 import { kernelDifferences, vmCaveat, type KernelChangeDiff } from './kernelDiff.js';
+import { kernelVersionText } from './kernelFixes.js';
 import type { Comparison, ModeResult, ResultFile, Verdict } from '../types.js';
 
 /** A result with the name it goes by in a run directory (the run's name), or its scenario alone. */
@@ -65,7 +66,9 @@ function environmentCaveats(a: ResultFile, b: ResultFile): string[] {
     const vm = vmCaveat(r.environment);
     if (vm) out.push(`${side} run ran ${vm}`);
   }
-  if (a.interrupted || b.interrupted) out.push(`${a.interrupted ? 'old' : 'new'} run was interrupted (partial result)`);
+  const interrupted = [a.interrupted ? 'old' : null, b.interrupted ? 'new' : null].filter((s) => s !== null);
+  if (interrupted.length === 2) out.push('old and new runs were both interrupted (partial results)');
+  else if (interrupted.length === 1) out.push(`${interrupted[0]} run was interrupted (partial result)`);
   return out;
 }
 
@@ -106,7 +109,7 @@ function diffRun(label: string, oldR: ResultFile, newR: ResultFile): RunDiff {
     scenario: newR.scenario,
     caveats: environmentCaveats(oldR, newR),
     kernelChanges: kernelDifferences(oldR.environment.kernelVersion, newR.environment.kernelVersion),
-    kernels: { old: oldR.environment.kernelVersion, new: newR.environment.kernelVersion },
+    kernels: { old: kernelVersionText(oldR.environment.kernelVersion), new: kernelVersionText(newR.environment.kernelVersion) },
     modes: names.map((n) => diffMode(oldR, newR, oldR.modes.find((m) => m.mode === n), newR.modes.find((m) => m.mode === n))),
   };
 }

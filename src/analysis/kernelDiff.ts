@@ -1,5 +1,5 @@
 import { assessKernel, type FixStatus } from './kernelFixes.js';
-import type { EnvironmentInfo } from '../types.js';
+import type { EnvironmentInfo, KernelVersion } from '../types.js';
 
 /** One known conntrack/NAT change whose status differs between two kernels. */
 export interface KernelChangeDiff {
@@ -13,8 +13,8 @@ export interface KernelChangeDiff {
 }
 
 /** Pure: the known changes (src/analysis/kernelFixes.ts) whose status differs from one kernel version to another. */
-export function kernelDifferences(oldVersion: string, newVersion: string): KernelChangeDiff[] {
-  if (oldVersion === newVersion) return [];
+export function kernelDifferences(oldVersion: KernelVersion, newVersion: KernelVersion): KernelChangeDiff[] {
+  if (oldVersion.version === newVersion.version && oldVersion.exact === newVersion.exact) return [];
   const before = new Map(assessKernel(oldVersion).map((f) => [f.id, f]));
   return assessKernel(newVersion).flatMap((n) => {
     const o = before.get(n.id);

@@ -1,10 +1,16 @@
 /**
  * Which of the known conntrack/NAT kernel changes (../shared/DESIGN.md §1) a kernel version carries, so a report
- * can say what this machine could and could not show. Pure: a version string in, one line per change out.
+ * can say what this machine could and could not show. Pure: an upstream kernel version (host/kernelVersion.ts) in,
+ * one line per change out.
  * Versions in that table marked "~" are not certain; a kernel in such a range is reported as `uncertain`.
  */
+import type { KernelVersion, KernelVersionSource } from '../types.js';
 
-export type FixStatus = 'present' | 'absent' | 'uncertain';
+/**
+ * uncertain: the table itself is not sure of the release (a "~" version). unknown: the kernel's own version does not
+ * tell (a distribution's placeholder sublevel, a version not understood).
+ */
+export type FixStatus = 'present' | 'absent' | 'uncertain' | 'unknown';
 
 interface Backport {
   /** Stable series, e.g. "4.19". */
@@ -209,34 +215,66 @@ function v(s: string): [number, number, number] {
   return p;
 }
 
-/** Pure: the status of one known change on a kernel version. */
-export function assessFix(fix: KnownFix, kernelVersion: string): FixAssessment {
+/** The status of one known change on an exact kernel version, and the rule that decided it. */
+function statusAt(fix: KnownFix, k: [number, number, number]): { status: FixStatus; basis: string } {
+  if (compareVersions(k, v(fix.presentFrom)) >= 0) return { status: 'present', basis: `mainline since ${fix.presentFrom}` };
+  if (fix.uncertainFrom && compareVersions(k, v(fix.uncertainFrom)) >= 0) {
+    return { status: 'uncertain', basis: `mainline version known only as ~${fix.uncertainFrom}–${fix.presentFrom}` };
+  }
+  const series = `${k[0]}.${k[1]}`;
+  const bp = fix.backports.find((b) => b.series === series);
+  if (bp) {
+    if (bp.from === null) return { status: 'uncertain', basis: `backported to ${series} stable, release not known` };
+    const per = bp.source.startsWith('secondary:') ? ' (per a secondary source; the stable changelog was not checked)' : '';
+    return compareVersions(k, v(bp.from)) >= 0 ? { status: 'present', basis: `backported in ${bp.from}${per}` } : { status: 'absent', basis: `backported only in ${bp.from}${per}` };
+  }
+  return { status: 'absent', basis: `older than mainline ${fix.presentFrom}, no known backport to ${series}` };
+}
+
+const SOURCE_TEXT: Record<KernelVersionSource, string> = {
+  'version-signature': '/proc/version_signature',
+  'proc-version': '/proc/version',
+  'deb-package': 'the kernel package version',
+  uname: 'uname -r',
+};
+
+/** "6.1.192"; "4.18.x" when the sublevel is not known. */
+export function kernelVersionText(k: KernelVersion): string {
+  return k.exact ? k.version : `${k.version}.x`;
+}
+
+/** With where it was read: "6.1.192 (from /proc/version)", "4.18.x (sublevel unknown: uname -r does not give it)". */
+export function kernelVersionWithSource(k: KernelVersion): string {
+  return k.exact ? `${k.version} (from ${SOURCE_TEXT[k.source]})` : `${k.version}.x (sublevel unknown: ${SOURCE_TEXT[k.source]} does not give it)`;
+}
+
+/**
+ * Pure: the status of one known change on a kernel. Where the sublevel is not known (k.exact false) a change that
+ * came to the series in a stable release is `unknown`, never `absent`: the kernel may well carry it.
+ */
+export function assessFix(fix: KnownFix, kernel: KernelVersion): FixAssessment {
   const base = { id: fix.id, change: fix.change, race: fix.race, commits: fix.commits };
-  const k = parseVersion(kernelVersion);
   const say = (status: FixStatus, basis: string): FixAssessment => ({
     ...base,
     status,
     basis,
     meaning: status === 'present' ? fix.ifPresent : status === 'absent' ? fix.ifAbsent : `either: ${fix.ifPresent}; or: ${fix.ifAbsent}`,
   });
-  if (!k) return say('uncertain', `kernel version "${kernelVersion}" not understood`);
-  if (compareVersions(k, v(fix.presentFrom)) >= 0) return say('present', `mainline since ${fix.presentFrom}`);
-  if (fix.uncertainFrom && compareVersions(k, v(fix.uncertainFrom)) >= 0) {
-    return say('uncertain', `mainline version known only as ~${fix.uncertainFrom}–${fix.presentFrom}`);
+  const k = parseVersion(kernel.version);
+  if (!k) return say('unknown', `kernel version "${kernel.version}" not understood`);
+  if (kernel.exact) {
+    const r = statusAt(fix, k);
+    return say(r.status, r.basis);
   }
-  const series = `${k[0]}.${k[1]}`;
-  const bp = fix.backports.find((b) => b.series === series);
-  if (bp) {
-    if (bp.from === null) return say('uncertain', `backported to ${series} stable, release not known`);
-    const per = bp.source.startsWith('secondary:') ? ' (per a secondary source; the stable changelog was not checked)' : '';
-    return compareVersions(k, v(bp.from)) >= 0 ? say('present', `backported in ${bp.from}${per}`) : say('absent', `backported only in ${bp.from}${per}`);
-  }
-  return say('absent', `older than mainline ${fix.presentFrom}, no known backport to ${series}`);
+  const lowest = statusAt(fix, [k[0], k[1], 0]);
+  const highest = statusAt(fix, [k[0], k[1], Number.MAX_SAFE_INTEGER]);
+  if (lowest.status === highest.status) return say(lowest.status, lowest.basis);
+  return say('unknown', `${highest.basis}: whether this ${k[0]}.${k[1]} kernel has it depends on its sublevel, which ${SOURCE_TEXT[kernel.source]} does not give`);
 }
 
-/** Pure: every known change assessed for a kernel version (vendor kernels may carry more than their version says). */
-export function assessKernel(kernelVersion: string): FixAssessment[] {
-  return KNOWN_FIXES.map((f) => assessFix(f, kernelVersion));
+/** Pure: every known change assessed for a kernel (vendor kernels may carry more than their version says). */
+export function assessKernel(kernel: KernelVersion): FixAssessment[] {
+  return KNOWN_FIXES.map((f) => assessFix(f, kernel));
 }
 
 export const VENDOR_CAVEAT =

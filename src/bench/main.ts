@@ -4,7 +4,8 @@
  * `burst` (race drops per second and per 100 000 attempts, steady load vs burst load).
  * All of them by default. One file, results/bench-<time>.json, holds every section that ran.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomicWrite.js';
 import os from 'node:os';
 import { errorMessage, UserError } from '../errors.js';
 import { EXIT } from '../exitCodes.js';
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
   const dir = process.env['REPRO_BENCH_DIR'] ?? 'results';
   await mkdir(dir, { recursive: true });
   const file = `${dir}/bench-${at.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}.json`;
-  await writeFile(file, JSON.stringify(bench, null, 2) + '\n');
+  await writeFileAtomic(file, JSON.stringify(bench, null, 2) + '\n', { replace: false });
   for (const l of lines) process.stdout.write(l + '\n');
   process.stdout.write(`runner peak RSS ${bench.runnerPeakRssMb} MB · ${bench.wallSeconds} s · written: ${file}\n`);
 }

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { collectAuditFacts, type AuditFacts } from '../node/audit/collect.js';
 import { harnessVersion } from '../host/environment.js';
 import { failLine } from './cliVoice.js';
-import { SEVERITIES, failing, type Severity } from '../node/audit/findings.js';
+import { SEVERITIES, failing, gateOutcome, type Severity } from '../node/audit/findings.js';
 
 export interface AuditArgs extends TargetArgs {
   json: boolean;
@@ -34,6 +34,7 @@ export function auditJson(report: AuditReport, facts: AuditFacts, at: { version:
     time: at.time.toISOString(),
     netns: report.netns,
     kernel: report.kernel,
+    kernelVersion: report.kernelVersion,
     counts: Object.fromEntries(SEVERITIES.map((s) => [s, report.findings.filter((f) => f.severity === s).length])),
     figures: {
       conntrackTable: facts.table,
@@ -45,18 +46,24 @@ export function auditJson(report: AuditReport, facts: AuditFacts, at: { version:
   };
 }
 
-/** `repro audit`: read the namespace, print the findings; 1 when one is at or above --fail-on. Changes nothing. */
+/**
+ * `repro audit`: read the namespace, print the findings; 1 when one is at or above --fail-on, 2 when an input it
+ * gates on could not be read (one line on stderr). Changes nothing.
+ */
 export async function auditCommand(a: AuditArgs): Promise<number> {
   const [ns] = await resolveTargets(a, { single: true });
   if (!ns) throw new Error('no namespace to audit');
   const facts = await collectAuditFacts(ns);
-  const report: AuditReport = { netns: facts.netns, kernel: facts.kernelRelease, findings: auditFindings(facts) };
+  const report: AuditReport = { netns: facts.netns, kernel: facts.kernelRelease, kernelVersion: facts.kernelVersion, findings: auditFindings(facts) };
   const json = a.json ? auditJson(report, facts, { version: await harnessVersion(), host: hostname(), time: new Date() }) : null;
   process.stdout.write(json ? JSON.stringify(json, null, 2) + '\n' : renderAudit(report));
-  const failed = failing(report.findings, a.failOn);
-  if (failed.length === 0) return 0;
-  (a.json ? process.stderr : process.stdout).write(failLine(`--fail-on ${a.failOn}`, failed.map((f) => `${f.severity} ${f.id}${f.subject ? ` (${f.subject})` : ''}`)) + '\n');
-  return 1;
+  const gate = gateOutcome(report.findings, a.failOn);
+  if (gate.line !== null) process.stderr.write(`${gate.line}\n`);
+  else if (gate.code === 1) {
+    const failed = failing(report.findings, a.failOn).map((f) => `${f.severity} ${f.id}${f.subject ? ` (${f.subject})` : ''}`);
+    (a.json ? process.stderr : process.stdout).write(failLine(`--fail-on ${a.failOn}`, failed) + '\n');
+  }
+  return gate.code;
 }
 
 /** Registers `audit` on the CLI; setExit receives its exit code. */
@@ -70,7 +77,7 @@ export function registerAuditCommand<T>(y: Argv<T>, setExit: (code: number) => v
         .option('pid', { type: 'number', describe: "audit this process's network namespace (and its root's resolv.conf)" })
         .option('container', { type: 'string', describe: "audit this container's network namespace (docker or crictl id or name)" })
         .option('json', { type: 'boolean', default: false, describe: `print {schema: ${AUDIT_SCHEMA}, version, host, time, netns, kernel, counts, figures, findings: [{id, severity, subject, title, evidence, why, fix}]} as JSON` })
-        .option('fail-on', { type: 'string', choices: [...SEVERITIES, 'never'], default: 'high', describe: 'exit 1 when a finding is at least this severe' }),
+        .option('fail-on', { type: 'string', choices: [...SEVERITIES, 'never'], default: 'high', describe: 'exit 1 when a finding is at least this severe (2 when an input it gates on could not be read)' }),
     async (argv) => {
       setExit(
         await auditCommand({

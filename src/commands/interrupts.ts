@@ -23,7 +23,8 @@ export function handleInterrupts(say: (text: string) => void): InterruptHandling
       controller.abort();
     } else {
       say(`${sig} again: best-effort cleanup of run ${runId ?? '?'}, then exit`);
-      void (runId ? cleanup(runId) : Promise.resolve()).finally(() => process.exit(EXIT.INTERRUPTED));
+      // This process holds the run lock: cleanup must not wait for it.
+      void (runId ? cleanup(runId, { holdsLock: true }) : Promise.resolve()).finally(() => process.exit(EXIT.INTERRUPTED));
     }
   };
   process.on('SIGINT', onSignal);

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
@@ -8,6 +7,8 @@ import { EXIT, exitCodeOfSignal } from '../exitCodes.js';
 import { ScenarioFileError, loadScenarioFile, type ScenarioFile } from '../scenarioFile/load.js';
 import { cliArgsFor, evaluateRun, type RunOutcome } from '../scenarioFile/evaluate.js';
 import { loadResultFile } from '../report/loadResults.js';
+import { prepareOutputDir } from '../report/resultFiles.js';
+import { writeFileAtomic } from '../atomicWrite.js';
 import { summaryJunit, summaryMarkdown, type RunSummary } from '../scenarioFile/summary.js';
 import type { ResultFile } from '../types.js';
 import { failLine } from './cliVoice.js';
@@ -37,8 +38,12 @@ function runChild(args: string[], stopping: { child: ReturnType<typeof spawn> | 
   });
 }
 
+const SUMMARY_FILES = ['summary.json', 'summary.md', 'junit.xml'] as const;
+
 export interface RunFileOptions {
   out: string | undefined;
+  /** Replace the results already in `out` (the summary and each run's). */
+  force?: boolean;
   say: (text: string) => void;
 }
 
@@ -58,7 +63,8 @@ export async function runScenarioFile(file: string, opts: RunFileOptions): Promi
   const sf: ScenarioFile = await loadListingProblems(file);
   const startedAt = new Date();
   const dir = opts.out ?? defaultRunDir(sf.name, startedAt);
-  await mkdir(dir, { recursive: true });
+  const force = opts.force === true;
+  await prepareOutputDir(dir, SUMMARY_FILES, force, true);
 
   let interrupted = false;
   const current: { child: ReturnType<typeof spawn> | null } = { child: null };
@@ -76,7 +82,7 @@ export async function runScenarioFile(file: string, opts: RunFileOptions): Promi
     for (const [i, run] of sf.runs.entries()) {
       if (interrupted) break;
       const runDir = path.join(dir, run.name);
-      const args = cliArgsFor(run, runDir);
+      const args = cliArgsFor(run, runDir, force);
       opts.say(`run ${i + 1}/${sf.runs.length} ${run.name}: repro ${args.join(' ')}`);
       const t0 = Date.now();
       const code = await runChild(args, current);
@@ -112,9 +118,8 @@ export async function runScenarioFile(file: string, opts: RunFileOptions): Promi
     ok: !interrupted && outcomes.length === sf.runs.length && outcomes.every((o) => o.ok),
     runs: outcomes,
   };
-  await writeFile(path.join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-  await writeFile(path.join(dir, 'summary.md'), summaryMarkdown(summary));
-  await writeFile(path.join(dir, 'junit.xml'), summaryJunit(summary));
+  const texts = [JSON.stringify(summary, null, 2) + '\n', summaryMarkdown(summary), summaryJunit(summary)];
+  for (const [i, name] of SUMMARY_FILES.entries()) await writeFileAtomic(path.join(dir, name), texts[i] ?? '', { replace: force });
   opts.say(`${summary.ok ? 'PASS' : 'FAIL'}: ${outcomes.filter((o) => o.ok).length}/${sf.runs.length} runs pass; results in ${dir} (summary.md, junit.xml)`);
   if (interrupted) return EXIT.INTERRUPTED;
   if (summary.ok) return EXIT.OK;
@@ -134,6 +139,7 @@ export function registerRunCommand<T>(y: Argv<T>, setExit: (code: number) => voi
       a
         .positional('file', { type: 'string', demandOption: true, describe: 'the scenario file' })
         .option('out', { type: 'string', describe: 'results directory (default: results/<time>-run-<name>)' })
+        .option('force', { type: 'boolean', default: false, describe: 'replace the results already in --out (the summary and each run\'s)' })
         .option('check', { type: 'boolean', default: false, describe: 'only validate the file (schema, options, thresholds) and list its runs' }),
     async (argv) => {
       const say = (t: string): void => void process.stderr.write(`· ${t}\n`);
@@ -144,7 +150,7 @@ export function registerRunCommand<T>(y: Argv<T>, setExit: (code: number) => voi
         setExit(EXIT.OK);
         return;
       }
-      setExit(await runScenarioFile(argv.file, { out: argv.out, say }));
+      setExit(await runScenarioFile(argv.file, { out: argv.out, force: argv.force, say }));
     },
   ) as unknown as Argv<T>;
 }

@@ -4,7 +4,7 @@ import { EXIT } from '../exitCodes.js';
 import { ProgressPrinter } from './progress.js';
 import { handleInterrupts } from './interrupts.js';
 import { renderTerminal } from '../report/terminal.js';
-import { defaultResultDir, writeRunOutputs } from '../report/resultFiles.js';
+import { RUN_OUTPUTS, defaultResultDir, prepareOutputDir, writeRunOutputs } from '../report/resultFiles.js';
 import { requireNetnsPrerequisites } from '../host/preflight.js';
 import { chooseBackend } from '../backends/choose.js';
 import { buildNetnsTopology } from '../backends/netns/topology.js';
@@ -21,6 +21,7 @@ export interface CommonScenarioArgs {
   image?: string | undefined;
   json: boolean;
   out: string | undefined;
+  force?: boolean | undefined;
   kernel?: string | undefined;
   'kernel-modules'?: string | undefined;
   'vm-cpus': number;
@@ -51,6 +52,7 @@ export function commonFlags(s: ScenarioEntry): Record<string, Options> {
     json: { type: 'boolean', default: false, describe: 'print result.json alone on stdout (the table and progress still go to stderr)' },
     'dry-run': { type: 'boolean', default: false, describe: 'validate, then print what a run would create (namespaces, links, subnets, rules, containers, networks) on stdout; creates nothing, takes no lock' },
     out: { type: 'string', describe: `result directory (default: results/<time>-${s.name}-<run id>)` },
+    force: { type: 'boolean', default: false, describe: 'replace result files already in --out (without it, an existing result is kept and the run refused)' },
   } satisfies Record<string, Options>;
 }
 
@@ -58,9 +60,9 @@ export function commonFlags(s: ScenarioEntry): Record<string, Options> {
  * Write result.json (with rates and comparisons), report.md and report.html; the table on stderr, the JSON on
  * stdout with --json. Returns the exit code: EXIT.INTERRUPTED for an interrupted run, else EXIT.OK.
  */
-export async function writeAndRender(argv: { json: boolean; out: string | undefined }, raw: ResultFile): Promise<number> {
+export async function writeAndRender(argv: { json: boolean; out: string | undefined; force?: boolean | undefined }, raw: ResultFile): Promise<number> {
   const rows = SCENARIOS[raw.scenario].rows;
-  const w = await writeRunOutputs(argv.out ?? defaultResultDir(raw), raw, rows);
+  const w = await writeRunOutputs(argv.out ?? defaultResultDir(raw), raw, rows, argv.force === true);
   process.stderr.write('\n' + renderTerminal(w.result, w.resultFile, rows) + '\n');
   process.stderr.write(`reports: ${w.markdownFile}, ${w.htmlFile}\n`);
   if (argv.json) process.stdout.write(JSON.stringify(w.result, null, 2) + '\n');
@@ -84,6 +86,7 @@ export async function runScenarioCommand(s: ScenarioEntry, argv: CommonScenarioA
     process.stdout.write(renderDryRun(s.name, await dryRunPlan(s, argv)) + '\n');
     return EXIT.OK;
   }
+  if (argv.out !== undefined) await prepareOutputDir(argv.out, RUN_OUTPUTS, argv.force === true);
   if (argv.kernel !== undefined) return runInGuest(s, argv, prepared.progressNoun);
   await requireNetnsPrerequisites();
   const progress = new ProgressPrinter(process.stderr);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -57,30 +57,47 @@ export function requireTcpdump(): Promise<void> {
 /** Capture directories are `<tmp>/repro-capture-<run id>-XXXXXX`. */
 export const CAPTURE_DIR_PREFIX = 'repro-capture-';
 
+/** A capture directory's name as mkdtemp makes it: repro-capture-<run id>-XXXXXX. */
+const CAPTURE_DIR_SHAPE = new RegExp(`^${CAPTURE_DIR_PREFIX}([0-9a-f]{6})-[A-Za-z0-9]{6}$`);
+
 /**
- * For `repro cleanup`: the captures a killed run left (tcpdump processes writing into a directory of one of the
- * runs `owned` accepts, and those directories), ended and removed. Returns the run ids found.
+ * For `repro cleanup`: the captures a killed run left, for the runs `owned` accepts. A directory counts when its
+ * name has the shape mkdtemp gave it, it is a real directory (not a symlink), ours and 0700 as mkdtemp made it. A
+ * process counts only when its executable is tcpdump and it holds a file open inside such a directory — never by
+ * its command line, which any process may set. Those processes are killed and the directories removed (with
+ * `dryRun`: only listed). Returns the run ids found.
  */
-export async function removeLeftoverCaptures(owned: (runId: string) => boolean): Promise<string[]> {
+export async function removeLeftoverCaptures(owned: (runId: string) => boolean, dryRun = false): Promise<string[]> {
   const found = new Set<string>();
-  const pattern = new RegExp(`${CAPTURE_DIR_PREFIX}([0-9a-f]{6})-`);
+  const dirs = new Map<string, string>();
+  const uid = process.geteuid?.() ?? 0;
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const id = CAPTURE_DIR_SHAPE.exec(name)?.[1];
+    if (id === undefined || !owned(id)) continue;
+    const dir = path.join(tmpdir(), name);
+    const st = await lstat(dir).catch(() => null);
+    if (!st?.isDirectory() || st.uid !== uid || (st.mode & 0o777) !== 0o700) continue;
+    dirs.set(dir, id);
+  }
+  if (dirs.size === 0) return [];
   for (const pid of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(pid)) continue;
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    const id = cmdline.includes('tcpdump') ? pattern.exec(cmdline)?.[1] : undefined;
-    if (id === undefined || !owned(id)) continue;
-    found.add(id);
+    const exe = await readlink(`/proc/${pid}/exe`).catch(() => '');
+    if (path.basename(exe.replace(/ \(deleted\)$/, '')) !== 'tcpdump') continue;
+    const open = await Promise.all((await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])).map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')));
+    const into = [...dirs.keys()].find((d) => open.some((f) => f.startsWith(`${d}/`)));
+    if (into === undefined) continue;
+    found.add(dirs.get(into) ?? '');
+    if (dryRun) continue;
     try {
       process.kill(Number(pid), 'SIGKILL');
     } catch {
       // gone meanwhile
     }
   }
-  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
-    const id = pattern.exec(name)?.[1];
-    if (id === undefined || !name.startsWith(CAPTURE_DIR_PREFIX) || !owned(id)) continue;
+  for (const [dir, id] of dirs) {
     found.add(id);
-    await rm(path.join(tmpdir(), name), { recursive: true, force: true });
+    if (!dryRun) await rm(dir, { recursive: true, force: true });
   }
   return [...found];
 }

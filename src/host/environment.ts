@@ -1,11 +1,12 @@
 import os from 'node:os';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runInNetns } from './exec.js';
 import { harnessCommit } from './buildStamp.js';
 import { iptablesInfo } from './iptables.js';
 import { readConntrackStatIn } from './conntrackStat.js';
-import type { EnvironmentInfo } from '../types.js';
+import { upstreamKernelVersion } from './kernelVersion.js';
+import type { EnvironmentInfo, KernelVersion } from '../types.js';
 
 /** Conntrack and NAT sysctls that change what a run can show. */
 export const CONNTRACK_SYSCTLS = [
@@ -48,9 +49,26 @@ export async function harnessVersion(): Promise<string> {
   return `${pkg.version} (${(await harnessCommit(pkg.root)) ?? 'commit unknown'})`;
 }
 
-/** "6.18.44-fc-v782" -> "6.18.44" */
-export function kernelVersionOf(release: string): string {
-  return /^(\d+\.\d+(?:\.\d+)?)/.exec(release)?.[1] ?? release;
+/** A /proc file that need not exist (version_signature: Ubuntu only): its head, or null. */
+async function readProcText(file: string): Promise<string | null> {
+  const handle = await open(file, 'r').catch(() => null);
+  if (!handle) return null;
+  try {
+    const buf = Buffer.alloc(4096);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The running kernel's upstream version (host/kernelVersion.ts): /proc/version_signature, /proc/version, `uname -r`.
+ * `debPackageVersion`: the Version of the kernel package it was booted from, when known (a `--kernel` guest).
+ */
+export async function readKernelVersion(debPackageVersion: string | null = null): Promise<KernelVersion> {
+  const [procVersion, versionSignature] = await Promise.all([readProcText('/proc/version'), readProcText('/proc/version_signature')]);
+  return upstreamKernelVersion({ release: os.release(), procVersion, versionSignature, debPackageVersion });
 }
 
 /**
@@ -61,7 +79,7 @@ export async function collectEnvironment(
   backend: 'netns' | 'docker', docker: { version: string } | null = null, natNetns: string | null = null,
 ): Promise<EnvironmentInfo> {
   const pkg = await packageInfo();
-  const [ipt, commit, stats] = await Promise.all([
+  const [ipt, commit, stats, kernelVersion] = await Promise.all([
     iptablesInfo().catch(() => ({ version: 'not found', backend: 'none' })),
     harnessCommit(pkg.root),
     // A kernel without either source is recorded as such; the run's own reads fail loudly later.
@@ -69,6 +87,7 @@ export async function collectEnvironment(
       (r) => ({ columns: r.stat.columns, source: r.source }),
       () => ({ columns: [] as string[], source: 'none' as const }),
     ),
+    readKernelVersion(),
   ]);
   const sysctls: Record<string, string> = {};
   for (const k of CONNTRACK_SYSCTLS) {
@@ -79,7 +98,7 @@ export async function collectEnvironment(
   const release = os.release();
   return {
     kernel: release,
-    kernelVersion: kernelVersionOf(release),
+    kernelVersion,
     os: `${os.type()} ${os.version()}`,
     arch: os.arch(),
     cpus: os.cpus().length,

@@ -5,6 +5,8 @@ export interface ExecResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** stdout went over maxStdoutBytes: `stdout` is its first maxStdoutBytes bytes and the command was killed. */
+  truncated?: boolean;
 }
 
 export interface ExecOptions {
@@ -16,7 +18,15 @@ export interface ExecOptions {
   discardStdout?: boolean;
   /** Working directory of the command (default: this process's). */
   cwd?: string;
+  /**
+   * Keep at most this many bytes of stdout: past it the command is killed and the result says `truncated` (its
+   * exit status then does not count). Output whose size others control (rule sets of a large node) sets it.
+   */
+  maxStdoutBytes?: number;
 }
+
+/** stderr serves error messages only: what is beyond this is dropped. */
+const MAX_STDERR_BYTES = 64 * 1024;
 
 /** Run a command without a shell; collect its output. */
 export function run(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
@@ -25,14 +35,31 @@ export function run(cmd: string, args: readonly string[], opts: ExecOptions = {}
     const child = opts.discardStdout
       ? spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'], cwd: opts.cwd })
       : spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd });
-    let stdout = '';
+    const out: Buffer[] = [];
+    let outBytes = 0;
+    let truncated = false;
+    const max = opts.maxStdoutBytes ?? Infinity;
     let stderr = '';
     let timer: NodeJS.Timeout | undefined;
     if (opts.timeoutMs) {
       timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
     }
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout?.on('data', (d: Buffer) => {
+      if (truncated) return;
+      const room = max - outBytes;
+      if (d.length > room) {
+        out.push(d.subarray(0, room));
+        outBytes = max;
+        truncated = true;
+        child.kill('SIGKILL');
+        return;
+      }
+      out.push(d);
+      outBytes += d.length;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      if (stderr.length < MAX_STDERR_BYTES) stderr += d.slice(0, MAX_STDERR_BYTES - stderr.length);
+    });
     child.on('error', (err: NodeJS.ErrnoException) => {
       if (timer) clearTimeout(timer);
       if (err.code === 'ENOENT') reject(new CommandNotFoundError(cmd));
@@ -41,11 +68,10 @@ export function run(cmd: string, args: readonly string[], opts: ExecOptions = {}
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
       const exit = code ?? (signal ? 128 : 1);
-      if (check && exit !== 0) {
-        reject(new CommandFailedError(cmd, args, exit, stderr.trim() || stdout.trim()));
-      } else {
-        resolve({ code: exit, stdout, stderr });
-      }
+      const stdout = Buffer.concat(out).toString('utf8');
+      if (truncated) resolve({ code: exit, stdout, stderr, truncated });
+      else if (check && exit !== 0) reject(new CommandFailedError(cmd, args, exit, stderr.trim() || stdout.trim()));
+      else resolve({ code: exit, stdout, stderr });
     });
     child.stdin.on('error', () => undefined);
     if (opts.input !== undefined) child.stdin.end(opts.input);

@@ -130,7 +130,9 @@ export function removalBatch(saveText: string, owns: (name: string) => boolean):
       const chain = line.split(/\s+/)[1] ?? '';
       if (chain.startsWith(CHAIN_PREFIX) && owns(chain)) continue; // goes with its chain
       const target = /\s-[jg]\s+(\S+)/.exec(line)?.[1] ?? '';
-      const tag = /--comment\s+"?([^"\s]+)"?/.exec(line)?.[1] ?? '';
+      // The whole comment (iptables-save quotes one with spaces): "repro:<id> and more" is not our tag.
+      const c = /\s--comment\s+(?:"((?:[^"\\]|\\.)*)"|(\S+))/.exec(line);
+      const tag = c?.[1] ?? c?.[2] ?? '';
       const ownedTarget = target.startsWith(CHAIN_PREFIX) && owns(target);
       const ownedTag = tag.startsWith(COMMENT_PREFIX) && owns(tag.slice(COMMENT_PREFIX.length));
       if (ownedTarget || ownedTag) dels.push(`-D ${line.slice(3)}`);
@@ -142,12 +144,13 @@ export function removalBatch(saveText: string, owns: (name: string) => boolean):
 
 /** Does this name (a chain or a comment's run id) belong to run runId? */
 export function ownedByRun(runId: string): (name: string) => boolean {
-  return (name) => name === runId || name.endsWith(`-${runId}`);
+  // Exactly the shapes the harness makes: the id itself (a comment's), or REPRO-<WORD>-<id> (a chain's).
+  return (name) => name === runId || (/^REPRO-[A-Z]+-[0-9a-f]{6}$/.test(name) && name.slice(-7) === `-${runId}`);
 }
 
 /** Any name the harness could have made, for `repro cleanup`. */
 export const ownedByAnyRun = (name: string): boolean =>
-  /^[0-9a-f]{6,}$/.test(name) || /^REPRO-[A-Z]+-[0-9a-f]{6,}$/.test(name);
+  /^[0-9a-f]{6}$/.test(name) || /^REPRO-[A-Z]+-[0-9a-f]{6}$/.test(name);
 
 /** Add to the tables as they are (`--noflush`): whatever else they hold stays untouched. `netns` null: the host's. */
 export async function applyBatch(batch: string, netns: string | null = null): Promise<void> {
@@ -222,9 +225,9 @@ export async function verifyRules(t: SnatTopology, mode: MasqueradeMode): Promis
 }
 
 /** Remove every rule and chain of one run (or, with ownedByAnyRun, of all runs). Returns how many rules/chains went. */
-export async function removeRules(owns: (name: string) => boolean, netns: string | null = null): Promise<number> {
+export async function removeRules(owns: (name: string) => boolean, netns: string | null = null, dryRun = false): Promise<number> {
   const batch = removalBatch(await iptablesSave(netns), owns);
-  await applyBatch(batch, netns);
+  if (!dryRun) await applyBatch(batch, netns);
   return batch.split('\n').filter((l) => l.startsWith('-D ') || l.startsWith('-X ')).length;
 }
 

@@ -1,6 +1,7 @@
-import { access, readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { errorMessage } from '../errors.js';
 import type { NetnsRef } from './exec.js';
+import { existsInRoot, listInRoot, printable, readWholeInRoot } from './safeRead.js';
 
 export type Libc = 'glibc' | 'musl' | 'unknown';
 
@@ -26,11 +27,12 @@ export function containerIdOf(cgroup: string): string | null {
   return null;
 }
 
-const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
-
-/** Which C library a root file system's programs use: musl's loader, else glibc's libc or loader, else unknown. */
+/**
+ * Which C library a root file system's programs use: musl's loader, else glibc's libc or loader, else unknown.
+ * `root` is a directory ('/' for the host); every path is resolved inside it (a container's own symlinks included).
+ */
 export async function libcOf(root: string): Promise<Libc> {
-  const lib = await readdir(`${root}/lib`).catch(() => [] as string[]);
+  const lib = await listInRoot(root, 'lib');
   if (lib.some((f) => /^ld-musl-.+\.so\.1$/.test(f))) return 'musl';
   const glibc = [
     'lib64/ld-linux-x86-64.so.2',
@@ -41,15 +43,20 @@ export async function libcOf(root: string): Promise<Libc> {
     'lib64/libc.so.6',
     'lib/libc.so.6',
   ];
-  for (const p of glibc) if (await exists(`${root}/${p}`)) return 'glibc';
+  for (const p of glibc) if (await existsInRoot(root, p)) return 'glibc';
   return 'unknown';
 }
 
-async function readConfig(where: string, path: string, libc: Libc): Promise<ResolverConfig> {
+/**
+ * A resolv.conf inside `root`, read as hostile input (safeRead.ts: inside the root, regular files only, 64 KiB):
+ * its text and any error reach the terminal with control characters escaped.
+ */
+async function readConfig(where: string, root: string, rel: string, libc: Libc): Promise<ResolverConfig> {
+  const path = root === '/' ? rel : `${root}${rel}`;
   try {
-    return { where, path, text: await readFile(path, 'utf8'), error: null, libc };
+    return { where, path, text: printable(await readWholeInRoot(root, rel), true), error: null, libc };
   } catch (err) {
-    return { where, path, text: null, error: errorMessage(err), libc };
+    return { where, path, text: null, error: printable(errorMessage(err)), libc };
   }
 }
 
@@ -78,7 +85,7 @@ async function podSandboxes(): Promise<ResolverConfig[]> {
     for (const id of ids) {
       const path = `${dir}/${id}/${file}`;
       // Which libc reads it is up to each of the pod's containers, listed on their own.
-      if (await exists(path)) out.push(await readConfig(`pod sandbox ${id.slice(0, 12)}`, path, 'unknown'));
+      if (await existsInRoot('/', path)) out.push(await readConfig(`pod sandbox ${printable(id.slice(0, 12))}`, '/', path, 'unknown'));
     }
   }
   return out;
@@ -92,19 +99,20 @@ async function podSandboxes(): Promise<ResolverConfig[]> {
 export async function readResolvers(ns: NetnsRef): Promise<ResolverConfig[]> {
   if (ns.kind === 'pid') {
     const root = `/proc/${ns.pid}/root`;
-    return [await readConfig(`pid ${ns.pid}`, `${root}/etc/resolv.conf`, await libcOf(root))];
+    return [await readConfig(`pid ${ns.pid}`, root, '/etc/resolv.conf', await libcOf(root))];
   }
-  const hostLibc = await libcOf('');
+  const hostLibc = await libcOf('/');
   if (ns.kind === 'netns') {
     const own = `/etc/netns/${ns.name}/resolv.conf`;
-    return [await readConfig(`netns ${ns.name}`, (await exists(own)) ? own : '/etc/resolv.conf', hostLibc)];
+    return [await readConfig(`netns ${ns.name}`, '/', (await existsInRoot('/', own)) ? own : '/etc/resolv.conf', hostLibc)];
   }
-  const host = await readConfig('host', '/etc/resolv.conf', hostLibc);
+  const host = await readConfig('host', '/', '/etc/resolv.conf', hostLibc);
   const containers = await Promise.all(
     (await runningContainers()).map(async ({ id, pid }) => {
-      const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '?')).trim();
+      // comm is the process's own choice (prctl PR_SET_NAME): printed escaped.
+      const comm = printable((await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '?')).trim());
       const root = `/proc/${pid}/root`;
-      return readConfig(`container ${id.slice(0, 12)} (${comm})`, `${root}/etc/resolv.conf`, await libcOf(root));
+      return readConfig(`container ${id.slice(0, 12)} (${comm})`, root, '/etc/resolv.conf', await libcOf(root));
     }),
   );
   return [host, ...containers, ...(await podSandboxes())];

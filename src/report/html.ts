@@ -1,5 +1,6 @@
 import { buildReportModel, type ReportModel, type ScenarioRows, type Table } from './reportModel.js';
 import { escapeXml, latencyChart, ratesChart, type RatePoint } from './svgCharts.js';
+import { kernelVersionText } from '../analysis/kernelFixes.js';
 import type { ResultFile } from '../types.js';
 
 const esc = escapeXml;
@@ -19,7 +20,7 @@ h1{font-size:20px;margin:0 0 8px}h2{font-size:16px;margin:28px 0 8px;border-bott
 .verdict.inconclusive{border-color:#8a6d3b;background:#fcf8e3}.verdict.invalid{border-color:#555;background:#eee}
 table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:right;vertical-align:top}
 th[scope=row],thead th:first-child{text-align:left}thead th{background:#f6f6f6}
-table.wide td{text-align:left}.present{color:#3c763d}.absent{color:#a94442}.uncertain{color:#8a6d3b}
+table.wide td{text-align:left}.present{color:#3c763d}.absent{color:#a94442}.uncertain,.unknown{color:#8a6d3b}
 code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12.5px}pre{background:#f6f6f6;padding:8px;overflow-x:auto;white-space:pre-wrap}
 svg.chart{max-width:100%;height:auto;border:1px solid #eee}ul{margin:6px 0}.muted{color:#666;font-size:12px}
 `;
@@ -66,7 +67,7 @@ ${htmlTable(m.counters)}
 <details><summary>Rates per 100 000 attempts, every metric</summary>${htmlTable(m.rates)}</details>
 <h2>Environment</h2>
 ${htmlTable(m.environment)}
-<p>What kernel ${esc(r.environment.kernelVersion)} can show (known conntrack/NAT changes):</p>
+<p>What kernel ${esc(kernelVersionText(r.environment.kernelVersion))} can show (known conntrack/NAT changes):</p>
 <table class="wide fixes"><thead><tr>${fixHeader.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${fixRows}</tbody></table>
 <p class="muted">${esc(m.kernelCaveat)}</p>
 <details><summary>conntrack sysctls</summary>${htmlTable(m.conntrackSysctls)}</details>

@@ -1,4 +1,5 @@
 import { buildReportModel, type ReportModel, type ScenarioRows, type Table } from './reportModel.js';
+import { kernelVersionText } from '../analysis/kernelFixes.js';
 import type { ResultFile } from '../types.js';
 
 function cell(s: string): string {
@@ -15,7 +16,7 @@ function details(summary: string, body: string): string {
 }
 
 function statusMark(s: string): string {
-  return s === 'present' ? '✅ present' : s === 'absent' ? '❌ absent' : '❔ uncertain';
+  return s === 'present' ? '✅ present' : s === 'absent' ? '❌ absent' : s === 'unknown' ? '❔ unknown' : '❔ uncertain';
 }
 
 /** report.md: ready to paste into a ticket. Verdict first, modes side by side, long parts folded. */
@@ -35,7 +36,7 @@ export function renderMarkdownModel(m: ReportModel): string {
   out.push(details('All counter deltas', mdTable(m.allCounters)), '');
   out.push(details('Rates per 100 000 attempts, every metric', mdTable(m.rates)), '');
   out.push('## Environment', '', mdTable(m.environment), '');
-  out.push(`What kernel ${r.environment.kernelVersion} can show (known conntrack/NAT changes):`, '');
+  out.push(`What kernel ${kernelVersionText(r.environment.kernelVersion)} can show (known conntrack/NAT changes):`, '');
   out.push(
     mdTable({
       text: true,

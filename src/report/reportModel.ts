@@ -1,11 +1,11 @@
-import { assessKernel, VENDOR_CAVEAT, type FixAssessment } from '../analysis/kernelFixes.js';
+import { assessKernel, kernelVersionText, kernelVersionWithSource, VENDOR_CAVEAT, type FixAssessment } from '../analysis/kernelFixes.js';
 import { withStatistics } from '../analysis/runStatistics.js';
 import { attemptNoun, configLine, measurementRows, modeRow } from './modeRows.js';
 import { typedHostWarnings } from '../analysis/hostWarnings.js';
 import { headlineMetric } from '../analysis/comparisons.js';
 import { evidenceLines } from '../analysis/evidence.js';
 import { delta, fmtP, fmtRate, int, num } from './format.js';
-import type { Comparison, ModeResult, RateEstimate, ResultFile } from '../types.js';
+import type { Comparison, KernelVersion, ModeResult, RateEstimate, ResultFile } from '../types.js';
 
 /**
  * What every document rendering (Markdown, HTML) shows, as plain rows of text: built once here so the
@@ -122,12 +122,15 @@ function headlineOf(r: ResultFile, comparisons: readonly Comparison[]): string {
 }
 
 /** One line: which known conntrack/NAT changes the kernel carries (details in report.md / report.html). */
-export function kernelLine(version: string): string {
+export function kernelLine(version: KernelVersion): string {
   const fixes = assessKernel(version);
   const list = (st: string): string => fixes.filter((f) => f.status === st).map((f) => f.id).join(', ');
-  const parts = [`kernel ${version} carries ${fixes.filter((f) => f.status === 'present').length} of ${fixes.length} known conntrack/NAT changes`];
+  // Changes whose presence the version cannot tell are neither counted as carried nor as lacking.
+  const atLeast = list('unknown') ? 'at least ' : '';
+  const parts = [`kernel ${kernelVersionText(version)} carries ${atLeast}${fixes.filter((f) => f.status === 'present').length} of ${fixes.length} known conntrack/NAT changes`];
   if (list('absent')) parts.push(`lacks: ${list('absent')}`);
   if (list('uncertain')) parts.push(`uncertain: ${list('uncertain')}`);
+  if (list('unknown')) parts.push(`unknown without the sublevel: ${list('unknown')}`);
   return parts.join('; ');
 }
 
@@ -206,6 +209,7 @@ export function buildReportModel(input: ResultFile, scenarioRows: ScenarioRows =
       header: ['', ''],
       rows: [
         ['kernel', env.kernel],
+        ['kernel version', kernelVersionWithSource(env.kernelVersion)],
         ['OS / arch / CPUs', `${env.os} / ${env.arch} / ${env.cpus}`],
         ['iptables', `${env.iptables.version} (${env.iptables.backend})`],
         ['backend', env.backend + (env.docker ? ` (Docker ${env.docker.version})` : '')],

@@ -1,6 +1,7 @@
-import { mkdir } from 'node:fs/promises';
-import { writeFileAtomic } from '../atomicWrite.js';
+import { access, mkdir } from 'node:fs/promises';
+import { checkOutputDir, writeFileAtomic } from '../atomicWrite.js';
 import path from 'node:path';
+import { UserError } from '../errors.js';
 import { withStatistics } from '../analysis/runStatistics.js';
 import { renderMarkdown } from './markdown.js';
 import { renderHtml } from './html.js';
@@ -13,10 +14,29 @@ export function defaultResultDir(r: Pick<ResultFile, 'scenario' | 'runId' | 'sta
   return path.join('results', `${stamp}-${r.scenario}-${r.runId}`);
 }
 
-export async function writeResult(dir: string, r: ResultFile): Promise<string> {
+/** The files a scenario run writes into its directory. */
+export const RUN_OUTPUTS = ['result.json', 'report.md', 'report.html'] as const;
+
+/**
+ * Before a run: its output directory (made when `create`, else checked only if it exists already) is ours to
+ * write in (atomicWrite.ts) and holds none of `names` unless `force` — said before the run, not after it.
+ */
+export async function prepareOutputDir(dir: string, names: readonly string[], force: boolean, create = false): Promise<void> {
+  if (create) await mkdir(dir, { recursive: true });
+  else if (!(await access(dir).then(() => true, () => false))) return;
+  await checkOutputDir(dir);
+  if (force) return;
+  for (const n of names) {
+    const file = path.join(dir, n);
+    const there = await access(file).then(() => true, () => false);
+    if (there) throw new UserError(`${file} exists: repro does not replace a result (--force replaces it, or choose another --out)`);
+  }
+}
+
+export async function writeResult(dir: string, r: ResultFile, force = false): Promise<string> {
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, 'result.json');
-  await writeFileAtomic(file, JSON.stringify(r, null, 2) + '\n');
+  await writeFileAtomic(file, JSON.stringify(r, null, 2) + '\n', { replace: force });
   return file;
 }
 
@@ -29,12 +49,12 @@ export interface WrittenRun {
 }
 
 /** result.json (with statistics), report.md and report.html in dir. */
-export async function writeRunOutputs(dir: string, raw: ResultFile, scenarioRows?: ScenarioRows): Promise<WrittenRun> {
+export async function writeRunOutputs(dir: string, raw: ResultFile, scenarioRows?: ScenarioRows, force = false): Promise<WrittenRun> {
   const result = withStatistics(raw);
-  const resultFile = await writeResult(dir, result);
+  const resultFile = await writeResult(dir, result, force);
   const markdownFile = path.join(dir, 'report.md');
   const htmlFile = path.join(dir, 'report.html');
-  await writeFileAtomic(markdownFile, renderMarkdown(result, scenarioRows));
-  await writeFileAtomic(htmlFile, renderHtml(result, scenarioRows));
+  await writeFileAtomic(markdownFile, renderMarkdown(result, scenarioRows), { replace: force });
+  await writeFileAtomic(htmlFile, renderHtml(result, scenarioRows), { replace: force });
   return { result, resultFile, markdownFile, htmlFile };
 }

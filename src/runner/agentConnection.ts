@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { signalNote } from '../exitCodes.js';
 import { parseEvent, type AgentEvent } from '../agents/common/protocol.js';
@@ -10,6 +9,44 @@ import { parseEvent, type AgentEvent } from '../agents/common/protocol.js';
 function waitScale(): number {
   const f = Number(process.env['REPRO_WAIT_SCALE'] ?? 1);
   return Number.isFinite(f) && f >= 1 ? f : 1;
+}
+
+/**
+ * The longest event line read from an agent. An agent runs in a namespace or container of the lab (inside an image
+ * given with --image); a line without end would otherwise grow in memory until the runner dies. The largest real
+ * event (the final report: up to three histograms, each at most 1 MiB encoded) is far below.
+ */
+export const MAX_EVENT_LINE = 4 * 1024 * 1024;
+
+/**
+ * Split a stream into lines of at most `max` bytes: each complete line goes to `onLine`; a line that grows past
+ * `max` goes to `onOverflow` once, and reading stops.
+ */
+export function readLines(input: Readable, max: number, onLine: (line: string) => void, onOverflow: () => void): void {
+  let parts: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  input.on('data', (chunk: Buffer) => {
+    if (over) return;
+    let start = 0;
+    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
+      if (size + nl - start > max) break;
+      parts.push(chunk.subarray(start, nl));
+      onLine(Buffer.concat(parts).toString('utf8'));
+      parts = [];
+      size = 0;
+      start = nl + 1;
+    }
+    const rest = chunk.subarray(start);
+    size += rest.length;
+    if (size > max) {
+      over = true;
+      parts = [];
+      onOverflow();
+      return;
+    }
+    if (rest.length > 0) parts.push(rest);
+  });
 }
 
 /** How the runner reaches an agent: its stdin, stdout and stderr, how it ends, how to end it. */
@@ -39,12 +76,21 @@ export class AgentConnection {
     transport.stderr.on('data', (d: string) => {
       if (this.stderrText.length < 16_384) this.stderrText += d;
     });
-    createInterface({ input: transport.stdout }).on('line', (line) => {
-      if (line.trim() === '') return;
-      const e = parseEvent(line);
+    const take = (e: AgentEvent): void => {
       this.events.push(e);
       for (const l of this.listeners) l(e);
-    });
+    };
+    readLines(
+      transport.stdout,
+      MAX_EVENT_LINE,
+      (line) => {
+        if (line.trim() !== '') take(parseEvent(line));
+      },
+      () => {
+        take({ type: 'error', message: `agent printed a line over ${MAX_EVENT_LINE} bytes: stopped` });
+        transport.kill();
+      },
+    );
     this.exited = transport.exited.then((code) => {
       this.ended = true;
       return code;

@@ -41,7 +41,7 @@ export class RunStateFile {
     const text = JSON.stringify(this.state, null, 2);
     this.writing = this.writing.then(async () => {
       await mkdir(STATE_DIR, { recursive: true });
-      await writeFileAtomic(this.path, text);
+      await writeFileAtomic(this.path, text, { replace: true });
     });
     return this.writing;
   }

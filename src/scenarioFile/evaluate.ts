@@ -18,15 +18,20 @@ export interface RunOutcome {
   ok: boolean;
 }
 
-/** The command line that runs one entry through the scenario's own command (kebab-case flags as written). */
-export function cliArgsFor(run: ScenarioRun, outDir: string): string[] {
-  const args = [run.scenario, '--backend', run.backend, ...(run.kernel !== null ? ['--kernel', run.kernel] : [])];
-  if (run.modes) args.push('--modes', run.modes.join(','));
+/**
+ * The command line that runs one entry through the scenario's own command (kebab-case flags as written). Every
+ * value is joined to its flag (`--image=V`): a value from the file that looks like an option
+ * (`image: "--kernel=/tmp/x.deb"`) stays the value of its own flag.
+ */
+export function cliArgsFor(run: ScenarioRun, outDir: string, force = false): string[] {
+  const args = [run.scenario, `--backend=${run.backend}`, ...(run.kernel !== null ? [`--kernel=${run.kernel}`] : [])];
+  if (run.modes) args.push(`--modes=${run.modes.join(',')}`);
   for (const [k, v] of Object.entries(run.options)) {
     if (typeof v === 'boolean') args.push(v ? `--${k}` : `--no-${k}`);
-    else args.push(`--${k}`, String(v));
+    else args.push(`--${k}=${String(v)}`);
   }
-  args.push('--out', outDir);
+  args.push(`--out=${outDir}`);
+  if (force) args.push('--force');
   return args;
 }
 

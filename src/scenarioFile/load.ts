@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isPair, isScalar, parseDocument, type Document, type Node } from 'yaml';
 import { UserError, errorMessage } from '../errors.js';
+import { readWholeInRoot } from '../host/safeRead.js';
 import { SCENARIO_SPECS, RESERVED_OPTIONS } from './specs.js';
 import { parseThreshold, type Threshold } from './thresholds.js';
 import type { BackendName, ScenarioName } from '../types.js';
@@ -210,7 +211,7 @@ export function parseScenarioFile(file: string, text: string): ScenarioFile {
     const options = r.options ?? {};
     for (const k of Object.keys(options)) {
       if ((RESERVED_OPTIONS as readonly string[]).includes(k)) add(at('options', k), `"${k}" is set by the run entry or by repro run, not in options`, true);
-      else if (!(k in spec.defaults) && !spec.optional.includes(k)) {
+      else if (!Object.hasOwn(spec.defaults, k) && !spec.optional.includes(k)) {
         add(at('options', k), `${r.scenario} has no option --${k} (it has ${[...Object.keys(spec.defaults), ...spec.optional].filter((o) => o !== 'modes').map((o) => `--${o}`).join(', ')})`, true);
       }
     }
@@ -254,7 +255,8 @@ export function parseScenarioFile(file: string, text: string): ScenarioFile {
 export async function loadScenarioFile(file: string): Promise<ScenarioFile> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // A regular file of at most 1 MiB (no FIFO, no device): scenario files are a few KB.
+    text = await readWholeInRoot('/', path.resolve(file), 1024 * 1024);
   } catch (err) {
     throw new UserError(`cannot read scenario file ${file}: ${errorMessage(err)}`);
   }

@@ -32,4 +32,4 @@ export const SCENARIO_SPECS: Record<ScenarioName, ScenarioSpec> = {
 };
 
 /** Options a run may not set in `options:` because the run entry or `repro run` sets them. */
-export const RESERVED_OPTIONS = ['modes', 'backend', 'kernel', 'out', 'json'] as const;
+export const RESERVED_OPTIONS = ['modes', 'backend', 'kernel', 'out', 'json', 'force'] as const;

@@ -40,8 +40,12 @@ export const METRIC_HELP =
   `verdict, ${COMPARABLE.map((m) => `${m}_vs_baseline`).join(', ')}, ${FIGURES.join(', ')}, ` +
   `${COUNT_NAMES.join(', ')}, stalls_<band> (e.g. stalls_1s), and any count with _per_100k or _per_100k_upper`;
 
+/** Longest expression parsed: the expression regex backtracks quadratically in runs of spaces (20 000: 349 ms). */
+export const MAX_THRESHOLD_LENGTH = 256;
+
 /** Parse one expression; a string describing the problem when it is not valid. */
 export function parseThreshold(source: string): Threshold | string {
+  if (source.length > MAX_THRESHOLD_LENGTH) return `a threshold is at most ${MAX_THRESHOLD_LENGTH} characters; this one has ${source.length}`;
   const m = /^\s*([a-z0-9_.]+)\s*(==|!=|<=|>=|<|>)\s*(.+?)\s*$/.exec(source);
   if (!m) return `"${source}" is not "<metric> <op> <value>" (op: == != < <= > >=)`;
   const metric = m[1] ?? '';

@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { capabilityGate } from './capabilities.js';
 import { dockerGate } from './docker.js';
@@ -7,8 +9,10 @@ import { hostSnapshot } from './hostSnapshot.js';
 import { runCli } from './cli.js';
 import { buildNodes, rulesSnapshot, type NodeShape } from './nodeShapes.js';
 import { assessKernel } from '../../src/analysis/kernelFixes.js';
-import { kernelVersionOf } from '../../src/host/environment.js';
+import { readKernelVersion } from '../../src/host/environment.js';
+import { netnsName, newRunId } from '../../src/host/names.js';
 import type { AuditReport } from '../../src/node/audit/audit.js';
+import { CLI } from './cli.js';
 
 const gate = capabilityGate();
 
@@ -40,7 +44,7 @@ describe.skipIf(gate.skip)(`repro audit on namespaces shaped like nodes${gate.sk
     const host = hostSnapshot();
     const lab = buildNodes(['docker', 'kube-legacy', 'kube-patched', 'nft-native']);
     try {
-      const kernelSubjects = assessKernel(kernelVersionOf(os.release()))
+      const kernelSubjects = assessKernel(await readKernelVersion())
         .filter((k) => k.status !== 'present')
         .map((k) => k.id);
       for (const node of lab.nodes) {
@@ -117,5 +121,47 @@ describe.skipIf(gate.skip || dockerGate().skip)('repro audit on this host, Docke
     expect(syn?.evidence).toContain(`net.ipv4.tcp_syn_linear_timeouts = ${linear}`);
     expect(r.code).toBe(1);
     expect(hostSnapshot()).toEqual(before);
+  }, 60_000);
+});
+
+/** `which cmd`, or throws. */
+const whichOf = (cmd: string): string => execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim();
+
+describe.skipIf(gate.skip)(`repro audit where it cannot look or has only the plain iptables-save${gate.skip ? ` — skipped: ${gate.reason}` : ''}`, () => {
+  it('as a non-root user, --fail-on medium exits 2 and says in one line which inputs it could not read', () => {
+    // A real unprivileged process (nobody): iptables-nft-save and nft refuse it; the rules gate --fail-on medium.
+    let code = 0;
+    let stderr = '';
+    try {
+      execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'audit', '--fail-on', 'medium'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd: os.tmpdir() });
+    } catch (err) {
+      const e = err as { status: number; stderr: string };
+      code = e.status;
+      stderr = e.stderr;
+    }
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/^repro: audit cannot pass --fail-on medium: \d+ inputs? could not be read \(.*iptables-nft-save.*\), so findings at that severity may be hidden: run it as root/);
+    // /proc/net/ip_tables_names is root's only (0440): unreadable is not "no legacy tables", the legacy tool is asked.
+    expect(stderr).toMatch(/\(.*\biptables-legacy-save\b.*\)/);
+  }, 60_000);
+
+  it('where only the plain iptables-save exists (no -legacy/-nft variants), it reads the legacy rules once: no false "could not be read"', () => {
+    const ns = netnsName(newRunId(), 'plain');
+    const bin = mkdtempSync(path.join(os.tmpdir(), 'repro-plain-save-'));
+    try {
+      execFileSync('ip', ['netns', 'add', ns]);
+      execFileSync('ip', ['netns', 'exec', ns, 'iptables-legacy', '-t', 'nat', '-A', 'POSTROUTING', '-s', '10.99.0.0/16', '-j', 'MASQUERADE']);
+      // iptables before 1.8 installs iptables-save alone, built for the legacy backend: the multi binary by that name.
+      for (const tool of ['ip', 'cat', 'nft', 'ethtool', 'conntrack']) symlinkSync(whichOf(tool), path.join(bin, tool));
+      for (const tool of ['iptables-save', 'ip6tables-save']) symlinkSync(whichOf('xtables-legacy-multi'), path.join(bin, tool));
+      const out = execFileSync(process.execPath, [CLI, 'audit', '--netns', ns, '--json', '--fail-on', 'never'], { encoding: 'utf8', env: { PATH: bin } });
+      const report = JSON.parse(out) as AuditReport;
+      expect(report.findings.filter((f) => f.id === 'ruleset-unreadable' && f.subject.startsWith('iptables')).map((f) => f.subject)).toEqual([]);
+      expect(report.findings.filter((f) => f.id === 'masquerade-without-random-fully').map((f) => f.evidence)).toEqual([['iptables-save: -A POSTROUTING -s 10.99.0.0/16 -j MASQUERADE']]);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    }
   }, 60_000);
 });

@@ -255,7 +255,7 @@ describe('scenario files', () => {
       writeFileSync(json, '{\n  "name": "x",\n  "runs": [\n    { "name": "a", "scenario": "tcp-syn", "options": { "duration": "30s" } }\n  ]\n}\n');
       const ok = await runCli(['run', json, '--check']);
       expect(ok.code, ok.stderr).toBe(0);
-      expect(ok.stderr).toContain('--duration 30s');
+      expect(ok.stderr).toContain('--duration=30s');
     } finally {
       rmSync(dir, { recursive: true });
     }

@@ -14,9 +14,10 @@ const gate = base.skip ? base : dockerGate();
 describe.skipIf(gate.skip)(`repro dns on the docker backend (real dockerd)${gate.skip ? ` — skipped: ${gate.reason}` : ''}`, () => {
   it("all three clients in containers: glibc reads the container's resolv.conf the harness wrote (use-vc goes over TCP), raw through the VIP, burst", async () => {
     const before = hostSnapshot();
+    // One directory for the three runs: each replaces the last (--force).
     const out = mkdtempSync(path.join(tmpdir(), 'repro-dns-docker-'));
     const run = async (args: string[]): Promise<ResultFile> => {
-      const r = await runCli(['dns', '--backend', 'docker', '--json', '--out', out, '--clients', '2', '--duration', '20', ...args]);
+      const r = await runCli(['dns', '--backend', 'docker', '--json', '--out', out, '--force', '--clients', '2', '--duration', '20', ...args]);
       expect(r.code, r.stderr.slice(-600)).toBe(0);
       return JSON.parse(r.stdout) as ResultFile;
     };

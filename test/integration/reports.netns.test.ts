@@ -9,6 +9,7 @@ import { CHROMIUM, loadInChromium } from './headlessChromium.js';
 import type { ResultFile } from '../../src/types.js';
 import type { RunSummary } from '../../src/scenarioFile/summary.js';
 import type { DiffResult } from '../../src/analysis/diff.js';
+import { kernelVersionText } from '../../src/analysis/kernelFixes.js';
 
 const gate = capabilityGate();
 if (!CHROMIUM && process.env['CI'] === 'true') throw new Error('the report tests need Debian\'s chromium under CI=true (apt-get install chromium)');
@@ -75,7 +76,7 @@ describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate
     }
     const md = readFileSync(path.join(runDir, 'modes/report.md'), 'utf8');
     expect(md.split('\n')[2]).toMatch(/^\*\*Verdict: /);
-    expect(md).toContain(`What kernel ${result.environment.kernelVersion} can show`);
+    expect(md).toContain(`What kernel ${kernelVersionText(result.environment.kernelVersion)} can show`);
     expect(md).toContain('repro tcp-syn --backend netns --modes none,random-fully');
     expect(hostSnapshot()).toEqual(before);
   }, 150_000);

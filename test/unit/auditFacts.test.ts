@@ -7,9 +7,10 @@ import { dnsFindings, parseResolvConf, queryPattern, resolverUnreadable } from '
 import { conntrackCounterFindings, statsUnreadableFindings, tablePressureFindings } from '../../src/node/audit/conntrackFindings.js';
 import { synCompletionsMs, synScheduleFindings } from '../../src/node/audit/synScheduleFinding.js';
 import { parseConntrackStat } from '../../src/host/conntrackStat.js';
+import { fromUname } from './fixtures/distroKernels.js';
 
-const NEW_KERNEL = assessKernel('6.18.44');
-const OLD_KERNEL = assessKernel('5.4.0');
+const NEW_KERNEL = assessKernel(fromUname('6.18.44'));
+const OLD_KERNEL = assessKernel(fromUname('5.4.0'));
 
 const conf = (where: string, text: string | null, libc: ResolverConfig['libc'] = 'glibc'): ResolverConfig => ({
   where,
@@ -70,7 +71,7 @@ describe('dns-parallel-queries', () => {
   });
 
   it('a file that cannot be read is a finding of its own', () => {
-    expect(resolverUnreadable(resolvers)).toEqual([
+    expect(resolverUnreadable(resolvers, 'low')).toEqual([
       expect.objectContaining({ id: 'file-unreadable', subject: '/container eee (?)/etc/resolv.conf', evidence: ['EACCES: permission denied'] }),
     ]);
     expect(dnsFindings([conf('host', 'nameserver 1.1.1.1\noptions use-vc\n')], NEW_KERNEL)).toEqual([]);

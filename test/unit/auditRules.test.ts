@@ -9,10 +9,11 @@ import { parseIptablesSave, targetOf } from '../../src/node/audit/iptablesSave.j
 import { kubePostroutingShape, vxlanDoubleSnatFindings } from '../../src/node/audit/vxlanDoubleSnat.js';
 import { kernelFindings } from '../../src/node/audit/kernelFindings.js';
 import { failing, sortFindings, type Finding } from '../../src/node/audit/findings.js';
+import { fromUname } from './fixtures/distroKernels.js';
 
-const NEW_KERNEL = assessKernel('6.18.44');
+const NEW_KERNEL = assessKernel(fromUname('6.18.44'));
 /** A 4.19 before the port-search and zero-checksum backports: both absent. */
-const OLD_KERNEL = assessKernel('4.19.100');
+const OLD_KERNEL = assessKernel(fromUname('4.19.100'));
 
 const save = (tool: RulesetRead['tool'], ...rules: string[]): RulesetRead => ({
   tool,
@@ -133,21 +134,21 @@ describe('nft -j statements', () => {
     expect(() => nftNatRules('{"x": 1}')).toThrow(/no "nftables" list/);
     const bad = nft('table ip nat {\n}\n');
     expect(masqueradeFindings([bad], NEW_KERNEL)).toEqual([]);
-    expect(rulesetUnreadable([bad])[0]).toMatchObject({ id: 'ruleset-unreadable', subject: 'nft -j list ruleset' });
+    expect(rulesetUnreadable([bad], 'medium')[0]).toMatchObject({ id: 'ruleset-unreadable', subject: 'nft -j list ruleset' });
   });
 });
 
 describe('ruleset-unreadable', () => {
-  it('one finding per tool that failed, with why and what to do', () => {
+  it('one finding per tool that failed, with why and what to do, at the severity of what it hides', () => {
     const f = rulesetUnreadable([
       { tool: 'iptables-legacy-save', text: null, error: 'iptables-legacy-save is not installed' },
       { tool: 'nft -j list ruleset', text: null, error: 'nft exited 1: Operation not permitted' },
       save('iptables-nft-save', DOCKER),
       { tool: 'nft -j list ruleset', text: '', error: null },
-    ]);
+    ], 'high');
     expect(f.map((x) => [x.subject, x.severity, x.evidence[0]])).toEqual([
-      ['iptables-legacy-save', 'low', 'iptables-legacy-save is not installed'],
-      ['nft -j list ruleset', 'low', 'nft exited 1: Operation not permitted'],
+      ['iptables-legacy-save', 'high', 'iptables-legacy-save is not installed'],
+      ['nft -j list ruleset', 'high', 'nft exited 1: Operation not permitted'],
     ]);
     expect(f[0]?.fix).toMatch(/apt-get install iptables/);
     expect(f[1]?.fix).toMatch(/root/);
@@ -206,11 +207,11 @@ describe('vxlan-double-snat', () => {
 
 describe('kernel-missing-fix', () => {
   it('nothing on a kernel that has every known change', () => {
-    expect(kernelFindings('6.18.44-fc', NEW_KERNEL)).toEqual([]);
+    expect(kernelFindings('6.18.44-fc', fromUname('6.18.44-fc'), NEW_KERNEL)).toEqual([]);
   });
 
   it('one finding per change this kernel lacks or may lack, with the basis', () => {
-    const f = kernelFindings('4.19.100', OLD_KERNEL);
+    const f = kernelFindings('4.19.100', fromUname('4.19.100'), OLD_KERNEL);
     const missing = OLD_KERNEL.filter((k) => k.status !== 'present');
     expect(f.map((x) => x.subject)).toEqual(missing.map((k) => k.id));
     expect(f.length).toBeGreaterThan(0);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { diffResults } from '../../src/analysis/diff.js';
 import { renderDiff } from '../../src/report/diffText.js';
 import { makeResult } from './fixtures/results.js';
+import { fromUname } from './fixtures/distroKernels.js';
 
 const OLD = makeResult([
   { mode: 'none', attempts: 60_000, race: 2 },
@@ -43,7 +44,7 @@ describe('repro diff', () => {
     expect(diffResults([{ label: 'tcp-syn', result: OLD }], [{ label: 'tcp-syn', result: WORSE }], { failOnWorse: [] }).failures).toEqual([]);
   });
   it('says when kernels, backends or modes differ, and lists unmatched runs', () => {
-    const other = makeResult([{ mode: 'none', attempts: 30_000, race: 1 }, { mode: 'random', attempts: 30_000 }], { kernel: '5.10.0-28-amd64', kernelVersion: '5.10.0', backend: 'docker' });
+    const other = makeResult([{ mode: 'none', attempts: 30_000, race: 1 }, { mode: 'random', attempts: 30_000 }], { kernel: '5.10.0-28-amd64', kernelVersion: fromUname('5.10.0'), backend: 'docker' });
     const d = diffResults(
       [{ label: 'a', result: OLD }, { label: 'b', result: OLD }],
       [{ label: 'a', result: other }],

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { hostWarnings, typedHostWarnings } from '../../src/analysis/hostWarnings.js';
 import type { EnvironmentInfo } from '../../src/types.js';
+import { fromUname } from './fixtures/distroKernels.js';
 
 const KERNEL_6_COLUMNS = 'entries clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error expect_new expect_create expect_delete search_restart'.split(' ');
 const KERNEL_4_COLUMNS = 'entries searched found new invalid ignore delete delete_list insert insert_failed drop early_drop icmp_error expect_new expect_create expect_delete search_restart'.split(' ');
 
 function env(over: Partial<EnvironmentInfo>): EnvironmentInfo {
   return {
-    kernel: '6.18.44', kernelVersion: '6.18.44', os: 'Linux', arch: 'x64', cpus: 2,
+    kernel: '6.18.44', kernelVersion: fromUname('6.18.44'), os: 'Linux', arch: 'x64', cpus: 2,
     iptables: { version: '1.8.9', backend: 'nf_tables' },
     conntrackSysctls: { 'net.netfilter.nf_conntrack_count': '12', 'net.netfilter.nf_conntrack_max': '262144' },
     conntrackColumns: KERNEL_6_COLUMNS, node: 'v20.20.2', harness: { name: 'repro', version: '0.1.0', commit: null },

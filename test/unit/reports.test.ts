@@ -5,6 +5,7 @@ import { buildReportModel } from '../../src/report/reportModel.js';
 import { logBins } from '../../src/report/svgCharts.js';
 import { withStatistics } from '../../src/analysis/runStatistics.js';
 import { histogramOf, makeResult } from './fixtures/results.js';
+import { fromUname } from './fixtures/distroKernels.js';
 
 const RESULT = makeResult([
   { mode: 'none', attempts: 60_000, race: 8 },
@@ -48,11 +49,11 @@ describe('report.md', () => {
     expect(md).toContain('--port-range 40000-40199 --close rst');
     expect(md).toContain('<details><summary>All counter deltas</summary>');
   });
-  it('marks uncertain kernels', () => {
-    const old = renderMarkdown(makeResult([{ mode: 'none', attempts: 1000 }], { kernelVersion: '5.9.3', kernel: '5.9.3' }));
+  it('marks absent and unknown changes', () => {
+    const old = renderMarkdown(makeResult([{ mode: 'none', attempts: 1000 }], { kernelVersion: fromUname('5.9.3'), kernel: '5.9.3' }));
     expect(old).toContain('❌ absent');
-    // Every release in the table is pinned by a source now: only a version string nobody can read stays uncertain.
-    expect(renderMarkdown(makeResult([{ mode: 'none', attempts: 1000 }], { kernelVersion: 'vendor', kernel: 'vendor' }))).toContain('❔ uncertain');
+    // Every release in the table is pinned by a source now: only a version nobody can read is unknown.
+    expect(renderMarkdown(makeResult([{ mode: 'none', attempts: 1000 }], { kernelVersion: fromUname('vendor'), kernel: 'vendor' }))).toContain('❔ unknown');
     expect(old).toContain('_One mode only: nothing to compare._');
   });
 });

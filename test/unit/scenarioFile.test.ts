@@ -30,7 +30,7 @@ describe('scenario files', () => {
     expect(sf.runs.map((r) => r.name)).toEqual(['tcp-syn-modes', 'tcp-syn-fin-close']);
     expect(sf.runs[0]?.expectedModes).toEqual(['none', 'random', 'random-fully']);
     expect(cliArgsFor(sf.runs[0]!, 'out/x')).toEqual([
-      'tcp-syn', '--backend', 'netns', '--modes', 'none,random,random-fully', '--connections', '300000', '--duration', '90', '--out', 'out/x',
+      'tcp-syn', '--backend=netns', '--modes=none,random,random-fully', '--connections=300000', '--duration=90', '--out=out/x',
     ]);
   });
   it('accepts JSON too, and defaults the backend and modes', () => {
@@ -38,7 +38,7 @@ describe('scenario files', () => {
     expect(sf.runs[0]?.backend).toBe('auto');
     expect(sf.runs[0]?.modes).toBeNull();
     expect(sf.runs[0]?.expectedModes).toEqual(['none', 'random', 'random-fully']);
-    expect(cliArgsFor(sf.runs[0]!, 'd')).toEqual(['tcp-syn', '--backend', 'auto', '--no-keepalive', '--out', 'd']);
+    expect(cliArgsFor(sf.runs[0]!, 'd')).toEqual(['tcp-syn', '--backend=auto', '--no-keepalive', '--out=d']);
   });
   it('kernel: per run compares kernels side by side in one file (each run in a VM on its kernel, or on the host)', () => {
     const text = [
@@ -49,7 +49,7 @@ describe('scenario files', () => {
     const sf = parseScenarioFile('k.yaml', text);
     expect(sf.runs.map((r) => r.kernel)).toEqual([null, 'debian']);
     expect(cliArgsFor(sf.runs[1]!, 'd')).toEqual([
-      'tcp-syn', '--backend', 'auto', '--kernel', 'debian', '--modes', 'none,random-fully', '--vm-cpus', '2', '--connections', '20000', '--out', 'd',
+      'tcp-syn', '--backend=auto', '--kernel=debian', '--modes=none,random-fully', '--vm-cpus=2', '--connections=20000', '--out=d',
     ]);
     expect(problems('name: k\nruns:\n  - name: a\n    scenario: tcp-syn\n    backend: docker\n    kernel: debian\n')).toEqual([
       '5:14 runs[0].backend: a run with kernel: runs the netns backend inside its VM: use backend netns (or auto)',

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { renderTerminal } from '../../src/report/terminal.js';
 import { RESULT_SCHEMA, type ModeResult, type ResultFile } from '../../src/types.js';
 import { TCP_SYN_CONFIG } from './fixtures/results.js';
+import { fromUname } from './fixtures/distroKernels.js';
 
 function mode(over: Partial<ModeResult> & Pick<ModeResult, 'mode'>): ModeResult {
   return {
@@ -68,7 +69,7 @@ const RESULT: ResultFile = {
   interrupted: false,
   environment: {
     kernel: '6.18.0-1-amd64',
-    kernelVersion: '6.18.0',
+    kernelVersion: fromUname('6.18.0'),
     os: 'Debian GNU/Linux 13',
     arch: 'x64',
     cpus: 2,

@@ -11,6 +11,7 @@ import { isOurQemu, vmName } from '../../src/vm/lifecycle.js';
 import { progressText } from '../../src/commands/progress.js';
 import { UserError } from '../../src/errors.js';
 import type { ResultFile, VmInfo } from '../../src/types.js';
+import { fromUname } from './fixtures/distroKernels.js';
 
 const SPEC = { name: 'repro-vm-abc123', accel: 'tcg', cpus: 2, memoryMb: 2048, kernel: '/k/vmlinuz', initrd: '/w/initramfs.cpio', outDir: '/w/out' } as const;
 
@@ -196,7 +197,7 @@ describe('the host side of a VM run', () => {
   it("the result keeps the guest's environment, adds environment.vm and the host's command, and says on every mode that TCG was emulated", () => {
     const vm: VmInfo = { accel: 'tcg', cpus: 2, memoryMb: 2048, kernelSource: 'debian:linux-image-6.1.0-57-amd64=6.1.192-3', qemu: '7.2.22' };
     const guest = {
-      command: 'repro tcp-syn --backend netns --out /x', environment: { kernel: '6.1.0-57-amd64', kernelVersion: '6.1.0' },
+      command: 'repro tcp-syn --backend netns --out /x', environment: { kernel: '6.1.0-57-amd64', kernelVersion: fromUname('6.1.0') },
       modes: [{ mode: 'none', notes: ['n1'] }, { mode: 'random-fully', notes: [] }],
     } as unknown as ResultFile;
     const r = withVm(guest, vm, 'repro tcp-syn --kernel debian');

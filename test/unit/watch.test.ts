@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assessKernel } from '../../src/analysis/kernelFixes.js';
 import { LINE_WIDTH, insertFailedReading, lineCountersMoved, parseListenAddress, watchLine } from '../../src/node/watch/watch.js';
+import { fromUname } from './fixtures/distroKernels.js';
 
 const COLUMNS_6X = ['entries', 'clashres', 'found', 'insert_failed', 'drop', 'early_drop', 'chainlength'];
 
@@ -55,25 +56,25 @@ describe('the line per interval', () => {
 
 describe('the reading when insert_failed moves', () => {
   it('nothing when it did not move', () => {
-    expect(insertFailedReading('host', { insert_failed: 0, drop: 5 }, COLUMNS_6X, assessKernel('6.18.0'))).toBeNull();
+    expect(insertFailedReading('host', { insert_failed: 0, drop: 5 }, COLUMNS_6X, assessKernel(fromUname('6.18.0')))).toBeNull();
   });
 
   it('on a current kernel: TCP means the port race, UDP a clash resolution does not cover; next steps named', () => {
-    const r = insertFailedReading('rtr', { insert_failed: 4, drop: 4 }, COLUMNS_6X, assessKernel('6.18.0')) ?? '';
+    const r = insertFailedReading('rtr', { insert_failed: 4, drop: 4 }, COLUMNS_6X, assessKernel(fromUname('6.18.0'))) ?? '';
     expect(r).toMatch(/^! rtr: insert_failed \+4: unresolved clashes only; TCP has no clash resolution, so a TCP one is the SNAT port race/);
     expect(r).toMatch(/a UDP one is a case its clash resolution does not cover/);
     expect(r).toMatch(/Next: repro audit --netns rtr; repro tcp-syn --load burst/);
   });
 
   it('names the chain-too-long share and a full table, which are not the race', () => {
-    const r = insertFailedReading('host', { insert_failed: 5, chainlength: 2, early_drop: 7 }, COLUMNS_6X, assessKernel('6.18.0')) ?? '';
+    const r = insertFailedReading('host', { insert_failed: 5, chainlength: 2, early_drop: 7 }, COLUMNS_6X, assessKernel(fromUname('6.18.0'))) ?? '';
     expect(r).toMatch(/2 of them from hash chains over 64 entries/);
     expect(r).toMatch(/early_drop \+7: the table is full/);
     expect(r).toMatch(/Next: repro audit;/);
   });
 
   it('on an old kernel: no clashres column, and the DNS fixes it lacks', () => {
-    const r = insertFailedReading('pid:9', { insert_failed: 1 }, ['entries', 'searched', 'insert_failed', 'drop'], assessKernel('4.14.0')) ?? '';
+    const r = insertFailedReading('pid:9', { insert_failed: 1 }, ['entries', 'searched', 'insert_failed', 'drop'], assessKernel(fromUname('4.14.0'))) ?? '';
     expect(r).toMatch(/no clashres column: this count may include clashes the kernel resolved/);
     expect(r).toMatch(/a UDP one is the DNS A\/AAAA race, which this kernel does not fully resolve \(lacks/);
     expect(r).toMatch(/repro audit --pid 9/);

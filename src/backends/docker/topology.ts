@@ -7,7 +7,7 @@ import { parseNetCounters } from '../../host/netstat.js';
 import { readConntrackStatIn } from '../../host/conntrackStat.js';
 import { deleteEntriesFromSubnet } from '../../host/conntrackTable.js';
 import { formatPrefix, hostAddress, parsePrefix, pickFreeSubnets, prefixesInUse, type Prefix } from '../../host/subnets.js';
-import { containerName, linkName } from '../../host/names.js';
+import { NETNS_PATTERN, containerName, linkName } from '../../host/names.js';
 import { UserError, errorMessage } from '../../errors.js';
 import type { RunStateFile } from '../../runner/runState.js';
 import type { TestHost, Topology, TopologyRequest } from '../topology.js';
@@ -204,7 +204,7 @@ export async function buildDockerTopology(req: TopologyRequest, state: RunStateF
     nsExec: async (host, cmd, args) => run('nsenter', ['-t', String(pids.get(host.name) ?? (await containerPid(docker, host.name))), '-n', cmd, ...args]),
     netnsPath: async (host) => `/proc/${pids.get(host.name) ?? (await containerPid(docker, host.name))}/ns/net`,
     rootDir,
-    resolvers: dockerResolverFiles(rootDir),
+    resolvers: dockerResolverFiles(docker),
     readCounters: async (host) => {
       const pid = pids.get(host.name) ?? (await containerPid(docker, host.name));
       const [snmp, netstat] = await Promise.all([readFile(`/proc/${pid}/net/snmp`, 'utf8'), readFile(`/proc/${pid}/net/netstat`, 'utf8')]);
@@ -214,24 +214,35 @@ export async function buildDockerTopology(req: TopologyRequest, state: RunStateF
   };
 }
 
-/** Containers and networks of the harness's runs (one run, or all), for `repro cleanup`. */
+/**
+ * Containers and networks of the harness's runs, for `repro cleanup`: labelled repro.run=<id> where the label's
+ * value is a run id (6 hex digits), the name is repro-<that id>-<role>, and `owned(name, id)` agrees (the
+ * run's state file lists it). Anyone can put a repro.run label on their own container: the label alone decides
+ * nothing. With `dryRun`, listed, not removed.
+ */
 export async function removeDockerLeftovers(
   docker: Docker,
-  runId?: string,
-  keep: ReadonlySet<string> = new Set(),
+  owned: (name: string, runId: string) => boolean,
+  dryRun = false,
 ): Promise<{ containers: string[]; networks: string[] }> {
-  const filter = { label: [runId ? `${RUN_LABEL}=${runId}` : RUN_LABEL] };
-  const kept = (labels: Record<string, string> | undefined): boolean => keep.has(labels?.[RUN_LABEL] ?? '');
+  const filter = { label: [RUN_LABEL] };
+  const ours = (name: string, labels: Record<string, string> | undefined): boolean => {
+    const id = labels?.[RUN_LABEL] ?? '';
+    const m = NETNS_PATTERN.exec(name);
+    return /^[0-9a-f]{6}$/.test(id) && m?.[1] === id && owned(name, id);
+  };
   const containers: string[] = [];
   for (const c of await docker.listContainers({ all: true, filters: filter })) {
-    if (kept(c.Labels)) continue;
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    containers.push((c.Names[0] ?? c.Id).replace(/^\//, ''));
+    // A container has one name here (/name); a link's extra names have two slashes.
+    const name = (c.Names.find((n) => n.lastIndexOf('/') === 0) ?? '').slice(1);
+    if (!ours(name, c.Labels)) continue;
+    if (!dryRun) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    containers.push(name);
   }
   const networks: string[] = [];
   for (const n of await docker.listNetworks({ filters: filter })) {
-    if (kept(n.Labels)) continue;
-    await docker.getNetwork(n.Id).remove().catch(() => undefined);
+    if (!ours(n.Name, n.Labels)) continue;
+    if (!dryRun) await docker.getNetwork(n.Id).remove().catch(() => undefined);
     networks.push(n.Name);
   }
   return { containers, networks };

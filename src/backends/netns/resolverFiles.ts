@@ -44,9 +44,10 @@ export function netnsResolverFiles(): ResolverFiles {
 }
 
 /** For `repro cleanup`: remove the /etc/netns/<namespace> directories a killed run left, by name; returns them. */
-export async function removeResolverDirs(owned: (namespace: string) => boolean): Promise<string[]> {
+export async function removeResolverDirs(owned: (namespace: string) => boolean, dryRun = false): Promise<string[]> {
   const names = await readdir(NETNS_ETC).catch(() => [] as string[]);
   const mine = names.filter(owned);
+  if (dryRun) return mine;
   for (const n of mine) await rm(`${NETNS_ETC}/${n}`, { recursive: true, force: true });
   await removeEtcDirIfOnlyOurs();
   return mine;

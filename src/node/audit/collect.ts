@@ -1,7 +1,8 @@
 import os from 'node:os';
 import { errorMessage } from '../../errors.js';
 import { ConntrackStatsError, readConntrackStatIn, type ConntrackStatReading, type ConntrackStatsSource } from '../../host/conntrackStat.js';
-import { kernelVersionOf } from '../../host/environment.js';
+import { readKernelVersion } from '../../host/environment.js';
+import type { KernelVersion } from '../../types.js';
 import { netnsLabel, readFileIn, type NetnsRef } from '../../host/exec.js';
 import { readResolvers, type ResolverConfig } from '../../host/resolvers.js';
 import { readRulesets, type RulesetRead } from '../../host/rulesets.js';
@@ -11,8 +12,10 @@ import type { TableFacts } from './conntrackFindings.js';
 /** Everything audit reads from a node, read only, before any rule looks at it. */
 export interface AuditFacts {
   netns: string;
+  /** `uname -r`. */
   kernelRelease: string;
-  kernelVersion: string;
+  /** Its upstream version, as far as the machine says (host/kernelVersion.ts). */
+  kernelVersion: KernelVersion;
   rulesets: RulesetRead[];
   vxlan: VxlanRead;
   conntrack: { reading: ConntrackStatReading } | { reasons: Partial<Record<ConntrackStatsSource, string>> };
@@ -23,13 +26,16 @@ export interface AuditFacts {
   unreadable: Record<string, string>;
 }
 
-const SYSCTL = {
+export const SYSCTL = {
   count: '/proc/sys/net/netfilter/nf_conntrack_count',
   max: '/proc/sys/net/netfilter/nf_conntrack_max',
   buckets: '/proc/sys/net/netfilter/nf_conntrack_buckets',
   retries: '/proc/sys/net/ipv4/tcp_syn_retries',
   linear: '/proc/sys/net/ipv4/tcp_syn_linear_timeouts',
 } as const;
+
+/** The command whose failure is recorded for the VXLAN devices. */
+export const VXLAN_READ = 'ip -d link show type vxlan';
 
 export async function collectAuditFacts(ns: NetnsRef): Promise<AuditFacts> {
   const unreadable: Record<string, string> = {};
@@ -45,7 +51,7 @@ export async function collectAuditFacts(ns: NetnsRef): Promise<AuditFacts> {
     }
   };
   const num = (v: string | null): number | null => (v !== null && /^\d+$/.test(v) ? Number(v) : null);
-  const [rulesets, vxlan, conntrack, count, max, buckets, retries, linear, resolvers] = await Promise.all([
+  const [rulesets, vxlan, conntrack, count, max, buckets, retries, linear, resolvers, kernelVersion] = await Promise.all([
     readRulesets(ns),
     readVxlanDevices(ns),
     readConntrackStatIn(ns).then(
@@ -58,13 +64,14 @@ export async function collectAuditFacts(ns: NetnsRef): Promise<AuditFacts> {
     sysctl(SYSCTL.retries, false),
     sysctl(SYSCTL.linear, true),
     readResolvers(ns),
+    // One kernel for every namespace: the host's /proc/version is the one to read.
+    readKernelVersion(),
   ]);
-  if (vxlan.error) unreadable['ip -d link show type vxlan'] = vxlan.error;
-  const release = os.release();
+  if (vxlan.error) unreadable[VXLAN_READ] = vxlan.error;
   return {
     netns: netnsLabel(ns),
-    kernelRelease: release,
-    kernelVersion: kernelVersionOf(release),
+    kernelRelease: os.release(),
+    kernelVersion,
     rulesets,
     vxlan,
     conntrack,

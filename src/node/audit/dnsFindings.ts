@@ -52,9 +52,8 @@ function describe(r: ResolverConfig, facts: ResolvConfFacts, note: string): stri
  * on the kernel's UDP clash resolution (kernelFixes.ts rows of the dns race).
  */
 export function dnsFindings(resolvers: readonly ResolverConfig[], kernel: readonly FixAssessment[]): Finding[] {
-  const dnsFixes = kernel.filter((k) => k.race === 'dns');
-  const missing = dnsFixes.filter((k) => k.status !== 'present');
-  const severity: Severity = missing.length === 0 ? 'low' : 'medium';
+  const missing = kernel.filter((k) => k.race === 'dns' && k.status !== 'present');
+  const severity = dnsSeverity(kernel);
   const kernelNote =
     missing.length === 0
       ? 'This kernel resolves such clashes (they count as clashres, not drops), so lookups should not stall here; they still do on older kernels and through paths the resolution does not cover.'
@@ -98,13 +97,18 @@ export function dnsFindings(resolvers: readonly ResolverConfig[], kernel: readon
   return out;
 }
 
-/** file-unreadable for each resolv.conf that could not be read. */
-export function resolverUnreadable(resolvers: readonly ResolverConfig[]): Finding[] {
+/** How severe dns-parallel-queries is on this kernel: medium while a UDP clash fix is missing or may be. */
+export function dnsSeverity(kernel: readonly FixAssessment[]): Severity {
+  return kernel.some((k) => k.race === 'dns' && k.status !== 'present') ? 'medium' : 'low';
+}
+
+/** file-unreadable for each resolv.conf that could not be read, at the severity of the finding it hides (`hides`). */
+export function resolverUnreadable(resolvers: readonly ResolverConfig[], hides: Severity): Finding[] {
   return resolvers
     .filter((r) => r.text === null)
     .map((r) => ({
       id: 'file-unreadable' as const,
-      severity: 'low' as const,
+      severity: hides,
       subject: r.path,
       title: `${r.path} (${r.where}) could not be read: its DNS behaviour was not checked`,
       evidence: [r.error ?? 'not read'],

@@ -40,6 +40,23 @@ export function failing(findings: readonly Finding[], failOn: Severity | 'never'
   return findings.filter((f) => severityRank(f.severity) <= severityRank(failOn));
 }
 
+/** Findings that say an input could not be read: what they stand for was not looked at. */
+const COULD_NOT_LOOK: readonly FindingId[] = ['ruleset-unreadable', 'file-unreadable', 'conntrack-stats-unreadable'];
+
+/**
+ * --fail-on as an exit code: 2 when an input the gate needs could not be read (its finding is at or above the
+ * threshold: what it hides could be), with one line saying so; 1 when a finding is at or above it; else 0.
+ */
+export function gateOutcome(findings: readonly Finding[], failOn: Severity | 'never'): { code: 0 | 1 | 2; line: string | null } {
+  const over = failing(findings, failOn);
+  const blind = over.filter((f) => COULD_NOT_LOOK.includes(f.id));
+  if (blind.length > 0) {
+    const what = blind.map((f) => f.subject || f.id).join(', ');
+    return { code: 2, line: `repro: audit cannot pass --fail-on ${failOn}: ${blind.length} input${blind.length > 1 ? 's' : ''} could not be read (${what}), so findings at that severity may be hidden: run it as root in the namespace to audit` };
+  }
+  return { code: over.length > 0 ? 1 : 0, line: null };
+}
+
 /** Most severe first; ties in id, then subject order, so output is stable. */
 export function sortFindings(findings: readonly Finding[]): Finding[] {
   return [...findings].sort((a, b) => severityRank(a.severity) - severityRank(b.severity) || a.id.localeCompare(b.id) || a.subject.localeCompare(b.subject));

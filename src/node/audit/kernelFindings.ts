@@ -1,4 +1,5 @@
-import { VENDOR_CAVEAT, type FixAssessment } from '../../analysis/kernelFixes.js';
+import { kernelVersionWithSource, VENDOR_CAVEAT, type FixAssessment } from '../../analysis/kernelFixes.js';
+import type { KernelVersion } from '../../types.js';
 import type { Finding, Severity } from './findings.js';
 
 const RACE_NAME: Record<FixAssessment['race'], string> = {
@@ -10,9 +11,10 @@ const RACE_NAME: Record<FixAssessment['race'], string> = {
 
 /**
  * kernel-missing-fix: each known change (analysis/kernelFixes.ts) that this kernel lacks or may lack, with what it
- * means for this node. Changes that only improve the counters are low; the ones that leave a race unresolved medium.
+ * means for this node. Changes that only improve the counters are low; the ones that leave a race unresolved medium;
+ * the ones the version cannot tell (uncertain, or unknown without the sublevel) low: they may well be there.
  */
-export function kernelFindings(kernelRelease: string, kernel: readonly FixAssessment[]): Finding[] {
+export function kernelFindings(kernelRelease: string, version: KernelVersion, kernel: readonly FixAssessment[]): Finding[] {
   return kernel
     .filter((k) => k.status !== 'present')
     .map((k): Finding => {
@@ -22,7 +24,7 @@ export function kernelFindings(kernelRelease: string, kernel: readonly FixAssess
         severity,
         subject: k.id,
         title: `kernel ${kernelRelease} ${k.status === 'absent' ? 'lacks' : 'may lack'}: ${k.change}`,
-        evidence: [`uname -r: ${kernelRelease}`, `${k.status}: ${k.basis}`],
+        evidence: [`uname -r: ${kernelRelease}`, `upstream version: ${kernelVersionWithSource(version)}`, `${k.status}: ${k.basis}`],
         why: `For ${RACE_NAME[k.race]} on this node: ${k.meaning}. ${VENDOR_CAVEAT}`,
         fix: 'a kernel that carries the change (or confirm with your distribution that it is backported)',
       };

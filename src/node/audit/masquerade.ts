@@ -1,6 +1,6 @@
 import type { FixAssessment } from '../../analysis/kernelFixes.js';
 import type { RulesetRead } from '../../host/rulesets.js';
-import type { Finding } from './findings.js';
+import type { Finding, Severity } from './findings.js';
 import { parseIptablesSave, targetOf } from './iptablesSave.js';
 import { nftNatRules } from './nftRules.js';
 
@@ -14,6 +14,7 @@ export function ownerOf(chain: string, spec: string): string | null {
   if (/^IP-MASQ/.test(chain) || /ip-masq-agent/.test(spec)) return 'ip-masq-agent';
   if (/^CNI-HOSTPORT/.test(chain)) return 'CNI portmap';
   if (/^CNI-/.test(chain)) return 'CNI bridge (ipMasq)';
+  if (/^CILIUM_/.test(chain) || /\bcilium\b/i.test(spec)) return 'Cilium';
   if (/^DOCKER/.test(chain) || /^docker/.test(chain) || /\bdocker0\b|\bbr-[0-9a-f]{12}\b/.test(spec)) return 'Docker';
   return null;
 }
@@ -26,6 +27,8 @@ const OWNER_FIX: Record<string, string> = {
   Calico: "Calico's Felix rewrites its chains: change the flag through Calico's own configuration or version, not by hand",
   'Weave Net': 'Weave Net rewrites its chains: change it through Weave, not by hand',
   'ip-masq-agent': "ip-masq-agent rewrites IP-MASQ-AGENT: use a release that supports --random-fully and enable it in its configuration",
+  Cilium:
+    "Cilium writes this rule in its iptables masquerading mode and has its own setting for the flag: iptablesRandomFully: true in its Helm values (agent flag --iptables-random-fully), or its BPF masquerading (bpf.masquerade=true), which does not use this rule; a hand edit is undone at its next sync",
   'CNI portmap': 'the CNI portmap plugin writes this rule: check whether your plugin version can add --random-fully',
   'CNI bridge (ipMasq)': 'the CNI bridge plugin writes this rule (ipMasq: true): check whether your plugin version can add --random-fully',
 };
@@ -33,10 +36,10 @@ const OWNER_FIX: Record<string, string> = {
 const GENERIC_FIX = 'add --random-fully to the rule (iptables >= 1.6.2; nft: masquerade fully-random / snat to ADDR fully-random)';
 
 /** How often the no-flag race shows on this kernel: the port-search change decides (kernelFixes.ts, race tcp-syn). */
-function raceFrequency(kernel: readonly FixAssessment[]): { severity: 'high' | 'medium'; note: string } {
+export function raceFrequency(kernel: readonly FixAssessment[]): { severity: 'high' | 'medium'; note: string } {
   const search = kernel.filter((k) => k.race === 'tcp-syn' && (k.id === 'port-search-random' || /port search/i.test(k.change)));
   if (search.some((k) => k.status === 'absent')) return { severity: 'high', note: `This kernel: ${search.find((k) => k.status === 'absent')?.meaning ?? 'the race is frequent'}.` };
-  if (search.some((k) => k.status === 'uncertain')) return { severity: 'medium', note: 'This kernel may or may not carry the randomised port search: the race may be frequent.' };
+  if (search.some((k) => k.status === 'uncertain' || k.status === 'unknown')) return { severity: 'medium', note: 'This kernel may or may not carry the randomised port search: the race may be frequent.' };
   return { severity: 'medium', note: search[0] ? `This kernel: ${search[0].meaning}.` : '' };
 }
 
@@ -139,8 +142,11 @@ export function masqueradeFindings(reads: readonly RulesetRead[], kernel: readon
     });
 }
 
-/** ruleset-unreadable: a rule set that could not be read or parsed is a finding of its own, never a crash. */
-export function rulesetUnreadable(reads: readonly RulesetRead[]): Finding[] {
+/**
+ * ruleset-unreadable: a rule set that could not be read or parsed is a finding of its own, never a crash, at the
+ * severity of the worst finding it can hide on this kernel (`hides`), so that a gate that could not look fails.
+ */
+export function rulesetUnreadable(reads: readonly RulesetRead[], hides: Severity): Finding[] {
   const out: Finding[] = [];
   for (const r of reads) {
     let problem = r.error;
@@ -154,11 +160,11 @@ export function rulesetUnreadable(reads: readonly RulesetRead[]): Finding[] {
     if (problem === null) continue;
     out.push({
       id: 'ruleset-unreadable',
-      severity: 'low',
+      severity: hides,
       subject: r.tool,
-      title: `${r.tool} could not be read: its rules were not checked`,
+      title: r.text === null ? `${r.tool} could not be read: its rules were not checked` : `${r.tool} was read in part: the rest of its rules were not checked`,
       evidence: [problem],
-      why: 'NAT rules in this rule set would go unchecked, so the other findings may be incomplete.',
+      why: `A MASQUERADE or SNAT rule in it would go unchecked (on this kernel such a finding is ${hides}), so the other findings may be incomplete.`,
       fix: /not installed/.test(problem) ? `install the tool (Debian: apt-get install ${r.tool.startsWith('nft') ? 'nftables' : 'iptables'})` : 'run repro audit as root (CAP_NET_ADMIN) in the namespace to audit',
     });
   }

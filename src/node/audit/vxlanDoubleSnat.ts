@@ -34,7 +34,12 @@ export function kubePostroutingShape(read: RulesetRead): KubePostrouting {
 
 function worst(kernel: readonly FixAssessment[]): FixAssessment | null {
   const rows = kernel.filter((k) => k.race === 'vxlan');
-  return rows.find((k) => k.status === 'absent') ?? rows.find((k) => k.status === 'uncertain') ?? rows[0] ?? null;
+  return rows.find((k) => k.status === 'absent') ?? rows.find((k) => k.status === 'uncertain') ?? rows.find((k) => k.status === 'unknown') ?? rows[0] ?? null;
+}
+
+/** The most severe a vxlan-double-snat finding can be on this kernel (what an unread rule set or device list hides). */
+export function vxlanWorstSeverity(kernel: readonly FixAssessment[]): Severity {
+  return worst(kernel)?.status === 'present' ? 'low' : 'high';
 }
 
 /**

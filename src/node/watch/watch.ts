@@ -1,11 +1,10 @@
-import http from 'node:http';
-import os from 'node:os';
 import { Counter, Gauge, Registry, type OpenMetricsContentType } from 'prom-client';
 import { UserError, errorMessage } from '../../errors.js';
 import { assessKernel, type FixAssessment } from '../../analysis/kernelFixes.js';
 import { conntrackDelta, readConntrackStatIn, type ConntrackStat, type ConntrackStatsSource } from '../../host/conntrackStat.js';
-import { kernelVersionOf } from '../../host/environment.js';
+import { readKernelVersion } from '../../host/environment.js';
 import { netnsLabel, readFileIn, type NetnsRef } from '../../host/exec.js';
+import { serveMetrics, type MetricsServer } from './metricsServer.js';
 
 /** The counters each line shows; every counter the kernel has goes to the metrics. */
 export const LINE_COUNTERS = ['insert_failed', 'drop', 'clashres', 'early_drop'] as const;
@@ -124,8 +123,9 @@ export class Watch {
   private finish: () => void = () => undefined;
   /** Resolves once --count intervals are printed. */
   readonly finished = new Promise<void>((resolve) => (this.finish = resolve));
-  private readonly kernel = assessKernel(kernelVersionOf(os.release()));
-  private server: http.Server | null = null;
+  /** The kernel's known changes, from its upstream version (read in start(): /proc/version, not only uname -r). */
+  private kernel: FixAssessment[] = [];
+  private server: MetricsServer | null = null;
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -152,6 +152,7 @@ export class Watch {
   async start(): Promise<string | null> {
     // Said only once everything is up, so that a failure is the one line printed.
     const notes: string[] = [];
+    this.kernel = assessKernel(await readKernelVersion());
     for (const ns of this.o.targets) {
       const label = netnsLabel(ns);
       const r = await readConntrackStatIn(ns).catch((err: unknown) => {
@@ -179,29 +180,9 @@ export class Watch {
     this.sourceInfo.set({ netns: s.label, source: s.source }, 1);
   }
 
-  private listen(addr: ListenAddress): Promise<string> {
-    const server = http.createServer((req, res) => {
-      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('repro watch serves /metrics\n');
-        return;
-      }
-      this.registry.metrics().then(
-        (body) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(body),
-        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${errorMessage(err)}\n`),
-      );
-    });
-    this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => {
-        reject(new UserError(`--prometheus ${addr.host}:${addr.port}: ${err.code === 'EADDRINUSE' ? 'port in use' : err.code === 'EADDRNOTAVAIL' ? 'no such local address' : err.message}`));
-      });
-      // No host: every address, IPv6 and IPv4 (::, dual stack) where the kernel has IPv6.
-      server.listen(addr.port, addr.host === '' ? undefined : addr.host, () => {
-        const a = server.address();
-        const where = typeof a === 'object' && a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : `${addr.host}:${addr.port}`;
-        resolve(where);
-      });
-    });
+  private async listen(addr: ListenAddress): Promise<string> {
+    this.server = await serveMetrics(addr, this.registry);
+    return this.server.address;
   }
 
   private schedule(): void {
@@ -260,11 +241,7 @@ export class Watch {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.ticking;
-    if (this.server) {
-      const server = this.server;
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
+    await this.server?.close();
     for (const s of this.states) {
       const shown = LINE_COUNTERS.filter((c) => s.prev.columns.includes(c));
       if (this.o.json) {
