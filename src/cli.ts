@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UserError, errorMessage } from './errors.js';
 import { EXIT } from './exitCodes.js';
 import { requireRoot } from './host/preflight.js';
 import { collectEnvironment, harnessVersion } from './host/environment.js';
 import { cleanup, describeCleanup } from './commands/cleanup.js';
-import { doctorChecks, renderChecks } from './commands/doctor.js';
+import { hostname } from 'node:os';
+import { DOCTOR_SCHEMA, doctorChecks, doctorJson, isOptional, renderChecks } from './commands/doctor.js';
 import { registerScenarioCommands } from './commands/scenarioCommand.js';
 import { registerReportCommands } from './commands/reportCommands.js';
 import { registerRunCommand } from './commands/runCommand.js';
@@ -14,20 +15,46 @@ import { SCENARIO_NAMES } from './scenarios/registry.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerWatchCommand } from './commands/watch.js';
 import { registerTraceCommand } from './commands/trace.js';
+import { refuseNaN, requireValues, yargsMessage } from './commands/cliVoice.js';
+import { COMPLETIONS_FLAG, SHELLS, completionScript, modesCompletion, type Shell } from './commands/completion.js';
+import type { ScenarioName } from './types.js';
+
+const COMMANDS = [...SCENARIO_NAMES, 'run', 'report', 'diff', 'audit', 'watch', 'doctor', 'env', 'cleanup', 'trace', 'history', 'completion'];
+
+/**
+ * Every command's builder ends with requireValues, so an option that takes a value cannot be given without one,
+ * whoever adds the option. Only the (name, description, builder, handler) form is used in this program.
+ */
+function requiringValues<T>(y: Argv<T>): Argv<T> {
+  const command = y.command.bind(y) as (...args: unknown[]) => Argv<T>;
+  (y as { command: unknown }).command = (...args: unknown[]): Argv<T> => {
+    const builder = args[2];
+    if (typeof builder === 'function') args[2] = (a: Argv<T>) => requireValues((builder as (a: Argv<T>) => Argv<T> | undefined)(a) ?? a);
+    return command(...args);
+  };
+  return y;
+}
 
 async function main(): Promise<void> {
   let exitCode: number = EXIT.OK;
   const setExit = (code: number): void => void (exitCode = code);
-  const parser = yargs(hideBin(process.argv))
+  const words = hideBin(process.argv);
+  const parser = requiringValues(yargs(words))
     .scriptName('repro')
     .usage('$0 <command> [options]\n\nReproduce, measure and explain the conntrack/NAT races behind unexplained connection timeouts.');
   registerScenarioCommands(parser, setExit);
   parser
-    .command('doctor', 'check root, iproute2, iptables and its backend, conntrack and Docker; print the fix for each', {}, async () => {
-      const checks = await doctorChecks();
-      process.stdout.write(renderChecks(checks) + '\n');
-      setExit(checks.every((c) => c.ok || c.name.endsWith('(optional)')) ? EXIT.OK : EXIT.USAGE);
-    })
+    .command(
+      'doctor',
+      'check root, iproute2, iptables and its backend, conntrack and Docker; print the fix for each',
+      (y) => y.option('json', { type: 'boolean', default: false, describe: `print {schema: ${DOCTOR_SCHEMA}, version, host, time, ok, checks: [{name, ok, optional, detail, fix}]} as JSON` }),
+      async (argv) => {
+        const checks = await doctorChecks();
+        const json = argv.json ? doctorJson(checks, { version: await harnessVersion(), host: hostname(), time: new Date() }) : null;
+        process.stdout.write((json ? JSON.stringify(json, null, 2) : renderChecks(checks)) + '\n');
+        setExit(checks.every((c) => c.ok || isOptional(c)) ? EXIT.OK : EXIT.USAGE);
+      },
+    )
     .command('env', 'print the environment block of a result (kernel, iptables, conntrack sysctls, CPUs, versions) as JSON', {}, async () => {
       process.stdout.write(JSON.stringify(await collectEnvironment('netns'), null, 2) + '\n');
     })
@@ -53,23 +80,43 @@ async function main(): Promise<void> {
   registerWatchCommand(parser, setExit);
   registerTraceCommand(parser, setExit);
   parser
+    .middleware(refuseNaN(words, parser), true)
     // Commands take no positional arguments: anything left over (e.g. after a bare `--`) is a mistake, not ignored.
     .check((argv) => {
       const extra = argv._.slice(1);
       if (extra.length > 0) throw new UserError(`unexpected argument${extra.length > 1 ? 's' : ''}: ${extra.map((x) => JSON.stringify(String(x))).join(' ')}`);
       return true;
     })
-    .demandCommand(1, `name a command: ${SCENARIO_NAMES.join(', ')}, run, report, diff, audit, watch, trace, doctor, env or cleanup (see --help)`)
+    .command(
+      'completion <shell>',
+      'print the shell completion script: source <(repro completion bash), repro completion zsh > "${fpath[1]}/_repro", repro completion fish > ~/.config/fish/completions/repro.fish',
+      (y) => y.positional('shell', { type: 'string', choices: SHELLS, demandOption: true, describe: 'the shell the script is for' }),
+      (argv) => void process.stdout.write(completionScript(argv.shell as Shell, 'repro')),
+    )
+    // The callback the scripts call at each TAB (--get-yargs-completions WORDS); the command yargs would add is hidden.
+    .completion('__yargs-completion-script', false, (current: string, argv: { _: (string | number)[] }, defaultCompletion: () => void, done: (completions: string[]) => void) => {
+      const asked = words.slice(words.indexOf(`--${COMPLETIONS_FLAG}`) + 1);
+      const scenario = argv._.map(String).find((w): w is ScenarioName => (SCENARIO_NAMES as readonly string[]).includes(w));
+      if (scenario && asked.at(-2) === '--modes') return done(modesCompletion(scenario, current));
+      defaultCompletion();
+    })
+    .demandCommand(1, `name a command: ${COMMANDS.join(', ')} (see --help)`)
     .strict()
     .recommendCommands()
     .help()
     .alias('help', 'h')
     .version(await harnessVersion())
-    .completion('completion', 'print a bash/zsh completion script: repro completion >> ~/.bashrc (from zsh: >> ~/.zshrc)')
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((msg, err) => {
-      throw err ?? new UserError(msg);
+      // yargs' own validation errors come as a YError (requiresArg) or as a message; the program's own pass through.
+      if (err && err.name !== 'YError') throw err;
+      throw new UserError(yargsMessage(msg ?? err?.message ?? '', words, COMMANDS));
     });
+  if (words.length === 0) {
+    // Bare `repro`: the usage, as kubectl and docker print theirs.
+    process.stdout.write(`${await parser.getHelp()}\n`);
+    return;
+  }
   try {
     await parser.parseAsync();
   } catch (err) {

@@ -141,6 +141,23 @@ async function bpftraceCheck(): Promise<Check> {
   return { name: 'bpftrace (optional)', ok: first !== undefined, detail, fix };
 }
 
+export const DOCTOR_SCHEMA = 'repro/doctor@1';
+
+/** A check whose failure does not fail doctor (a fallback exists). */
+export const isOptional = (c: Check): boolean => c.name.endsWith('(optional)');
+
+/** `doctor --json`: every check with its fix, and whether the required ones pass. */
+export function doctorJson(checks: readonly Check[], at: { version: string; host: string; time: Date }): object {
+  return {
+    schema: DOCTOR_SCHEMA,
+    version: at.version,
+    host: at.host,
+    time: at.time.toISOString(),
+    ok: checks.every((c) => c.ok || isOptional(c)),
+    checks: checks.map((c) => ({ name: c.name.replace(/ \(optional\)$/, ''), ok: c.ok, optional: isOptional(c), detail: c.detail, ...(c.ok ? {} : { fix: c.fix }) })),
+  };
+}
+
 export function renderChecks(checks: readonly Check[]): string {
   const width = Math.max(0, ...checks.map((c) => c.name.length));
   return checks

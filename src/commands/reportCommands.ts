@@ -10,6 +10,7 @@ import { renderDiff } from '../report/diffText.js';
 import { redactResult } from '../report/resultFiles.js';
 import { historyCommand, type HistoryFormat } from './history.js';
 import { SCENARIOS } from '../scenarios/registry.js';
+import { failLine } from './cliVoice.js';
 
 export type ReportFormat = 'md' | 'html' | 'json';
 
@@ -33,13 +34,17 @@ export function parseFailOn(text: string): string[] {
   return list;
 }
 
-/** `repro diff OLD NEW`: the table on stderr, --json on stdout; exit code 1 when a threshold is crossed. */
+/**
+ * `repro diff OLD NEW`: the table on stdout (it is the document asked for, as audit's and report's), or the JSON
+ * with --json; exit code 1 when a threshold is crossed, said on the last line (stderr with --json).
+ */
 export async function diffCommand(oldPath: string, newPath: string, failOn: string, json: boolean): Promise<number> {
   const failOnWorse = parseFailOn(failOn);
   const d = diffResults(await loadResults(oldPath), await loadResults(newPath), { failOnWorse });
-  process.stderr.write(renderDiff(d) + '\n');
-  if (json) process.stdout.write(JSON.stringify(d, null, 2) + '\n');
-  return d.failures.length > 0 ? 1 : 0;
+  process.stdout.write(json ? JSON.stringify(d, null, 2) + '\n' : renderDiff(d) + '\n');
+  if (d.failures.length === 0) return 0;
+  (json ? process.stderr : process.stdout).write(failLine(`--fail-on-worse ${failOn}`, d.failures) + '\n');
+  return 1;
 }
 
 /** Registers `report` and `diff` on the CLI; setExit receives each command's exit code. */

@@ -11,6 +11,7 @@ import { prepareOutputDir } from '../report/resultFiles.js';
 import { writeFileAtomic } from '../atomicWrite.js';
 import { summaryJunit, summaryMarkdown, type RunSummary } from '../scenarioFile/summary.js';
 import type { ResultFile } from '../types.js';
+import { failLine } from './cliVoice.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
@@ -121,7 +122,12 @@ export async function runScenarioFile(file: string, opts: RunFileOptions): Promi
   for (const [i, name] of SUMMARY_FILES.entries()) await writeFileAtomic(path.join(dir, name), texts[i] ?? '', { replace: force });
   opts.say(`${summary.ok ? 'PASS' : 'FAIL'}: ${outcomes.filter((o) => o.ok).length}/${sf.runs.length} runs pass; results in ${dir} (summary.md, junit.xml)`);
   if (interrupted) return EXIT.INTERRUPTED;
-  return summary.ok ? EXIT.OK : EXIT.FAILED;
+  if (summary.ok) return EXIT.OK;
+  const crossed = outcomes.flatMap((o) => o.thresholds.filter((t) => !t.ok).map((t) => `${o.name} ${t.mode}: ${t.threshold} (${t.message})`));
+  const errors = outcomes.flatMap((o) => (o.error ? [`${o.name}: ${o.error}`] : []));
+  // A run that failed to run crossed no threshold: the line says so rather than blame the file's rules.
+  opts.say(crossed.length > 0 ? failLine(`the thresholds of ${file}`, [...crossed, ...errors]) : `exit 1: ${errors.join('; ')}`);
+  return EXIT.FAILED;
 }
 
 /** Registers `run` on the CLI; setExit receives its exit code. */

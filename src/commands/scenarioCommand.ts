@@ -10,6 +10,7 @@ import { chooseBackend } from '../backends/choose.js';
 import { buildNetnsTopology } from '../backends/netns/topology.js';
 import { SCENARIOS } from '../scenarios/registry.js';
 import { runScenarioInVm, VM_DEFAULTS } from '../vm/runInVm.js';
+import { dryRunPlan, renderDryRun } from './dryRun.js';
 import type { ScenarioEntry } from '../scenarios/shared/definition.js';
 import type { ScenarioHooks } from '../runner/hooks.js';
 import type { ResultFile } from '../types.js';
@@ -26,6 +27,7 @@ export interface CommonScenarioArgs {
   'kernel-modules'?: string | undefined;
   'vm-cpus': number;
   'vm-memory': number;
+  'dry-run'?: boolean | undefined;
 }
 
 /** The common flags of a scenario: where it runs, and where its result goes. */
@@ -34,7 +36,8 @@ export function commonFlags(s: ScenarioEntry): Record<string, Options> {
   return {
     backend: {
       type: 'string',
-      choices: ['auto', 'netns', 'docker'],
+      // A netns-only scenario does not offer the backend it would refuse.
+      choices: docker ? ['auto', 'netns', 'docker'] : ['auto', 'netns'],
       default: 'auto',
       describe: docker
         ? 'where the hosts run: netns (network namespaces), docker (containers behind a docker0-style bridge), or auto (docker when a daemon answers, else netns)'
@@ -48,6 +51,7 @@ export function commonFlags(s: ScenarioEntry): Record<string, Options> {
     'vm-cpus': { type: 'number', default: VM_DEFAULTS.cpus, describe: 'with --kernel: the guest\'s CPUs (the races need 2 or more)' },
     'vm-memory': { type: 'number', default: VM_DEFAULTS.memoryMb, describe: "with --kernel: the guest's memory in MB" },
     json: { type: 'boolean', default: false, describe: 'print result.json alone on stdout (the table and progress still go to stderr)' },
+    'dry-run': { type: 'boolean', default: false, describe: 'validate, then print what a run would create (namespaces, links, subnets, rules, containers, networks) on stdout; creates nothing, takes no lock' },
     out: { type: 'string', describe: `result directory (default: results/<time>-${s.name}-<run id>)` },
     force: { type: 'boolean', default: false, describe: 'replace result files already in --out (without it, an existing result is kept and the run refused)' },
     redact: { type: 'boolean', default: false, describe: "leave the machine's host name out of result.json and the reports" },
@@ -79,6 +83,11 @@ export async function runScenarioCommand(s: ScenarioEntry, argv: CommonScenarioA
   const prepared = s.prepare(argv);
   const docker = s.backends.includes('docker');
   if (!docker && argv.backend === 'docker') throw new UserError(`repro ${s.name} runs on the netns backend only: use --backend netns (or auto)`);
+  if (argv['dry-run']) {
+    if (argv.kernel !== undefined) throw new UserError('--dry-run describes a run on this host: it takes no --kernel');
+    process.stdout.write(renderDryRun(s.name, await dryRunPlan(s, argv)) + '\n');
+    return EXIT.OK;
+  }
   if (argv.out !== undefined) await prepareOutputDir(argv.out, RUN_OUTPUTS, argv.force === true);
   if (argv.kernel !== undefined) return runInGuest(s, argv, prepared.progressNoun);
   await requireNetnsPrerequisites();

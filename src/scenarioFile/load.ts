@@ -43,8 +43,12 @@ export interface FileProblem {
 }
 
 export class ScenarioFileError extends UserError {
-  constructor(readonly file: string, readonly problems: FileProblem[]) {
+  readonly problems: FileProblem[];
+  constructor(readonly file: string, problems: FileProblem[]) {
+    // In the file's order, whichever check found them.
+    problems = [...problems].sort((a, b) => a.line - b.line || a.col - b.col);
     super(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}: ` + problems.map((p) => `${file}:${p.line}:${p.col}: ${p.path ? `${p.path}: ` : ''}${p.message}`).join('; '));
+    this.problems = problems;
     this.name = 'ScenarioFileError';
   }
 }
@@ -107,6 +111,39 @@ function validator(): ReturnType<Ajv['compile']> {
   return compiled;
 }
 
+/**
+ * JSON forbids what YAML's flow style allows, a comma before `]` or `}`: the offset of every such comma, outside
+ * strings. Pure.
+ */
+export function trailingCommas(text: string): number[] {
+  const out: number[] = [];
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (ch === '\\') i++;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') inString = true;
+    else if (ch === ',') {
+      const next = /\S/.exec(text.slice(i + 1))?.[0];
+      if (next === ']' || next === '}') out.push(i);
+    }
+  }
+  return out;
+}
+
+/** JSON.parse's own complaint with its place, when it gives one (V8: "... (line L column C)"). */
+function jsonSyntaxProblem(text: string): FileProblem | null {
+  try {
+    JSON.parse(text);
+    return null;
+  } catch (err) {
+    const msg = errorMessage(err);
+    const m = /\(line (\d+) column (\d+)\)/.exec(msg);
+    return { line: Number(m?.[1] ?? 1), col: Number(m?.[2] ?? 1), path: '', message: `not valid JSON: ${msg.replace(/\s*\n\s*/g, ' ')}` };
+  }
+}
+
 interface RawRun {
   name: string;
   description?: string;
@@ -134,6 +171,13 @@ export function parseScenarioFile(file: string, text: string): ScenarioFile {
     const pos = lc.linePos(e.pos[0]);
     problems.push({ ...pos, path: '', message: e.message.split('\n')[0] ?? e.message });
   }
+  if (/\.json$/i.test(file)) {
+    // Read as YAML (for its positions), but held to JSON's grammar: every trailing comma, else JSON.parse's word.
+    const commas = trailingCommas(text);
+    for (const at of commas) problems.push({ ...lc.linePos(at), path: '', message: 'trailing comma: JSON allows none before ] or }' });
+    const syntax = commas.length === 0 && problems.length === 0 ? jsonSyntaxProblem(text) : null;
+    if (syntax) problems.push(syntax);
+  }
   if (problems.length > 0) throw new ScenarioFileError(file, problems);
   // Converting can still fail on text that parsed (an alias without its anchor, an alias bomb): a problem of the file.
   let data: unknown;
@@ -144,13 +188,21 @@ export function parseScenarioFile(file: string, text: string): ScenarioFile {
     throw new ScenarioFileError(file, problems);
   }
   const validate = validator();
+  // Runs the schema found fault with are left to its messages; the others are checked further, so that one
+  // reading of the file names every problem it has.
+  const faulty = new Set<number>();
   if (!validate(data)) {
-    for (const p of schemaProblems(validate.errors ?? [])) add(p.path, p.message, p.atKey);
-    throw new ScenarioFileError(file, problems);
+    for (const p of schemaProblems(validate.errors ?? [])) {
+      add(p.path, p.message, p.atKey);
+      if (p.path[0] === 'runs' && typeof p.path[1] === 'number') faulty.add(p.path[1]);
+    }
+    const runsOf = (data as { runs?: unknown } | null)?.runs;
+    if (!Array.isArray(runsOf)) throw new ScenarioFileError(file, problems);
   }
   const raw = data as { name: string; description?: string; runs: RawRun[] };
   const seen = new Map<string, number>();
-  const runs: ScenarioRun[] = raw.runs.map((r, i) => {
+  const runs: ScenarioRun[] = raw.runs.flatMap((r, i) => {
+    if (faulty.has(i)) return [];
     const at = (...rest: Path): Path => ['runs', i, ...rest];
     if (seen.has(r.name)) add(at('name'), `run name "${r.name}" is already used by runs[${seen.get(r.name)}]`);
     seen.set(r.name, i);
@@ -167,7 +219,10 @@ export function parseScenarioFile(file: string, text: string): ScenarioFile {
     try {
       expectedModes = spec.modeNames({ ...spec.defaults, ...options, ...(r.modes ? { modes: r.modes.join(',') } : {}) });
     } catch (err) {
-      add(r.modes && /mode/i.test(errorMessage(err)) ? at('modes') : at('options'), errorMessage(err));
+      // At the option the message names (`--clients must be ...`), else at modes or the options block.
+      const named = /^--([\w-]+)/.exec(errorMessage(err))?.[1];
+      const where = named !== undefined && named in options ? at('options', named) : r.modes && /mode/i.test(errorMessage(err)) ? at('modes') : at('options');
+      add(where, errorMessage(err));
     }
     const thresholds: Record<string, Threshold[]> = {};
     for (const [mode, list] of Object.entries(r.thresholds ?? {})) {
@@ -184,7 +239,7 @@ export function parseScenarioFile(file: string, text: string): ScenarioFile {
         else thresholds[mode]?.push(t);
       });
     }
-    return {
+    return [{
       name: r.name,
       ...(r.description ? { description: r.description } : {}),
       scenario: r.scenario,
@@ -194,7 +249,7 @@ export function parseScenarioFile(file: string, text: string): ScenarioFile {
       options,
       expectedModes,
       thresholds,
-    };
+    }];
   });
   if (problems.length > 0) throw new ScenarioFileError(file, problems);
   return { name: raw.name, ...(raw.description ? { description: raw.description } : {}), runs };

@@ -134,7 +134,7 @@ describe.skipIf(gate.skip)(`repro dns on the netns backend (real kernel)${gate.s
       [['dns', '--zone', 'not a name'], /--zone "not a name" is not a DNS name/],
       [['dns', '--backends', '0'], /--backends must be a whole number from 1 to 26/],
       [['dns', '--client', 'dig'], /client/],
-      [['dns', '--backend', 'podman'], /Invalid values: Argument: backend, Given: "podman"/],
+      [['dns', '--backend', 'podman'], /--backend "podman": choose auto, netns or docker/],
     ];
     for (const [args, pattern] of cases) {
       const r = await runCli(args);

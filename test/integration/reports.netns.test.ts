@@ -54,6 +54,8 @@ describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate
     const r = await runCli(['run', scenarioFile, '--out', runDir]);
     expect(r.stderr).toContain('FAIL: 0/1 runs pass');
     expect(r.code).toBe(1);
+    // The last line names the rule that made it exit 1: the file's threshold that cannot hold.
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(new RegExp(`^· exit 1 by the thresholds of ${scenarioFile.replace(/[.]/g, '\\.')}: modes random-fully: attempts > ${SIZE} \\(`));
     for (const f of ['summary.json', 'summary.md', 'junit.xml', 'modes/result.json']) {
       expect(existsSync(path.join(runDir, f)), f).toBe(true);
     }
@@ -174,10 +176,11 @@ describe.skipIf(gate.skip)(`reports, repro run and repro diff on real runs${gate
       const better = total > 0 && 2 * tail(0, x) < 0.05;
       expect(race?.verdict).toBe(worse ? 'worse' : better ? 'better' : total < 30 ? 'inconclusive' : race?.verdict === 'no difference' ? 'no difference' : 'inconclusive');
     }
-    expect(d.stderr).toMatch(/^tcp-syn \(tcp-syn\)/);
-    expect(d.stderr).toMatch(/none\s+race\s+\d+\/3,000\s+\d+\/3,000/);
     const never = await runCli(['diff', oldFile, newFile, '--fail-on-worse', 'never']);
     expect(never.code).toBe(0);
+    // The table is the document asked for: on stdout, as audit's and report's.
+    expect(never.stdout).toMatch(/^tcp-syn \(tcp-syn\)/);
+    expect(never.stdout).toMatch(/none\s+race\s+\d+\/3,000\s+\d+\/3,000/);
     const report = await runCli(['report', secondDir, '--format', 'md']);
     expect(report.code).toBe(0);
     expect(report.stdout).toBe(readFileSync(reportIn(secondDir, 'md'), 'utf8'));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { ScenarioFileError, parseScenarioFile } from '../../src/scenarioFile/load.js';
+import { ScenarioFileError, parseScenarioFile, trailingCommas } from '../../src/scenarioFile/load.js';
 import { cliArgsFor, evaluateRun } from '../../src/scenarioFile/evaluate.js';
 import { checkThreshold, parseThreshold, type Threshold } from '../../src/scenarioFile/thresholds.js';
 import { summaryJunit, summaryMarkdown } from '../../src/scenarioFile/summary.js';
@@ -58,8 +58,8 @@ describe('scenario files', () => {
   });
   it('reports schema problems with line and column', () => {
     expect(problems('name: x\nruns:\n  - name: a\n    scenario: udp\n    color: red\n')).toEqual([
-      '5:5 runs[0].color: unknown property "color"',
       '4:15 runs[0].scenario: must be one of tcp-syn, dns, vxlan',
+      '5:5 runs[0].color: unknown property "color"',
     ]);
     expect(problems('name: x\n')).toEqual(['1:1 : missing "runs"']);
     expect(problems('name: [x\n')[0]).toMatch(/^\d+:\d+ : /);
@@ -86,7 +86,49 @@ describe('scenario files', () => {
     expect(p).toContainEqual(expect.stringMatching(/^9:39 runs\[0\]\.thresholds\.none\[2\]: "verdict" is one of reproduced/));
     expect(p).toContainEqual(expect.stringMatching(/^10:7 runs\[0\]\.thresholds\.random: no mode "random" in this run/));
     expect(p).toContainEqual(expect.stringMatching(/^11:11 runs\[1\]\.name: run name "a" is already used/));
-    expect(p).toContainEqual(expect.stringMatching(/^13:14 runs\[1\]\.options: --connections must be a whole number/));
+    // At the option's value, not at its options block.
+    expect(p).toContainEqual(expect.stringMatching(/^13:29 runs\[1\]\.options\.connections: --connections must be a whole number/));
+  });
+
+  it('names every problem at once: a run the schema refuses does not hide the others', () => {
+    const text = [
+      'name: x',
+      'runs:',
+      '  - name: a',
+      '    scenario: tcp-syn',
+      '    colour: red',
+      '  - name: b',
+      '    scenario: dns',
+      '    options: { clients: 0 }',
+      '  - name: c',
+      '    scenario: vxlan',
+      '    thresholds: { "*": ["race =< 1"] }',
+    ].join('\n');
+    const p = problems(text);
+    expect(p).toHaveLength(3);
+    expect(p[0]).toMatch(/^5:5 runs\[0\]\.colour: unknown property "colour"/);
+    expect(p[1]).toMatch(/^8:25 runs\[1\]\.options\.clients: --clients must be a whole number from 1 to 64/);
+    expect(p[2]).toMatch(/^11:25 runs\[2\]\.thresholds\.\*\[0\]: /);
+  });
+
+  it('holds a .json file to JSON: every trailing comma at its place, and what JSON.parse refuses', () => {
+    const text = '{\n  "name": "x",\n  "runs": [\n    { "name": "a", "scenario": "tcp-syn", "modes": ["none",] },\n  ]\n}\n';
+    let caught: unknown;
+    try {
+      parseScenarioFile('f.json', text);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ScenarioFileError);
+    expect((caught as ScenarioFileError).problems.map((q) => `${q.line}:${q.col} ${q.message}`)).toEqual([
+      '4:59 trailing comma: JSON allows none before ] or }',
+      '4:63 trailing comma: JSON allows none before ] or }',
+    ]);
+    // The same text is valid YAML flow style: as .yaml it is accepted.
+    expect(parseScenarioFile('f.yaml', text).runs[0]?.modes).toEqual(['none']);
+    // A comma inside a string is no trailing comma; a JSON-only fault gets JSON.parse's place.
+    expect(trailingCommas('{"a": ",]", "b": [1]}')).toEqual([]);
+    expect(() => parseScenarioFile('g.json', "{'name': 'x', 'runs': []}")).toThrow(/g\.json:1:2: not valid JSON/);
   });
 });
 

@@ -147,7 +147,8 @@ describe('validateTcpSynArgs', () => {
       ['port', 65536],
     ];
     for (const [flag, v] of cases) {
-      expect(expectUserError({ [flag]: v }, `--${flag} `).message).toContain(`got ${v}`);
+      // Durations quote what was typed ("0"); plain numbers say what they got.
+      expect(expectUserError({ [flag]: v }, `--${flag} `).message).toMatch(new RegExp(`got ${v}$|^--${flag} "${v}": `));
     }
   });
 
@@ -155,7 +156,8 @@ describe('validateTcpSynArgs', () => {
     expectUserError({ clients: 2.5 }, '--clients');
     expectUserError({ workers: Number.NaN }, '--workers');
     expectUserError({ concurrency: Infinity }, '--concurrency');
-    expectUserError({ duration: '30' }, '--duration');
+    expectUserError({ duration: '30x' }, '--duration');
+    expectUserError({ duration: '1.5s' }, '--duration');
     expectUserError({ 'connect-timeout': 1500.5 }, '--connect-timeout');
   });
 

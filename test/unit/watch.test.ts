@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { assessKernel } from '../../src/analysis/kernelFixes.js';
-import { insertFailedReading, parseListenAddress, watchLine } from '../../src/node/watch/watch.js';
+import { LINE_WIDTH, insertFailedReading, lineCountersMoved, parseListenAddress, watchLine } from '../../src/node/watch/watch.js';
 import { fromUname } from './fixtures/distroKernels.js';
 
 const COLUMNS_6X = ['entries', 'clashres', 'found', 'insert_failed', 'drop', 'early_drop', 'chainlength'];
@@ -12,22 +12,45 @@ describe('--prometheus HOST:PORT', () => {
     expect(parseListenAddress('localhost:80')).toEqual({ host: 'localhost', port: 80 });
     expect(parseListenAddress('[::1]:9477')).toEqual({ host: '::1', port: 9477 });
   });
-  it.each(['9477', '127.0.0.1', '127.0.0.1:65536', ':9477', '127.0.0.1:9x', '::1:9477', 'a b:1'])('refuses %s in one line', (bad) => {
-    expect(() => parseListenAddress(bad)).toThrow(/^--prometheus ".*": expected HOST:PORT/);
+  it(':PORT is every address, as node_exporter --web.listen-address', () => {
+    expect(parseListenAddress(':9477')).toEqual({ host: '', port: 9477 });
+  });
+  it.each(['9477', '127.0.0.1', '127.0.0.1:65536', ':', ':9x', '127.0.0.1:9x', '::1:9477', 'a b:1'])('refuses %s in one line', (bad) => {
+    expect(() => parseListenAddress(bad)).toThrow(/^--prometheus ".*": expected HOST:PORT or :PORT/);
   });
 });
 
 describe('the line per interval', () => {
-  it('gives each counter its delta and its rate, and the table fill', () => {
+  it('gives each counter its delta over the interval, and the table fill', () => {
     const at = new Date(2026, 0, 2, 3, 4, 5);
-    expect(watchLine(at, 'host', { insert_failed: 3, drop: 4, clashres: 0, early_drop: 0, found: 9 }, 2, 120, 262144, 'procfs')).toBe(
-      '03:04:05  host  insert_failed +3 (1.5/s)  drop +4 (2.0/s)  clashres +0 (0.0/s)  early_drop +0 (0.0/s)  entries 120/262144  (procfs)',
+    expect(watchLine(at, 'host', { insert_failed: 3, drop: 4, clashres: 0, early_drop: 0, found: 9 }, 120, 262144)).toBe(
+      '03:04:05 host insert_failed +3 drop +4 clashres +0 early_drop +0 entries 120/262144',
     );
   });
   it('leaves out counters the kernel does not have', () => {
-    const line = watchLine(new Date(0), 'pid:7', { insert_failed: 0, drop: 0 }, 1, null, null, 'netlink');
-    expect(line).toMatch(/pid:7  insert_failed \+0 \(0\.0\/s\)  drop \+0 \(0\.0\/s\)  entries \?\/\?  \(netlink\)$/);
+    const line = watchLine(new Date(0), 'pid:7', { insert_failed: 0, drop: 0 }, null, null);
+    expect(line).toMatch(/ pid:7 insert_failed \+0 drop \+0 entries \?\/\?$/);
     expect(line).not.toMatch(/clashres/);
+  });
+  it('stays within 100 columns: the limit gives way first, then the label', () => {
+    // A lab's router with a race under way keeps everything.
+    expect(watchLine(new Date(0), 'repro-0a1b2c-rtr', { insert_failed: 12, drop: 12, clashres: 0, early_drop: 0 }, 40_000, 262_144)).toMatch(
+      / repro-0a1b2c-rtr insert_failed \+12 drop \+12 clashres \+0 early_drop \+0 entries 40000\/262144$/,
+    );
+    const big = { insert_failed: 1234, drop: 2345, clashres: 3456, early_drop: 4567 };
+    const noLimit = watchLine(new Date(0), 'pid:12345', big, 1_000_000, 4_000_000);
+    expect(noLimit).toMatch(/ pid:12345 insert_failed \+1234 drop \+2345 clashres \+3456 early_drop \+4567 entries 1000000$/);
+    const label = 'container:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
+    const short = watchLine(new Date(0), label, big, 1_000_000, 4_000_000);
+    expect(short).toMatch(/^\d\d:\d\d:\d\d container:0[^ ]*… insert_failed \+1234 drop .* entries 1000000$/);
+    for (const l of [noLimit, short, watchLine(new Date(0), label, { insert_failed: 1e12, drop: 1e12, clashres: 1e12, early_drop: 1e12 }, 1e9, 1e9)]) {
+      expect(l.length, l).toBeLessThanOrEqual(LINE_WIDTH);
+    }
+  });
+  it('--changes-only: an interval moved when a line counter did, whatever the others did', () => {
+    expect(lineCountersMoved({ insert_failed: 0, drop: 0, clashres: 0, early_drop: 0, found: 40 })).toBe(false);
+    expect(lineCountersMoved({ insert_failed: 0, drop: 0, clashres: 1, early_drop: 0 })).toBe(true);
+    expect(lineCountersMoved({})).toBe(false);
   });
 });
 

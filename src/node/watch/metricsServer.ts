@@ -83,7 +83,8 @@ export function serveMetrics(addr: { host: string; port: number }, source: Metri
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(new UserError(`--prometheus ${addr.host}:${addr.port}: ${err.code === 'EADDRINUSE' ? 'port in use' : err.code === 'EADDRNOTAVAIL' ? 'no such local address' : err.message}`));
     });
-    server.listen(addr.port, addr.host, () => {
+    // No host (--prometheus :PORT): every address, IPv6 and IPv4 (::, dual stack) where the kernel has IPv6.
+    server.listen(addr.port, addr.host === '' ? undefined : addr.host, () => {
       const a = server.address();
       const address = typeof a === 'object' && a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : `${addr.host}:${addr.port}`;
       resolve({

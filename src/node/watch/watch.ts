@@ -16,21 +16,40 @@ export interface ListenAddress {
   port: number;
 }
 
-/** --prometheus HOST:PORT (IPv6 in brackets); port 0 lets the kernel pick (the address is printed). */
+/**
+ * --prometheus HOST:PORT (IPv6 in brackets), or :PORT for every address (host ''), as node_exporter's
+ * --web.listen-address; port 0 lets the kernel pick (the address is printed).
+ */
 export function parseListenAddress(text: string): ListenAddress {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([\w.-]+)):(\d{1,5})$/.exec(text.trim());
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([\w.-]+))?:(\d{1,5})$/.exec(text.trim());
   const port = Number(m?.[3]);
-  if (!m || port > 65535) throw new UserError(`--prometheus "${text}": expected HOST:PORT, e.g. 127.0.0.1:9477 or 0.0.0.0:9477`);
-  return { host: (m[1] ?? m[2]) as string, port };
+  if (!m || port > 65535) throw new UserError(`--prometheus "${text}": expected HOST:PORT or :PORT (every address), e.g. 127.0.0.1:9477 or :9477`);
+  return { host: m[1] ?? m[2] ?? '', port };
 }
 
-const rate = (n: number, seconds: number): string => `${(n / seconds).toFixed(1)}/s`;
+/** A terminal line fits this many columns (a log line of a DaemonSet, a split pane). */
+export const LINE_WIDTH = 100;
 
-/** One terminal line: per-interval deltas (and per second) of the line counters, and the table's fill. Pure. */
-export function watchLine(at: Date, netns: string, delta: Record<string, number>, seconds: number, entries: number | null, limit: number | null, source: ConntrackStatsSource): string {
+/**
+ * One terminal line: the deltas of the line counters over the interval (said once at the start, as the stats
+ * source; --json has both and the seconds of each interval), and the table's fill; within LINE_WIDTH columns: the
+ * table's limit gives way first, then the label is shortened. Pure.
+ */
+export function watchLine(at: Date, netns: string, delta: Record<string, number>, entries: number | null, limit: number | null): string {
   const time = at.toTimeString().slice(0, 8);
-  const counters = LINE_COUNTERS.filter((c) => c in delta).map((c) => `${c} +${delta[c] ?? 0} (${rate(delta[c] ?? 0, seconds)})`);
-  return `${time}  ${netns}  ${counters.join('  ')}  entries ${entries ?? '?'}/${limit ?? '?'}  (${source})`;
+  const counters = LINE_COUNTERS.filter((c) => c in delta)
+    .map((c) => `${c} +${delta[c] ?? 0}`)
+    .join(' ');
+  const full = `${time} ${netns} ${counters} entries ${entries ?? '?'}/${limit ?? '?'}`;
+  if (full.length <= LINE_WIDTH) return full;
+  const fill = `entries ${entries ?? '?'}`;
+  const room = Math.max(4, LINE_WIDTH - `${time}  ${counters} ${fill}`.length);
+  return `${time} ${netns.length > room ? `${netns.slice(0, room - 1)}…` : netns} ${counters} ${fill}`.slice(0, LINE_WIDTH);
+}
+
+/** Whether an interval moved any of the line counters (--changes-only prints only those). Pure. */
+export function lineCountersMoved(delta: Record<string, number>): boolean {
+  return LINE_COUNTERS.some((c) => (delta[c] ?? 0) !== 0);
 }
 
 /**
@@ -74,6 +93,14 @@ export interface WatchOptions {
   prometheus: ListenAddress | null;
   /** --trace: each conntrack drop from eBPF (repro trace), counted per pod in repro_conntrack_drops_total. */
   trace?: boolean;
+  /** Stop after this many intervals (as `vmstat 2 5`); null: until stopped. */
+  count?: number | null;
+  /** Print only intervals that moved a line counter. */
+  changesOnly?: boolean;
+  /** One JSON object a line (NDJSON) on out instead of the terminal lines. */
+  json?: boolean;
+  /** The harness version, for repro_build_info. */
+  version?: string;
   out: (line: string) => void;
   err: (line: string) => void;
 }
@@ -93,6 +120,13 @@ export class Watch {
   private readonly entries = new Gauge({ name: 'repro_conntrack_entries', help: 'conntrack entries in the table', labelNames: ['netns'], registers: [this.registry] });
   private readonly limit = new Gauge({ name: 'repro_conntrack_entries_limit', help: 'net.netfilter.nf_conntrack_max', labelNames: ['netns'], registers: [this.registry] });
   private readonly sourceInfo = new Gauge({ name: 'repro_conntrack_stats_source', help: 'where the stats are read: procfs or netlink (1 for the source in use)', labelNames: ['netns', 'source'], registers: [this.registry] });
+  /** 1 while the last read of a target failed: its counters are then stale, not zero. */
+  private readonly readError = new Gauge({ name: 'repro_conntrack_read_error', help: 'whether the last read of the conntrack stats failed (1) or not (0); the counters keep their last value meanwhile', labelNames: ['netns'], registers: [this.registry] });
+  private readonly buildInfo = new Gauge({ name: 'repro_build_info', help: 'the repro version and Node.js that serve these metrics (always 1)', labelNames: ['version', 'nodejs'], registers: [this.registry] });
+  private intervals = 0;
+  private finish: () => void = () => undefined;
+  /** Resolves once --count intervals are printed. */
+  readonly finished = new Promise<void>((resolve) => (this.finish = resolve));
   /** The kernel's known changes, from its upstream version (read in start(): /proc/version, not only uname -r). */
   private kernel: FixAssessment[] = [];
   private readonly drops = new Counter({
@@ -107,7 +141,9 @@ export class Watch {
   private ticking: Promise<void> = Promise.resolve();
   private stopped = false;
 
-  constructor(private readonly o: WatchOptions) {}
+  constructor(private readonly o: WatchOptions) {
+    this.buildInfo.set({ version: o.version ?? 'unknown', nodejs: process.version }, 1);
+  }
 
   private counter(column: string): Counter {
     let c = this.counters.get(column);
@@ -138,6 +174,7 @@ export class Watch {
       // The counters start at the kernel's own totals since boot, so a scrape shows what conntrack -S shows.
       for (const col of r.stat.columns) if (col !== 'entries') this.counter(col).inc({ netns: label }, r.stat.rows.reduce((s, row) => s + (row[col] ?? 0), 0));
       this.gauges(state, r.stat, await this.limitOf(ns));
+      this.readError.set({ netns: label }, 0);
       notes.push(`watching ${label}: conntrack stats over ${r.source}${r.procfsError ? ` (procfs: ${r.procfsError})` : ''}, every ${this.o.intervalSec} s`);
     }
     if (this.o.trace) await this.startTrace();
@@ -153,9 +190,10 @@ export class Watch {
     const count = (r: TraceRecord): void => {
       const c = r.client;
       this.drops.inc({ netns: r.netns.replace(/^netns:/, ''), namespace: c?.namespace ?? '', pod: c?.pod ?? '', container: c?.container ?? '', kind: r.kind, protocol: r.protocol });
-      this.o.out(recordLine(r));
+      // With --json every line is one JSON object: the record as repro trace --json prints it, typed beside the intervals.
+      this.o.out(this.o.json ? JSON.stringify({ type: 'drop', ...r }) : recordLine(r));
     };
-    this.tracer = new Tracer({ targets: this.o.targets, intervalSec: this.o.intervalSec, onRecord: count, note: (l) => (l.startsWith('!') ? this.o.out(l) : this.o.err(l)) });
+    this.tracer = new Tracer({ targets: this.o.targets, intervalSec: this.o.intervalSec, onRecord: count, note: (l) => (l.startsWith('!') && !this.o.json ? this.o.out(l) : this.o.err(l)) });
     await this.tracer.start();
     void this.tracer.ended.then((why) => why && this.o.err(`! trace: ${why}`));
   }
@@ -174,6 +212,10 @@ export class Watch {
 
   private schedule(): void {
     if (this.stopped) return;
+    if (this.o.count != null && this.intervals >= this.o.count) {
+      this.finish();
+      return;
+    }
     this.timer = setTimeout(() => {
       this.ticking = this.tick().finally(() => this.schedule());
     }, this.o.intervalSec * 1000);
@@ -181,6 +223,7 @@ export class Watch {
 
   /** One interval: every target read again, its deltas printed and added to the metrics. */
   async tick(): Promise<void> {
+    this.intervals++;
     await Promise.all(
       this.states.map(async (s) => {
         let stat: ConntrackStat;
@@ -189,9 +232,11 @@ export class Watch {
           const r = await readConntrackStatIn(s.ns, s.source);
           [stat, limit] = [r.stat, await this.limitOf(s.ns)];
         } catch (err) {
+          this.readError.set({ netns: s.label }, 1);
           this.o.err(`! ${s.label}: ${errorMessage(err)}`);
           return;
         }
+        this.readError.set({ netns: s.label }, 0);
         const now = Date.now();
         const delta = conntrackDelta(s.prev, stat);
         for (const [col, d] of Object.entries(delta)) {
@@ -201,9 +246,15 @@ export class Watch {
         }
         this.gauges(s, stat, limit);
         const seconds = Math.max(0.001, (now - s.prevAt) / 1000);
-        this.o.out(watchLine(new Date(now), s.label, delta, seconds, stat.rows[0]?.['entries'] ?? null, limit, s.source));
         const reading = insertFailedReading(s.label, delta, stat.columns, this.kernel);
-        if (reading) this.o.out(reading);
+        const entries = stat.rows[0]?.['entries'] ?? null;
+        if (this.o.json) {
+          const counters = Object.fromEntries(Object.entries(delta).filter(([c]) => c !== 'entries'));
+          this.o.out(JSON.stringify({ type: 'interval', time: new Date(now).toISOString(), netns: s.label, seconds, delta: counters, entries, limit, source: s.source, ...(reading ? { reading } : {}) }));
+        } else if (!this.o.changesOnly || lineCountersMoved(delta)) {
+          this.o.out(watchLine(new Date(now), s.label, delta, entries, limit));
+          if (reading) this.o.out(reading);
+        }
         s.prev = stat;
         s.prevAt = now;
       }),
@@ -218,8 +269,12 @@ export class Watch {
     await this.tracer?.stop();
     await this.server?.close();
     for (const s of this.states) {
-      const counts = LINE_COUNTERS.filter((c) => s.prev.columns.includes(c)).map((c) => `${c} +${s.sinceStart[c] ?? 0}`);
-      this.o.out(`${s.label}: since the start ${counts.join('  ')}`);
+      const shown = LINE_COUNTERS.filter((c) => s.prev.columns.includes(c));
+      if (this.o.json) {
+        this.o.out(JSON.stringify({ type: 'total', netns: s.label, intervals: this.intervals, delta: Object.fromEntries(shown.map((c) => [c, s.sinceStart[c] ?? 0])) }));
+        continue;
+      }
+      this.o.out(`${s.label}: since the start ${shown.map((c) => `${c} +${s.sinceStart[c] ?? 0}`).join('  ')}`);
     }
   }
 }

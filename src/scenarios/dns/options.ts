@@ -6,6 +6,7 @@ import { GLIBC_ATTEMPTS, GLIBC_TIMEOUT_MS } from '../../agents/dns/glibcResolver
 import { MAX_ENDPOINTS } from '../../host/iptables.js';
 import type { DnsClientKind } from '../../agents/dns/protocol.js';
 import { parseDetectRate, parseWholeNumber as intIn } from '../shared/numberOption.js';
+import { durationOption } from '../shared/durationOption.js';
 
 /** --client: both (the default: the provoking burst client, then glibc, into one result), or one client alone. */
 export type DnsClientChoice = DnsClientKind | 'both';
@@ -43,7 +44,8 @@ export interface DnsArgs {
   workers: number;
   concurrency: number;
   queries: number;
-  duration: number;
+  /** Seconds, or a duration as written (15s, 1m). */
+  duration: number | string;
   backends: number;
   vip: string;
   zone: string;
@@ -95,7 +97,7 @@ export const DNS_FLAGS: FlagTable = {
   workers: { type: 'number', default: d.workers, describe: 'worker threads per client (1-32; burst: the sockets that share a source port)' },
   concurrency: { type: 'number', default: d.concurrency, describe: 'lookups in flight per worker (1-1024; burst workers move in lockstep)' },
   queries: { type: 'number', default: d.queries, describe: 'lookups per mode over all clients (burst: queries)' },
-  duration: { type: 'number', default: d.duration, describe: 'seconds of load per mode at most; a mode stops at --queries or --duration, whichever comes first' },
+  duration: { type: 'string', default: d.duration, describe: 'load per mode at most (15s, 1m; a bare number is seconds); a mode stops at --queries or --duration, whichever comes first' },
   backends: { type: 'number', default: d.backends, describe: 'DNS service endpoints behind the VIP (1-26)' },
   vip: { type: 'string', choices: ['on', 'off'], default: d.vip, describe: "on: clients ask a service VIP the host DNATs to the backends at random (kube-proxy's iptables shape); off: they ask the first backend" },
   zone: { type: 'string', default: d.zone, describe: 'the test zone the server answers (A and AAAA for every name below it, NXDOMAIN elsewhere)' },
@@ -120,7 +122,7 @@ export function validateDnsArgs(a: DnsArgs): DnsOptions {
     workers: intIn('workers', a.workers, 1, 32),
     concurrency: intIn('concurrency', a.concurrency, 1, 1024),
     queries: intIn('queries', a.queries, 1, 10_000_000),
-    durationSec: intIn('duration', a.duration, 1, 86_400),
+    durationSec: durationOption('duration', a.duration, 's', 1, 86_400),
     backends: intIn('backends', a.backends, 1, MAX_ENDPOINTS),
     vip: a.vip === 'on',
     zone: canonicalName(a.zone),

@@ -34,6 +34,8 @@ export interface ScenarioDefinition<O> {
 /** A validated run, ready to go: what the shared command tail needs, with the options type closed over. */
 export interface PreparedRun {
   modeNames: string[];
+  /** The validated options (the scenario's own type): what --dry-run describes. */
+  options: unknown;
   progressNoun: string;
   run(ctx: RunContext): Promise<ResultFile>;
 }
@@ -57,7 +59,7 @@ export function defineScenario<O>(d: ScenarioDefinition<O>): ScenarioEntry {
     rows: (modes) => d.rows(modes),
     prepare: (args) => {
       const opts = d.validate(args);
-      return { modeNames: d.modeNames(opts), progressNoun: d.progressNoun(opts), run: (ctx) => d.run(opts, ctx) };
+      return { modeNames: d.modeNames(opts), options: opts, progressNoun: d.progressNoun(opts), run: (ctx) => d.run(opts, ctx) };
     },
   };
 }

@@ -4,6 +4,7 @@ import { BURST_DEFAULTS, portRangesOverlap } from '../../agents/tcp/nativeBurst.
 import type { FlagTable } from '../shared/definition.js';
 import { parseModeList } from '../shared/modeList.js';
 import { parseDetectRate, parseWholeNumber as intIn } from '../shared/numberOption.js';
+import { durationOption } from '../shared/durationOption.js';
 
 /** The options of a run, before the backend adds its subnets. */
 export type TcpSynOptions = Omit<TcpSynConfig, 'clientSubnet' | 'serverSubnet' | 'backend'>;
@@ -13,11 +14,13 @@ export interface TcpSynArgs {
   modes: string;
   workers: number;
   concurrency: number;
-  duration: number;
+  /** Seconds, or a duration as written (30s, 2m). */
+  duration: number | string;
   /** Absent: 40000-40199 with --close rst; Linux's own 32768-60999 with --close fin (TIME_WAIT holds ports). */
   'port-range'?: string | undefined;
   close: string;
-  'connect-timeout': number;
+  /** Milliseconds, or a duration as written (8s). */
+  'connect-timeout': number | string;
   'server-workers': number;
   port: number;
   /** Absent: tcp. */
@@ -76,10 +79,10 @@ export const TCP_SYN_FLAGS: FlagTable = {
   concurrency: { type: 'number', default: d.concurrency, describe: 'connects in flight per worker (1-4096)' },
   connections: { type: 'number', describe: 'connect attempts per mode, over all clients; with --load both the steady phase\'s (the burst phase makes 10000) [default: 30000; 150000 with --load steady; 10000 with --load burst]' },
   'burst-ports': { type: 'string', describe: 'with a burst phase (--load both or burst): the source ports the rounds take in turn, LO-HI, outside the clients\' --port-range [default: 10000-32767]' },
-  duration: { type: 'number', default: d.duration, describe: 'seconds per mode at most; a mode stops at --connections or --duration, whichever comes first' },
+  duration: { type: 'string', default: d.duration, describe: 'per mode at most (30s, 2m; a bare number is seconds); a mode stops at --connections or --duration, whichever comes first' },
   'port-range': { type: 'string', describe: "the clients' ip_local_port_range LO-HI; narrow ranges make clients pick the same source ports, which the race needs [default: 40000-40199 with --close rst, 32768-60999 with --close fin]" },
   close: { type: 'string', choices: ['rst', 'fin'], default: d.close, describe: 'how clients close: rst (no TIME_WAIT, ports reused at once) or fin (orderly close, TIME_WAIT)' },
-  'connect-timeout': { type: 'number', default: d['connect-timeout'], describe: 'ms before an attempt is given up and counted as ETIMEDOUT (8000 shows the 1 s, 3 s and 7 s signatures)' },
+  'connect-timeout': { type: 'string', default: d['connect-timeout'], describe: 'time (8s, 500ms; a bare number is ms) before an attempt is given up and counted as ETIMEDOUT (8000 shows the 1 s, 3 s and 7 s signatures)' },
   'server-workers': { type: 'number', default: d['server-workers'], describe: 'server processes accepting on the shared listener' },
   port: { type: 'number', default: d.port, describe: 'TCP port of the server agent' },
   'detect-rate': { type: 'number', describe: 'race rate per 100 000 attempts that a not-reproduced (steady) or not-vulnerable (burst) verdict must rule out (one-sided 95 %); fewer attempts make a mode inconclusive; with --load both the steady phase\'s (the burst phase rules out 50) [default: 10; 5 with --load steady; 50 with --load burst, whose no-flag rate is thousands]' },
@@ -119,10 +122,10 @@ export function validateTcpSynArgs(a: TcpSynArgs): TcpSynOptions {
     workers: intIn('workers', a.workers, 1, 32),
     concurrency: intIn('concurrency', a.concurrency, 1, 4096),
     connections: intIn('connections', a.connections ?? sized(d.connections, BURST_LOAD_DEFAULTS.connections, BOTH_LOAD_DEFAULTS.connections), 1, 100_000_000),
-    durationSec: intIn('duration', a.duration, 1, 86_400),
+    durationSec: durationOption('duration', a.duration, 's', 1, 86_400),
     portRange,
     close,
-    connectTimeoutMs: intIn('connect-timeout', a['connect-timeout'], 100, 300_000),
+    connectTimeoutMs: durationOption('connect-timeout', a['connect-timeout'], 'ms', 100, 300_000),
     serverWorkers: intIn('server-workers', a['server-workers'], 1, 64),
     serverPort: intIn('port', a.port, 1, 65535),
     detectRatePer100k: parseDetectRate(a['detect-rate'] ?? sized(d['detect-rate'], BURST_LOAD_DEFAULTS.detectRate, BOTH_LOAD_DEFAULTS.detectRate), 'attempts'),

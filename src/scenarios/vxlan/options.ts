@@ -3,6 +3,7 @@ import type { FlagTable } from '../shared/definition.js';
 import { MASQUERADE_MODES, type MasqueradeMode } from '../../types.js';
 import { POSTROUTING_VARIANTS, type PostroutingVariant } from './kubeProxyRules.js';
 import { parseWholeNumber } from '../shared/numberOption.js';
+import { durationOption } from '../shared/durationOption.js';
 
 /**
  * `repro vxlan` options. A mode is `<rules>[+<flag>][+offload-off]`:
@@ -23,8 +24,10 @@ export interface VxlanArgs {
   connections: number;
   workers: number;
   concurrency: number;
-  duration: number;
-  'connect-timeout': number;
+  /** Seconds, or a duration as written (20s, 1m). */
+  duration: number | string;
+  /** Milliseconds, or a duration as written (70s). */
+  'connect-timeout': number | string;
   'server-workers': number;
   port: number;
   'service-port': number;
@@ -64,8 +67,8 @@ export const VXLAN_FLAGS: FlagTable = {
   connections: { type: 'number', default: d.connections, describe: 'connects per mode from node A (host network) to the service backed by pod B' },
   workers: { type: 'number', default: d.workers, describe: 'worker threads of the client (1-32)' },
   concurrency: { type: 'number', default: d.concurrency, describe: 'connects in flight per worker (1-1024)' },
-  duration: { type: 'number', default: d.duration, describe: 'seconds per mode at most; a mode stops at --connections or --duration, whichever comes first' },
-  'connect-timeout': { type: 'number', default: d['connect-timeout'], describe: 'ms before a connect is given up as ETIMEDOUT (70000 keeps the 1 s ... 63 s SYN-retransmit signatures)' },
+  duration: { type: 'string', default: d.duration, describe: 'per mode at most (20s, 1m; a bare number is seconds); a mode stops at --connections or --duration, whichever comes first' },
+  'connect-timeout': { type: 'string', default: d['connect-timeout'], describe: 'time (70s; a bare number is ms) before a connect is given up as ETIMEDOUT (70000 keeps the 1 s ... 63 s SYN-retransmit signatures)' },
   'server-workers': { type: 'number', default: d['server-workers'], describe: "processes accepting on pod B's listener" },
   port: { type: 'number', default: d.port, describe: "pod B's TCP port (the service's endpoint)" },
   'service-port': { type: 'number', default: d['service-port'], describe: "the service's port on its ClusterIP" },
@@ -114,8 +117,8 @@ export function validateVxlanArgs(a: VxlanArgs): VxlanOptions {
     connections: parseWholeNumber('connections', a.connections, 1, 10_000_000),
     workers: parseWholeNumber('workers', a.workers, 1, 32),
     concurrency: parseWholeNumber('concurrency', a.concurrency, 1, 1024),
-    durationSec: parseWholeNumber('duration', a.duration, 1, 3600),
-    connectTimeoutMs: parseWholeNumber('connect-timeout', a['connect-timeout'], 100, 300_000),
+    durationSec: durationOption('duration', a.duration, 's', 1, 3600),
+    connectTimeoutMs: durationOption('connect-timeout', a['connect-timeout'], 'ms', 100, 300_000),
     serverWorkers: parseWholeNumber('server-workers', a['server-workers'], 1, 64),
     serverPort: parseWholeNumber('port', a.port, 1, 65535),
     servicePort: parseWholeNumber('service-port', a['service-port'], 1, 65535),
