@@ -104,7 +104,7 @@ ${h2('modes', 'Modes side by side')}
 ${htmlTable(m.modes)}
 ${notes.length > 0 ? `<p>Notes:</p><ul>${notes.join('')}</ul>` : ''}
 ${h2('comparisons', 'Comparisons')}
-<p class="muted">Each mode against the first: attempts that stalled, within one phase; the central exact conditional binomial test and its inversion, the Clopper-Pearson interval for the rate ratio (vxlan's double SNAT share: Fisher's exact test and the odds ratio).</p>
+<p class="muted">Each mode against the first: attempts that stalled, within one phase; the central exact conditional binomial test and its inversion, the Clopper-Pearson interval for the rate ratio (the vxlan double SNAT share: Fisher's exact test and the odds ratio).</p>
 ${m.comparisons.rows.length > 0 ? htmlTable(m.comparisons) : '<p>One mode only: nothing to compare.</p>'}
 ${ratesChart(ratePoints(m), r.modes.map((x) => entryLabel(r, x)), ratesTitle)}
 ${h2('counters', 'Kernel counters')}

@@ -36,7 +36,7 @@ export function renderMarkdownModel(m: ReportModel): string {
   out.push('', '## Modes side by side', '', `${m.config}`, '', mdTable(m.modes), '');
   const notes = m.modeVerdicts.flatMap((v) => v.notes.map((n) => `- ${v.mode}: ${n}`));
   if (notes.length > 0) out.push('Notes:', '', ...notes, '');
-  out.push('## Comparisons', '', 'Each mode against the first; attempts that stalled, within one phase; the central exact conditional binomial test and its inversion, the Clopper-Pearson interval for the rate ratio (vxlan's double SNAT share: Fisher's exact test and the odds ratio).', '');
+  out.push('## Comparisons', '', 'Each mode against the first; attempts that stalled, within one phase; the central exact conditional binomial test and its inversion, the Clopper-Pearson interval for the rate ratio (the vxlan double SNAT share: Fisher exact test and the odds ratio).', '');
   out.push(m.comparisons.rows.length > 0 ? mdTable(m.comparisons) : '_One mode only: nothing to compare._', '');
   out.push('## Kernel counters', '', mdTable(m.counters), '');
   out.push(section('All counter deltas', mdTable(m.allCounters)), '');
