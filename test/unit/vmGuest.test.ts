@@ -31,7 +31,8 @@ describe('QEMU command line', () => {
     const fsdevs = option(a, '-fsdev');
     expect(fsdevs).toEqual([
       'local,id=root,path=/,security_model=passthrough,readonly=on,multidevs=remap',
-      'local,id=out,path=/w/out,security_model=passthrough,multidevs=remap',
+      // The guest's writable share keeps its owners, modes, symlinks and device nodes in xattrs (#25).
+      'local,id=out,path=/w/out,security_model=mapped-xattr,multidevs=remap',
     ]);
     expect(option(a, '-device')).toEqual(['virtio-9p-pci,fsdev=root,mount_tag=reproroot', 'virtio-9p-pci,fsdev=out,mount_tag=reproout']);
     expect(option(a, '-kernel')).toEqual(['/k/vmlinuz']);
