@@ -13,6 +13,7 @@ import { registerRunCommand } from './commands/runCommand.js';
 import { SCENARIO_NAMES } from './scenarios/registry.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerWatchCommand } from './commands/watch.js';
+import { registerMatrixCommand } from './commands/matrix.js';
 
 async function main(): Promise<void> {
   let exitCode: number = EXIT.OK;
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
   registerRunCommand(parser, setExit);
   registerAuditCommand(parser, setExit);
   registerWatchCommand(parser, setExit);
+  registerMatrixCommand(parser, setExit);
   parser
     // Commands take no positional arguments: anything left over (e.g. after a bare `--`) is a mistake, not ignored.
     .check((argv) => {
@@ -54,7 +56,7 @@ async function main(): Promise<void> {
       if (extra.length > 0) throw new UserError(`unexpected argument${extra.length > 1 ? 's' : ''}: ${extra.map((x) => JSON.stringify(String(x))).join(' ')}`);
       return true;
     })
-    .demandCommand(1, `name a command: ${SCENARIO_NAMES.join(', ')}, run, report, diff, audit, watch, doctor, env or cleanup (see --help)`)
+    .demandCommand(1, `name a command: ${SCENARIO_NAMES.join(', ')}, run, matrix, report, diff, audit, watch, doctor, env or cleanup (see --help)`)
     .strict()
     .recommendCommands()
     .help()

@@ -102,6 +102,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
       target: opts.connections,
       loadBoundMs: opts.durationSec * 1000 + timeouts * opts.connectTimeoutMs,
       boundText: timeouts === 2 ? '--duration + 2 x --connect-timeout' : '--duration + --connect-timeout',
+      durationSec: opts.durationSec,
       analyze: async (mode, rule, results, before, after, durationMs, evidence) => {
         const m = analyzeMode({
           mode,
