@@ -75,7 +75,7 @@ export function parseKernels(text: string): (string | null)[] {
 export function cellsOf(kernels: readonly (string | null)[], scenarios: readonly string[]): MatrixCell[] {
   if (scenarios.length === 0) throw new UserError('give at least one --scenario (e.g. --scenario "tcp-syn --load burst")');
   const parsed = scenarios.map(parseScenarioWords);
-  const slabels = parsed.map((p) => label(p.words.filter((w) => w !== '--backend' && w !== 'netns').join('_').replace(/--/g, '')));
+  const slabels = parsed.map((p) => scenarioLabel(p.words));
   return kernels.flatMap((kernel) =>
     parsed.map((p, i) => ({ kernel, kernelLabel: kernelLabel(kernel), scenario: p.scenario, words: p.words, scenarioLabel: slabels[i] ?? p.scenario })),
   );
@@ -85,12 +85,12 @@ export function cellsOf(kernels: readonly (string | null)[], scenarios: readonly
 export function cellsOfFile(runs: readonly ScenarioRun[]): MatrixCell[] {
   return runs.map((run) => {
     const words = cliArgsFor({ ...run, kernel: null }, '').slice(0, -2);
-    return { kernel: run.kernel, kernelLabel: kernelLabel(run.kernel), scenario: run.scenario, words, scenarioLabel: label(scenarioKey(run)), run };
+    return { kernel: run.kernel, kernelLabel: kernelLabel(run.kernel), scenario: run.scenario, words, scenarioLabel: scenarioLabel(words), run };
   });
 }
 
-/** A file's run is the same scenario on another kernel when all but its kernel agree: its row key. */
-function scenarioKey(run: ScenarioRun): string {
-  const opts = Object.entries(run.options).map(([k, v]) => `${k}-${String(v)}`);
-  return [run.scenario, ...(run.modes ?? []), ...opts].join('_');
+/** Pure: a scenario command's row label: its words without the backend, e.g. tcp-syn_load_burst. */
+export function scenarioLabel(words: readonly string[]): string {
+  const kept = words.filter((w, i) => w !== '--backend' && words[i - 1] !== '--backend');
+  return label(kept.join('_').replace(/--/g, ''));
 }

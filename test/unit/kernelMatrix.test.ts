@@ -149,3 +149,13 @@ describe('repro matrix', () => {
     expect(svg).toMatch(/>0<title>host tcp-syn_load_burst random-fully/);
   });
 });
+
+describe('repro matrix --file', () => {
+  it('scenarios/kernels.yaml gives the cells of the command line form, in the same order with the same labels', async () => {
+    const { loadScenarioFile } = await import('../../src/scenarioFile/load.js');
+    const { cellsOfFile } = await import('../../src/matrix/cells.js');
+    const fromFile = cellsOfFile((await loadScenarioFile('scenarios/kernels.yaml')).runs);
+    const fromArgs = cellsOf(parseKernels('host,debian:bullseye,debian:bookworm,debian:trixie'), ['tcp-syn --load burst', 'dns --client burst']);
+    expect(fromFile.map((c) => `${c.kernelLabel}/${c.scenarioLabel}`)).toEqual(fromArgs.map((c) => `${c.kernelLabel}/${c.scenarioLabel}`));
+  });
+});
