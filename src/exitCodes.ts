@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
 
-/** Every exit code repro gives, in one place (README "Exit codes"). */
+/** Every exit code repro gives, in one place (docs/commands.md, "Exit codes"). */
 export const EXIT = {
   /** The command did its job, whatever the verdict. */
   OK: 0,

@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
  */
 export const NAMESPACE = 'repro';
 export const METRICS_PORT = 9477;
-/** docker/Dockerfile built and pushed to the cluster's registry (README "On your nodes"). */
+/** docker/Dockerfile built and pushed to the cluster's registry (docs/nodes.md). */
 export const DEFAULT_IMAGE = 'repro:local';
 
 const APP = 'repro';

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 /**
- * The architecture's one rule (README "Architecture"): nothing below imports from above. Each source file belongs
+ * The architecture's one rule (docs/architecture.md): nothing below imports from above. Each source file belongs
  * to a layer; an import may only reach its own group or a lower layer. And no import cycle between files.
  */
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
