@@ -12,6 +12,7 @@ import { EXIT, exitCodeOfSignal } from '../exitCodes.js';
 import { writeFileAtomic } from '../atomicWrite.js';
 import { loadResultFile } from '../report/loadResults.js';
 import { evaluateRun } from '../scenarioFile/evaluate.js';
+import { guestErrorMessage } from '../vm/runInVm.js';
 import type { ResultFile } from '../types.js';
 import type { MatrixCell } from './cells.js';
 import { matrixResult, type CellOutcome, type MatrixResult } from './model.js';
@@ -103,17 +104,9 @@ export async function runMatrix(o: MatrixRunOptions): Promise<{ result: MatrixRe
   return { result, exitCode: interrupted ? EXIT.INTERRUPTED : failed ? EXIT.FAILED : EXIT.OK };
 }
 
-/** The last "repro: ..." line of a cell's stderr and the lines that continue it, else its last line. */
+/** The last "repro: ..." line of a cell's stderr with the lines that continue it, else its last line. */
 function lastError(stderr: string): string {
-  const lines = stderr.trimEnd().split('\n');
-  const at = lines.map((l) => /^repro: /.test(l)).lastIndexOf(true);
-  if (at < 0) return lines.at(-1) ?? '';
-  const out = [lines[at] ?? ''];
-  for (const l of lines.slice(at + 1)) {
-    if (!/^\s+\S/.test(l)) break;
-    out.push(l);
-  }
-  return out.join('\n').replace(/^repro: /, '');
+  return guestErrorMessage(stderr.trimEnd()) ?? stderr.trimEnd().split('\n').at(-1) ?? '';
 }
 
 export async function writeMatrixOutputs(dir: string, r: MatrixResult): Promise<void> {

@@ -78,8 +78,8 @@ export function withEmulatedDuration(words: readonly string[], accel: 'kvm' | 't
 }
 
 /**
- * Pure: the guest run's own error message from its console: the "repro: ..." line and the lines that continue it
- * (indented: a refused iptables line, the tool's whole stderr), so a failing guest command reaches the user whole.
+ * Pure: a run's own error message from its console or stderr: the last "repro: ..." line and the lines that continue
+ * it (indented: a refused iptables line, the tool's whole stderr), so a failing guest command reaches the user whole.
  */
 export function guestErrorMessage(consoleText: string): string | null {
   const lines = consoleText.split('\n');
