@@ -120,7 +120,7 @@ export function kernelFacts(results: readonly ResultFile[]): KernelFacts {
   const sysctls = env?.conntrackSysctls ?? {};
   return {
     release: env?.kernel ?? null,
-    kernelVersion: env?.kernelVersion ?? null,
+    kernelVersion: env ? versionText(env.kernelVersion) : null,
     kernelPackage: env?.vm?.kernelPackage ?? null,
     synLinearTimeouts: env ? (sysctls['net.ipv4.tcp_syn_linear_timeouts'] ?? null) : null,
     clashresCounter: env ? env.conntrackColumns.includes('clashres') : null,
@@ -172,4 +172,14 @@ export function matrixResult(
 export function fixesVersion(f: Pick<KernelFacts, 'kernelPackage' | 'kernelVersion'>): string | null {
   const fromPackage = /^(?:\d+:)?(\d+\.\d+\.\d+)/.exec(f.kernelPackage?.version ?? '')?.[1];
   return fromPackage ?? f.kernelVersion;
+}
+
+/**
+ * Pure: environment.kernelVersion as text: a string in these files, an object with its version in newer ones
+ * (helper kver's upstream version: { version, source, exact }).
+ */
+export function versionText(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  const inner = typeof v === 'object' && v !== null ? (v as { version?: unknown }).version : undefined;
+  return typeof inner === 'string' ? inner : null;
 }

@@ -83,7 +83,8 @@ export async function runMatrix(o: MatrixRunOptions): Promise<{ result: MatrixRe
       }
       const wallSec = (Date.now() - t0) / 1000;
       let result: ResultFile | null = null;
-      let error: string | null = end.code === EXIT.OK ? null : `exit ${end.code ?? 'none'}: ${lastError(end.stderr)}`;
+      let error: string | null =
+        end.code === EXIT.OK ? null : end.code === EXIT.INTERRUPTED ? 'interrupted (partial result)' : `exit ${end.code ?? 'none'}: ${lastError(end.stderr)}`;
       try {
         result = await loadResultFile(path.join(o.dir, rel, 'result.json'));
       } catch (err) {
