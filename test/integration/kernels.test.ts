@@ -84,10 +84,11 @@ describe.skipIf(skip)(`repro matrix: host, Debian 5.10 and 6.12 under TCG${skip 
       expect(md).toMatch(/\| debian-bullseye \| tcp-syn_load_burst_modes_none_connections_1000 \| none \| [\d,.]+ \[[\d,.]+–[\d,.]+\]/);
       expect(readFileSync(path.join(out, 'report.html'), 'utf8')).toContain('<svg');
 
-      // repro diff of two kernels works on the matrix's parts.
-      const d = await runCli(['diff', path.join(out, 'debian-bullseye', m.kernels[1]!.cells[0]!.scenarioLabel), path.join(out, 'debian-trixie', m.kernels[2]!.cells[0]!.scenarioLabel)]);
+      // repro diff of two kernels works on the matrix's parts (which rate is higher is the race's chance: no gate).
+      const cellDir = (k: number): string => path.join(out, m.kernels[k]!.label, m.kernels[k]!.cells[0]!.scenarioLabel);
+      const d = await runCli(['diff', cellDir(1), cellDir(2), '--fail-on-worse', 'never']);
       expect(d.code).toBe(0);
-      expect(d.stdout + d.stderr).toMatch(/5\.10/);
+      expect(d.stdout + d.stderr).toMatch(/syn-linear-timeouts \(tcp-syn\): absent → present/);
 
       // The cache is root's, 0700, and the fetches did not touch the machine's own apt lists.
       expect(statSync(CACHE).mode & 0o777).toBe(0o700);
