@@ -165,7 +165,7 @@ export async function restoreNetnsTables(netns: string, batch: string): Promise<
  * alone (on nf_tables the reason, e.g. "RULE_INSERT failed (No such file or directory)", is on a later line).
  */
 export function restoreRefusal(args: readonly string[], netns: string | null, batch: string, output: string): string {
-  const command = `${netns === null ? '' : `ip netns exec ${netns} `}iptables-restore ${args.join(' ')}`;
+  const command = [...(netns === null ? [] : ['ip', 'netns', 'exec', netns]), 'iptables-restore', ...args].join(' ');
   const lines = batch.split('\n');
   const refused = [...output.matchAll(/\bline (\d+)\b/g)]
     .map((m) => Number(m[1]))

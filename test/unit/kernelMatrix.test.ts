@@ -54,7 +54,7 @@ describe("a guest's errors reach the user whole", () => {
   it("the host keeps the guest's message with its continuation lines", () => {
     const consoleText = ['· topology: 2 clients', `repro: ${restoreRefusal([], null, BATCH, OUTPUT)}`, 'repro-vm: exit 2 at 80 s'].join('\n');
     const said = guestErrorMessage(consoleText) ?? '';
-    expect(said.split('\n')[0]).toBe("iptables-restore refused the harness's rules (iptables-restore ):");
+    expect(said.split('\n')[0]).toBe("iptables-restore refused the harness's rules (iptables-restore):");
     expect(said).toContain('RULE_INSERT failed (No such file or directory)');
     expect(said).not.toContain('repro-vm: exit');
     expect(guestErrorMessage('nothing here')).toBeNull();
