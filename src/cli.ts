@@ -19,7 +19,7 @@ import { refuseNaN, requireValues, yargsMessage } from './commands/cliVoice.js';
 import { COMPLETIONS_FLAG, SHELLS, completionScript, modesCompletion, type Shell } from './commands/completion.js';
 import type { ScenarioName } from './types.js';
 
-const COMMANDS = [...SCENARIO_NAMES, 'run', 'report', 'diff', 'audit', 'watch', 'doctor', 'env', 'cleanup', 'trace', 'history', 'completion'];
+const COMMANDS = [...SCENARIO_NAMES, 'run', 'report', 'diff', 'audit', 'watch', 'doctor', 'env', 'cleanup', 'trace', 'history', 'matrix', 'completion'];
 
 /**
  * Every command's builder ends with requireValues, so an option that takes a value cannot be given without one,
@@ -34,6 +34,7 @@ function requiringValues<T>(y: Argv<T>): Argv<T> {
   };
   return y;
 }
+import { registerMatrixCommand } from './commands/matrix.js';
 
 async function main(): Promise<void> {
   let exitCode: number = EXIT.OK;
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
   registerAuditCommand(parser, setExit);
   registerWatchCommand(parser, setExit);
   registerTraceCommand(parser, setExit);
+  registerMatrixCommand(parser, setExit);
   parser
     .middleware(refuseNaN(words, parser), true)
     // Commands take no positional arguments: anything left over (e.g. after a bare `--`) is a mistake, not ignored.

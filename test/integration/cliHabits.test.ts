@@ -69,7 +69,7 @@ describe('CLI habits (parse errors, usage, completion)', () => {
       [['diff'], 'repro: repro diff needs 2 arguments, got 0 (see repro diff --help)'],
       [['audit', '--bogus'], 'repro: repro audit has no option "--bogus" (see repro audit --help)'],
       [['audit', '--fail-on', 'severe'], 'repro: --fail-on "severe": choose high, medium, low, info or never'],
-      [['xyzzy'], 'repro: unknown command "xyzzy" (commands: tcp-syn, dns, vxlan, run, report, diff, audit, watch, doctor, env, cleanup, completion)'],
+      [['xyzzy'], 'repro: unknown command "xyzzy" (commands: tcp-syn, dns, vxlan, run, report, diff, audit, watch, doctor, env, cleanup, trace, history, matrix, completion)'],
       [['watch', '--interval', 'abc'], 'repro: --interval "abc": give a duration such as 30s, 500ms or 2m (a bare number is seconds), seconds from 0.1 s to 3600 s'],
       [['tcp-syn', '--duration', '500ms'], 'repro: --duration "500ms": give a duration such as 30s, 500ms or 2m (a bare number is seconds), whole seconds from 1 s to 86400 s'],
       [['vxlan', '--connect-timeout', '10m'], 'repro: --connect-timeout "10m": give a duration such as 30s, 500ms or 2m (a bare number is milliseconds), whole milliseconds from 100 ms to 300 s'],

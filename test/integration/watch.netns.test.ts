@@ -88,8 +88,10 @@ describe.skipIf(gate.skip)(`repro watch${gate.skip ? ` — skipped: ${gate.reaso
         const kernelAfter = kernelInsertFailed(lab.router);
         const made = kernelAfter - kernelBefore;
         expect(made).toBeGreaterThan(0);
-        // Every race drop went unanswered within the tool's 30 ms wait; a slow answer on a busy host counts too: a bound.
-        expect(race.unanswered).toBeGreaterThanOrEqual(made);
+        // The race tool's own view agrees with the kernel within a small slack, both ways: a slow answer on a busy host
+        // counts as unanswered without a drop, and insert_failed can also count a clash of a non-SYN packet (seen: 228
+        // unanswered for 229). What watch must match exactly is the kernel's counter, below.
+        expect(Math.abs(race.unanswered - made)).toBeLessThanOrEqual(Math.max(2, Math.ceil(made * 0.02)));
         const second = await scrape(w.url);
         expect(metric(second.body, 'repro_conntrack_insert_failed_total', lab.router)).toBe(kernelAfter);
         expect(metric(second.body, 'repro_conntrack_drop_total', lab.router) - metric(first.body, 'repro_conntrack_drop_total', lab.router)).toBe(made);
