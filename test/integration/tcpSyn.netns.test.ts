@@ -83,7 +83,7 @@ describe.skipIf(gate.skip)(`repro tcp-syn on the netns backend (real kernel)${ga
   it('refuses bad input with one line and exit code 2, leaving nothing behind', async () => {
     const before = hostSnapshot();
     const cases: [string[], RegExp][] = [
-      [['tcp-syn', '--bogus-flag'], /unknown argument/i],
+      [['tcp-syn', '--bogus-flag'], /^repro: repro tcp-syn has no option "--bogus-flag" \(see repro tcp-syn --help\)\n/],
       [['tcp-syn', '--port-range', '5000-4000'], /--port-range/],
       [['tcp-syn', '--port-range', 'lots'], /--port-range/],
       [['tcp-syn', '--modes', 'none,fastest'], /unknown mode "fastest"/],
