@@ -56,15 +56,15 @@ export function yargsMessage(msg: string, words: readonly string[], commands: re
   if (m) return `repro ${command ?? ''} takes ${m[2]} argument${m[2] === '1' ? '' : 's'}, got ${m[1]} (see ${help})`;
   m = /^Unknown arguments?: (.+)$/.exec(one);
   if (m) {
-    const names = (m[1] ?? '').split(', ');
+    // yargs names an unknown --foo-bar twice (foo-bar and its camelCase alias fooBar): one name each, kebab-case.
+    const names = [...new Set((m[1] ?? '').split(', ').map((n) => (words.includes(`--${n}`) || words.includes(n) ? n : n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`))))];
     const typed = names.map((n) => {
       const t = typedOption(n, words);
       // yargs reads --no-foo as foo negated and names foo: give back what was typed.
       return t.index >= 0 ? t.word : words.includes(n) ? n : words.includes(`--no-${n}`) ? `--no-${n}` : `--${n}`;
     });
     if (command !== undefined && !commands.includes(command) && typed.includes(command)) return `unknown command ${quote(command)} (commands: ${commands.join(', ')})`;
-    // yargs names an unknown --foo-bar twice (foo-bar and its camelCase alias fooBar): say it once, as typed.
-    const options = [...new Set(typed.filter((t) => t.startsWith('-')).map((t) => (words.includes(t) ? t : t.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`))))];
+    const options = [...new Set(typed.filter((t) => t.startsWith('-')))];
     const others = typed.filter((t) => !t.startsWith('-'));
     if (options.length === 0) return `unexpected argument${others.length > 1 ? 's' : ''} ${others.map(quote).join(' ')} (see ${help})`;
     return `${command ? `repro ${command} has` : 'repro has'} no option${options.length > 1 ? 's' : ''} ${options.map(quote).join(', ')} (see ${help})`;
