@@ -22,6 +22,7 @@ describe('podOfCgroupPath: kubelet cgroup names', () => {
     ['the pod cgroup itself', `/kubepods.slice/kubepods-pod${UID_}.slice`, { uid: UID }],
     ['seen from a private cgroup namespace', `/../../kubepods-besteffort-pod${UID_}.slice/cri-containerd-${ID}.scope`, { uid: UID, containerId: ID, runtime: 'containerd' }],
     ['a static pod (32-hex UID)', `/kubepods/besteffort/pod${'f'.repeat(32)}/${ID}`, { uid: 'f'.repeat(32), containerId: ID }],
+    ['a pod cgroup planted below the real one (a delegated subtree) does not rename it', `/kubepods.slice/kubepods-pod${UID_}.slice/cri-containerd-${ID}.scope/kubepods-pod${'1'.repeat(32)}.slice`, { uid: UID, containerId: ID, runtime: 'containerd' }],
     ['a crio conmon scope names the pod only', `/kubepods.slice/kubepods-pod${UID_}.slice/crio-conmon-${ID}.scope`, { uid: UID }],
   ])('%s', (_what, path, want) => {
     expect(podOfCgroupPath(path)).toEqual(want);

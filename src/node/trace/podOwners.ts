@@ -54,6 +54,8 @@ const RUNTIME = { 'cri-containerd': 'containerd', crio: 'cri-o', docker: 'docker
 /** The pod of one cgroup path (v1 or v2, systemd or cgroupfs driver, seen from any cgroup namespace), or null. */
 export function podOfCgroupPath(path: string): CgroupPod | null {
   const parts = path.split('/');
+  // The first pod component from the root wins: the only ones a container can make (a delegated cgroup of its own)
+  // are deeper, so a planted `pod<other uid>` below its own never renames it.
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] ?? '';
     const sd = SYSTEMD_POD.exec(part);
