@@ -48,7 +48,10 @@ export interface ServiceMonitor {
  * - watch --trace runs bpftrace as root: CAP_BPF (load the program, its maps), CAP_PERFMON (attach to tracepoints and
  *   kprobes, read kernel memory through BTF), CAP_NET_ADMIN (the conntrack -E / -L partner lookups over ctnetlink),
  *   CAP_SYS_ADMIN (bpftrace 0.17 and the runtimes' RuntimeDefault seccomp profiles still ask for it before bpf(2):
- *   measured in the image test); the node's BTF and tracefs, read-only.
+ *   measured in the image test); the node's BTF and tracefs, read-only. To name the pods it reads, with no runtime
+ *   socket (the CRI socket would be root on the node): hostPID and CAP_SYS_PTRACE (each process's /proc/<pid>/ns/net,
+ *   a ptrace-mode read check for other users' processes; its cgroup file, fib_trie and if_inet6), and the kubelet's
+ *   /var/log/pods read-only, of which only directory names are listed (<namespace>_<name>_<uid>).
  * - audit reads every container's resolv.conf through /proc/<pid>/root (hostPID, CAP_SYS_PTRACE) and the rules
  *   (iptables-save and nft: CAP_NET_ADMIN, CAP_NET_RAW).
  */
@@ -65,7 +68,7 @@ export interface NodeAccess {
 export const ACCESS: Record<'watch' | 'watchTrace' | 'audit', NodeAccess> = {
   watch: { runAsRoot: false, hostPID: false, capabilities: [], hostPaths: [], scratch: [] },
   // /run/repro: the tracer's state file (which processes it started), in the pod's own scratch space.
-  watchTrace: { runAsRoot: true, hostPID: false, capabilities: ['BPF', 'PERFMON', 'NET_ADMIN', 'SYS_ADMIN'], hostPaths: ['/sys/kernel/btf', '/sys/kernel/tracing'], scratch: ['/run/repro'] },
+  watchTrace: { runAsRoot: true, hostPID: true, capabilities: ['BPF', 'PERFMON', 'NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE'], hostPaths: ['/sys/kernel/btf', '/sys/kernel/tracing', '/var/log/pods'], scratch: ['/run/repro'] },
   audit: { runAsRoot: true, hostPID: true, capabilities: ['NET_ADMIN', 'NET_RAW', 'SYS_PTRACE'], hostPaths: [], scratch: [] },
 };
 

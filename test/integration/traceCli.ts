@@ -4,8 +4,8 @@ import { CLI } from './cli.js';
 import type { TraceRecord } from '../../src/node/trace/records.js';
 
 /** `repro trace --json` on one namespace, once it says it is tracing; stop() ends it by SIGINT and returns its records. */
-export async function startTrace(args: string[]) {
-  const child = spawn(process.execPath, [CLI, 'trace', '--json', '--interval', '1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startTrace(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(process.execPath, [CLI, 'trace', '--json', '--interval', '1', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

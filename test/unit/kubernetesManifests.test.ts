@@ -127,8 +127,10 @@ describe('the Service and ServiceMonitor', () => {
 const NEEDS: Record<string, { command: string[]; root: boolean; hostPID: boolean; caps: string[]; readOnlyHostPaths: string[]; scratch?: string }> = {
   // /proc/net/stat/nf_conntrack and nf_conntrack_max are 0444 in the node's namespace.
   'watch-daemonset.yaml': { command: ['watch'], root: false, hostPID: false, caps: [], readOnlyHostPaths: [] },
-  // bpftrace: bpf(2), perf_event_open on tracepoints, BTF and tracefs; ctnetlink for partners.
-  'watch-trace-daemonset.yaml': { command: ['watch', '--trace'], root: true, hostPID: false, caps: ['BPF', 'NET_ADMIN', 'PERFMON', 'SYS_ADMIN'], readOnlyHostPaths: ['/sys/kernel/btf', '/sys/kernel/tracing'], scratch: '/run/repro' },
+  // bpftrace: bpf(2), perf_event_open on tracepoints, BTF and tracefs; ctnetlink for partners. Pod names without a
+  // runtime socket: every process's /proc/<pid>/ns/net (hostPID; a ptrace-mode read check: SYS_PTRACE) and cgroup,
+  // and the kubelet's log directory names.
+  'watch-trace-daemonset.yaml': { command: ['watch', '--trace'], root: true, hostPID: true, caps: ['BPF', 'NET_ADMIN', 'PERFMON', 'SYS_ADMIN', 'SYS_PTRACE'], readOnlyHostPaths: ['/sys/kernel/btf', '/sys/kernel/tracing', '/var/log/pods'], scratch: '/run/repro' },
   // /proc/<pid>/root of every container; iptables-save, nft.
   'audit-job.yaml': { command: ['audit'], root: true, hostPID: true, caps: ['NET_ADMIN', 'NET_RAW', 'SYS_PTRACE'], readOnlyHostPaths: [] },
 };
@@ -177,19 +179,21 @@ describe('privileges: each manifest grants what its command needs, no more', () 
     expect(dockerRunOptions(trace)).toEqual([
       '--user', '0',
       '--cap-drop', 'ALL',
-      '--cap-add', 'BPF', '--cap-add', 'PERFMON', '--cap-add', 'NET_ADMIN', '--cap-add', 'SYS_ADMIN',
+      '--cap-add', 'BPF', '--cap-add', 'PERFMON', '--cap-add', 'NET_ADMIN', '--cap-add', 'SYS_ADMIN', '--cap-add', 'SYS_PTRACE',
       '--security-opt', 'no-new-privileges',
       '--read-only',
       '--network', 'host',
+      '--pid', 'host',
       '-v', '/sys/kernel/btf:/sys/kernel/btf:ro',
       '-v', '/sys/kernel/tracing:/sys/kernel/tracing:ro',
+      '-v', '/var/log/pods:/var/log/pods:ro',
       '--tmpfs', '/run/repro:size=1m,mode=0700',
     ]);
     expect(dockerRunOptions(watchDaemonSet(IMAGE).spec?.template.spec as V1PodSpec)).toEqual(['--user', '65534:65534', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--read-only', '--network', 'host']);
     expect(dockerRunOptions(auditJob(IMAGE).spec?.template.spec as V1PodSpec)).toContain('--pid');
     // Docker 20.10 knows no CAP_BPF/CAP_PERFMON: SYS_ADMIN, which the pod has, grants them.
     const old = dockerRunOptions(trace, { dockerLacks: ['BPF', 'PERFMON'] });
-    expect(old.filter((o, i) => old[i - 1] === '--cap-add')).toEqual(['NET_ADMIN', 'SYS_ADMIN']);
+    expect(old.filter((o, i) => old[i - 1] === '--cap-add')).toEqual(['NET_ADMIN', 'SYS_ADMIN', 'SYS_PTRACE']);
     expect(() => dockerRunOptions(auditJob(IMAGE).spec?.template.spec as V1PodSpec, { dockerLacks: ['SYS_PTRACE'] })).toThrow(/cannot grant CAP_SYS_PTRACE/);
   });
 });

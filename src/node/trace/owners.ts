@@ -2,6 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { connectDocker, dockerAnswers } from '../../backends/docker/daemon.js';
 import { CommandNotFoundError, run } from '../../host/exec.js';
+import { DEFAULT_PODS_LOG_ROOT, PODS_LOG_ROOT_ENV, readPodNetns } from './podOwners.js';
 
 /**
  * Who owns an address or a network namespace on this node: a named namespace (`ip netns`), a Docker container, a CRI
@@ -52,11 +53,19 @@ export class OwnerIndex {
   private refreshedAt = 0;
   private refreshing: Promise<void> | null = null;
 
-  constructor(private readonly warn: (line: string) => void) {}
+  private hostInode = 0;
+  /** Namespaces named by the kubelet's cgroups and log directories: the first answer, the runtimes' only fill gaps. */
+  private readonly podNetns = new Set<number>();
+
+  constructor(
+    private readonly warn: (line: string) => void,
+    private readonly podsLogRoot = process.env[PODS_LOG_ROOT_ENV] || DEFAULT_PODS_LOG_ROOT,
+  ) {}
 
   async init(): Promise<void> {
     if (await dockerAnswers(1500)) this.docker = (await connectDocker()).docker;
     const self = await stat('/proc/self/ns/net');
+    this.hostInode = self.ino;
     this.byNetns.set(self.ino, { id: 'host' });
     this.netnsPaths.set(self.ino, '/proc/self/ns/net');
     await this.refresh();
@@ -73,10 +82,26 @@ export class OwnerIndex {
     this.refreshing = (async () => {
       const byAddress = new Map<string, Owner>();
       await Promise.all([this.readNamed(byAddress), this.readDocker(byAddress), this.readCri(byAddress)]);
+      // Read last, written over the others: where it names a pod, it comes first.
+      for (const [addr, owner] of await this.readPods()) byAddress.set(addr, owner);
       this.byAddress = byAddress;
       this.refreshedAt = Date.now();
     })().finally(() => (this.refreshing = null));
     return this.refreshing;
+  }
+
+  /** Pods by their processes' cgroups and the kubelet's log directory names (hostPID, no runtime socket). */
+  private async readPods(): Promise<Map<string, Owner>> {
+    const out = new Map<string, Owner>();
+    // No container named: a pod's containers share its namespace, and its first process is mostly the sandbox's.
+    for (const n of await readPodNetns({ logRoot: this.podsLogRoot, hostInode: this.hostInode })) {
+      const owner: Owner = { id: `pod:${n.pod.namespace}/${n.pod.name}`, pod: n.pod.name, namespace: n.pod.namespace };
+      this.byNetns.set(n.inode, owner);
+      this.podNetns.add(n.inode);
+      if (!this.netnsPaths.has(n.inode)) this.netnsPaths.set(n.inode, `/proc/${n.pid}/ns/net`);
+      for (const a of n.addresses) out.set(a, owner);
+    }
+    return out;
   }
 
   private async readNamed(into: Map<string, Owner>): Promise<void> {
@@ -92,7 +117,7 @@ export class OwnerIndex {
         const owner: Owner = { id: `netns:${name}` };
         try {
           const s = await stat(path);
-          this.byNetns.set(s.ino, owner);
+          if (!this.podNetns.has(s.ino)) this.byNetns.set(s.ino, owner);
           this.netnsPaths.set(s.ino, path);
           const r = await run('ip', ['-n', name, '-j', 'addr'], { timeoutMs: 5000 });
           for (const a of addressesOf(r.stdout)) into.set(a, owner);
