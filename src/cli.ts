@@ -15,11 +15,12 @@ import { SCENARIO_NAMES } from './scenarios/registry.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerWatchCommand } from './commands/watch.js';
 import { registerTraceCommand } from './commands/trace.js';
+import { registerMatrixCommand } from './commands/matrix.js';
 import { refuseNaN, requireValues, yargsMessage } from './commands/cliVoice.js';
 import { COMPLETIONS_FLAG, SHELLS, completionScript, modesCompletion, type Shell } from './commands/completion.js';
 import type { ScenarioName } from './types.js';
 
-const COMMANDS = [...SCENARIO_NAMES, 'run', 'report', 'diff', 'audit', 'watch', 'doctor', 'env', 'cleanup', 'trace', 'history', 'completion'];
+const COMMANDS = [...SCENARIO_NAMES, 'run', 'matrix', 'report', 'diff', 'audit', 'watch', 'doctor', 'env', 'cleanup', 'trace', 'history', 'completion'];
 
 /**
  * Every command's builder ends with requireValues, so an option that takes a value cannot be given without one,
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
   registerAuditCommand(parser, setExit);
   registerWatchCommand(parser, setExit);
   registerTraceCommand(parser, setExit);
+  registerMatrixCommand(parser, setExit);
   parser
     .middleware(refuseNaN(words, parser), true)
     // Commands take no positional arguments: anything left over (e.g. after a bare `--`) is a mistake, not ignored.

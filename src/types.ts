@@ -327,6 +327,8 @@ export interface VmInfo {
   memoryMb: number;
   /** `debian:<package>=<version>`, `deb:<file>` or `file:<bzImage>`. */
   kernelSource: string;
+  /** A packaged kernel's Package and Version (its .deb's control file), e.g. linux-image-5.10.0-46-amd64 5.10.262-1; absent for a bzImage and in older files. */
+  kernelPackage?: { name: string; version: string };
   qemu: string;
 }
 

@@ -46,7 +46,11 @@ export function commonFlags(s: ScenarioEntry): Record<string, Options> {
     ...(docker
       ? { image: { type: 'string', describe: 'docker backend: a ready image holding node and the project at /opt/repro (docker/Dockerfile builds one); default: built offline from the host and cached' } }
       : {}),
-    kernel: { type: 'string', describe: 'run the scenario inside a QEMU guest on this kernel: a bzImage, a kernel .deb, or debian (the newest linux-image of this Debian release, fetched with apt-get download); netns backend (see "Other kernels")' },
+    kernel: {
+      type: 'string',
+      describe:
+        'run the scenario inside a QEMU guest on this kernel: a bzImage, a kernel .deb, debian (the newest linux-image of this Debian release, fetched with apt-get download) or debian:bullseye|bookworm|trixie (also debian:11 or debian:5.10: that release\'s current kernel, through a private apt sources list); netns backend (docs/kernels.md)',
+    },
     'kernel-modules': { type: 'string', describe: "with --kernel FILE (a bzImage): the kernel's lib/modules/<release> directory" },
     'vm-cpus': { type: 'number', default: VM_DEFAULTS.cpus, describe: 'with --kernel: the guest\'s CPUs (the races need 2 or more)' },
     'vm-memory': { type: 'number', default: VM_DEFAULTS.memoryMb, describe: "with --kernel: the guest's memory in MB" },
@@ -134,10 +138,17 @@ async function runInGuest(s: ScenarioEntry, argv: CommonScenarioArgs, noun: stri
       ...(argv['kernel-modules'] !== undefined ? { modulesDir: argv['kernel-modules'] } : {}),
       cpus: argv['vm-cpus'],
       memoryMb: argv['vm-memory'],
+      ...defaultDuration(s),
       command: ['repro', ...words].join(' '),
       ...hooks,
     }),
   );
+}
+
+/** The scenario's default --duration, which a TCG guest raises when the user gave none (src/vm/runInVm.ts). */
+function defaultDuration(s: ScenarioEntry): { defaultDurationSec?: number } {
+  const d = (s.flags as Record<string, Options | undefined>)['duration']?.default;
+  return typeof d === 'number' ? { defaultDurationSec: d } : {};
 }
 
 /** One yargs command per registered scenario, from its flag table; setExit receives its exit code. */

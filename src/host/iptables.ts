@@ -162,6 +162,22 @@ export async function restoreNetnsTables(netns: string, batch: string): Promise<
   await restore([], batch, netns);
 }
 
+/**
+ * Pure: what the user reads when iptables-restore refuses a batch: the command, the refused line of the batch (its
+ * "line N:" names it, counted from 1 as iptables-restore counts) and iptables' whole output, not its first line
+ * alone (on nf_tables the reason, e.g. "RULE_INSERT failed (No such file or directory)", is on a later line).
+ */
+export function restoreRefusal(args: readonly string[], netns: string | null, batch: string, output: string): string {
+  const command = [...(netns === null ? [] : ['ip', 'netns', 'exec', netns]), 'iptables-restore', ...args].join(' ');
+  const lines = batch.split('\n');
+  const refused = [...output.matchAll(/\bline (\d+)\b/g)]
+    .map((m) => Number(m[1]))
+    .filter((n, i, all) => n >= 1 && n <= lines.length && all.indexOf(n) === i)
+    .map((n) => `  refused line ${n}: ${lines[n - 1] ?? ''}`);
+  const said = output.trim().split('\n').map((l) => `  ${l}`).join('\n');
+  return [`iptables-restore refused the harness's rules (${command}):`, ...refused, said === '' ? '  (no output)' : said].join('\n');
+}
+
 async function restore(flags: readonly string[], batch: string, netns: string | null): Promise<void> {
   if (batch.trim() === '') return;
   const args = ['-w', '10', ...flags];
@@ -171,9 +187,7 @@ async function restore(flags: readonly string[], batch: string, netns: string | 
     if (err instanceof CommandNotFoundError) {
       throw new PrerequisiteError('iptables-restore not found: install iptables (Debian: apt-get install iptables)');
     }
-    if (err instanceof CommandFailedError) {
-      throw new UserError(`iptables-restore refused the harness's rules: ${err.output.split('\n')[0] ?? ''}`);
-    }
+    if (err instanceof CommandFailedError) throw new UserError(restoreRefusal(args, netns, batch, err.output));
     throw err;
   }
 }

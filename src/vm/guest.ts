@@ -32,9 +32,14 @@ export interface QemuSpec {
   rootDir?: string;
 }
 
+/** Pure: a value inside a QEMU option list (`key=value,...`): a comma is written twice, so a path cannot add options. */
+export const qemuOptValue = (v: string): string => v.replace(/,/g, ',,');
+
 /** Pure: QEMU's arguments for a spec. */
 export function qemuArgs(s: QemuSpec): string[] {
-  const cmdline = ['console=ttyS0', 'quiet', 'panic=-1', 'oops=panic', ...(s.append ?? [])];
+  // no_timer_check: on a loaded host a TCG guest's boot-time check of the 8254 timer through the IO-APIC can time out
+  // (5.10 then panics: "IO-APIC + timer doesn't work!"); the check says nothing of the lab's netfilter.
+  const cmdline = ['console=ttyS0', 'quiet', 'panic=-1', 'oops=panic', 'no_timer_check', ...(s.append ?? [])];
   return [
     '-name', `${s.name},process=${s.name}`,
     // TCG with one host thread per vCPU: the races need two CPUs running at once.
@@ -51,9 +56,12 @@ export function qemuArgs(s: QemuSpec): string[] {
     '-kernel', s.kernel,
     '-initrd', s.initrd,
     '-append', cmdline.join(' '),
-    '-fsdev', `local,id=root,path=${s.rootDir ?? '/'},security_model=passthrough,readonly=on,multidevs=remap`,
+    // The host's root, read-only: passthrough shows its real owners and modes, and the guest can write nothing there.
+    '-fsdev', `local,id=root,path=${qemuOptValue(s.rootDir ?? '/')},security_model=passthrough,readonly=on,multidevs=remap`,
     '-device', `virtio-9p-pci,fsdev=root,mount_tag=${ROOT_TAG}`,
-    '-fsdev', `local,id=out,path=${s.outDir},security_model=passthrough,multidevs=remap`,
+    // The writable share: mapped-xattr keeps the guest's owners, modes, symlinks and device nodes in xattrs of plain
+    // files, so nothing the guest creates there is a real symlink, setuid file or device node on the host.
+    '-fsdev', `local,id=out,path=${qemuOptValue(s.outDir)},security_model=mapped-xattr,multidevs=remap`,
     '-device', `virtio-9p-pci,fsdev=out,mount_tag=${OUT_TAG}`,
   ];
 }

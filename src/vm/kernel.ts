@@ -1,16 +1,20 @@
 /**
- * Which kernel a VM run boots: `--kernel FILE` (a bzImage, or a .deb of a kernel image) or `--kernel debian`
- * (the newest linux-image-*-amd64 of the running Debian release, fetched with `apt-get download`). Packages are
- * unpacked once into ~/.cache/repro/kernels/<key>/ and reused from there.
+ * Which kernel a VM run boots: `--kernel FILE` (a bzImage, or a .deb of a kernel image), `--kernel debian` (the
+ * newest linux-image-*-amd64 of the running Debian release, fetched with `apt-get download`) or
+ * `--kernel debian:<release>` (another release's, through a private sources list: src/vm/debian.ts). Packages are
+ * unpacked once into <cache>/kernels/<key>/ (root's cache: src/vm/cache.ts) and reused from there.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { chmod, lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { run, CommandNotFoundError } from '../host/exec.js';
 import { PrerequisiteError, UserError, errorMessage } from '../errors.js';
 import { processAlive } from '../runner/runLock.js';
+import { ensureCacheDir, reproCacheDir } from './cache.js';
+import {
+  DEBIAN_KEYRING, debianMirrors, hostAptSources, parseDebianSpec, privateAptOptions, privateSourcesList, type DebianRelease,
+} from './debian.js';
 
 export interface ResolvedKernel {
   /** The bzImage QEMU boots. */
@@ -21,10 +25,8 @@ export interface ResolvedKernel {
   release: string | null;
   /** How it was chosen, for environment.vm.kernelSource: `debian:<package>=<version>`, `deb:<file>`, `file:<file>`. */
   source: string;
-}
-
-export function reproCacheDir(): string {
-  return path.join(process.env['XDG_CACHE_HOME'] || path.join(os.homedir(), '.cache'), 'repro');
+  /** A packaged kernel's Package and Version (its control file), e.g. linux-image-5.10.0-46-amd64 5.10.262-1. */
+  package?: { name: string; version: string };
 }
 
 export const kernelCacheDir = (): string => path.join(reproCacheDir(), 'kernels');
@@ -93,6 +95,7 @@ export interface KernelTree {
   image: string;
   release: string;
   modulesDir: string | null;
+  package?: { name: string; version: string };
 }
 
 /**
@@ -133,12 +136,15 @@ export async function modulesDirFor(dir: string, release: string | null): Promis
 export async function resolveKernel(spec: string, opts: { modulesDir?: string; onPhase?: (text: string) => void } = {}): Promise<ResolvedKernel> {
   const say = opts.onPhase ?? (() => undefined);
   let k: ResolvedKernel;
-  if (spec === 'debian') {
-    k = await debianKernel(say);
+  const release = parseDebianSpec(spec);
+  if (release !== undefined) {
+    await ensureCacheDir();
+    k = await debianKernel(say, release);
   } else {
+    await ensureCacheDir();
     const file = path.resolve(spec);
     const head = await readHead(file, 0x4000).catch((err: unknown) => {
-      throw new UserError(`--kernel ${spec}: ${errorMessage(err)} (give a bzImage, a kernel .deb, or "debian")`);
+      throw new UserError(`--kernel ${spec}: ${errorMessage(err)} (give a bzImage, a kernel .deb, "debian" or "debian:<release>")`);
     });
     if (head.toString('latin1', 0, 8) === '!<arch>\n') {
       const key = `deb-${await sha256Prefix(file)}`;
@@ -178,21 +184,24 @@ export function requireDebianHost(osReleaseText: string, arch: string = process.
   if (arch !== 'x64') throw new UserError(`--kernel debian fetches linux-image-amd64: this host is ${arch}; pass --kernel FILE`);
 }
 
-async function debianKernel(say: (text: string) => void): Promise<ResolvedKernel> {
-  requireDebianHost(await readFile('/etc/os-release', 'utf8').catch(() => ''));
-  const show = await run('apt-cache', ['show', '--no-all-versions', 'linux-image-amd64'], { check: false }).catch((err: unknown) => {
+async function debianKernel(say: (text: string) => void, release: DebianRelease | null): Promise<ResolvedKernel> {
+  if (release === null) requireDebianHost(await readFile('/etc/os-release', 'utf8').catch(() => ''));
+  else if (process.arch !== 'x64') throw new UserError(`--kernel debian:${release.suite} fetches linux-image-amd64: this host is ${process.arch}; pass --kernel FILE`);
+  const apt = release === null ? { dir: null, options: [] as string[] } : await privateApt(release, say);
+  const show = await run('apt-cache', [...apt.options, 'show', '--no-all-versions', 'linux-image-amd64'], { check: false }).catch((err: unknown) => {
     if (err instanceof CommandNotFoundError) throw new PrerequisiteError('apt-cache not found: --kernel debian needs apt (or pass --kernel FILE)');
     throw err;
   });
   const pkg = show.code === 0 ? debianKernelPackage(show.stdout) : null;
-  if (!pkg) throw new PrerequisiteError('apt knows no linux-image-amd64 with a kernel dependency: run apt-get update (or pass --kernel FILE)');
+  const where = release === null ? 'apt' : `Debian ${release.suite}`;
+  if (!pkg) throw new PrerequisiteError(`${where} knows no linux-image-amd64 with a kernel dependency: ${release === null ? 'run apt-get update' : 'is the mirror reachable?'} (or pass --kernel FILE)`);
   const key = `debian-${pkg.name}_${pkg.version ?? 'any'}`;
   const tree = await unpackedDeb(key, async () => {
     const dir = path.join(kernelCacheDir(), `${key}.download-${process.pid}`);
     await mkdir(dir, { recursive: true });
     try {
-      say(`fetching ${pkg.name}${pkg.version ? ` ${pkg.version}` : ''} with apt-get download`);
-      const r = await run('apt-get', ['download', '-q', pkg.version ? `${pkg.name}=${pkg.version}` : pkg.name], { check: false, cwd: dir });
+      say(`fetching ${pkg.name}${pkg.version ? ` ${pkg.version}` : ''} with apt-get download${release === null ? '' : ` (Debian ${release.suite})`}`);
+      const r = await run('apt-get', [...apt.options, 'download', '-q', pkg.version ? `${pkg.name}=${pkg.version}` : pkg.name], { check: false, cwd: dir });
       const deb = (await readdir(dir)).find((f) => f.endsWith('.deb'));
       if (r.code !== 0 || !deb) throw new UserError(`apt-get download ${pkg.name} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ')}`);
       return await readFile(path.join(dir, deb));
@@ -203,6 +212,36 @@ async function debianKernel(say: (text: string) => void): Promise<ResolvedKernel
   return { ...tree, source: `debian:${pkg.name}${pkg.version ? `=${pkg.version}` : ''}` };
 }
 
+/** Lists older than this are fetched again (a release's kernel moves with its point and security updates). */
+const APT_LISTS_MAX_AGE_MS = 12 * 3600_000;
+
+/**
+ * A release's private apt state under <cache>/apt/<suite>: its sources list (the host's Debian mirror, this
+ * release's suites), lists and package cache; `apt-get update` on it when its lists are missing or old.
+ */
+async function privateApt(release: DebianRelease, say: (text: string) => void): Promise<{ dir: string; options: string[] }> {
+  const mirrors = debianMirrors(await hostAptSources());
+  if (!mirrors) throw new PrerequisiteError(`--kernel debian:${release.suite}: the host's apt sources name no Debian archive (…/debian) to fetch from; pass --kernel FILE`);
+  await stat(DEBIAN_KEYRING).catch(() => {
+    throw new PrerequisiteError(`--kernel debian:${release.suite} verifies the archive with ${DEBIAN_KEYRING}: install debian-archive-keyring`);
+  });
+  const dir = path.join(reproCacheDir(), 'apt', release.suite);
+  for (const d of ['sources.list.d', 'lists/partial', 'cache/archives/partial']) await mkdir(path.join(dir, d), { recursive: true, mode: 0o700 });
+  const list = privateSourcesList(mirrors, release.suite);
+  const listFile = path.join(dir, 'sources.list');
+  const same = (await readFile(listFile, 'utf8').catch(() => '')) === list;
+  await writeFile(listFile, list);
+  const options = privateAptOptions(dir);
+  const fresh = await stat(path.join(dir, 'lists', 'updated')).then((s) => Date.now() - s.mtimeMs < APT_LISTS_MAX_AGE_MS).catch(() => false);
+  if (!same || !fresh) {
+    say(`apt-get update of Debian ${release.suite} (a private sources list in ${dir}; the host's apt is left as it is)`);
+    const r = await run('apt-get', [...options, 'update', '-q'], { check: false });
+    if (r.code !== 0) throw new PrerequisiteError(`apt-get update of Debian ${release.suite} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+    await writeFile(path.join(dir, 'lists', 'updated'), new Date().toISOString() + '\n');
+  }
+  return { dir, options };
+}
+
 /**
  * The cache entry `key`: a kernel .deb unpacked (data.tar.* through tar) with kernel.json beside it. A new entry is
  * unpacked under a temporary name and renamed into place, so a killed unpack is never taken for a complete one.
@@ -210,33 +249,33 @@ async function debianKernel(say: (text: string) => void): Promise<ResolvedKernel
 async function unpackedDeb(key: string, fetchDeb: () => Promise<Buffer>, say: (text: string) => void): Promise<KernelTree> {
   const dir = path.join(kernelCacheDir(), key);
   const meta = path.join(dir, 'kernel.json');
-  const cached = await readFile(meta, 'utf8').then((t) => JSON.parse(t) as { release: string; image: string; modulesDir: string | null }).catch(() => null);
+  const cached = await readFile(meta, 'utf8')
+    .then((t) => JSON.parse(t) as { release: string; image: string; modulesDir: string | null; package?: { name: string; version: string } | null })
+    .catch(() => null);
   if (cached) {
-    return { release: cached.release, image: path.join(dir, cached.image), modulesDir: cached.modulesDir === null ? null : path.join(dir, cached.modulesDir) };
+    return {
+      release: cached.release, image: path.join(dir, cached.image), modulesDir: cached.modulesDir === null ? null : path.join(dir, cached.modulesDir),
+      ...(cached.package ? { package: cached.package } : {}),
+    };
   }
   await removeStaleUnpacks();
   const deb = await fetchDeb();
-  const data = readArMembers(deb).find((m) => /^data\.tar(\.(xz|gz|zst|bz2))?$/.test(m.name));
+  const members = readArMembers(deb);
+  const data = members.find((m) => /^data\.tar(\.(xz|gz|zst|bz2))?$/.test(m.name));
   if (!data) throw new UserError('the .deb has no data.tar member: not a Debian binary package');
+  const control = members.find((m) => /^control\.tar(\.(xz|gz|zst|bz2))?$/.test(m.name));
   const tmp = `${dir}.unpack-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
-  await mkdir(path.join(tmp, 'tree'), { recursive: true });
+  await mkdir(path.join(tmp, 'tree'), { recursive: true, mode: 0o700 });
   try {
     say(`unpacking the kernel package into ${dir}`);
-    const tarFile = path.join(tmp, data.name);
-    await writeFile(tarFile, data.data);
-    // GNU tar picks the decompressor from the member's suffix (xz, zstd, gzip).
-    const r = await run('tar', ['-xf', tarFile, '-C', path.join(tmp, 'tree')], { check: false });
-    if (r.code !== 0) {
-      const hint = data.name.endsWith('.zst') ? ' (a .zst package needs zstd installed)' : data.name.endsWith('.xz') ? ' (needs xz-utils)' : '';
-      throw new PrerequisiteError(`tar could not unpack ${data.name}${hint}: ${r.stderr.trim().split('\n')[0] ?? ''}`);
-    }
-    await rm(tarFile);
+    await extractTar(tmp, data, path.join(tmp, 'tree'));
+    const pkg = control ? await controlFields(tmp, control) : null;
     const tree = await findKernelInTree(path.join(tmp, 'tree'));
     const rel = (p: string): string => path.relative(tmp, p);
     await writeFile(
       path.join(tmp, 'kernel.json'),
-      JSON.stringify({ release: tree.release, image: rel(tree.image), modulesDir: tree.modulesDir === null ? null : rel(tree.modulesDir) }, null, 2) + '\n',
+      JSON.stringify({ release: tree.release, image: rel(tree.image), modulesDir: tree.modulesDir === null ? null : rel(tree.modulesDir), package: pkg }, null, 2) + '\n',
     );
     await rm(dir, { recursive: true, force: true });
     await rename(tmp, dir);
@@ -244,7 +283,81 @@ async function unpackedDeb(key: string, fetchDeb: () => Promise<Buffer>, say: (t
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
-  return findKernelInTree(path.join(dir, 'tree'));
+  const tree = await findKernelInTree(path.join(dir, 'tree'));
+  const cachedPkg = (JSON.parse(await readFile(meta, 'utf8')) as { package?: { name: string; version: string } | null }).package;
+  return cachedPkg ? { ...tree, package: cachedPkg } : tree;
+}
+
+/**
+ * Pure: the entries of `tar -tv` output that are not a regular file or a directory (a package's symlinks, device
+ * nodes, FIFOs, hard links: none belongs in a kernel package, and each could reach outside the cache or the host's
+ * devices once unpacked as root).
+ */
+export function unsafeTarEntries(listing: string): string[] {
+  return listing.split('\n').filter((l) => l.trim() !== '' && l[0] !== '-' && l[0] !== 'd');
+}
+
+/**
+ * Unpack an ar member holding a tar (GNU tar picks the decompressor from its suffix) into `into`: listed first and
+ * refused whole when it holds anything but regular files and directories; unpacked without the archive's owners
+ * and permissions (as root, tar would keep both: a package's setuid-root file would stay one); then every file's
+ * mode is cut to rwx for its owner and rx for others, and each entry checked again.
+ */
+async function extractTar(tmp: string, member: ArMember, into: string): Promise<void> {
+  const tarFile = path.join(tmp, member.name);
+  await writeFile(tarFile, member.data, { mode: 0o600 });
+  const fail = (r: { stderr: string }, what: string): never => {
+    const hint = member.name.endsWith('.zst') ? ' (a .zst package needs zstd installed)' : member.name.endsWith('.xz') ? ' (needs xz-utils)' : '';
+    throw new PrerequisiteError(`tar could not ${what} ${member.name}${hint}: ${r.stderr.trim().split('\n')[0] ?? ''}`);
+  };
+  try {
+    const list = await run('tar', ['-tvf', tarFile], { check: false });
+    if (list.code !== 0) fail(list, 'list');
+    const unsafe = unsafeTarEntries(list.stdout);
+    if (unsafe.length > 0) {
+      throw new UserError(`${member.name} holds ${unsafe.length} entries that are not regular files or directories (refused): ${unsafe.slice(0, 3).join(' | ')}`);
+    }
+    const r = await run('tar', ['-xf', tarFile, '-C', into, '--no-same-owner', '--no-same-permissions', '--no-overwrite-dir'], { check: false });
+    if (r.code !== 0) fail(r, 'unpack');
+  } finally {
+    await rm(tarFile, { force: true });
+  }
+  await sanitizeTree(into);
+}
+
+/** Every entry under `dir` a plain file or directory, no set-id or sticky bit, not writable by group or others. */
+async function sanitizeTree(dir: string): Promise<void> {
+  for (const e of await readdir(dir)) {
+    const p = path.join(dir, e);
+    const st = await lstat(p);
+    if (st.isDirectory()) {
+      await chmod(p, 0o755);
+      await sanitizeTree(p);
+    } else if (st.isFile()) {
+      await chmod(p, st.mode & 0o755);
+    } else {
+      throw new UserError(`the kernel package unpacked an entry that is not a regular file or directory: ${p}`);
+    }
+  }
+}
+
+/** Package and Version from a control.tar member's ./control. */
+async function controlFields(tmp: string, member: ArMember): Promise<{ name: string; version: string } | null> {
+  const dir = path.join(tmp, 'control');
+  await mkdir(dir, { mode: 0o700 });
+  try {
+    await extractTar(tmp, member, dir);
+    return parseControl(await readFile(path.join(dir, 'control'), 'utf8').catch(() => ''));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Pure: Package and Version of a Debian control file; null when either is missing. */
+export function parseControl(text: string): { name: string; version: string } | null {
+  const name = /^Package:\s*(\S+)\s*$/m.exec(text)?.[1];
+  const version = /^Version:\s*(\S+)\s*$/m.exec(text)?.[1];
+  return name && version ? { name, version } : null;
 }
 
 /** Unpacks and downloads of processes that are gone (killed mid-way) are removed before a new one starts. */

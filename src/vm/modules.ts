@@ -22,7 +22,7 @@ export const BOOT_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay'] as c
 export const LAB_MODULES = [
   'veth', 'bridge', 'vxlan',
   'nf_conntrack', 'nf_nat', 'nf_conntrack_netlink', 'nfnetlink',
-  'nf_tables', 'nft_compat', 'nft_chain_nat', 'nft_ct', 'nft_nat', 'nft_masq',
+  'nf_tables', 'nft_counter', 'nft_compat', 'nft_chain_nat', 'nft_ct', 'nft_nat', 'nft_masq',
   'x_tables', 'xt_tcpudp', 'xt_MASQUERADE', 'xt_statistic', 'xt_comment', 'xt_mark', 'xt_connmark', 'xt_conntrack',
   'xt_nat', 'xt_CT', 'xt_addrtype', 'xt_multiport',
 ] as const;

@@ -3,14 +3,17 @@
  * read-only as the guest's and the netns backend inside. The guest writes result.json to a shared directory; its
  * environment is the guest's, plus environment.vm saying how it ran.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PrerequisiteError, UserError } from '../errors.js';
 import { newRunId } from '../host/names.js';
 import { iptablesInfo } from '../host/iptables.js';
 import { packageInfo } from '../host/environment.js';
 import { RunLock } from '../runner/runLock.js';
-import { resolveKernel, reproCacheDir, type ResolvedKernel } from './kernel.js';
+import { resolveKernel, type ResolvedKernel } from './kernel.js';
+import { ensureCacheDir, reproCacheDir } from './cache.js';
+import { MAX_GUEST_RESULT_BYTES, checkGuestResult, readGuestFile } from './guestResult.js';
 import { BOOT_MODULES, LAB_MODULES, LEGACY_IPTABLES_MODULES, indexModuleTree, resolveModules } from './modules.js';
 import { hostBusybox, writeInitramfs } from './initramfs.js';
 import { STOP_FILE, stage2Script } from './initScripts.js';
@@ -33,6 +36,11 @@ export interface VmRunOptions {
   watchdogMs?: number;
   /** The host's command line, recorded in the result and the run lock. */
   command?: string;
+  /**
+   * The scenario's default --duration (seconds), when it has one: under TCG, a run given no --duration gets this
+   * times TCG_DURATION_SCALE, since an emulated guest makes its attempts several times slower.
+   */
+  defaultDurationSec?: number;
   onRunId?: (runId: string) => void;
   onPhase?: (text: string) => void;
   onProgress?: (p: ScenarioProgress) => void;
@@ -49,6 +57,47 @@ const GUEST_DEADLINE_SLACK_MS = GRACE_MS + 60_000;
 
 /** Under TCG node starts several times slower: the guest's runner waits this much longer for its agents. */
 const TCG_WAIT_SCALE = 6;
+/**
+ * Under TCG a default --duration grows by this factor: a burst mode of 10 000 attempts took 30-45 s under TCG on 2
+ * vCPUs here (docs/kernels.md), so the host's 30 s bound cut it short.
+ */
+export const TCG_DURATION_SCALE = 4;
+
+/**
+ * Pure: the guest's words with the emulation's --duration added when the user gave none (null: nothing to add).
+ * Returns the words and the phase line that says so.
+ */
+export function withEmulatedDuration(words: readonly string[], accel: 'kvm' | 'tcg', defaultSec: number | undefined): { words: string[]; said: string | null } {
+  const given = words.some((w) => w === '--duration' || w.startsWith('--duration='));
+  if (accel !== 'tcg' || defaultSec === undefined || given) return { words: [...words], said: null };
+  const sec = defaultSec * TCG_DURATION_SCALE;
+  return {
+    words: [...words, '--duration', String(sec)],
+    said: `under TCG the default --duration ${defaultSec} s becomes ${sec} s per mode (emulation is slower); give --duration to choose`,
+  };
+}
+
+/**
+ * Pure: a run's own error message from its console or stderr: the last "repro: ..." line and the lines that continue
+ * it (indented: a refused iptables line, the tool's whole stderr), so a failing guest command reaches the user whole.
+ */
+export function guestErrorMessage(consoleText: string): string | null {
+  const lines = consoleText.split('\n');
+  let at = -1;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (/^repro: /.test(lines[i] ?? '')) {
+      at = i;
+      break;
+    }
+  }
+  if (at < 0) return null;
+  const out = [(lines[at] ?? '').slice('repro: '.length)];
+  for (const l of lines.slice(at + 1)) {
+    if (!/^\s+\S/.test(l)) break;
+    out.push(l);
+  }
+  return out.join('\n');
+}
 
 /** Options that belong to the host's side of a VM run and never reach the guest's command line. */
 const HOST_ONLY_VALUE = ['--kernel', '--kernel-modules', '--vm-cpus', '--vm-memory', '--out', '--backend'];
@@ -88,7 +137,7 @@ export function vmNote(vm: VmInfo): string {
     : `ran in a QEMU/KVM guest (${vm.cpus} vCPUs, kernel ${vm.kernelSource}): rates are the VM's, not the host's`;
 }
 
-/** Pure: the guest's result as the host reports it: the host's command line, environment.vm, the note on every mode. */
+/** Pure: the guest's result (already checked: guestResult.ts) as the host reports it: the host's command line, environment.vm, the note on every mode. */
 export function withVm(result: ResultFile, vm: VmInfo, command: string | undefined): ResultFile {
   const note = vmNote(vm);
   return {
@@ -142,11 +191,13 @@ export async function runScenarioInVm(o: VmRunOptions): Promise<ResultFile> {
   await readFile(cli).catch(() => {
     throw new PrerequisiteError(`${cli} not found: build the project first (npm run build)`);
   });
+  await ensureCacheDir();
   const kernel = await resolveKernel(o.kernel, { ...(o.modulesDir !== undefined ? { modulesDir: o.modulesDir } : {}), onPhase: say });
   say(`kernel ${kernel.release ?? '(release unknown)'} from ${kernel.source}`);
 
   const lock = await RunLock.acquire(o.command ?? `repro ${o.scenario} --kernel ${o.kernel}`);
   const runId = newRunId();
+  const startedAt = new Date().toISOString();
   const workDir = path.join(reproCacheDir(), 'vm', runId);
   let owner: VmOwner | null = null;
   const serial = new ConsoleReader((l) => {
@@ -157,17 +208,19 @@ export async function runScenarioInVm(o: VmRunOptions): Promise<ResultFile> {
   });
   try {
     o.onRunId?.(runId);
-    await mkdir(path.join(workDir, 'out'), { recursive: true });
+    await mkdir(path.join(workDir, 'out'), { recursive: true, mode: 0o700 });
     owner = await VmOwner.open(runId, workDir);
     const outDir = path.join(workDir, 'out');
     const stage2 = path.join(workDir, 'stage2.sh');
     const initrd = path.join(workDir, 'initramfs.cpio');
-    const argv = [process.execPath, cli, o.scenario, ...scenarioArgs, '--backend', 'netns', '--out', path.join(outDir, 'result')];
     await writeInitramfs(initrd, { busybox: busybox.contents, hostBusybox: busybox.path, stage2, modules: await modulesFor(kernel, say) });
 
     const name = vmName(runId);
     const { accel, reason } = await chooseAccel({ kernel: kernel.image, initrd, outDir, cacheDir: reproCacheDir(), qemu, name, onPhase: say, onStart: (c) => void owner?.track(c) });
-    const vm: VmInfo = { accel, cpus, memoryMb, kernelSource: kernel.source, qemu };
+    const vm: VmInfo = { accel, cpus, memoryMb, kernelSource: kernel.source, qemu, ...(kernel.package ? { kernelPackage: kernel.package } : {}) };
+    const timed = withEmulatedDuration(scenarioArgs, accel, o.defaultDurationSec);
+    if (timed.said !== null) say(timed.said);
+    const argv = [process.execPath, cli, o.scenario, ...timed.words, '--backend', 'netns', '--out', path.join(outDir, 'result')];
     const env = { ...(accel === 'tcg' ? { REPRO_WAIT_SCALE: String(TCG_WAIT_SCALE) } : {}), ...guestEnv() };
     await writeFile(
       stage2,
@@ -184,21 +237,34 @@ export async function runScenarioInVm(o: VmRunOptions): Promise<ResultFile> {
     serial.end();
     await writeFile(path.join(reproCacheDir(), 'vm', 'last-console.log'), serial.text() + '\n').catch(() => undefined);
 
-    const status = await readFile(path.join(outDir, 'status'), 'utf8').then((t) => Number(t.trim())).catch(() => null);
-    const result = await readFile(path.join(outDir, 'result', 'result.json'), 'utf8').then((t) => JSON.parse(t) as ResultFile).catch(() => null);
+    const statusText = await readGuestFile(path.join(outDir, 'status'), 64);
+    const status = statusText !== null && /^\d{1,3}\s*$/.test(statusText) ? Number(statusText.trim()) : null;
+    const resultText = await readGuestFile(path.join(outDir, 'result', 'result.json'), MAX_GUEST_RESULT_BYTES);
+    const result = resultText === null ? null : checkGuestResult(resultText, { scenario: o.scenario, runId, startedAt });
     if (result && (status === 0 || status === 130 || ended.stopped)) return withVm(result, vm, o.command);
     const tail = serial.tail(25);
-    if (status === 2) {
-      const line = /^repro: (.*)$/m.exec(serial.text())?.[1];
-      throw new UserError(`in the VM: ${line ?? 'the run refused its options'}`);
-    }
+    const said = guestErrorMessage(serial.text());
+    if (status === 2) throw new UserError(`in the VM: ${said ?? 'the run refused its options'}`);
     if (status === null) {
       throw new Error(`the VM ended before the run finished (${ended.stopped ? 'stopped' : `QEMU exited ${ended.code ?? ended.signal}`}); last console lines:\n${tail}`);
     }
-    throw new Error(`the run in the VM exited ${status} without a result; last console lines:\n${tail}`);
+    throw new Error(said !== null ? `in the VM (exit ${status}): ${said}` : `the run in the VM exited ${status} without a result; last console lines:\n${tail}`);
   } finally {
     await owner?.close();
     lock.releaseSync();
+  }
+}
+
+/**
+ * Create the stop file in the directory the guest writes to: created here or not at all (O_EXCL: a file or symlink
+ * the guest planted under that name is neither followed nor truncated; it already asks the guest's init to stop).
+ */
+export async function requestStop(file: string): Promise<void> {
+  try {
+    const fh = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    await fh.close();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
 }
 
@@ -221,7 +287,7 @@ async function superviseGuest(
     if (stopped) return;
     stopped = true;
     say(`${why}: stopping the guest's run (QEMU is killed if the guest has not powered off in ${GRACE_MS / 1000} s)`);
-    writeFile(path.join(outDir, STOP_FILE), '').catch(() => owner.kill());
+    requestStop(path.join(outDir, STOP_FILE)).catch(() => owner.kill());
     grace = setTimeout(() => owner.kill(), GRACE_MS);
   };
   const watchdog = setTimeout(() => stop(`watchdog: the VM run reached ${Math.round(watchdogMs / 1000)} s`), watchdogMs);

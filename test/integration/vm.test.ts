@@ -39,7 +39,7 @@ function reproQemus(): string[] {
 
 /** Run directories left in the cache's vm/ (last-console.log is the cache's own). */
 function vmWorkDirs(): string[] {
-  const dir = path.join(process.env['XDG_CACHE_HOME'] || path.join(os.homedir(), '.cache'), 'repro', 'vm');
+  const dir = path.join(process.env['REPRO_CACHE_DIR'] || '/var/cache/repro', 'vm');
   return existsSync(dir) ? readdirSync(dir).filter((n) => n !== 'last-console.log') : [];
 }
 

@@ -20,6 +20,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ['scenarios/tcpSyn', 'scenarios/dns', 'scenarios/vxlan', 'node'],
   ['scenarios/registry.ts'],
   ['scenarioFile'],
+  // matrix/: the same scenarios on several kernels (it reads the registry and the scenario files; runs cells as commands).
+  ['matrix'],
   ['commands', 'bench', 'deploy'],
   ['cli.ts', 'prepack.ts'],
 ];

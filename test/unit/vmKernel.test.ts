@@ -7,25 +7,7 @@ import {
   bzImageVersion, debianKernelPackage, findKernelInTree, modulesDirFor, parseOsRelease, readArMembers, requireDebianHost, resolveKernel,
 } from '../../src/vm/kernel.js';
 import { UserError } from '../../src/errors.js';
-
-/** A file that starts like a bzImage: the setup header's "HdrS" and a kernel_version pointer to `version`. */
-function fakeBzImage(version: string): Buffer {
-  const buf = Buffer.alloc(0x1000);
-  buf.write('HdrS', 0x202, 'latin1');
-  buf.writeUInt16LE(0x400 - 0x200, 0x20e);
-  buf.write(`${version}\0`, 0x400, 'latin1');
-  return buf;
-}
-
-/** An ar archive as dpkg-deb writes one (global header, 60-byte member headers, even padding). */
-function arArchive(members: readonly { name: string; data: Buffer }[]): Buffer {
-  const parts = [Buffer.from('!<arch>\n')];
-  for (const m of members) {
-    const h = `${`${m.name}/`.padEnd(16)}${'0'.padEnd(12)}${'0'.padEnd(6)}${'0'.padEnd(6)}${'100644'.padEnd(8)}${String(m.data.length).padEnd(10)}\`\n`;
-    parts.push(Buffer.from(h, 'latin1'), m.data, Buffer.alloc(m.data.length % 2, '\n'));
-  }
-  return Buffer.concat(parts);
-}
+import { arArchive, fakeBzImage } from './fixtures/kernelFiles.js';
 
 const APT_SHOW = `Package: linux-image-amd64
 Source: linux-signed-amd64 (6.1.192+3)
@@ -40,12 +22,12 @@ describe('kernel resolution (--kernel FILE|debian)', () => {
   let savedCache: string | undefined;
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'repro-kernel-'));
-    savedCache = process.env['XDG_CACHE_HOME'];
-    process.env['XDG_CACHE_HOME'] = path.join(dir, 'cache');
+    savedCache = process.env['REPRO_CACHE_DIR'];
+    process.env['REPRO_CACHE_DIR'] = path.join(dir, 'cache', 'repro');
   });
   afterEach(() => {
-    if (savedCache === undefined) delete process.env['XDG_CACHE_HOME'];
-    else process.env['XDG_CACHE_HOME'] = savedCache;
+    if (savedCache === undefined) delete process.env['REPRO_CACHE_DIR'];
+    else process.env['REPRO_CACHE_DIR'] = savedCache;
     rmSync(dir, { recursive: true, force: true });
   });
 

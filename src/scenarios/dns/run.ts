@@ -131,6 +131,7 @@ export function runDns(opts: DnsOptions, ctx: RunContext): Promise<ResultFile> {
         // A lookup in flight ends within attempts x timeout.
         loadBoundMs: opts.durationSec * 1000 + opts.timeoutMs * opts.attempts,
         boundText: '--duration + the resolver\'s attempts x timeout',
+        durationSec: opts.durationSec,
         afterLoad: async (mode) => {
           if (planDnsMode(mode, opts.vip).notrack) await removeRules(ownsNotrackPath(runId), t.natNetns);
         },

@@ -35,6 +35,8 @@ export interface ModeSteps<M, S, T extends ResultEventType> {
   loadBoundMs: number;
   /** How the bound is made up, for the watchdog's message (e.g. "--duration + --connect-timeout"). */
   boundText: string;
+  /** --duration (seconds): a mode that reached it before `target` says so in its reason. */
+  durationSec?: number;
   /**
    * What changed of the mode's own state while it ran (a rule someone else removed or edited: a dockerd restart,
    * a firewalld reload, kube-proxy resyncing); anything listed makes the mode invalid.
@@ -112,10 +114,27 @@ export async function runModes<M, S, T extends ResultEventType>(
     const checked = changed.length > 0 ? invalidated(analyzed, `the harness's rules changed during the mode (${changed.join('; ')})`) : analyzed;
     // The window is taken after the load because its length must be the load's, known only once it has run.
     const read = steps.background && !session.interrupted ? withBackground(checked, await steps.background(durationMs)) : checked;
-    const m = carried ? { ...read, notes: [...read.notes, carried] } : read;
-    if (facts.some((r) => r.aborted)) session.interrupted = true;
+    const aborted = facts.some((r) => r.aborted);
+    const bounded = steps.durationSec !== undefined && !aborted && !session.interrupted ? stoppedByDuration(read, steps.durationSec, steps.target, durationMs) : read;
+    const m = carried ? { ...bounded, notes: [...bounded.notes, carried] } : bounded;
+    if (aborted) session.interrupted = true;
     out.push(m);
     hooks.onModeDone?.(m);
   }
   return out;
+}
+
+/**
+ * Pure: a mode whose load ended at its --duration before making `target` attempts says so first in its reason (a
+ * verdict of too few attempts is otherwise read as a property of the kernel), with how to get the rest.
+ */
+export function stoppedByDuration(m: ModeResult, durationSec: number, target: number, elapsedMs: number): ModeResult {
+  if (m.attempts >= target || elapsedMs < durationSec * 1000 * 0.95) return m;
+  const n = (x: number): string => x.toLocaleString('en-US');
+  const said = `stopped at --duration ${n(durationSec)} s after ${n(m.attempts)} of ${n(target)} attempts`;
+  return {
+    ...m,
+    reason: `${said[0]?.toUpperCase()}${said.slice(1)}. ${m.reason}`,
+    notes: [...m.notes, `${said}: raise --duration for the rest (a slower machine or an emulated guest makes fewer attempts a second)`],
+  };
 }

@@ -111,6 +111,7 @@ export function runTcpSyn(opts: TcpSynOptions, ctx: RunContext): Promise<ResultF
         resultEvent: 'result',
         target: size.connections,
         loadBoundMs,
+        durationSec: opts.durationSec,
         boundText: timeouts === 2 ? '--duration + 2 x --connect-timeout' : '--duration + --connect-timeout',
         analyze: async (mode, rule, results, before, after, durationMs, evidence) => {
           const m = analyzeMode({

@@ -151,6 +151,7 @@ export async function runVxlan(opts: VxlanOptions, ctx: RunContext): Promise<Res
       target: opts.connections,
       loadBoundMs: opts.durationSec * 1000 + opts.connectTimeoutMs,
       boundText: '--duration + --connect-timeout',
+      durationSec: opts.durationSec,
       analyze: async (mode, _rule, results, before, after, durationMs) => {
         const [flows, rules] = await Promise.all([
           readConntrackFlows(topo.nodeA.netns, ['-p', 'udp', '--dport', String(topo.vxlanPort), '-s', topo.nodeA.underlay]),
