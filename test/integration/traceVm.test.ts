@@ -29,6 +29,7 @@ describe.skipIf(skip !== null)(`repro trace --kernel: every hook on the same rac
     const t0 = Date.now();
     const r = await runCliEnv({ REPRO_VM_ACCEL: 'tcg' }, ['trace', '--kernel', KERNEL, ...HOOKS.flatMap((h) => ['--hook', h]), '--connections', '1000', '--json']);
     process.stderr.write(`trace --kernel ${KERNEL}: ${((Date.now() - t0) / 1000).toFixed(1)} s\n${r.stderr.split('\n').filter((l) => l.startsWith('  guest: ')).join('\n')}\n`);
+    expect(r.stdout, `no result; stderr:\n${r.stderr}`).not.toBe('');
     const result = JSON.parse(r.stdout) as SelfTestResult;
     expect(result.kernel).toMatch(/^\d+\.\d+\.\d+-\d+-amd64$/);
     expect(result.runs.map((x) => x.hook)).toEqual([...HOOKS]);
