@@ -15,6 +15,8 @@ import { SCENARIO_NAMES } from './scenarios/registry.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerWatchCommand } from './commands/watch.js';
 import { registerTraceCommand } from './commands/trace.js';
+import { registerMatrixCommand } from './commands/matrix.js';
+import { selfTestCommand } from './bench/traceSelfTest.js';
 import { refuseNaN, requireValues, yargsMessage } from './commands/cliVoice.js';
 import { COMPLETIONS_FLAG, SHELLS, completionScript, modesCompletion, type Shell } from './commands/completion.js';
 import type { ScenarioName } from './types.js';
@@ -34,7 +36,6 @@ function requiringValues<T>(y: Argv<T>): Argv<T> {
   };
   return y;
 }
-import { registerMatrixCommand } from './commands/matrix.js';
 
 async function main(): Promise<void> {
   let exitCode: number = EXIT.OK;
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
   registerRunCommand(parser, setExit);
   registerAuditCommand(parser, setExit);
   registerWatchCommand(parser, setExit);
-  registerTraceCommand(parser, setExit);
+  registerTraceCommand(parser, setExit, selfTestCommand);
   registerMatrixCommand(parser, setExit);
   parser
     .middleware(refuseNaN(words, parser), true)

@@ -6,7 +6,7 @@ import { parseEvent, type AgentEvent } from '../agents/common/protocol.js';
  * REPRO_WAIT_SCALE multiplies the runner's waits for its agents' events: under CPU emulation (a `--kernel` VM on
  * TCG) a node process starts many times slower than on hardware.
  */
-function waitScale(): number {
+export function waitScale(): number {
   const f = Number(process.env['REPRO_WAIT_SCALE'] ?? 1);
   return Number.isFinite(f) && f >= 1 ? f : 1;
 }

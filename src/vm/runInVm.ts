@@ -179,11 +179,39 @@ async function modulesFor(k: ResolvedKernel, say: (t: string) => void): Promise<
  * and the record under /run/repro/vm are removed, QEMU is gone.
  */
 export async function runScenarioInVm(o: VmRunOptions): Promise<ResultFile> {
+  const scenarioArgs = guestArgs(o.args);
+  return runInGuest(o, {
+    words: (outDir, accel, say) => {
+      const timed = withEmulatedDuration(scenarioArgs, accel, o.defaultDurationSec);
+      if (timed.said !== null) say(timed.said);
+      return [o.scenario, ...timed.words, '--backend', 'netns', '--out', path.join(outDir, 'result')];
+    },
+    read: async (outDir, runId, startedAt, vm) => {
+      const text = await readGuestFile(path.join(outDir, 'result', 'result.json'), MAX_GUEST_RESULT_BYTES);
+      const result = text === null ? null : checkGuestResult(text, { scenario: o.scenario, runId, startedAt });
+      return result === null ? null : withVm(result, vm, o.command);
+    },
+  });
+}
+
+/**
+ * What a guest runs: the repro command line (after the CLI's path) for the guest's shared directory and accelerator,
+ * and how its answer is read back from that directory (hostile input: size-capped, checked), null when absent.
+ * Only the project's own commands build one (a scenario, `repro trace --self-test`): nothing a scenario file names.
+ */
+export interface GuestJob<T> {
+  words: (outDir: string, accel: 'kvm' | 'tcg', say: (t: string) => void) => string[];
+  read: (outDir: string, runId: string, startedAt: string, vm: VmInfo) => Promise<T | null>;
+}
+
+export type GuestRunOptions = Omit<VmRunOptions, 'scenario' | 'args' | 'defaultDurationSec'>;
+
+/** Boot the kernel under QEMU, run the job's repro command inside, read its answer (see runScenarioInVm). */
+export async function runInGuest<T>(o: GuestRunOptions, job: GuestJob<T>): Promise<T> {
   const say = o.onPhase ?? (() => undefined);
   const cpus = intOption('vm-cpus', o.cpus ?? VM_DEFAULTS.cpus, 1, 64);
   const memoryMb = intOption('vm-memory', o.memoryMb ?? VM_DEFAULTS.memoryMb, 512, 262_144);
   const watchdogMs = o.watchdogMs ?? VM_DEFAULTS.watchdogMs;
-  const scenarioArgs = guestArgs(o.args);
   const qemu = await qemuVersion();
   const busybox = await hostBusybox();
   const pkg = await packageInfo();
@@ -195,7 +223,7 @@ export async function runScenarioInVm(o: VmRunOptions): Promise<ResultFile> {
   const kernel = await resolveKernel(o.kernel, { ...(o.modulesDir !== undefined ? { modulesDir: o.modulesDir } : {}), onPhase: say });
   say(`kernel ${kernel.release ?? '(release unknown)'} from ${kernel.source}`);
 
-  const lock = await RunLock.acquire(o.command ?? `repro ${o.scenario} --kernel ${o.kernel}`);
+  const lock = await RunLock.acquire(o.command ?? `repro --kernel ${o.kernel}`);
   const runId = newRunId();
   const startedAt = new Date().toISOString();
   const workDir = path.join(reproCacheDir(), 'vm', runId);
@@ -218,9 +246,7 @@ export async function runScenarioInVm(o: VmRunOptions): Promise<ResultFile> {
     const name = vmName(runId);
     const { accel, reason } = await chooseAccel({ kernel: kernel.image, initrd, outDir, cacheDir: reproCacheDir(), qemu, name, onPhase: say, onStart: (c) => void owner?.track(c) });
     const vm: VmInfo = { accel, cpus, memoryMb, kernelSource: kernel.source, qemu, ...(kernel.package ? { kernelPackage: kernel.package } : {}) };
-    const timed = withEmulatedDuration(scenarioArgs, accel, o.defaultDurationSec);
-    if (timed.said !== null) say(timed.said);
-    const argv = [process.execPath, cli, o.scenario, ...timed.words, '--backend', 'netns', '--out', path.join(outDir, 'result')];
+    const argv = [process.execPath, cli, ...job.words(outDir, accel, say)];
     const env = { ...(accel === 'tcg' ? { REPRO_WAIT_SCALE: String(TCG_WAIT_SCALE) } : {}), ...guestEnv() };
     await writeFile(
       stage2,
@@ -239,9 +265,8 @@ export async function runScenarioInVm(o: VmRunOptions): Promise<ResultFile> {
 
     const statusText = await readGuestFile(path.join(outDir, 'status'), 64);
     const status = statusText !== null && /^\d{1,3}\s*$/.test(statusText) ? Number(statusText.trim()) : null;
-    const resultText = await readGuestFile(path.join(outDir, 'result', 'result.json'), MAX_GUEST_RESULT_BYTES);
-    const result = resultText === null ? null : checkGuestResult(resultText, { scenario: o.scenario, runId, startedAt });
-    if (result && (status === 0 || status === 130 || ended.stopped)) return withVm(result, vm, o.command);
+    const result = await job.read(outDir, runId, startedAt, vm);
+    if (result !== null && (status === 0 || status === 130 || ended.stopped)) return result;
     const tail = serial.tail(25);
     const said = guestErrorMessage(serial.text());
     if (status === 2) throw new UserError(`in the VM: ${said ?? 'the run refused its options'}`);

@@ -9,6 +9,7 @@ import { EventListener, lookupByReply, replyKey } from './partners.js';
 import { bpftraceProgram, confirmCandidate, formatHasReason, HOOK_NAMES, HOOKS, netfilterDropReason, parseDropLine, READY_LINE, symbolRange, type DropLine, type HookId, type ProgramInput } from './program.js';
 import { intervalCheck, makeRecord, protocolName, type TraceRecord } from './records.js';
 import { recordTracer } from './tracerState.js';
+import { waitScale } from '../../runner/agentConnection.js';
 
 const TRACEFS = '/sys/kernel/tracing';
 /** Partner lookups at once; a drop beyond them is recorded without one (and the interval check says so). */
@@ -42,7 +43,7 @@ export async function hookCandidates(only?: HookId): Promise<{ usable: ProgramIn
 }
 
 /** tracefs holds the tracepoints' formats; a node may not have it mounted (the pod mounts the host's). */
-async function ensureTracefs(note: (l: string) => void): Promise<void> {
+export async function ensureTracefs(note: (l: string) => void): Promise<void> {
   const present = await readdir(TRACEFS).then((l) => l.length > 0, () => false);
   if (present) return;
   await run('mount', ['-t', 'tracefs', 'nodev', TRACEFS]).catch((err: unknown) => {
@@ -212,7 +213,8 @@ export class Tracer {
       if (found) return found;
     }
     if (!listener) return null;
-    const until = Date.now() + 300;
+    // Under CPU emulation (a --kernel guest on TCG: REPRO_WAIT_SCALE) the listener's events come that much later.
+    const until = Date.now() + 300 * waitScale();
     while (Date.now() < until) {
       await listener.nextEvent(until - Date.now());
       const f = listener.find(key);
