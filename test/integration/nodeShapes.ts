@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { netnsName, newRunId } from '../../src/host/names.js';
 import { kubeProxyNatBatch, type KubeService, type PostroutingVariant } from '../../src/scenarios/vxlan/kubeProxyRules.js';
 
@@ -65,6 +65,8 @@ const RESOLV: Record<NodeShape, string> = {
 export function buildNodes(shapes: readonly NodeShape[]): { nodes: ShapedNode[]; destroy(): void } {
   const id = newRunId();
   const nodes: ShapedNode[] = [];
+  // /etc/netns is the host's when it was there before; made here, it goes with the last node (host as found).
+  const hadEtcNetns = existsSync('/etc/netns');
   const destroy = (): void => {
     for (const n of nodes) {
       try {
@@ -74,6 +76,7 @@ export function buildNodes(shapes: readonly NodeShape[]): { nodes: ShapedNode[];
       }
       rmSync(`/etc/netns/${n.netns}`, { recursive: true, force: true });
     }
+    if (!hadEtcNetns && existsSync('/etc/netns') && readdirSync('/etc/netns').length === 0) rmdirSync('/etc/netns');
   };
   try {
     shapes.forEach((s, i) => {

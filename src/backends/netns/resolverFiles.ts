@@ -11,7 +11,9 @@ export const CREATED_MARKER = '.repro-created';
 
 async function removeEtcDirIfOnlyOurs(): Promise<void> {
   const left = await readdir(NETNS_ETC).catch(() => null);
-  if (left === null || left.some((n) => n !== CREATED_MARKER)) return;
+  // Only a directory the harness made (its marker still there) and that holds nothing else: an empty /etc/netns the
+  // host had before stays.
+  if (left === null || !left.includes(CREATED_MARKER) || left.some((n) => n !== CREATED_MARKER)) return;
   await rm(`${NETNS_ETC}/${CREATED_MARKER}`, { force: true });
   await rmdir(NETNS_ETC).catch(() => undefined);
 }
