@@ -16,7 +16,7 @@ import { registerAuditCommand } from './commands/audit.js';
 import { registerWatchCommand } from './commands/watch.js';
 import { registerTraceCommand } from './commands/trace.js';
 import { registerMatrixCommand } from './commands/matrix.js';
-import { selfTestCommand } from './bench/traceSelfTest.js';
+import { selfTestCommand } from './node/trace/selfTest.js';
 import { refuseNaN, requireValues, yargsMessage } from './commands/cliVoice.js';
 import { COMPLETIONS_FLAG, SHELLS, completionScript, modesCompletion, type Shell } from './commands/completion.js';
 import type { ScenarioName } from './types.js';

@@ -15,7 +15,7 @@ import { TCP_SYN_DEFAULTS, validateTcpSynArgs } from '../scenarios/tcpSyn/option
 import { requireNetnsPrerequisites } from '../host/preflight.js';
 import { errorMessage, UserError } from '../errors.js';
 import { hostBusyCpuSeconds, perThousand, ratio } from './benchHost.js';
-import { openTcpLab } from './tcpLab.js';
+import { openTcpLab } from '../scenarios/shared/tcpLab.js';
 import type { Topology } from '../backends/topology.js';
 import { setMasqueradeMode } from '../host/iptables.js';
 import { netCountersDelta } from '../host/netstat.js';

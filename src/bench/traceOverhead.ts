@@ -8,7 +8,7 @@ import { requireNetnsPrerequisites } from '../host/preflight.js';
 import { TCP_SYN_DEFAULTS, validateTcpSynArgs } from '../scenarios/tcpSyn/options.js';
 import { Tracer } from '../node/trace/tracer.js';
 import { HOOK_NAMES } from '../node/trace/program.js';
-import { openTcpLab } from './tcpLab.js';
+import { openTcpLab } from '../scenarios/shared/tcpLab.js';
 
 export async function benchTraceOverhead(): Promise<{ lines: string[]; json: object }> {
   await requireNetnsPrerequisites();

@@ -20,7 +20,7 @@ export interface TraceArgs extends TargetArgs {
 }
 
 /**
- * `--self-test` and `--kernel` (src/bench/traceSelfTest.ts, given by cli.ts: it builds a lab as the bench does, a
+ * `--self-test` and `--kernel` (src/node/trace/selfTest.ts, given by cli.ts: it builds a lab as the bench does, a
  * layer this one may not import): the bounded race once per hook with the tracer attached; its exit code.
  */
 export type SelfTestRunner = (o: { hooks: HookId[]; connections?: number | undefined; kernel?: string | undefined; json: boolean; out?: string | undefined; command: string; signal: AbortSignal; say: (l: string) => void }) => Promise<number>;

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { capabilityGate } from './capabilities.js';
 import { hostSnapshot } from './hostSnapshot.js';
 import { runBenchSection } from './benchSection.js';
-import type { BurstModeRow } from '../../src/bench/tcpBurst.js';
+import type { BurstModeRow } from '../../src/scenarios/shared/burstRaces.js';
 
 const g = capabilityGate();
 

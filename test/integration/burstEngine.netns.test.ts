@@ -10,14 +10,14 @@ import { capabilityGate } from './capabilities.js';
 import { hostSnapshot, type HostSnapshot } from './hostSnapshot.js';
 import { countBetween, decodeHistogram } from '../../src/histogram.js';
 import { netCountersDelta, sumCounters } from '../../src/host/netstat.js';
-import type { TcpLab } from '../../src/bench/tcpLab.js';
+import type { TcpLab } from '../../src/scenarios/shared/tcpLab.js';
 import type { TcpClientResultEvent } from '../../src/agents/common/protocol.js';
-import type { BurstLoadConfig } from '../../src/bench/tcpBurst.js';
+import type { BurstLoadConfig } from '../../src/scenarios/shared/burstRaces.js';
 
 const gate = capabilityGate();
 const PORT = 8080;
 
-type Bench = typeof import('../../src/bench/tcpBurst.js');
+type Bench = typeof import('../../src/scenarios/shared/burstRaces.js');
 type Iptables = typeof import('../../src/host/iptables.js');
 
 const burst = (over: Partial<BurstLoadConfig>): BurstLoadConfig => ({
@@ -59,9 +59,9 @@ describe.skipIf(gate.skip)(`burst engine on the real kernel${gate.skip ? ` — s
 
   beforeAll(async () => {
     before = hostSnapshot();
-    bench = (await import('../../dist/bench/tcpBurst.js')) as Bench;
+    bench = (await import('../../dist/scenarios/shared/burstRaces.js')) as Bench;
     iptables = (await import('../../dist/host/iptables.js')) as Iptables;
-    const { openTcpLab } = (await import('../../dist/bench/tcpLab.js')) as typeof import('../../src/bench/tcpLab.js');
+    const { openTcpLab } = (await import('../../dist/scenarios/shared/tcpLab.js')) as typeof import('../../src/scenarios/shared/tcpLab.js');
     lab = await openTcpLab({ command: 'burst engine test', clients: 2, portRange: [40000, 40199], serverPort: PORT, serverWorkers: 2, mode: 'none' });
   }, 60_000);
 

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { capabilityGate } from './capabilities.js';
 import { hostSnapshot, type HostSnapshot } from './hostSnapshot.js';
 import { decodeHistogram } from '../../src/histogram.js';
-import type { TcpLab, LabClientConfig } from '../../src/bench/tcpLab.js';
+import type { TcpLab, LabClientConfig } from '../../src/scenarios/shared/tcpLab.js';
 import type { AgentEvent, TcpServerStatsEvent } from '../../src/agents/common/protocol.js';
 import type { ClientConnectPath } from '../../src/agents/tcp/connector.js';
 
@@ -47,7 +47,7 @@ describe.skipIf(gate.skip)(`TCP client connect paths on the real kernel${gate.sk
 
   beforeAll(async () => {
     before = hostSnapshot();
-    const { openTcpLab } = (await import('../../dist/bench/tcpLab.js')) as typeof import('../../src/bench/tcpLab.js');
+    const { openTcpLab } = (await import('../../dist/scenarios/shared/tcpLab.js')) as typeof import('../../src/scenarios/shared/tcpLab.js');
     lab = await openTcpLab({ command: 'connect paths test', clients: 2, portRange: [40000, 49999], serverPort: PORT, serverWorkers: 2, mode: 'random-fully' });
     // The server's ACK of the client's FIN can arrive after its own FIN (seen here); the client's TIME-WAIT then
     // answers it, the server (closed) resets, and the RST kills the TIME-WAIT (RFC 1337 assassination). The

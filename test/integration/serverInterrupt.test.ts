@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { capabilityGate } from './capabilities.js';
 import { hostSnapshot, type HostSnapshot } from './hostSnapshot.js';
-import type { TcpLab } from '../../src/bench/tcpLab.js';
+import type { TcpLab } from '../../src/scenarios/shared/tcpLab.js';
 import type { ReadyEvent } from '../../src/agents/common/protocol.js';
 
 const gate = capabilityGate();
@@ -27,7 +27,7 @@ describe.skipIf(gate.skip)(`a terminal's Ctrl-C and the server agent${gate.skip 
   let before: HostSnapshot;
   beforeAll(async () => {
     before = hostSnapshot();
-    const { openTcpLab } = (await import('../../dist/bench/tcpLab.js')) as typeof import('../../src/bench/tcpLab.js');
+    const { openTcpLab } = (await import('../../dist/scenarios/shared/tcpLab.js')) as typeof import('../../src/scenarios/shared/tcpLab.js');
     lab = await openTcpLab({ command: 'server interrupt test', clients: 1, portRange: [40000, 49999], serverPort: PORT, serverWorkers: 2, mode: 'random-fully' });
   }, 60_000);
   afterAll(async () => {

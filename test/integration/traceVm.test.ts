@@ -5,7 +5,7 @@ import { capabilityGate } from './capabilities.js';
 import { hostSnapshot } from './hostSnapshot.js';
 import { runCliEnv } from './cli.js';
 import { underCi } from '../ci.js';
-import type { HookRun, SelfTestResult } from '../../src/bench/traceSelfTest.js';
+import type { HookRun, SelfTestResult } from '../../src/node/trace/selfTest.js';
 
 /**
  * The exact hooks, which this host's kernel refuses (no kprobes, no ftrace function list), in a `--kernel` guest on

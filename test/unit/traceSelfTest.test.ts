@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkSelfTest, hookRunAgrees, hookRunLine, SELF_TEST_SCHEMA, type HookRun } from '../../src/bench/traceSelfTest.js';
+import { checkSelfTest, hookRunAgrees, hookRunLine, SELF_TEST_SCHEMA, type HookRun } from '../../src/node/trace/selfTest.js';
 
 const run = (over: Partial<HookRun> = {}): HookRun => ({
   hook: 'kretprobe', hookName: 'x', insertFailed: 12, records: 12, insertRaces: 12, attempts: 2000, stalls: 12,

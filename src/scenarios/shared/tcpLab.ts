@@ -3,15 +3,15 @@
  * behind the host's MASQUERADE, one server agent (bare sink), and a way to run one client agent per namespace
  * and collect their results. `close()` tears everything down and leaves the host as found.
  */
-import { buildNetnsTopology } from '../backends/netns/topology.js';
-import type { Topology } from '../backends/topology.js';
-import { setMasqueradeMode, type SnatTopology } from '../host/iptables.js';
-import { openRunScope } from '../scenarios/shared/runScope.js';
-import { openNatLab, SERVER_BACKLOG, SERVER_SYSCTLS, startOnEveryClient, startRunAgent } from '../scenarios/shared/natLab.js';
-import { AGENT_READY_TIMEOUT_MS, WATCHDOG_SLACK_MS } from '../scenarios/shared/timing.js';
-import type { MasqueradeMode } from '../types.js';
-import type { AgentConnection } from '../runner/agentConnection.js';
-import type { TcpClientConfig, TcpClientResultEvent, TcpServerConfig } from '../agents/common/protocol.js';
+import { buildNetnsTopology } from '../../backends/netns/topology.js';
+import type { Topology } from '../../backends/topology.js';
+import { setMasqueradeMode, type SnatTopology } from '../../host/iptables.js';
+import { openRunScope } from './runScope.js';
+import { openNatLab, SERVER_BACKLOG, SERVER_SYSCTLS, startOnEveryClient, startRunAgent } from './natLab.js';
+import { AGENT_READY_TIMEOUT_MS, WATCHDOG_SLACK_MS } from './timing.js';
+import type { MasqueradeMode } from '../../types.js';
+import type { AgentConnection } from '../../runner/agentConnection.js';
+import type { TcpClientConfig, TcpClientResultEvent, TcpServerConfig } from '../../agents/common/protocol.js';
 
 export interface TcpLabOptions {
   command: string;

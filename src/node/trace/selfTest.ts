@@ -5,21 +5,21 @@
  * (conntrack's insert_failed delta) and what the race tool saw. It makes the race it measures: it changes the
  * machine it runs on (a lab of its own, torn down after), unlike `repro trace` itself.
  */
-import { requireNetnsPrerequisites } from '../host/preflight.js';
-import { BURST_DEFAULTS } from '../agents/tcp/nativeBurst.js';
-import { errorMessage } from '../errors.js';
-import { ensureTracefs, hookCandidates, Tracer } from '../node/trace/tracer.js';
-import { HOOK_NAMES, HOOKS, type HookId } from '../node/trace/program.js';
-import type { NetnsRef } from '../host/exec.js';
-import type { TraceRecord } from '../node/trace/records.js';
-import { openTcpLab } from './tcpLab.js';
-import { runInGuest } from '../vm/runInVm.js';
-import { readGuestFile } from '../vm/guestResult.js';
-import { UserError } from '../errors.js';
+import { requireNetnsPrerequisites } from '../../host/preflight.js';
+import { BURST_DEFAULTS } from '../../agents/tcp/nativeBurst.js';
+import { errorMessage } from '../../errors.js';
+import { ensureTracefs, hookCandidates, Tracer } from './tracer.js';
+import { HOOK_NAMES, HOOKS, type HookId } from './program.js';
+import type { NetnsRef } from '../../host/exec.js';
+import type { TraceRecord } from './records.js';
+import { openTcpLab } from '../../scenarios/shared/tcpLab.js';
+import { runInGuest } from '../../vm/runInVm.js';
+import { readGuestFile } from '../../vm/guestResult.js';
+import { UserError } from '../../errors.js';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { loadRaces, measureRaces, runBurstAgent } from './tcpBurst.js';
+import { loadRaces, measureRaces, runBurstAgent } from '../../scenarios/shared/burstRaces.js';
 
 export const SELF_TEST_SCHEMA = 'repro/trace-self-test@1';
 /** Rounds of the race in flight at once (the burst load's default is 2 048). */
