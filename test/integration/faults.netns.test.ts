@@ -119,7 +119,7 @@ describe.skipIf(gate.skip)(`faults: signals in every phase, a stuck agent, the h
     const r = second as Awaited<ReturnType<typeof runCli>> | null;
     expect(r?.code).toBe(2);
     expect(r?.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r?.stderr).toMatch(/another repro run holds \/run\/repro\/lock: pid \d+, started .*tcp-syn --backend netns --connections 400000/);
+    expect(r?.stderr).toMatch(/another repro run holds \/run\/repro\/lock: pid \d+, started .*tcp-syn --load steady --backend netns --connections 400000/);
     expect(hostSnapshot()).toEqual(before);
   }, 120_000);
 
