@@ -70,7 +70,9 @@ export function hostSnapshot(): HostSnapshot {
     iptables: normalizeIptablesSave(out('iptables-save', [])),
     netns: out('ip', ['netns', 'list']).split('\n').filter((l) => l.trim() !== '').sort(),
     links,
-    routes: out('ip', ['-4', 'route', 'show', 'table', 'all']),
+    // A route's `linkdown` follows its device's carrier (docker0 loses it when its last container goes, on Docker's
+    // own time): a state, not something a run adds or leaves.
+    routes: out('ip', ['-4', 'route', 'show', 'table', 'all']).replace(/ linkdown/g, ''),
     stateFiles: ls.status === 0 ? ls.stdout.split('\n').filter((l) => l !== '') : [],
     docker: dockerState(),
     sysctls: Object.fromEntries(HOST_SYSCTLS.map((k) => [k, readSysctl(k)])),
