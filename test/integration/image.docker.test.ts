@@ -71,7 +71,7 @@ async function buildBase(id: string, work: string): Promise<string> {
   const dockerfile = path.join(work, 'base.Dockerfile');
   writeFileSync(dockerfile, `FROM ${rootTag}\nCOPY . /\nENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/repro-build-ca.crt PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n`);
   const tag = `repro-test-base:${id}`;
-  await run('docker', ['build', '-q', '-t', tag, '-f', dockerfile, ctx], { timeout: 300_000 });
+  await run('docker', ['build', '--force-rm', '-q', '-t', tag, '-f', dockerfile, ctx], { timeout: 300_000 });
   return tag;
 }
 
@@ -146,7 +146,7 @@ describe.skipIf(missing !== null)(`docker/Dockerfile built and run with the trac
       tags.push(`repro-test-root:${id}`, base);
       const image = `repro-test-image:${id}`;
       const commit = sh('git', ['-C', REPO, 'rev-parse', '--short=12', 'HEAD']).trim();
-      const build = spawnSync('docker', ['build', '-f', 'docker/Dockerfile', '--build-arg', `BASE=${base}`, '--build-arg', `REPRO_COMMIT=${commit}`, '-t', image, '.'], { cwd: REPO, encoding: 'utf8', timeout: 900_000, maxBuffer: 256 << 20 });
+      const build = spawnSync('docker', ['build', '--force-rm', '-f', 'docker/Dockerfile', '--build-arg', `BASE=${base}`, '--build-arg', `REPRO_COMMIT=${commit}`, '-t', image, '.'], { cwd: REPO, encoding: 'utf8', timeout: 900_000, maxBuffer: 256 << 20 });
       const log = `${build.stdout}\n${build.stderr}`;
       writeFileSync(path.join(tmpdir(), `repro-image-build-${id}.log`), log);
       // A failed build shows node-gyp's own errors, not only its last "not ok".
