@@ -1,11 +1,12 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { capabilityGate } from './capabilities.js';
-import { CLI, runCli } from './cli.js';
+import { runCli } from './cli.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostSnapshot } from './hostSnapshot.js';
 import { buildRaceLab, type RaceLab } from './raceLab.js';
 import { scrape, startTrace } from './traceCli.js';
+import { startWatchCli } from './watchCli.js';
 import { alive } from '../../src/node/trace/tracerState.js';
 import { underCi } from '../ci.js';
 
@@ -37,32 +38,6 @@ function rulePackets(lab: RaceLab, table: string, comment: string): number {
 }
 
 /** `repro watch --trace --prometheus 127.0.0.1:0` on one namespace: its metrics URL, and a stop by SIGTERM. */
-async function startWatchTrace(netns: string) {
-  const child = spawn(process.execPath, [CLI, 'watch', '--trace', '--netns', netns, '--interval', '1', '--prometheus', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`watch --trace did not serve: ${stderr}`)), 30_000);
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      const m = /metrics on (http:\/\/[\d.:]+\/metrics)/.exec(stderr);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on('close', () => reject(new Error(`watch exited: ${stderr}`)));
-  });
-  return {
-    url,
-    async stop(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-      child.kill('SIGTERM');
-      return { code: await closed, stdout, stderr };
-    },
-  };
-}
 
 describe.skipIf(skip !== null)(`repro trace${skip ? ` — skipped: ${skip}` : ''}`, () => {
   // The hook this kernel allows first, and the one older kernels (no drop reason) get, forced here.
@@ -142,14 +117,16 @@ describe.skipIf(skip !== null)(`repro trace${skip ? ` — skipped: ${skip}` : ''
 
   it('watch --trace serves the per-pod drop counter: the race drops as insert-race, as many as insert_failed', async () => {
     const lab = buildRaceLab();
+    let stopWatch = (): void => undefined;
     try {
-      const w = await startWatchTrace(lab.router);
+      const w = await startWatchCli(['--trace', '--netns', lab.router, '--interval', '1'], { serveTimeoutMs: 30_000 });
+      stopWatch = w.kill;
       const before = kernelInsertFailed(lab.router);
       await lab.race(200);
       await sleep(1500);
       const made = kernelInsertFailed(lab.router) - before;
       const body = await scrape(w.url);
-      const { code, stdout } = await w.stop();
+      const { code, stdout } = await w.stop('SIGTERM');
       expect(code).toBe(0);
       expect(made).toBeGreaterThan(0);
       expect(body).toContain('# TYPE repro_conntrack_drops counter');
@@ -157,6 +134,7 @@ describe.skipIf(skip !== null)(`repro trace${skip ? ` — skipped: ${skip}` : ''
       expect(Number(m?.[1])).toBe(made);
       expect(stdout.split('\n').filter((l) => / insert-race /.test(l))).toHaveLength(made);
     } finally {
+      stopWatch();
       lab.destroy();
     }
   }, 90_000);

@@ -1,11 +1,12 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { capabilityGate } from './capabilities.js';
 import { hostSnapshot } from './hostSnapshot.js';
-import { CLI, runCli } from './cli.js';
+import { runCli } from './cli.js';
 import { buildRaceLab } from './raceLab.js';
+import { startWatchCli } from './watchCli.js';
 
 const gate = capabilityGate();
 
@@ -33,38 +34,6 @@ function metric(body: string, name: string, netns: string): number {
   return Number(m[1]);
 }
 
-/** A watch of one namespace, its metrics URL once it serves them, and a stop by SIGINT that returns what it printed. */
-async function startWatch(netns: string, source: 'procfs' | 'netlink') {
-  const child = spawn(process.execPath, [CLI, 'watch', '--netns', netns, '--interval', '0.5', '--prometheus', '127.0.0.1:0'], {
-    env: { ...process.env, REPRO_CONNTRACK_STATS: source },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`watch did not serve: ${stderr}`)), 15_000);
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      const m = /metrics on (http:\/\/[\d.:]+\/metrics)/.exec(stderr);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on('close', () => reject(new Error(`watch exited: ${stderr}`)));
-  });
-  return {
-    url,
-    async stop(signal: NodeJS.Signals): Promise<{ code: number | null; stdout: string; stderr: string }> {
-      child.kill(signal);
-      const code = await closed;
-      return { code, stdout, stderr };
-    },
-  };
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(gate.skip)(`repro watch${gate.skip ? ` — skipped: ${gate.reason}` : ''}`, () => {
@@ -72,9 +41,11 @@ describe.skipIf(gate.skip)(`repro watch${gate.skip ? ` — skipped: ${gate.reaso
     it(`counts the race drops made meanwhile as the kernel does, over ${source}, and serves them as OpenMetrics`, async () => {
       const host = hostSnapshot();
       const lab = buildRaceLab();
+      let stopWatch = (): void => undefined;
       try {
         const kernelBefore = kernelInsertFailed(lab.router);
-        const w = await startWatch(lab.router, source);
+        const w = await startWatchCli(['--netns', lab.router, '--interval', '0.5'], { env: { ...process.env, REPRO_CONNTRACK_STATS: source } });
+        stopWatch = w.kill;
         const first = await scrape(w.url);
         expect(first.status).toBe(200);
         expect(first.type).toMatch(/^application\/openmetrics-text/);
@@ -110,6 +81,7 @@ describe.skipIf(gate.skip)(`repro watch${gate.skip ? ` — skipped: ${gate.reaso
         expect(stderr).toMatch(new RegExp(`^watching ${lab.router}: conntrack stats over ${source}`, 'm'));
         process.stderr.write(`watch over ${source}: ${race.rounds} rounds, insert_failed +${made} (kernel) = +${made} (watch lines, metrics)\n`);
       } finally {
+        stopWatch();
         lab.destroy();
       }
       expect(hostSnapshot()).toEqual(host);

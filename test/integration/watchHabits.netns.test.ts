@@ -1,10 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process';
-import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { capabilityGate } from './capabilities.js';
 import { hostSnapshot } from './hostSnapshot.js';
 import { CLI, runCli } from './cli.js';
 import { buildRaceLab } from './raceLab.js';
+import { scrape } from './traceCli.js';
 
 const gate = capabilityGate();
 
@@ -14,17 +14,6 @@ function kernelInsertFailed(netns: string): number {
   return [...out.matchAll(/\binsert_failed=(\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
 }
 
-function scrape(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d: string) => (body += d));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
